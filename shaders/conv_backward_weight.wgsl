@@ -1,0 +1,77 @@
+// Conv2d weight gradient (the shared kernel's gradient) as an implicit GEMM, NCHW.
+// Per group g: dW[m, n] = sum_k A[m, k] * B[k, n] with
+//   m = output channel within the group, n = (ci, kh, kw), k = (batch, oh, ow): K is the
+//   reduction over the batch and every output position, so the host splits it into chunks
+//   (splits) whose partial sums land in grad_weight[split * split_stride + i] and are added in a
+//   fixed order by split_reduce.wgsl: deterministic, no atomics.
+//   A[m, k] = grad_out[batch, g*c_out_g + m, oh, ow];
+//   B[k, n] = input[batch, g*c_in_g + ci, oh*stride - pad + kh*dil, ow*stride - pad + kw*dil].
+
+@group(0) @binding(1) var<storage, read> grad_out: array<f32>;
+@group(0) @binding(2) var<storage, read> input: array<f32>;
+// Per n = (ci, kh, kw): (ci * in_h * in_w, kh * dil_h, kw * dil_w, unused).
+@group(0) @binding(3) var<storage, read> ktab: array<vec4<i32>>;
+@group(0) @binding(4) var<storage, read_write> grad_weight: array<f32>;
+
+fn store_c(t: TileId, m: u32, n: u32, v: f32) {
+    let idx = (t.group * p.c_out_g + m) * p.gemm_n + n;
+    grad_weight[t.split * p.split_stride + idx] = v;
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let t = tile_id(wg);
+    if (!t.valid) {
+        return;
+    }
+    let tx = lid % WG_N;
+    let ty = lid / WG_N;
+    let tile_n = 4u * WG_N;
+    let tile_m = 4u * WG_M;
+    let plane = p.out_h * p.out_w;
+    let in_plane = p.in_h * p.in_w;
+
+    // Both loaders walk K fastest (KT divides 256), so this thread's k is fixed per tile.
+    let kk = lid % KT;
+    let row0 = lid / KT;
+    let rows_per_pass = THREADS / KT;
+
+    for (var k0 = t.k_begin; k0 < t.k_end; k0 += KT) {
+        let k = k0 + kk;
+        let k_ok = k < t.k_end;
+        let b = k / plane;
+        let pix = k - b * plane;
+        let oh = pix / p.out_w;
+        let ow = pix - oh * p.out_w;
+        let y0 = i32(oh * p.stride_h) - i32(p.pad_h);
+        let x0 = i32(ow * p.stride_w) - i32(p.pad_w);
+        let dy_base = (b * p.c_out + t.group * p.c_out_g) * plane + pix;
+        let x_base = (b * p.c_in + t.group * p.c_in_g) * in_plane;
+
+        for (var mm = row0; mm < tile_m; mm += rows_per_pass) {
+            let m = t.m0 + mm;
+            var v = 0.0;
+            if (k_ok && m < p.gemm_m) {
+                v = grad_out[dy_base + m * plane];
+            }
+            put_a(kk, mm, v);
+        }
+        for (var nn = row0; nn < tile_n; nn += rows_per_pass) {
+            let n = t.n0 + nn;
+            var v = 0.0;
+            if (k_ok && n < p.gemm_n) {
+                let ent = ktab[n];
+                let y = y0 + ent.y;
+                let x = x0 + ent.z;
+                if (y >= 0 && y < i32(p.in_h) && x >= 0 && x < i32(p.in_w)) {
+                    v = input[x_base + u32(ent.x) + u32(y) * p.in_w + u32(x)];
+                }
+            }
+            put_b(kk, nn, v);
+        }
+        workgroupBarrier();
+        mma_tile(ty, tx);
+        workgroupBarrier();
+    }
+    write_block(t, ty, tx);
+}

@@ -1,0 +1,88 @@
+// Conv2d forward as an implicit GEMM (NCHW input and output, weight [c_out, c_in/groups, kh, kw]).
+// Per group g: C[m, n] = sum_k A[m, k] * B[k, n] with
+//   m = output channel within the group, n = (batch, oh, ow), k = (ci, kh, kw);
+//   A = weight rows, B = the im2col view of the input, computed from addresses (never stored).
+// With splits > 1 each split writes its partial sums to output[split * split_stride + i] and
+// split_reduce.wgsl adds them (and the bias) in a fixed order.
+
+@group(0) @binding(1) var<storage, read> input: array<f32>;
+@group(0) @binding(2) var<storage, read> weight: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+// Per k = (ci, kh, kw): (ci * in_h * in_w, kh * dil_h, kw * dil_w, unused).
+@group(0) @binding(4) var<storage, read> ktab: array<vec4<i32>>;
+@group(0) @binding(5) var<storage, read_write> output: array<f32>;
+
+fn store_c(t: TileId, m: u32, n: u32, v: f32) {
+    let plane = p.out_h * p.out_w;
+    let b = n / plane;
+    let pix = n - b * plane;
+    let co = t.group * p.c_out_g + m;
+    let idx = (b * p.c_out + co) * plane + pix;
+    if (p.splits == 1u) {
+        var r = v;
+        if (p.has_bias != 0u) {
+            r += bias[co];
+        }
+        output[idx] = r;
+    } else {
+        output[t.split * p.split_stride + idx] = v;
+    }
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let t = tile_id(wg);
+    if (!t.valid) {
+        return;
+    }
+    let tx = lid % WG_N;
+    let ty = lid / WG_N;
+    let tile_n = 4u * WG_N;
+    let tile_m = 4u * WG_M;
+
+    // This thread always loads B column nn (TILE_N divides 256): decode it once.
+    let nn = lid % tile_n;
+    let n = t.n0 + nn;
+    let plane = p.out_h * p.out_w;
+    let b = n / plane;
+    let pix = n - b * plane;
+    let oh = pix / p.out_w;
+    let ow = pix - oh * p.out_w;
+    let y0 = i32(oh * p.stride_h) - i32(p.pad_h);
+    let x0 = i32(ow * p.stride_w) - i32(p.pad_w);
+    let in_base = (b * p.c_in + t.group * p.c_in_g) * p.in_h * p.in_w;
+    let n_ok = n < p.gemm_n;
+    let a_base = (t.group * p.c_out_g) * p.gemm_k;
+
+    for (var k0 = t.k_begin; k0 < t.k_end; k0 += KT) {
+        for (var e = lid; e < tile_m * KT; e += THREADS) {
+            let kk = e % KT;
+            let mm = e / KT;
+            let k = k0 + kk;
+            let m = t.m0 + mm;
+            var v = 0.0;
+            if (k < t.k_end && m < p.gemm_m) {
+                v = weight[a_base + m * p.gemm_k + k];
+            }
+            put_a(kk, mm, v);
+        }
+        for (var e = lid; e < tile_n * KT; e += THREADS) {
+            let kk = e / tile_n;
+            let k = k0 + kk;
+            var v = 0.0;
+            if (k < t.k_end && n_ok) {
+                let ent = ktab[k];
+                let y = y0 + ent.y;
+                let x = x0 + ent.z;
+                if (y >= 0 && y < i32(p.in_h) && x >= 0 && x < i32(p.in_w)) {
+                    v = input[in_base + u32(ent.x) + u32(y) * p.in_w + u32(x)];
+                }
+            }
+            put_b(kk, nn, v);
+        }
+        workgroupBarrier();
+        mma_tile(ty, tx);
+        workgroupBarrier();
+    }
+    write_block(t, ty, tx);
+}

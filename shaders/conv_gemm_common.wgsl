@@ -1,0 +1,99 @@
+// Shared core of the implicit-GEMM convolution kernels (forward, input gradient, weight
+// gradient). Prepended to each of them; each defines `store_c` and its own tile loaders.
+//
+// Tile: (4 * WG_M) rows x (4 * WG_N) columns, K depth KT; 256 threads, each owning a 4x4
+// block of consecutive rows and columns held in four vec4 accumulators. Tiles of A are kept
+// transposed ([kk][m]) and tiles of B as [kk][n], both as vec4, so the inner step is two vec4
+// loads and sixteen FMAs. Every loop is bounded by KT or by the tile size: one invocation runs
+// at most k_chunk / KT tile steps (the host keeps k_chunk <= 16384), far below the 65,535
+// iterations software drivers allow.
+
+struct ConvParams {
+    batch: u32, c_in: u32, c_out: u32, groups: u32,
+    in_h: u32, in_w: u32, out_h: u32, out_w: u32,
+    k_h: u32, k_w: u32, stride_h: u32, stride_w: u32,
+    pad_h: u32, pad_w: u32, dil_h: u32, dil_w: u32,
+    gemm_m: u32, gemm_n: u32, gemm_k: u32, k_chunk: u32,
+    splits: u32, tiles_m: u32, tiles_n: u32, total_wg: u32,
+    fold_x: u32, has_bias: u32, split_stride: u32, c_in_g: u32,
+    c_out_g: u32, _pad0: u32, _pad1: u32, _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: ConvParams;
+
+override WG_M: u32 = 16u;
+override WG_N: u32 = 16u;
+override KT: u32 = 16u;
+const THREADS: u32 = 256u;
+
+var<workgroup> a_tile: array<vec4<f32>, KT * WG_M>;
+var<workgroup> b_tile: array<vec4<f32>, KT * WG_N>;
+
+var<private> acc0: vec4<f32>;
+var<private> acc1: vec4<f32>;
+var<private> acc2: vec4<f32>;
+var<private> acc3: vec4<f32>;
+
+struct TileId {
+    group: u32,
+    split: u32,
+    m0: u32,
+    n0: u32,
+    k_begin: u32,
+    k_end: u32,
+    valid: bool,
+}
+
+fn tile_id(wg: vec3<u32>) -> TileId {
+    let wid = wg.x + wg.y * p.fold_x;
+    var t: TileId;
+    t.valid = wid < p.total_wg;
+    let tn = wid % p.tiles_n;
+    var r = wid / p.tiles_n;
+    let tm = r % p.tiles_m;
+    r = r / p.tiles_m;
+    t.split = r % p.splits;
+    t.group = r / p.splits;
+    t.m0 = tm * 4u * WG_M;
+    t.n0 = tn * 4u * WG_N;
+    t.k_begin = t.split * p.k_chunk;
+    t.k_end = min(t.k_begin + p.k_chunk, p.gemm_k);
+    return t;
+}
+
+fn put_a(kk: u32, mm: u32, v: f32) {
+    a_tile[kk * WG_M + mm / 4u][mm % 4u] = v;
+}
+
+fn put_b(kk: u32, nn: u32, v: f32) {
+    b_tile[kk * WG_N + nn / 4u][nn % 4u] = v;
+}
+
+// One K tile of multiply-accumulate for thread (ty, tx).
+fn mma_tile(ty: u32, tx: u32) {
+    for (var kk = 0u; kk < KT; kk++) {
+        let a = a_tile[kk * WG_M + ty];
+        let b = b_tile[kk * WG_N + tx];
+        acc0 = fma(vec4<f32>(a.x), b, acc0);
+        acc1 = fma(vec4<f32>(a.y), b, acc1);
+        acc2 = fma(vec4<f32>(a.z), b, acc2);
+        acc3 = fma(vec4<f32>(a.w), b, acc3);
+    }
+}
+
+// Writes the thread's 4x4 block through `store_c`, skipping out-of-range rows and columns.
+fn write_block(t: TileId, ty: u32, tx: u32) {
+    let accs = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
+    for (var j = 0u; j < 4u; j++) {
+        let n = t.n0 + tx * 4u + j;
+        if (n >= p.gemm_n) {
+            break;
+        }
+        for (var i = 0u; i < 4u; i++) {
+            let m = t.m0 + ty * 4u + i;
+            if (m < p.gemm_m) {
+                store_c(t, m, n, accs[i][j]);
+            }
+        }
+    }
+}

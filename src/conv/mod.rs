@@ -1,0 +1,1006 @@
+//! Conv2d with shared weights: forward, input gradient, weight gradient and bias gradient.
+//!
+//! Layout: NCHW (see [`Conv2dShape`]); [`LayoutTranspose`] converts NHWC data.
+//!
+//! Design: all three ops are implicit GEMMs (`shaders/conv_gemm_common.wgsl`) over one tiled
+//! micro-kernel; the im2col matrix is never materialised. The K dimension is split across
+//! workgroups when it is long (always for the weight gradient, whose K is batch x positions):
+//! each split writes partial sums, and `shaders/split_reduce.wgsl` adds them in a fixed order,
+//! so results are bitwise reproducible with no atomics. The bias gradient is a multi-pass
+//! fixed-tree reduction (`shaders/channel_sum.wgsl`).
+//!
+//! Use: build [`Conv2d`] once per device (it compiles the pipelines), make a [`Conv2dPlan`] per
+//! shape (small uniform and table buffers, no compilation), then record ops into your own
+//! encoder on your own buffers. [`Conv2d::forward`] and friends are the host-slice path.
+
+pub mod cpu;
+mod layout;
+mod shape;
+
+pub use layout::LayoutTranspose;
+pub use shape::Conv2dShape;
+
+use std::sync::Arc;
+
+use crate::dispatch::{self, check_buffer, Binding, Grid, Kernel};
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::shaders;
+
+/// Longest K range one workgroup walks: bounds every loop far below the 65,535 iterations
+/// software drivers allow per invocation.
+const MAX_K_CHUNK: u32 = 16384;
+/// Shortest K range worth a split of its own.
+const MIN_K_CHUNK: u32 = 256;
+/// Most splits the reduction pass adds per element.
+const MAX_SPLITS: u32 = 4096;
+/// Workgroups a launch aims for before it splits K to fill the device.
+const TARGET_WORKGROUPS: u32 = 1024;
+
+/// Uniform block shared by the three conv GEMM shaders (mirrors `ConvParams` in WGSL).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct ConvParams {
+    batch: u32,
+    c_in: u32,
+    c_out: u32,
+    groups: u32,
+    in_h: u32,
+    in_w: u32,
+    out_h: u32,
+    out_w: u32,
+    k_h: u32,
+    k_w: u32,
+    stride_h: u32,
+    stride_w: u32,
+    pad_h: u32,
+    pad_w: u32,
+    dil_h: u32,
+    dil_w: u32,
+    gemm_m: u32,
+    gemm_n: u32,
+    gemm_k: u32,
+    k_chunk: u32,
+    splits: u32,
+    tiles_m: u32,
+    tiles_n: u32,
+    total_wg: u32,
+    fold_x: u32,
+    has_bias: u32,
+    split_stride: u32,
+    c_in_g: u32,
+    c_out_g: u32,
+    _pad: [u32; 3],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct SplitParams {
+    len: u32,
+    splits: u32,
+    split_stride: u32,
+    has_bias: u32,
+    channels: u32,
+    inner: u32,
+    fold_x: u32,
+    total_wg: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct SumParams {
+    outer: u32,
+    channels: u32,
+    inner: u32,
+    chunks: u32,
+    fold_x: u32,
+    total_wg: u32,
+    _pad: [u32; 2],
+}
+
+/// Elements one `channel_sum` workgroup reduces (256 threads x 16).
+const SUM_CHUNK: u32 = 4096;
+
+/// Tile shapes of the GEMM micro-kernel, chosen per launch to waste the least padding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Tile {
+    /// 64 x 64, K depth 16.
+    Square,
+    /// 16 rows x 256 columns (few output channels), K depth 8.
+    Wide,
+    /// 256 rows x 16 columns (few columns, e.g. a fully connected layer), K depth 8.
+    Tall,
+}
+
+impl Tile {
+    const ALL: [Tile; 3] = [Tile::Square, Tile::Wide, Tile::Tall];
+
+    /// (threads along M, threads along N, K depth).
+    fn dims(self) -> (u32, u32, u32) {
+        match self {
+            Tile::Square => (16, 16, 16),
+            Tile::Wide => (4, 64, 8),
+            Tile::Tall => (64, 4, 8),
+        }
+    }
+
+    fn rows(self) -> u32 {
+        4 * self.dims().0
+    }
+
+    fn cols(self) -> u32 {
+        4 * self.dims().1
+    }
+
+    fn pick(m: u32, n: u32) -> Tile {
+        let cost = |t: Tile| {
+            u64::from(m.div_ceil(t.rows()) * t.rows()) * u64::from(n.div_ceil(t.cols()) * t.cols())
+        };
+        // Square first: it wins ties (best data reuse).
+        Tile::ALL
+            .into_iter()
+            .min_by_key(|&t| cost(t))
+            .unwrap_or(Tile::Square)
+    }
+}
+
+/// Which GEMM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    Forward,
+    BackwardData,
+    BackwardWeight,
+}
+
+/// The conv pipelines of one device. Build once, reuse for every shape.
+#[derive(Debug, Clone)]
+pub struct Conv2d {
+    gpu: Gpu,
+    kernels: Arc<ConvKernels>,
+}
+
+#[derive(Debug)]
+struct ConvKernels {
+    forward: [Kernel; 3],
+    backward_data: [Kernel; 3],
+    backward_weight: [Kernel; 3],
+    split_reduce: Kernel,
+    channel_sum: Kernel,
+}
+
+impl ConvKernels {
+    fn gemm(&self, op: Op, tile: Tile) -> &Kernel {
+        let i = Tile::ALL.iter().position(|&t| t == tile).unwrap_or(0);
+        match op {
+            Op::Forward => &self.forward[i],
+            Op::BackwardData => &self.backward_data[i],
+            Op::BackwardWeight => &self.backward_weight[i],
+        }
+    }
+}
+
+/// One GEMM launch of a plan: its uniform, grid and (with split K) the reduction.
+#[derive(Debug)]
+struct GemmLaunch {
+    op: Op,
+    tile: Tile,
+    params: ConvParams,
+    uniform: wgpu::Buffer,
+    grid: Grid,
+    reduce: Option<(wgpu::Buffer, Grid)>,
+}
+
+/// One pass of the bias-gradient reduction.
+#[derive(Debug)]
+struct SumPass {
+    uniform: wgpu::Buffer,
+    grid: Grid,
+}
+
+/// Everything a shape needs on the GPU besides the caller's tensors: uniforms, the kernel
+/// offset tables and split-K scratch. Creating one compiles nothing; recording an op only
+/// creates bind groups and records passes.
+#[derive(Debug)]
+pub struct Conv2dPlan {
+    conv: Conv2d,
+    shape: Conv2dShape,
+    out_size: [u32; 2],
+    forward: GemmLaunch,
+    backward_data: GemmLaunch,
+    backward_weight: GemmLaunch,
+    bias_passes: Vec<SumPass>,
+    table_fwd: wgpu::Buffer,
+    table_bwd: wgpu::Buffer,
+    scratch: wgpu::Buffer,
+    sum_scratch: [wgpu::Buffer; 2],
+    dummy: wgpu::Buffer,
+}
+
+/// Buffers for [`Conv2dPlan::record_forward`]. All need `STORAGE` usage.
+#[derive(Clone, Copy, Debug)]
+pub struct ForwardBuffers<'a> {
+    /// `[batch, in_channels, in_h, in_w]`.
+    pub input: &'a wgpu::Buffer,
+    /// `[out_channels, in_channels / groups, kernel_h, kernel_w]`.
+    pub weight: &'a wgpu::Buffer,
+    /// `[out_channels]`, required exactly when the shape has a bias.
+    pub bias: Option<&'a wgpu::Buffer>,
+    /// `[batch, out_channels, out_h, out_w]`, written.
+    pub output: &'a wgpu::Buffer,
+}
+
+/// Buffers for [`Conv2dPlan::record_backward_data`]. All need `STORAGE` usage.
+#[derive(Clone, Copy, Debug)]
+pub struct BackwardDataBuffers<'a> {
+    /// `[batch, out_channels, out_h, out_w]`.
+    pub grad_output: &'a wgpu::Buffer,
+    /// `[out_channels, in_channels / groups, kernel_h, kernel_w]`.
+    pub weight: &'a wgpu::Buffer,
+    /// `[batch, in_channels, in_h, in_w]`, overwritten (not accumulated).
+    pub grad_input: &'a wgpu::Buffer,
+}
+
+/// Buffers for [`Conv2dPlan::record_backward_weight`]. All need `STORAGE` usage, and
+/// `COPY_DST` for the outputs when the batch is empty (they are then cleared).
+#[derive(Clone, Copy, Debug)]
+pub struct BackwardWeightBuffers<'a> {
+    /// `[batch, out_channels, out_h, out_w]`.
+    pub grad_output: &'a wgpu::Buffer,
+    /// `[batch, in_channels, in_h, in_w]`.
+    pub input: &'a wgpu::Buffer,
+    /// `[out_channels, in_channels / groups, kernel_h, kernel_w]`, overwritten.
+    pub grad_weight: &'a wgpu::Buffer,
+    /// `[out_channels]`, overwritten; required exactly when the shape has a bias.
+    pub grad_bias: Option<&'a wgpu::Buffer>,
+}
+
+/// Gradients returned by [`Conv2d::backward`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Conv2dGrads {
+    /// Gradient with respect to the input, NCHW.
+    pub input: Vec<f32>,
+    /// Gradient with respect to the shared weight.
+    pub weight: Vec<f32>,
+    /// Gradient with respect to the bias (empty without bias).
+    pub bias: Vec<f32>,
+}
+
+impl Conv2d {
+    /// Compiles the conv pipelines on `gpu`'s device.
+    ///
+    /// # Errors
+    /// Errors captured while creating the pipelines (validation, out of memory, device lost).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn new(gpu: &Gpu) -> Result<Self> {
+        gpu.scoped(|| Ok(Self::new_unchecked(gpu)))
+    }
+
+    /// Compiles the conv pipelines on `gpu`'s device, awaiting the error scopes (web-friendly).
+    ///
+    /// # Errors
+    /// As [`Conv2d::new`].
+    pub async fn new_async(gpu: &Gpu) -> Result<Self> {
+        gpu.scoped_async(|| Ok(Self::new_unchecked(gpu))).await
+    }
+
+    fn new_unchecked(gpu: &Gpu) -> Self {
+        let device = gpu.device();
+        let fwd = dispatch::shader(device, "conv_forward", &shaders::conv_forward());
+        let bwd_data =
+            dispatch::shader(device, "conv_backward_data", &shaders::conv_backward_data());
+        let bwd_weight = dispatch::shader(
+            device,
+            "conv_backward_weight",
+            &shaders::conv_backward_weight(),
+        );
+        use Binding::{Read, ReadWrite, Uniform};
+        let build = |name, module, bindings: &[Binding]| -> [Kernel; 3] {
+            Tile::ALL.map(|t| {
+                let (wm, wn, kt) = t.dims();
+                Kernel::new(
+                    device,
+                    name,
+                    module,
+                    "main",
+                    bindings,
+                    &[("WG_M", wm.into()), ("WG_N", wn.into()), ("KT", kt.into())],
+                )
+            })
+        };
+        let kernels = ConvKernels {
+            forward: build(
+                "conv_forward",
+                &fwd,
+                &[Uniform, Read, Read, Read, Read, ReadWrite],
+            ),
+            backward_data: build(
+                "conv_backward_data",
+                &bwd_data,
+                &[Uniform, Read, Read, Read, ReadWrite],
+            ),
+            backward_weight: build(
+                "conv_backward_weight",
+                &bwd_weight,
+                &[Uniform, Read, Read, Read, ReadWrite],
+            ),
+            split_reduce: Kernel::new(
+                device,
+                "split_reduce",
+                &dispatch::shader(device, "split_reduce", shaders::SPLIT_REDUCE),
+                "main",
+                &[Uniform, Read, Read, ReadWrite],
+                &[],
+            ),
+            channel_sum: Kernel::new(
+                device,
+                "channel_sum",
+                &dispatch::shader(device, "channel_sum", shaders::CHANNEL_SUM),
+                "main",
+                &[Uniform, Read, ReadWrite],
+                &[],
+            ),
+        };
+        Self {
+            gpu: gpu.clone(),
+            kernels: Arc::new(kernels),
+        }
+    }
+
+    /// The device these pipelines belong to.
+    pub fn gpu(&self) -> &Gpu {
+        &self.gpu
+    }
+
+    /// Validates `shape` and prepares its uniforms, tables and scratch.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] for an invalid shape; [`Error::LimitExceeded`] when a tensor or the
+    /// grid does not fit this device; errors captured while creating the buffers.
+    pub fn plan(&self, shape: &Conv2dShape) -> Result<Conv2dPlan> {
+        let out_size = shape.validate()?;
+        let device = self.gpu.device();
+        let limits = device.limits();
+        let [oh, ow] = out_size;
+        let s = shape;
+        let base = ConvParams {
+            batch: s.batch,
+            c_in: s.in_channels,
+            c_out: s.out_channels,
+            groups: s.groups,
+            in_h: s.in_size[0],
+            in_w: s.in_size[1],
+            out_h: oh,
+            out_w: ow,
+            k_h: s.kernel[0],
+            k_w: s.kernel[1],
+            stride_h: s.stride[0],
+            stride_w: s.stride[1],
+            pad_h: s.padding[0],
+            pad_w: s.padding[1],
+            dil_h: s.dilation[0],
+            dil_w: s.dilation[1],
+            has_bias: u32::from(s.bias),
+            c_in_g: s.in_per_group(),
+            c_out_g: s.out_per_group(),
+            ..Default::default()
+        };
+        for (name, len) in [
+            ("input", s.input_len()),
+            ("weight", s.weight_len()),
+            ("output", s.output_len()),
+        ] {
+            dispatch::check_binding_size(device, name, len as u64 * 4)?;
+        }
+        let khw = s.kernel[0] * s.kernel[1];
+        let pixels = s.batch * oh * ow;
+        let fwd = self.gemm_params(
+            Op::Forward,
+            base,
+            [s.out_per_group(), pixels, s.in_per_group() * khw],
+            s.output_len() as u32,
+        )?;
+        let bwd_data = self.gemm_params(
+            Op::BackwardData,
+            base,
+            [
+                s.in_per_group(),
+                s.batch * s.in_size[0] * s.in_size[1],
+                s.out_per_group() * khw,
+            ],
+            s.input_len() as u32,
+        )?;
+        let bwd_weight = self.gemm_params(
+            Op::BackwardWeight,
+            base,
+            [s.out_per_group(), s.in_per_group() * khw, pixels],
+            s.weight_len() as u32,
+        )?;
+        let scratch_len = [&fwd, &bwd_data, &bwd_weight]
+            .iter()
+            .filter(|(p, _)| p.splits > 1)
+            .map(|(p, _)| u64::from(p.splits) * u64::from(p.split_stride))
+            .max()
+            .unwrap_or(1);
+
+        self.gpu.scoped(|| {
+            let table_fwd = dispatch::storage_init(
+                device,
+                "conv table (ci, kh, kw)",
+                &kernel_table(s, false),
+                wgpu::BufferUsages::empty(),
+            );
+            let table_bwd = dispatch::storage_init(
+                device,
+                "conv table (co, kh, kw)",
+                &kernel_table(s, true),
+                wgpu::BufferUsages::empty(),
+            );
+            let scratch = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("conv split-K partials"),
+                size: scratch_len * 4,
+                usage: wgpu::BufferUsages::STORAGE,
+                mapped_at_creation: false,
+            });
+            let launch = |op, (params, tile): (ConvParams, Tile)| -> Result<GemmLaunch> {
+                let grid = Grid {
+                    total: params.total_wg,
+                    x: params.fold_x,
+                    y: if params.total_wg == 0 {
+                        0
+                    } else {
+                        params.total_wg.div_ceil(params.fold_x)
+                    },
+                };
+                let reduce = if params.splits > 1 {
+                    let len = params.split_stride;
+                    let rgrid = Grid::fold(
+                        u64::from(len.div_ceil(256)),
+                        limits.max_compute_workgroups_per_dimension,
+                    )?;
+                    let (channels, inner) = match op {
+                        Op::Forward => (s.out_channels.max(1), (oh * ow).max(1)),
+                        _ => (1, 1),
+                    };
+                    let rp = SplitParams {
+                        len,
+                        splits: params.splits,
+                        split_stride: params.split_stride,
+                        has_bias: u32::from(op == Op::Forward && s.bias),
+                        channels,
+                        inner,
+                        fold_x: rgrid.x.max(1),
+                        total_wg: rgrid.total,
+                    };
+                    Some((dispatch::uniform(device, "conv split reduce", &rp), rgrid))
+                } else {
+                    None
+                };
+                Ok(GemmLaunch {
+                    op,
+                    tile,
+                    params,
+                    uniform: dispatch::uniform(device, "conv params", &params),
+                    grid,
+                    reduce,
+                })
+            };
+            let forward = launch(Op::Forward, fwd)?;
+            let backward_data = launch(Op::BackwardData, bwd_data)?;
+            let backward_weight = launch(Op::BackwardWeight, bwd_weight)?;
+
+            // Bias gradient: passes of channel_sum until one value per channel is left.
+            let mut bias_passes = Vec::new();
+            let mut sum_len = [1u64, 1u64];
+            if s.bias && s.out_channels > 0 {
+                let (mut outer, mut inner) = (s.batch, oh * ow);
+                let mut pass = 0;
+                loop {
+                    let count = outer * inner;
+                    let chunks = count.div_ceil(SUM_CHUNK).max(1);
+                    let grid = Grid::fold(
+                        u64::from(chunks) * u64::from(s.out_channels),
+                        limits.max_compute_workgroups_per_dimension,
+                    )?;
+                    let sp = SumParams {
+                        outer,
+                        channels: s.out_channels,
+                        inner,
+                        chunks,
+                        fold_x: grid.x.max(1),
+                        total_wg: grid.total,
+                        _pad: [0; 2],
+                    };
+                    bias_passes.push(SumPass {
+                        uniform: dispatch::uniform(device, "conv bias sum", &sp),
+                        grid,
+                    });
+                    if chunks == 1 {
+                        break;
+                    }
+                    sum_len[pass % 2] = sum_len[pass % 2].max(u64::from(chunks * s.out_channels));
+                    outer = 1;
+                    inner = chunks;
+                    pass += 1;
+                }
+            }
+            let sum_scratch = sum_len.map(|len| {
+                device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("conv bias partials"),
+                    size: len * 4,
+                    usage: wgpu::BufferUsages::STORAGE,
+                    mapped_at_creation: false,
+                })
+            });
+            let dummy = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("conv no bias"),
+                size: 4,
+                usage: wgpu::BufferUsages::STORAGE,
+                mapped_at_creation: false,
+            });
+            Ok(Conv2dPlan {
+                conv: self.clone(),
+                shape: *s,
+                out_size,
+                forward,
+                backward_data,
+                backward_weight,
+                bias_passes,
+                table_fwd,
+                table_bwd,
+                scratch,
+                sum_scratch,
+                dummy,
+            })
+        })
+    }
+
+    /// Chooses tile shape and K splits for a GEMM of `[m, n, k]` per group.
+    fn gemm_params(
+        &self,
+        op: Op,
+        base: ConvParams,
+        [m, n, k]: [u32; 3],
+        out_len: u32,
+    ) -> Result<(ConvParams, Tile)> {
+        let limits = self.gpu.device().limits();
+        let tile = Tile::pick(m, n);
+        let tiles_m = m.div_ceil(tile.rows());
+        let tiles_n = n.div_ceil(tile.cols());
+        let tiles = u64::from(tiles_m) * u64::from(tiles_n) * u64::from(base.groups);
+        let min_splits = k.div_ceil(MAX_K_CHUNK).max(1);
+        let max_useful = k.div_ceil(MIN_K_CHUNK).max(1);
+        let wanted = (u64::from(TARGET_WORKGROUPS).div_ceil(tiles.max(1))) as u32;
+        let mut splits = wanted
+            .clamp(min_splits, max_useful.max(min_splits))
+            .min(MAX_SPLITS);
+        // Partials must fit one binding; fall back to fewer, longer splits.
+        let max_binding = limits.max_storage_buffer_binding_size;
+        let fits = |sp: u32| u64::from(sp) * u64::from(out_len) * 4 <= max_binding;
+        while splits > min_splits && !fits(splits) {
+            splits = (splits / 2).max(min_splits);
+        }
+        if splits > 1 && !fits(splits) {
+            return Err(Error::LimitExceeded {
+                limit: "max_storage_buffer_binding_size",
+                needed: u64::from(splits) * u64::from(out_len) * 4,
+                allowed: max_binding,
+                hint: format!("; split-K partials of {op:?} do not fit: use a smaller batch"),
+            });
+        }
+        let k_chunk = if splits <= 1 {
+            k.max(1).div_ceil(16) * 16
+        } else {
+            k.div_ceil(splits).div_ceil(16) * 16
+        };
+        let splits = if k == 0 { 1 } else { k.div_ceil(k_chunk) };
+        let total = tiles * u64::from(splits);
+        let empty = m == 0 || n == 0 || base.groups == 0;
+        let grid = Grid::fold(
+            if empty { 0 } else { total },
+            limits.max_compute_workgroups_per_dimension,
+        )?;
+        let params = ConvParams {
+            gemm_m: m,
+            gemm_n: n,
+            gemm_k: k,
+            k_chunk,
+            splits,
+            tiles_m,
+            tiles_n,
+            total_wg: grid.total,
+            fold_x: grid.x.max(1),
+            split_stride: out_len,
+            ..base
+        };
+        Ok((params, tile))
+    }
+
+    /// Forward pass from host slices: uploads, runs, reads back `[batch, c_out, out_h, out_w]`.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] when a slice does not match `shape`, plus everything
+    /// [`Conv2d::plan`] and the recording return.
+    pub async fn forward(
+        &self,
+        shape: &Conv2dShape,
+        input: &[f32],
+        weight: &[f32],
+        bias: Option<&[f32]>,
+    ) -> Result<Vec<f32>> {
+        check_len("input", shape.input_len(), input)?;
+        check_len("weight", shape.weight_len(), weight)?;
+        check_bias(shape, bias)?;
+        let plan = self.plan(shape)?;
+        let gpu = &self.gpu;
+        let (encoder, output) = gpu
+            .scoped_async(|| {
+                let input = dispatch::upload(gpu, "input", input);
+                let weight = dispatch::upload(gpu, "weight", weight);
+                let bias = bias.map(|b| dispatch::upload(gpu, "bias", b));
+                let output = dispatch::zeros(gpu, "output", shape.output_len());
+                let mut encoder = gpu.device().create_command_encoder(&Default::default());
+                plan.record_forward(
+                    &mut encoder,
+                    &ForwardBuffers {
+                        input: &input,
+                        weight: &weight,
+                        bias: bias.as_ref(),
+                        output: &output,
+                    },
+                )?;
+                Ok((encoder, output))
+            })
+            .await?;
+        dispatch::submit(gpu, encoder).await?;
+        dispatch::read_back(gpu, &output, shape.output_len()).await
+    }
+
+    /// Both gradients (and the bias gradient when the shape has a bias) from host slices.
+    ///
+    /// # Errors
+    /// As [`Conv2d::forward`].
+    pub async fn backward(
+        &self,
+        shape: &Conv2dShape,
+        input: &[f32],
+        weight: &[f32],
+        grad_output: &[f32],
+    ) -> Result<Conv2dGrads> {
+        check_len("input", shape.input_len(), input)?;
+        check_len("weight", shape.weight_len(), weight)?;
+        check_len("grad_output", shape.output_len(), grad_output)?;
+        let plan = self.plan(shape)?;
+        let gpu = &self.gpu;
+        let (encoder, gi, gw, gb) = gpu
+            .scoped_async(|| {
+                let input = dispatch::upload(gpu, "input", input);
+                let weight = dispatch::upload(gpu, "weight", weight);
+                let grad_output = dispatch::upload(gpu, "grad_output", grad_output);
+                let gi = dispatch::zeros(gpu, "grad_input", shape.input_len());
+                let gw = dispatch::zeros(gpu, "grad_weight", shape.weight_len());
+                let gb = dispatch::zeros(gpu, "grad_bias", shape.bias_len());
+                let mut encoder = gpu.device().create_command_encoder(&Default::default());
+                plan.record_backward_data(
+                    &mut encoder,
+                    &BackwardDataBuffers {
+                        grad_output: &grad_output,
+                        weight: &weight,
+                        grad_input: &gi,
+                    },
+                )?;
+                plan.record_backward_weight(
+                    &mut encoder,
+                    &BackwardWeightBuffers {
+                        grad_output: &grad_output,
+                        input: &input,
+                        grad_weight: &gw,
+                        grad_bias: shape.bias.then_some(&gb),
+                    },
+                )?;
+                Ok((encoder, gi, gw, gb))
+            })
+            .await?;
+        dispatch::submit(gpu, encoder).await?;
+        Ok(Conv2dGrads {
+            input: dispatch::read_back(gpu, &gi, shape.input_len()).await?,
+            weight: dispatch::read_back(gpu, &gw, shape.weight_len()).await?,
+            bias: dispatch::read_back(gpu, &gb, shape.bias_len()).await?,
+        })
+    }
+
+    /// Blocking [`Conv2d::forward`] (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn forward_blocking(
+        &self,
+        shape: &Conv2dShape,
+        input: &[f32],
+        weight: &[f32],
+        bias: Option<&[f32]>,
+    ) -> Result<Vec<f32>> {
+        pollster::block_on(self.forward(shape, input, weight, bias))
+    }
+
+    /// Blocking [`Conv2d::backward`] (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn backward_blocking(
+        &self,
+        shape: &Conv2dShape,
+        input: &[f32],
+        weight: &[f32],
+        grad_output: &[f32],
+    ) -> Result<Conv2dGrads> {
+        pollster::block_on(self.backward(shape, input, weight, grad_output))
+    }
+}
+
+fn check_len(name: &'static str, expected: usize, data: &[f32]) -> Result<()> {
+    if data.len() != expected {
+        return Err(Error::LengthMismatch {
+            name,
+            expected,
+            actual: data.len(),
+        });
+    }
+    Ok(())
+}
+
+fn check_bias(shape: &Conv2dShape, bias: Option<&[f32]>) -> Result<()> {
+    match (shape.bias, bias) {
+        (true, Some(b)) => check_len("bias", shape.bias_len(), b),
+        (false, None) => Ok(()),
+        (true, None) => Err(Error::shape("the shape has a bias but no bias was given")),
+        (false, Some(_)) => Err(Error::shape(
+            "a bias was given but the shape has none: use Conv2dShape::with_bias(true)",
+        )),
+    }
+}
+
+/// Per-(channel, kh, kw) offsets the shaders read instead of dividing: for the forward and
+/// weight-gradient ops `(ci * in_h * in_w, kh * dil_h, kw * dil_w, 0)`; for the input gradient
+/// `(co * out_h * out_w, kh * dil_h, kw * dil_w, co * c_in_g * kh * kw + kh * k_w + kw)`.
+fn kernel_table(s: &Conv2dShape, backward_data: bool) -> Vec<[i32; 4]> {
+    let [oh, ow] = s.out_size();
+    let (kh, kw) = (s.kernel[0], s.kernel[1]);
+    let channels = if backward_data {
+        s.out_per_group()
+    } else {
+        s.in_per_group()
+    };
+    let plane = if backward_data {
+        oh * ow
+    } else {
+        s.in_size[0] * s.in_size[1]
+    };
+    let mut table = Vec::with_capacity((channels * kh * kw) as usize);
+    for c in 0..channels {
+        for y in 0..kh {
+            for x in 0..kw {
+                let w = if backward_data {
+                    (c * s.in_per_group() * kh * kw + y * kw + x) as i32
+                } else {
+                    0
+                };
+                table.push([
+                    (c * plane) as i32,
+                    (y * s.dilation[0]) as i32,
+                    (x * s.dilation[1]) as i32,
+                    w,
+                ]);
+            }
+        }
+    }
+    table
+}
+
+impl Conv2dPlan {
+    /// The shape this plan was made for.
+    pub fn shape(&self) -> &Conv2dShape {
+        &self.shape
+    }
+
+    /// Output size `[out_h, out_w]`.
+    pub fn out_size(&self) -> [u32; 2] {
+        self.out_size
+    }
+
+    /// K splits of (forward, input gradient, weight gradient): 1 means no split.
+    pub fn splits(&self) -> [u32; 3] {
+        [
+            self.forward.params.splits,
+            self.backward_data.params.splits,
+            self.backward_weight.params.splits,
+        ]
+    }
+
+    fn device(&self) -> &wgpu::Device {
+        self.conv.gpu.device()
+    }
+
+    /// Records the forward pass into `encoder`. Never submits.
+    ///
+    /// # Errors
+    /// [`Error::BufferTooSmall`], [`Error::MissingUsage`], [`Error::LimitExceeded`] for a
+    /// buffer too large to bind, [`Error::Shape`] for a bias that does not match the shape or
+    /// an output aliasing an input. Nothing is recorded on error.
+    pub fn record_forward(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        b: &ForwardBuffers<'_>,
+    ) -> Result<()> {
+        let s = &self.shape;
+        let dev = self.device();
+        let st = wgpu::BufferUsages::STORAGE;
+        check_buffer(dev, "input", b.input, s.input_len() as u64, st)?;
+        check_buffer(dev, "weight", b.weight, s.weight_len() as u64, st)?;
+        check_buffer(dev, "output", b.output, s.output_len() as u64, st)?;
+        match (s.bias, b.bias) {
+            (true, Some(bias)) => check_buffer(dev, "bias", bias, s.bias_len() as u64, st)?,
+            (false, None) => {}
+            _ => return Err(Error::shape("bias buffer given iff the shape has a bias")),
+        }
+        check_distinct("output", b.output, &[b.input, b.weight])?;
+        if s.output_len() == 0 {
+            return Ok(());
+        }
+        let bias = b.bias.unwrap_or(&self.dummy);
+        self.record_gemm(
+            encoder,
+            &self.forward,
+            &[b.input, b.weight, bias, &self.table_fwd],
+            b.output,
+            bias,
+        );
+        Ok(())
+    }
+
+    /// Records the input gradient into `encoder`: `grad_input` is overwritten.
+    ///
+    /// # Errors
+    /// As [`Conv2dPlan::record_forward`].
+    pub fn record_backward_data(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        b: &BackwardDataBuffers<'_>,
+    ) -> Result<()> {
+        let s = &self.shape;
+        let dev = self.device();
+        let st = wgpu::BufferUsages::STORAGE;
+        check_buffer(dev, "grad_output", b.grad_output, s.output_len() as u64, st)?;
+        check_buffer(dev, "weight", b.weight, s.weight_len() as u64, st)?;
+        check_buffer(dev, "grad_input", b.grad_input, s.input_len() as u64, st)?;
+        check_distinct("grad_input", b.grad_input, &[b.grad_output, b.weight])?;
+        if s.input_len() == 0 {
+            return Ok(());
+        }
+        self.record_gemm(
+            encoder,
+            &self.backward_data,
+            &[b.grad_output, b.weight, &self.table_bwd],
+            b.grad_input,
+            &self.dummy,
+        );
+        Ok(())
+    }
+
+    /// Records the weight gradient (and the bias gradient when the shape has a bias) into
+    /// `encoder`. Both are overwritten, not accumulated: the sum over the batch and all
+    /// positions, in a fixed order.
+    ///
+    /// # Errors
+    /// As [`Conv2dPlan::record_forward`].
+    pub fn record_backward_weight(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        b: &BackwardWeightBuffers<'_>,
+    ) -> Result<()> {
+        let s = &self.shape;
+        let dev = self.device();
+        let st = wgpu::BufferUsages::STORAGE;
+        check_buffer(dev, "grad_output", b.grad_output, s.output_len() as u64, st)?;
+        check_buffer(dev, "input", b.input, s.input_len() as u64, st)?;
+        check_buffer(dev, "grad_weight", b.grad_weight, s.weight_len() as u64, st)?;
+        match (s.bias, b.grad_bias) {
+            (true, Some(gb)) => check_buffer(dev, "grad_bias", gb, s.bias_len() as u64, st)?,
+            (false, None) => {}
+            _ => {
+                return Err(Error::shape(
+                    "grad_bias buffer given iff the shape has a bias",
+                ))
+            }
+        }
+        check_distinct("grad_weight", b.grad_weight, &[b.grad_output, b.input])?;
+        if let Some(gb) = b.grad_bias {
+            check_distinct("grad_bias", gb, &[b.grad_output, b.input, b.grad_weight])?;
+        }
+        let outputs = [Some(b.grad_weight), b.grad_bias];
+        if s.output_len() == 0 {
+            // No positions: the gradients are zero (a clear, not a dispatch).
+            for (name, buf) in ["grad_weight", "grad_bias"]
+                .iter()
+                .zip(outputs.iter().flatten())
+            {
+                let missing = wgpu::BufferUsages::COPY_DST - buf.usage();
+                if !missing.is_empty() && buf.size() > 0 {
+                    return Err(Error::MissingUsage { name, missing });
+                }
+            }
+            for buf in outputs.iter().flatten() {
+                encoder.clear_buffer(buf, 0, None);
+            }
+            return Ok(());
+        }
+        if s.weight_len() > 0 {
+            self.record_gemm(
+                encoder,
+                &self.backward_weight,
+                &[b.grad_output, b.input, &self.table_fwd],
+                b.grad_weight,
+                &self.dummy,
+            );
+        }
+        if let Some(gb) = b.grad_bias {
+            self.record_bias_grad(encoder, b.grad_output, gb);
+        }
+        Ok(())
+    }
+
+    fn record_gemm(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        launch: &GemmLaunch,
+        inputs: &[&wgpu::Buffer],
+        output: &wgpu::Buffer,
+        bias: &wgpu::Buffer,
+    ) {
+        let kernels = &self.conv.kernels;
+        let kernel = kernels.gemm(launch.op, launch.tile);
+        let target = if launch.reduce.is_some() {
+            &self.scratch
+        } else {
+            output
+        };
+        let mut bufs: Vec<&wgpu::Buffer> = vec![&launch.uniform];
+        bufs.extend_from_slice(inputs);
+        bufs.push(target);
+        let bg = kernel.bind(self.device(), &bufs);
+        kernel.record(encoder, &bg, launch.grid);
+        if let Some((uniform, grid)) = &launch.reduce {
+            let k = &kernels.split_reduce;
+            let bg = k.bind(self.device(), &[uniform, &self.scratch, bias, output]);
+            k.record(encoder, &bg, *grid);
+        }
+    }
+
+    fn record_bias_grad(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        grad_output: &wgpu::Buffer,
+        grad_bias: &wgpu::Buffer,
+    ) {
+        let k = &self.conv.kernels.channel_sum;
+        let last = self.bias_passes.len().saturating_sub(1);
+        for (i, pass) in self.bias_passes.iter().enumerate() {
+            let src = if i == 0 {
+                grad_output
+            } else {
+                &self.sum_scratch[(i - 1) % 2]
+            };
+            let dst = if i == last {
+                grad_bias
+            } else {
+                &self.sum_scratch[i % 2]
+            };
+            let bg = k.bind(self.device(), &[&pass.uniform, src, dst]);
+            k.record(encoder, &bg, pass.grid);
+        }
+    }
+}
+
+fn check_distinct(name: &'static str, out: &wgpu::Buffer, inputs: &[&wgpu::Buffer]) -> Result<()> {
+    if inputs.iter().any(|b| *b == out) {
+        return Err(Error::shape(format!(
+            "`{name}` must not be the same buffer as an input of the op"
+        )));
+    }
+    Ok(())
+}

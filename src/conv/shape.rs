@@ -1,0 +1,241 @@
+//! Conv2d shapes: parameters, validation and derived sizes.
+
+use crate::error::{Error, Result};
+
+/// The shape of a 2D convolution with shared weights, in NCHW layout.
+///
+/// Layouts (all f32, row-major, densely packed):
+/// - input `[batch, in_channels, in_h, in_w]`
+/// - weight `[out_channels, in_channels / groups, kernel_h, kernel_w]`
+/// - bias `[out_channels]` (when [`Conv2dShape::bias`] is set)
+/// - output `[batch, out_channels, out_h, out_w]`
+///
+/// with `out = (in + 2 * padding - dilation * (kernel - 1) - 1) / stride + 1` per axis.
+/// For NHWC data, convert with [`crate::conv::LayoutTranspose`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Conv2dShape {
+    /// Images in the batch (N). Zero is allowed: every op is then a no-op.
+    pub batch: u32,
+    /// Input channels (C_in).
+    pub in_channels: u32,
+    /// Output channels (C_out).
+    pub out_channels: u32,
+    /// Input height and width.
+    pub in_size: [u32; 2],
+    /// Kernel height and width.
+    pub kernel: [u32; 2],
+    /// Stride (height, width), at least 1.
+    pub stride: [u32; 2],
+    /// Zero padding added on both sides (height, width).
+    pub padding: [u32; 2],
+    /// Dilation (height, width), at least 1.
+    pub dilation: [u32; 2],
+    /// Groups: input and output channels are split into this many independent groups.
+    /// `groups == in_channels == out_channels` is a depthwise convolution.
+    pub groups: u32,
+    /// Whether a per-output-channel bias is added.
+    pub bias: bool,
+}
+
+impl Conv2dShape {
+    /// A stride-1, unpadded, undilated, ungrouped convolution without bias.
+    pub fn new(
+        batch: u32,
+        in_channels: u32,
+        out_channels: u32,
+        in_size: [u32; 2],
+        kernel: [u32; 2],
+    ) -> Self {
+        Self {
+            batch,
+            in_channels,
+            out_channels,
+            in_size,
+            kernel,
+            stride: [1, 1],
+            padding: [0, 0],
+            dilation: [1, 1],
+            groups: 1,
+            bias: false,
+        }
+    }
+
+    /// Sets the stride on both axes.
+    pub fn stride(mut self, s: u32) -> Self {
+        self.stride = [s, s];
+        self
+    }
+
+    /// Sets the padding on both axes.
+    pub fn padding(mut self, p: u32) -> Self {
+        self.padding = [p, p];
+        self
+    }
+
+    /// Sets the dilation on both axes.
+    pub fn dilation(mut self, d: u32) -> Self {
+        self.dilation = [d, d];
+        self
+    }
+
+    /// Sets the number of groups.
+    pub fn groups(mut self, g: u32) -> Self {
+        self.groups = g;
+        self
+    }
+
+    /// Adds (or removes) the bias.
+    pub fn with_bias(mut self, bias: bool) -> Self {
+        self.bias = bias;
+        self
+    }
+
+    /// Checks the parameters and returns the output size `[out_h, out_w]`.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] for zero stride/dilation/kernel/groups, channels not divisible by
+    /// `groups`, a kernel that does not fit the padded input, or sizes past `u32`.
+    pub fn validate(&self) -> Result<[u32; 2]> {
+        if self.groups == 0 {
+            return Err(Error::shape("groups must be at least 1"));
+        }
+        if self.in_channels % self.groups != 0 || self.out_channels % self.groups != 0 {
+            return Err(Error::shape(format!(
+                "in_channels ({}) and out_channels ({}) must both be divisible by groups ({})",
+                self.in_channels, self.out_channels, self.groups
+            )));
+        }
+        let mut out = [0u32; 2];
+        for (axis, name) in ["height", "width"].iter().enumerate() {
+            let (i, k, s, p, d) = (
+                u64::from(self.in_size[axis]),
+                u64::from(self.kernel[axis]),
+                u64::from(self.stride[axis]),
+                u64::from(self.padding[axis]),
+                u64::from(self.dilation[axis]),
+            );
+            if k == 0 || s == 0 || d == 0 {
+                return Err(Error::shape(format!(
+                    "kernel, stride and dilation must be at least 1 ({name}: kernel {k}, stride {s}, dilation {d})"
+                )));
+            }
+            let reach = d * (k - 1) + 1;
+            if i + 2 * p < reach {
+                return Err(Error::shape(format!(
+                    "the kernel's reach ({reach} = dilation {d} * (kernel {k} - 1) + 1) exceeds the padded input {name} ({i} + 2 * {p})"
+                )));
+            }
+            out[axis] = ((i + 2 * p - reach) / s + 1) as u32;
+        }
+        for (name, n) in [
+            ("input", self.input_len_u64(out)),
+            ("weight", self.weight_len_u64()),
+            ("output", self.output_len_u64(out)),
+        ] {
+            if n > u64::from(u32::MAX) / 4 {
+                return Err(Error::shape(format!(
+                    "the {name} has {n} elements; at most 2^30 fit one binding"
+                )));
+            }
+        }
+        Ok(out)
+    }
+
+    fn input_len_u64(&self, _out: [u32; 2]) -> u64 {
+        u64::from(self.batch)
+            * u64::from(self.in_channels)
+            * u64::from(self.in_size[0])
+            * u64::from(self.in_size[1])
+    }
+
+    fn weight_len_u64(&self) -> u64 {
+        u64::from(self.out_channels)
+            * u64::from(self.in_channels / self.groups.max(1))
+            * u64::from(self.kernel[0])
+            * u64::from(self.kernel[1])
+    }
+
+    fn output_len_u64(&self, out: [u32; 2]) -> u64 {
+        u64::from(self.batch) * u64::from(self.out_channels) * u64::from(out[0]) * u64::from(out[1])
+    }
+
+    /// Output size `[out_h, out_w]` (zeros if the shape is invalid).
+    pub fn out_size(&self) -> [u32; 2] {
+        self.validate().unwrap_or([0, 0])
+    }
+
+    /// Elements of the input tensor.
+    pub fn input_len(&self) -> usize {
+        self.input_len_u64(self.out_size()) as usize
+    }
+
+    /// Elements of the weight tensor.
+    pub fn weight_len(&self) -> usize {
+        self.weight_len_u64() as usize
+    }
+
+    /// Elements of the bias (0 without bias).
+    pub fn bias_len(&self) -> usize {
+        if self.bias {
+            self.out_channels as usize
+        } else {
+            0
+        }
+    }
+
+    /// Elements of the output tensor.
+    pub fn output_len(&self) -> usize {
+        self.output_len_u64(self.out_size()) as usize
+    }
+
+    /// Input channels per group.
+    pub fn in_per_group(&self) -> u32 {
+        self.in_channels / self.groups.max(1)
+    }
+
+    /// Output channels per group.
+    pub fn out_per_group(&self) -> u32 {
+        self.out_channels / self.groups.max(1)
+    }
+
+    /// Multiply-adds of the forward pass, counted as 2 FLOPs each (the same count holds for
+    /// each gradient).
+    pub fn flops(&self) -> f64 {
+        let [oh, ow] = self.out_size();
+        2.0 * f64::from(self.batch)
+            * f64::from(self.out_channels)
+            * f64::from(oh)
+            * f64::from(ow)
+            * f64::from(self.in_per_group())
+            * f64::from(self.kernel[0])
+            * f64::from(self.kernel[1])
+    }
+
+    /// A short human-readable description, e.g. `n4 16->16 64x64 k3 s1 p1`.
+    pub fn describe(&self) -> String {
+        let mut s = format!(
+            "n{} {}->{} {}x{} k{}",
+            self.batch,
+            self.in_channels,
+            self.out_channels,
+            self.in_size[0],
+            self.in_size[1],
+            if self.kernel[0] == self.kernel[1] {
+                self.kernel[0].to_string()
+            } else {
+                format!("{}x{}", self.kernel[0], self.kernel[1])
+            }
+        );
+        s += &format!(" s{} p{}", self.stride[0], self.padding[0]);
+        if self.dilation != [1, 1] {
+            s += &format!(" d{}", self.dilation[0]);
+        }
+        if self.groups != 1 {
+            s += &format!(" g{}", self.groups);
+        }
+        if self.bias {
+            s += " +b";
+        }
+        s
+    }
+}

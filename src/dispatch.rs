@@ -1,0 +1,343 @@
+//! The one way the crate builds pipelines, binds buffers and records dispatches.
+//!
+//! A [`Kernel`] is one compute pipeline with its bind-group layout, built once per device.
+//! Bindings are in declaration order: binding 0 is always the uniform block of sizes, the rest
+//! are storage buffers. Large 1D grids are folded into 2D with [`Grid`]; shaders recover the
+//! linear workgroup index as `wg.x + wg.y * fold_x`, with `fold_x` passed in the uniform.
+
+use wgpu::util::DeviceExt;
+
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+
+/// Threads per workgroup in every kernel of the crate.
+pub const WORKGROUP_SIZE: u32 = 256;
+
+/// The role of one binding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Binding {
+    Uniform,
+    Read,
+    ReadWrite,
+}
+
+/// One compute pipeline plus its bind-group layout.
+#[derive(Debug)]
+pub(crate) struct Kernel {
+    pub(crate) name: &'static str,
+    pipeline: wgpu::ComputePipeline,
+    layout: wgpu::BindGroupLayout,
+}
+
+impl Kernel {
+    /// Builds the pipeline for `entry` in `module`, with pipeline-overridable `constants`.
+    pub(crate) fn new(
+        device: &wgpu::Device,
+        name: &'static str,
+        module: &wgpu::ShaderModule,
+        entry: &str,
+        bindings: &[Binding],
+        constants: &[(&str, f64)],
+    ) -> Self {
+        let entries: Vec<wgpu::BindGroupLayoutEntry> = bindings
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupLayoutEntry {
+                binding: i as u32,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: match b {
+                        Binding::Uniform => wgpu::BufferBindingType::Uniform,
+                        Binding::Read => wgpu::BufferBindingType::Storage { read_only: true },
+                        Binding::ReadWrite => wgpu::BufferBindingType::Storage { read_only: false },
+                    },
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            })
+            .collect();
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some(name),
+            entries: &entries,
+        });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some(name),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(name),
+            layout: Some(&pipeline_layout),
+            module,
+            entry_point: Some(entry),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants,
+                // Every kernel writes workgroup memory before reading it.
+                zero_initialize_workgroup_memory: false,
+            },
+            cache: None,
+        });
+        Self {
+            name,
+            pipeline,
+            layout,
+        }
+    }
+
+    /// Creates a bind group with `buffers` bound in order (whole buffers).
+    pub(crate) fn bind(&self, device: &wgpu::Device, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
+        let entries: Vec<wgpu::BindGroupEntry> = buffers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: b.as_entire_binding(),
+            })
+            .collect();
+        device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(self.name),
+            layout: &self.layout,
+            entries: &entries,
+        })
+    }
+
+    /// Records one compute pass dispatching `grid` with `bind_group`.
+    pub(crate) fn record(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        bind_group: &wgpu::BindGroup,
+        grid: Grid,
+    ) {
+        if grid.total == 0 {
+            return;
+        }
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some(self.name),
+            timestamp_writes: None,
+        });
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, bind_group, &[]);
+        pass.dispatch_workgroups(grid.x, grid.y, 1);
+    }
+}
+
+/// Creates a shader module from WGSL source.
+pub(crate) fn shader(device: &wgpu::Device, label: &str, source: &str) -> wgpu::ShaderModule {
+    device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some(label),
+        source: wgpu::ShaderSource::Wgsl(source.into()),
+    })
+}
+
+/// A 1D grid of `total` workgroups folded into `x * y` (each at most `max_per_dim`).
+/// Workgroups with linear index `>= total` exit at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Grid {
+    /// Workgroups wanted.
+    pub total: u32,
+    /// Dispatch width (also the `fold_x` the shader needs).
+    pub x: u32,
+    /// Dispatch height.
+    pub y: u32,
+}
+
+impl Grid {
+    /// Folds `total` workgroups for a device allowing `max_per_dim` per dimension.
+    pub fn fold(total: u64, max_per_dim: u32) -> Result<Self> {
+        let max = u64::from(max_per_dim.max(1));
+        if total > max * max {
+            return Err(Error::LimitExceeded {
+                limit: "max_compute_workgroups_per_dimension",
+                needed: total.div_ceil(max),
+                allowed: max,
+                hint: "; the problem is too large for one dispatch, split it".into(),
+            });
+        }
+        let x = total.min(max);
+        let y = if total == 0 { 0 } else { total.div_ceil(x) };
+        Ok(Self {
+            total: total as u32,
+            x: x as u32,
+            y: y as u32,
+        })
+    }
+}
+
+/// Creates a uniform buffer holding `value`.
+pub(crate) fn uniform<T: bytemuck::Pod>(
+    device: &wgpu::Device,
+    label: &str,
+    value: &T,
+) -> wgpu::Buffer {
+    device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some(label),
+        contents: bytemuck::bytes_of(value),
+        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+    })
+}
+
+/// Creates a read-only storage buffer holding `data` (at least 4 bytes, so empty tables bind).
+pub(crate) fn storage_init<T: bytemuck::Pod>(
+    device: &wgpu::Device,
+    label: &str,
+    data: &[T],
+    extra: wgpu::BufferUsages,
+) -> wgpu::Buffer {
+    let bytes: &[u8] = bytemuck::cast_slice(data);
+    let mut padded;
+    let contents = if bytes.len() < 4 {
+        padded = bytes.to_vec();
+        padded.resize(4, 0);
+        &padded[..]
+    } else {
+        bytes
+    };
+    device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some(label),
+        contents,
+        usage: wgpu::BufferUsages::STORAGE | extra,
+    })
+}
+
+/// Checks that a caller's buffer holds `elements` f32/u32 values, has `usage`, and fits one
+/// binding on this device.
+pub(crate) fn check_buffer(
+    device: &wgpu::Device,
+    name: &'static str,
+    buffer: &wgpu::Buffer,
+    elements: u64,
+    usage: wgpu::BufferUsages,
+) -> Result<()> {
+    let needed = elements * 4;
+    if buffer.size() < needed {
+        return Err(Error::BufferTooSmall {
+            name,
+            needed,
+            actual: buffer.size(),
+        });
+    }
+    let missing = usage - buffer.usage();
+    if !missing.is_empty() {
+        return Err(Error::MissingUsage { name, missing });
+    }
+    check_binding_size(device, name, buffer.size())
+}
+
+/// Checks that `bytes` fits in one storage binding.
+pub(crate) fn check_binding_size(
+    device: &wgpu::Device,
+    name: &'static str,
+    bytes: u64,
+) -> Result<()> {
+    let allowed = device.limits().max_storage_buffer_binding_size;
+    if bytes > allowed {
+        return Err(Error::LimitExceeded {
+            limit: "max_storage_buffer_binding_size",
+            needed: bytes,
+            allowed,
+            hint: format!(
+                "; `{name}` is too large for one binding: split the batch, or request the \
+                 adapter's limits when creating the device"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Usage for buffers the crate creates for host data: bindable, uploadable, readable back.
+pub const TENSOR_USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
+    .union(wgpu::BufferUsages::COPY_DST)
+    .union(wgpu::BufferUsages::COPY_SRC);
+
+/// Uploads `data` into a new storage buffer with [`TENSOR_USAGE`] (at least 4 bytes).
+pub fn upload(gpu: &Gpu, label: &str, data: &[f32]) -> wgpu::Buffer {
+    storage_init(
+        gpu.device(),
+        label,
+        data,
+        TENSOR_USAGE - wgpu::BufferUsages::STORAGE,
+    )
+}
+
+/// Creates a zeroed storage buffer of `elements` f32 with [`TENSOR_USAGE`] (at least 4 bytes).
+pub fn zeros(gpu: &Gpu, label: &str, elements: usize) -> wgpu::Buffer {
+    gpu.device().create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: (elements as u64 * 4).max(4),
+        usage: TENSOR_USAGE,
+        mapped_at_creation: false,
+    })
+}
+
+/// Copies the first `elements` f32 of `buffer` (which needs `COPY_SRC`) back to the host.
+///
+/// Uses `map_async` and awaits the callback, so it works on the web; on native it also polls
+/// the device until the copy is done. Submits one command buffer.
+///
+/// # Errors
+/// [`Error::DeviceLost`], [`Error::Readback`], or errors captured while recording the copy.
+pub async fn read_back(gpu: &Gpu, buffer: &wgpu::Buffer, elements: usize) -> Result<Vec<f32>> {
+    if elements == 0 {
+        return Ok(Vec::new());
+    }
+    let bytes = elements as u64 * 4;
+    if buffer.size() < bytes {
+        return Err(Error::BufferTooSmall {
+            name: "read_back source",
+            needed: bytes,
+            actual: buffer.size(),
+        });
+    }
+    let missing = wgpu::BufferUsages::COPY_SRC - buffer.usage();
+    if !missing.is_empty() {
+        return Err(Error::MissingUsage {
+            name: "read_back source",
+            missing,
+        });
+    }
+    let device = gpu.device();
+    let staging = gpu
+        .scoped_async(|| {
+            let staging = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("tied readback"),
+                size: bytes,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            let mut encoder = device.create_command_encoder(&Default::default());
+            encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, bytes);
+            gpu.queue().submit([encoder.finish()]);
+            Ok(staging)
+        })
+        .await?;
+    let (tx, rx) = futures::channel::oneshot::channel();
+    staging.map_async(wgpu::MapMode::Read, .., move |r| {
+        let _ = tx.send(r);
+    });
+    #[cfg(not(target_arch = "wasm32"))]
+    device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map_err(|e| Error::Readback(format!("waiting for the GPU failed: {e}")))?;
+    let mapped = rx
+        .await
+        .map_err(|_| Error::DeviceLost("the map callback was dropped".into()))?;
+    gpu.check_lost()?;
+    mapped.map_err(|e| Error::Readback(format!("{e} (was the device lost?)")))?;
+    let view = staging
+        .get_mapped_range(..)
+        .map_err(|e| Error::Readback(e.to_string()))?;
+    let out = bytemuck::cast_slice::<u8, f32>(&view).to_vec();
+    drop(view);
+    staging.unmap();
+    Ok(out)
+}
+
+/// Submits `encoder`'s commands, with errors captured.
+pub(crate) async fn submit(gpu: &Gpu, encoder: wgpu::CommandEncoder) -> Result<()> {
+    gpu.scoped_async(|| {
+        gpu.queue().submit([encoder.finish()]);
+        Ok(())
+    })
+    .await
+}

@@ -1,0 +1,263 @@
+//! Devices: adopt a caller's `wgpu::Device`, or own one created from the environment.
+//!
+//! Every kernel in the crate is built from a [`Gpu`], a cheap, cloneable handle holding a
+//! device and its queue. [`Gpu::adopt`] wraps a device the caller created (after checking it
+//! against [`required_limits`] and [`required_features`]); [`Gpu::new`] creates one.
+
+use std::sync::{Arc, Mutex};
+
+use crate::error::{Error, Result};
+
+/// Features every kernel needs. Empty: the default paths use none.
+pub fn required_features() -> wgpu::Features {
+    wgpu::Features::empty()
+}
+
+/// Features used when the device has them: `TIMESTAMP_QUERY` for GPU timings in the report
+/// and benches. Nothing else changes with them.
+pub fn optional_features() -> wgpu::Features {
+    wgpu::Features::TIMESTAMP_QUERY
+}
+
+/// The limits the crate's kernels need: every kernel fits the WebGPU defaults (at most 6
+/// storage buffers per stage, 256 invocations, at most 16 KiB of workgroup memory).
+///
+/// Binding sizes are checked per call against the device's real
+/// `max_storage_buffer_binding_size`; larger devices simply allow larger tensors.
+pub fn required_limits() -> wgpu::Limits {
+    let d = wgpu::Limits::default();
+    wgpu::Limits {
+        max_storage_buffers_per_shader_stage: 6,
+        max_uniform_buffers_per_shader_stage: 1,
+        max_bind_groups: 1,
+        max_compute_invocations_per_workgroup: 256,
+        max_compute_workgroup_size_x: 256,
+        max_compute_workgroup_storage_size: d.max_compute_workgroup_storage_size,
+        max_compute_workgroups_per_dimension: d.max_compute_workgroups_per_dimension,
+        max_storage_buffer_binding_size: d.max_storage_buffer_binding_size,
+        ..wgpu::Limits::downlevel_defaults()
+    }
+}
+
+/// Checks that `limits` meets [`required_limits`], naming the first field that does not.
+pub fn check_limits(limits: &wgpu::Limits) -> Result<()> {
+    let req = required_limits();
+    let checks: [(&'static str, u64, u64); 7] = [
+        (
+            "max_storage_buffers_per_shader_stage",
+            req.max_storage_buffers_per_shader_stage.into(),
+            limits.max_storage_buffers_per_shader_stage.into(),
+        ),
+        (
+            "max_uniform_buffers_per_shader_stage",
+            req.max_uniform_buffers_per_shader_stage.into(),
+            limits.max_uniform_buffers_per_shader_stage.into(),
+        ),
+        (
+            "max_compute_invocations_per_workgroup",
+            req.max_compute_invocations_per_workgroup.into(),
+            limits.max_compute_invocations_per_workgroup.into(),
+        ),
+        (
+            "max_compute_workgroup_size_x",
+            req.max_compute_workgroup_size_x.into(),
+            limits.max_compute_workgroup_size_x.into(),
+        ),
+        (
+            "max_compute_workgroup_storage_size",
+            req.max_compute_workgroup_storage_size.into(),
+            limits.max_compute_workgroup_storage_size.into(),
+        ),
+        (
+            "max_compute_workgroups_per_dimension",
+            req.max_compute_workgroups_per_dimension.into(),
+            limits.max_compute_workgroups_per_dimension.into(),
+        ),
+        (
+            "max_storage_buffer_binding_size",
+            // Small devices work, with correspondingly small tensors; demand only 16 MiB.
+            16 << 20,
+            limits.max_storage_buffer_binding_size,
+        ),
+    ];
+    for (limit, needed, allowed) in checks {
+        if allowed < needed {
+            return Err(Error::LimitExceeded {
+                limit,
+                needed,
+                allowed,
+                hint: "; request at least tied::required_limits() when creating the device".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Checks that `features` contains [`required_features`].
+pub fn check_features(features: wgpu::Features) -> Result<()> {
+    let missing = required_features() - features;
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::MissingFeature {
+            feature: format!("{missing:?}"),
+            why: "required by tied's kernels".into(),
+        })
+    }
+}
+
+/// A device and queue that `tied` kernels run on. Cheap to clone (handles are shared).
+#[derive(Clone, Debug)]
+pub struct Gpu {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    info: wgpu::AdapterInfo,
+    /// Set by the device-lost callback; only installed on devices this crate created.
+    lost: Option<Arc<Mutex<Option<String>>>>,
+}
+
+impl Gpu {
+    /// Adopts a device the caller created. Checks it against [`required_features`] and
+    /// [`required_limits`]; installs no callbacks or error handlers on it.
+    ///
+    /// # Errors
+    /// [`Error::MissingFeature`] or [`Error::LimitExceeded`] naming what the device lacks.
+    pub fn adopt(device: wgpu::Device, queue: wgpu::Queue) -> Result<Self> {
+        check_features(device.features())?;
+        check_limits(&device.limits())?;
+        let info = device.adapter_info();
+        Ok(Self {
+            device,
+            queue,
+            info,
+            lost: None,
+        })
+    }
+
+    /// Creates a device on the adapter chosen by the environment (`WGPU_BACKEND` =
+    /// `vulkan|metal|dx12|gl|webgpu`, `WGPU_ADAPTER_NAME` = a substring of the adapter's name),
+    /// else the default adapter. Requests the adapter's own limits (not the WebGPU defaults),
+    /// so large tensors fit where the hardware allows, and the [`optional_features`] it has.
+    ///
+    /// wgpu errors on this device are captured as values; uncaptured ones are recorded and
+    /// returned by the next call rather than panicking.
+    ///
+    /// # Errors
+    /// [`Error::NoAdapter`], [`Error::RequestDevice`], or a missing feature/limit.
+    pub async fn new() -> Result<Self> {
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapter = wgpu::util::initialize_adapter_from_env_or_default(&instance, None)
+            .await
+            .map_err(|e| {
+                Error::NoAdapter(format!(
+                    "{e} (set WGPU_BACKEND=vulkan|gl|metal|dx12 or install a driver; on Debian \
+                     `apt-get install mesa-vulkan-drivers libvulkan1` gives a software Vulkan)"
+                ))
+            })?;
+        if !adapter
+            .get_downlevel_capabilities()
+            .flags
+            .contains(wgpu::DownlevelFlags::COMPUTE_SHADERS)
+        {
+            return Err(Error::MissingFeature {
+                feature: "DownlevelFlags::COMPUTE_SHADERS".into(),
+                why: format!(
+                    "adapter `{}` cannot run compute shaders",
+                    adapter.get_info().name
+                ),
+            });
+        }
+        check_features(adapter.features())?;
+        check_limits(&adapter.limits())?;
+        let features = required_features() | (optional_features() & adapter.features());
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("tied"),
+                required_features: features,
+                required_limits: adapter.limits(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::RequestDevice(e.to_string()))?;
+        let lost = Arc::new(Mutex::new(None));
+        let lost_cb = lost.clone();
+        device.set_device_lost_callback(move |reason, msg| {
+            if let Ok(mut slot) = lost_cb.lock() {
+                *slot = Some(format!("{reason:?}: {msg}"));
+            }
+        });
+        // We own this device: turn wgpu's default (panicking) handler into a logged error.
+        // Operations on it use error scopes, so this only sees errors outside them.
+        device.on_uncaptured_error(Arc::new(|e: wgpu::Error| {
+            eprintln!("tied: uncaptured wgpu error: {e}");
+        }));
+        Ok(Self {
+            info: adapter.get_info(),
+            device,
+            queue,
+            lost: Some(lost),
+        })
+    }
+
+    /// Blocking [`Gpu::new`] (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn new_blocking() -> Result<Self> {
+        pollster::block_on(Self::new())
+    }
+
+    /// The device.
+    pub fn device(&self) -> &wgpu::Device {
+        &self.device
+    }
+
+    /// The queue.
+    pub fn queue(&self) -> &wgpu::Queue {
+        &self.queue
+    }
+
+    /// The adapter's name, backend and driver.
+    pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
+        &self.info
+    }
+
+    /// Whether GPU timestamps can be taken around compute passes.
+    pub fn has_timestamps(&self) -> bool {
+        self.device
+            .features()
+            .contains(wgpu::Features::TIMESTAMP_QUERY)
+    }
+
+    /// `Err(DeviceLost)` if this crate saw the device get lost (owned devices only).
+    pub fn check_lost(&self) -> Result<()> {
+        if let Some(lost) = &self.lost {
+            if let Some(why) = lost.lock().ok().and_then(|slot| slot.clone()) {
+                return Err(Error::DeviceLost(why));
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `f` inside validation and out-of-memory error scopes and returns the first error
+    /// they caught. On native the scopes resolve at once; on the web use [`Gpu::scoped_async`].
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn scoped<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        pollster::block_on(self.scoped_async(f))
+    }
+
+    /// Runs `f` inside validation and out-of-memory error scopes; awaits the scopes.
+    pub(crate) async fn scoped_async<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.check_lost()?;
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let out = f();
+        let validation = validation.pop();
+        let oom = oom.pop();
+        let (validation, oom) = (validation.await, oom.await);
+        self.check_lost()?;
+        if let Some(e) = oom.or(validation) {
+            return Err(Error::from_wgpu(e));
+        }
+        out
+    }
+}

@@ -1,0 +1,54 @@
+//! # tied: GPU kernels for parameter sharing and tying
+//!
+//! WGSL compute kernels driven by wgpu, for neural networks whose parameters are shared:
+//! conv2d with shared weights (forward, input gradient, the shared kernel's gradient and the
+//! bias gradient), with device probes and CPU twins (f64 references) for every kernel.
+//!
+//! ## Devices
+//! Adopt your own device with [`Gpu::adopt`] (checked against [`required_features`] and
+//! [`required_limits`]; no handlers are installed), or let the crate create one with
+//! [`Gpu::new`] (honours `WGPU_BACKEND` and `WGPU_ADAPTER_NAME`).
+//!
+//! ## Recording into your encoder
+//! Every op records into a caller's `&mut wgpu::CommandEncoder` on caller-owned buffers and
+//! never submits or polls. Host-slice convenience calls (async, plus `_blocking` on native)
+//! upload, run and read back.
+//!
+//! ```no_run
+//! # fn main() -> tied::Result<()> {
+//! use tied::conv::{Conv2d, Conv2dShape};
+//! let gpu = tied::Gpu::new_blocking()?;
+//! let conv = Conv2d::new(&gpu)?; // pipelines: once per device
+//! let shape = Conv2dShape::new(1, 3, 8, [32, 32], [3, 3]).padding(1).with_bias(true);
+//! let x = vec![0.5f32; shape.input_len()];
+//! let w = vec![0.1f32; shape.weight_len()];
+//! let b = vec![0.0f32; shape.bias_len()];
+//! let y = conv.forward_blocking(&shape, &x, &w, Some(&b))?;
+//! assert_eq!(y.len(), shape.output_len());
+//! # Ok(()) }
+//! ```
+//!
+//! ## Guarantees
+//! - Deterministic: fixed-order reductions, no float atomics; the same inputs on the same
+//!   device give bitwise identical results.
+//! - Portable: every kernel fits the WebGPU default limits, folds grids past 65,535
+//!   workgroups, bounds every per-invocation loop, and assumes no subgroup size.
+//! - No panics on bad input: every public function returns [`Error`].
+
+#![warn(missing_docs)]
+
+pub mod conv;
+pub mod dispatch;
+mod error;
+mod gpu;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod probe;
+pub mod shaders;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod timing;
+pub mod verify;
+
+pub use error::{Error, Result};
+pub use gpu::{
+    check_features, check_limits, optional_features, required_features, required_limits, Gpu,
+};

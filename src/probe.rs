@@ -1,0 +1,175 @@
+//! Device probes: what this device does at best, so every kernel can be stated as a fraction.
+//!
+//! - [`Probes::copy`]: copy bandwidth in GB/s, counting bytes read plus bytes written, of a
+//!   coalesced vec4 copy kernel (`shaders/probe_copy.wgsl`).
+//! - [`Probes::fma`]: FP32 FMA throughput in GFLOP/s (2 FLOP per FMA) of independent vec4
+//!   FMA chains (`shaders/probe_fma.wgsl`).
+
+use crate::dispatch::{self, Binding, Grid, Kernel};
+use crate::error::Result;
+use crate::gpu::Gpu;
+use crate::shaders;
+use crate::timing::{time_gpu, Timing};
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct CopyParams {
+    len4: u32,
+    fold_x: u32,
+    total_wg: u32,
+    stride4: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct FmaParams {
+    iters: u32,
+    fold_x: u32,
+    total_wg: u32,
+    _pad: u32,
+}
+
+/// vec4 elements each copy thread moves.
+const COPY_PER_THREAD: u64 = 4;
+
+/// One probe's result.
+#[derive(Clone, Copy, Debug)]
+pub struct ProbeResult {
+    /// GB/s (copy) or GFLOP/s (fma).
+    pub rate: f64,
+    /// Bytes moved (copy) or FLOPs done (fma) per run.
+    pub work: f64,
+    /// The time per run.
+    pub timing: Timing,
+}
+
+/// The probe pipelines of one device.
+#[derive(Debug)]
+pub struct Probes {
+    gpu: Gpu,
+    copy: Kernel,
+    fma: Kernel,
+}
+
+impl Probes {
+    /// Compiles the probes.
+    ///
+    /// # Errors
+    /// Errors captured while creating the pipelines.
+    pub fn new(gpu: &Gpu) -> Result<Self> {
+        gpu.scoped(|| {
+            let device = gpu.device();
+            let copy = Kernel::new(
+                device,
+                "probe_copy",
+                &dispatch::shader(device, "probe_copy", shaders::PROBE_COPY),
+                "main",
+                &[Binding::Uniform, Binding::Read, Binding::ReadWrite],
+                &[],
+            );
+            let fma = Kernel::new(
+                device,
+                "probe_fma",
+                &dispatch::shader(device, "probe_fma", shaders::PROBE_FMA),
+                "main",
+                &[Binding::Uniform, Binding::ReadWrite],
+                &[],
+            );
+            Ok(Self {
+                gpu: gpu.clone(),
+                copy,
+                fma,
+            })
+        })
+    }
+
+    /// Copies `bytes` (rounded down to 16, capped by the binding limit) device to device.
+    /// The rate counts read + write bytes.
+    ///
+    /// # Errors
+    /// Errors captured while running.
+    pub fn copy(&self, bytes: u64, reps: u32) -> Result<ProbeResult> {
+        let device = self.gpu.device();
+        let limits = device.limits();
+        let bytes = bytes
+            .min(limits.max_storage_buffer_binding_size)
+            .min(limits.max_buffer_size)
+            / 16
+            * 16;
+        let len4 = (bytes / 16).max(1);
+        let threads = len4.div_ceil(COPY_PER_THREAD);
+        let grid = Grid::fold(
+            threads.div_ceil(256),
+            limits.max_compute_workgroups_per_dimension,
+        )?;
+        let params = CopyParams {
+            len4: len4 as u32,
+            fold_x: grid.x,
+            total_wg: grid.total,
+            stride4: grid.total * 256,
+        };
+        let (uniform, src, dst) = self.gpu.scoped(|| {
+            let mk = |label| {
+                device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some(label),
+                    size: len4 * 16,
+                    usage: wgpu::BufferUsages::STORAGE,
+                    mapped_at_creation: false,
+                })
+            };
+            Ok((
+                dispatch::uniform(device, "probe_copy params", &params),
+                mk("probe src"),
+                mk("probe dst"),
+            ))
+        })?;
+        let bg = self.copy.bind(device, &[&uniform, &src, &dst]);
+        let timing = time_gpu(&self.gpu, reps, 3, |enc| {
+            self.copy.record(enc, &bg, grid);
+            Ok(())
+        })?;
+        let work = 2.0 * (len4 * 16) as f64;
+        Ok(ProbeResult {
+            rate: work / (timing.ms * 1e-3) / 1e9,
+            work,
+            timing,
+        })
+    }
+
+    /// Runs `workgroups` x 256 threads of `iters` steps of 8 vec4 FMAs.
+    ///
+    /// # Errors
+    /// Errors captured while running.
+    pub fn fma(&self, workgroups: u32, iters: u32, reps: u32) -> Result<ProbeResult> {
+        let device = self.gpu.device();
+        // Keep each invocation's loop well under software drivers' 65,535-iteration limit.
+        let iters = iters.min(60_000);
+        let grid = Grid::fold(
+            u64::from(workgroups),
+            device.limits().max_compute_workgroups_per_dimension,
+        )?;
+        let params = FmaParams {
+            iters,
+            fold_x: grid.x,
+            total_wg: grid.total,
+            _pad: 0,
+        };
+        let (uniform, out) = self.gpu.scoped(|| {
+            Ok((
+                dispatch::uniform(device, "probe_fma params", &params),
+                dispatch::zeros(&self.gpu, "probe_fma out", workgroups as usize * 256),
+            ))
+        })?;
+        let bg = self.fma.bind(device, &[&uniform, &out]);
+        let timing = time_gpu(&self.gpu, reps, 3, |enc| {
+            self.fma.record(enc, &bg, grid);
+            Ok(())
+        })?;
+        let work = f64::from(workgroups) * 256.0 * f64::from(iters) * 64.0;
+        Ok(ProbeResult {
+            rate: work / (timing.ms * 1e-3) / 1e9,
+            work,
+            timing,
+        })
+    }
+}

@@ -1,0 +1,60 @@
+//! Every WGSL source of the crate, as the pipelines compile it (`shaders/` holds the files).
+//!
+//! The conv GEMM shaders are the shared core (`conv_gemm_common.wgsl`) followed by one
+//! op-specific file. [`all`] lists every complete module, for validation with naga.
+
+const CONV_GEMM_COMMON: &str = include_str!("../shaders/conv_gemm_common.wgsl");
+const CONV_FORWARD: &str = include_str!("../shaders/conv_forward.wgsl");
+const CONV_BACKWARD_DATA: &str = include_str!("../shaders/conv_backward_data.wgsl");
+const CONV_BACKWARD_WEIGHT: &str = include_str!("../shaders/conv_backward_weight.wgsl");
+/// Fixed-order sum of split-K partials plus bias.
+pub const SPLIT_REDUCE: &str = include_str!("../shaders/split_reduce.wgsl");
+/// Per-channel fixed-tree sum (bias gradient).
+pub const CHANNEL_SUM: &str = include_str!("../shaders/channel_sum.wgsl");
+/// Batched tiled transpose (NCHW <-> NHWC).
+pub const LAYOUT_TRANSPOSE: &str = include_str!("../shaders/layout_transpose.wgsl");
+/// Copy-bandwidth probe.
+pub const PROBE_COPY: &str = include_str!("../shaders/probe_copy.wgsl");
+/// FMA-throughput probe.
+pub const PROBE_FMA: &str = include_str!("../shaders/probe_fma.wgsl");
+
+/// Conv forward: common core + forward addressing.
+pub fn conv_forward() -> String {
+    format!("{CONV_GEMM_COMMON}\n{CONV_FORWARD}")
+}
+
+/// Conv input gradient: common core + transposed-conv addressing.
+pub fn conv_backward_data() -> String {
+    format!("{CONV_GEMM_COMMON}\n{CONV_BACKWARD_DATA}")
+}
+
+/// Conv weight gradient: common core + split-K addressing.
+pub fn conv_backward_weight() -> String {
+    format!("{CONV_GEMM_COMMON}\n{CONV_BACKWARD_WEIGHT}")
+}
+
+/// Pipeline-overridable constants each module is compiled with (name, value sets).
+pub fn override_sets(name: &str) -> Vec<Vec<(&'static str, f64)>> {
+    if name.starts_with("conv_") {
+        [(16.0, 16.0, 16.0), (4.0, 64.0, 8.0), (64.0, 4.0, 8.0)]
+            .iter()
+            .map(|&(m, n, k)| vec![("WG_M", m), ("WG_N", n), ("KT", k)])
+            .collect()
+    } else {
+        vec![Vec::new()]
+    }
+}
+
+/// Every complete module: (name, WGSL source).
+pub fn all() -> Vec<(&'static str, String)> {
+    vec![
+        ("conv_forward", conv_forward()),
+        ("conv_backward_data", conv_backward_data()),
+        ("conv_backward_weight", conv_backward_weight()),
+        ("split_reduce", SPLIT_REDUCE.to_string()),
+        ("channel_sum", CHANNEL_SUM.to_string()),
+        ("layout_transpose", LAYOUT_TRANSPOSE.to_string()),
+        ("probe_copy", PROBE_COPY.to_string()),
+        ("probe_fma", PROBE_FMA.to_string()),
+    ]
+}
