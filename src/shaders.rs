@@ -6,6 +6,7 @@
 const CONV_GEMM_COMMON: &str = include_str!("../shaders/conv_gemm_common.wgsl");
 const CONV_FORWARD: &str = include_str!("../shaders/conv_forward.wgsl");
 const CONV_BACKWARD_DATA: &str = include_str!("../shaders/conv_backward_data.wgsl");
+const CONV_BACKWARD_DATA_FC: &str = include_str!("../shaders/conv_backward_data_fc.wgsl");
 const CONV_BACKWARD_WEIGHT: &str = include_str!("../shaders/conv_backward_weight.wgsl");
 /// Fixed-order sum of split-K partials plus bias.
 pub const SPLIT_REDUCE: &str = include_str!("../shaders/split_reduce.wgsl");
@@ -28,6 +29,11 @@ pub fn conv_backward_data() -> String {
     format!("{CONV_GEMM_COMMON}\n{CONV_BACKWARD_DATA}")
 }
 
+/// Conv input gradient of a fully connected layer (kernel == input): common core + plain GEMM.
+pub fn conv_backward_data_fc() -> String {
+    format!("{CONV_GEMM_COMMON}\n{CONV_BACKWARD_DATA_FC}")
+}
+
 /// Conv weight gradient: common core + split-K addressing.
 pub fn conv_backward_weight() -> String {
     format!("{CONV_GEMM_COMMON}\n{CONV_BACKWARD_WEIGHT}")
@@ -36,9 +42,9 @@ pub fn conv_backward_weight() -> String {
 /// Pipeline-overridable constants each module is compiled with (name, value sets).
 pub fn override_sets(name: &str) -> Vec<Vec<(&'static str, f64)>> {
     if name.starts_with("conv_") {
-        [(16.0, 16.0, 16.0), (4.0, 64.0, 8.0), (64.0, 4.0, 8.0)]
+        crate::conv::TILE_SHAPES
             .iter()
-            .map(|&(m, n, k)| vec![("WG_M", m), ("WG_N", n), ("KT", k)])
+            .map(|&(m, n, k)| vec![("WG_M", m.into()), ("WG_N", n.into()), ("KT", k.into())])
             .collect()
     } else {
         vec![Vec::new()]
@@ -50,6 +56,7 @@ pub fn all() -> Vec<(&'static str, String)> {
     vec![
         ("conv_forward", conv_forward()),
         ("conv_backward_data", conv_backward_data()),
+        ("conv_backward_data_fc", conv_backward_data_fc()),
         ("conv_backward_weight", conv_backward_weight()),
         ("split_reduce", SPLIT_REDUCE.to_string()),
         ("channel_sum", CHANNEL_SUM.to_string()),

@@ -76,3 +76,173 @@ fn basic_3x3() {
         1,
     );
 }
+
+#[test]
+fn stride_2() {
+    check_shape(&Conv2dShape::new(2, 4, 6, [9, 8], [3, 3]).stride(2).padding(1), 2);
+}
+
+#[test]
+fn dilation_2() {
+    check_shape(&Conv2dShape::new(1, 3, 4, [11, 10], [3, 3]).dilation(2).padding(2).with_bias(true), 3);
+}
+
+#[test]
+fn grouped() {
+    check_shape(&Conv2dShape::new(2, 6, 9, [8, 7], [3, 2]).groups(3).padding(1).with_bias(true), 4);
+}
+
+#[test]
+fn depthwise() {
+    check_shape(&Conv2dShape::new(2, 8, 8, [10, 10], [3, 3]).groups(8).padding(1).with_bias(true), 5);
+}
+
+#[test]
+fn pointwise_1x1() {
+    check_shape(&Conv2dShape::new(3, 16, 12, [6, 5], [1, 1]), 6);
+}
+
+#[test]
+fn fully_connected_kernel_covers_input() {
+    // A fully connected layer: the kernel is the whole input, so out_size is 1x1.
+    check_shape(&Conv2dShape::new(4, 8, 10, [6, 6], [6, 6]).with_bias(true), 7);
+}
+
+#[test]
+fn padding_beyond_kernel_reach() {
+    // Padding 4 with a 3x3 kernel: border outputs see only zeros.
+    check_shape(&Conv2dShape::new(1, 2, 3, [4, 5], [3, 3]).padding(4).with_bias(true), 8);
+}
+
+#[test]
+fn stride_larger_than_kernel() {
+    check_shape(&Conv2dShape::new(2, 3, 2, [13, 11], [2, 2]).stride(3), 9);
+}
+
+#[test]
+fn long_reduction_past_loop_limiter() {
+    // K of the forward GEMM = 4 * 130 * 130 = 67,600 > 65,535 (split K), and the weight
+    // gradient of the second case sums over 90,000 positions: a kernel that ran one long loop
+    // per invocation would be truncated by lavapipe's loop limiter and fail here.
+    check_shape(&Conv2dShape::new(2, 4, 3, [130, 130], [130, 130]).with_bias(true), 10);
+    check_shape(&Conv2dShape::new(1, 2, 2, [300, 300], [1, 1]).with_bias(true), 11);
+}
+
+#[test]
+fn grid_folded_past_65535_workgroups() {
+    // Depthwise over 70,000 channels: one workgroup per group, so the grid must fold.
+    let shape = Conv2dShape::new(1, 70_000, 70_000, [1, 1], [1, 1]).groups(70_000).with_bias(true);
+    let plan = common::conv().plan(&shape).expect("plan");
+    assert_eq!(plan.splits(), [1, 1, 1]);
+    check_shape(&shape, 12);
+}
+
+#[test]
+fn split_k_is_used_for_weight_gradient() {
+    let shape = Conv2dShape::new(2, 4, 4, [32, 32], [3, 3]).padding(1);
+    let plan = common::conv().plan(&shape).expect("plan");
+    assert!(plan.splits()[2] > 1, "splits {:?}", plan.splits());
+    check_shape(&shape, 13);
+}
+
+#[test]
+fn deterministic_bits() {
+    let shape = Conv2dShape::new(2, 6, 8, [20, 20], [3, 3]).padding(1).groups(2).with_bias(true);
+    let plan = common::conv().plan(&shape).expect("plan");
+    assert!(plan.splits()[2] > 1, "the case must exercise split K");
+    let mut rng = Rng::new(99);
+    let x = rng.vec(shape.input_len());
+    let w = rng.vec(shape.weight_len());
+    let b = rng.vec(shape.bias_len());
+    let dy = rng.vec(shape.output_len());
+    let conv = common::conv();
+    let bits = |v: Vec<f32>| v.into_iter().map(f32::to_bits).collect::<Vec<_>>();
+    let y1 = bits(conv.forward_blocking(&shape, &x, &w, Some(&b)).unwrap());
+    let y2 = bits(conv.forward_blocking(&shape, &x, &w, Some(&b)).unwrap());
+    assert_eq!(y1, y2);
+    let g1 = conv.backward_blocking(&shape, &x, &w, &dy).unwrap();
+    let g2 = conv.backward_blocking(&shape, &x, &w, &dy).unwrap();
+    assert_eq!(bits(g1.input), bits(g2.input));
+    assert_eq!(bits(g1.weight), bits(g2.weight));
+    assert_eq!(bits(g1.bias), bits(g2.bias));
+}
+
+#[test]
+fn gradients_match_finite_differences() {
+    // L = sum(y * r). Conv is linear in x, w and b, so central differences of the f64 twin
+    // are exact up to rounding: they check that the GPU gradients are the forward's gradients.
+    let shape = Conv2dShape::new(2, 2, 3, [5, 4], [3, 2]).stride(2).padding(1).with_bias(true);
+    let mut rng = Rng::new(21);
+    let x = rng.vec(shape.input_len());
+    let w = rng.vec(shape.weight_len());
+    let b = rng.vec(shape.bias_len());
+    let r = rng.vec(shape.output_len());
+    let g = common::conv().backward_blocking(&shape, &x, &w, &r).unwrap();
+    let f64v = |v: &[f32]| v.iter().map(|&a| f64::from(a)).collect::<Vec<f64>>();
+    let (x64, w64, b64, r64) = (f64v(&x), f64v(&w), f64v(&b), f64v(&r));
+    let loss = |x: &[f64], w: &[f64], b: &[f64]| -> f64 {
+        cpu::forward_f64(&shape, x, w, Some(b))
+            .iter()
+            .zip(&r64)
+            .map(|(y, r)| y * r)
+            .sum()
+    };
+    let h = 1e-3;
+    let fd = |which: usize, i: usize| {
+        let (mut xp, mut wp, mut bp) = (x64.clone(), w64.clone(), b64.clone());
+        let (mut xm, mut wm, mut bm) = (x64.clone(), w64.clone(), b64.clone());
+        match which {
+            0 => (xp[i] += h, xm[i] -= h),
+            1 => (wp[i] += h, wm[i] -= h),
+            _ => (bp[i] += h, bm[i] -= h),
+        };
+        (loss(&xp, &wp, &bp) - loss(&xm, &wm, &bm)) / (2.0 * h)
+    };
+    for (which, grad) in [&g.input, &g.weight, &g.bias].into_iter().enumerate() {
+        for (i, &gv) in grad.iter().enumerate() {
+            let want = fd(which, i);
+            assert!(
+                (f64::from(gv) - want).abs() <= 1e-4 * (1.0 + want.abs()),
+                "gradient {which} index {i}: gpu {gv}, finite difference {want}"
+            );
+        }
+    }
+}
+
+mod random {
+    use super::*;
+    use proptest::prelude::*;
+
+    prop_compose! {
+        fn conv_shape()(
+            batch in 1u32..4,
+            groups in 1u32..4,
+            cin_g in 1u32..5,
+            cout_g in 1u32..5,
+            h in 1u32..13,
+            w in 1u32..13,
+            kh in 1u32..6,
+            kw in 1u32..6,
+            stride in 1u32..4,
+            pad in 0u32..5,
+            dil in 1u32..3,
+            bias in any::<bool>(),
+        ) -> Conv2dShape {
+            let mut s = Conv2dShape::new(batch, cin_g * groups, cout_g * groups, [h, w], [kh, kw])
+                .padding(pad)
+                .dilation(dil)
+                .groups(groups)
+                .with_bias(bias);
+            s.stride = [stride, (stride % 3) + 1];
+            s
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 40, failure_persistence: None, ..ProptestConfig::default() })]
+        #[test]
+        fn random_shapes_match_cpu(shape in conv_shape().prop_filter("valid", |s| s.validate().is_ok()), seed in any::<u64>()) {
+            check_shape(&shape, seed);
+        }
+    }
+}

@@ -101,6 +101,10 @@ struct SumParams {
 /// Elements one `channel_sum` workgroup reduces (256 threads x 16).
 const SUM_CHUNK: u32 = 4096;
 
+/// (threads along M, threads along N, K depth) of each [`Tile`], in declaration order: the
+/// values of the `WG_M`, `WG_N` and `KT` overrides of the conv GEMM shaders.
+pub(crate) const TILE_SHAPES: [(u32, u32, u32); 3] = [(16, 16, 16), (4, 64, 8), (64, 4, 8)];
+
 /// Tile shapes of the GEMM micro-kernel, chosen per launch to waste the least padding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Tile {
@@ -117,11 +121,7 @@ impl Tile {
 
     /// (threads along M, threads along N, K depth).
     fn dims(self) -> (u32, u32, u32) {
-        match self {
-            Tile::Square => (16, 16, 16),
-            Tile::Wide => (4, 64, 8),
-            Tile::Tall => (64, 4, 8),
-        }
+        TILE_SHAPES[self as usize]
     }
 
     fn rows(self) -> u32 {
@@ -149,6 +149,8 @@ impl Tile {
 enum Op {
     Forward,
     BackwardData,
+    /// The input gradient when the kernel covers the whole input (fully connected).
+    BackwardDataFc,
     BackwardWeight,
 }
 
@@ -163,6 +165,7 @@ pub struct Conv2d {
 struct ConvKernels {
     forward: [Kernel; 3],
     backward_data: [Kernel; 3],
+    backward_data_fc: [Kernel; 3],
     backward_weight: [Kernel; 3],
     split_reduce: Kernel,
     channel_sum: Kernel,
@@ -174,6 +177,7 @@ impl ConvKernels {
         match op {
             Op::Forward => &self.forward[i],
             Op::BackwardData => &self.backward_data[i],
+            Op::BackwardDataFc => &self.backward_data_fc[i],
             Op::BackwardWeight => &self.backward_weight[i],
         }
     }
@@ -288,6 +292,8 @@ impl Conv2d {
         let fwd = dispatch::shader(device, "conv_forward", &shaders::conv_forward());
         let bwd_data =
             dispatch::shader(device, "conv_backward_data", &shaders::conv_backward_data());
+        let bwd_data_fc =
+            dispatch::shader(device, "conv_backward_data_fc", &shaders::conv_backward_data_fc());
         let bwd_weight = dispatch::shader(
             device,
             "conv_backward_weight",
@@ -316,6 +322,11 @@ impl Conv2d {
             backward_data: build(
                 "conv_backward_data",
                 &bwd_data,
+                &[Uniform, Read, Read, Read, ReadWrite],
+            ),
+            backward_data_fc: build(
+                "conv_backward_data_fc",
+                &bwd_data_fc,
                 &[Uniform, Read, Read, Read, ReadWrite],
             ),
             backward_weight: build(
@@ -399,16 +410,26 @@ impl Conv2d {
             [s.out_per_group(), pixels, s.in_per_group() * khw],
             s.output_len() as u32,
         )?;
-        let bwd_data = self.gemm_params(
-            Op::BackwardData,
-            base,
-            [
-                s.in_per_group(),
-                s.batch * s.in_size[0] * s.in_size[1],
-                s.out_per_group() * khw,
-            ],
-            s.input_len() as u32,
-        )?;
+        let fully_connected = s.kernel == s.in_size && s.padding == [0, 0] && s.dilation == [1, 1];
+        let bwd_data = if fully_connected {
+            self.gemm_params(
+                Op::BackwardDataFc,
+                base,
+                [s.batch, s.in_per_group() * khw, s.out_per_group()],
+                s.input_len() as u32,
+            )?
+        } else {
+            self.gemm_params(
+                Op::BackwardData,
+                base,
+                [
+                    s.in_per_group(),
+                    s.batch * s.in_size[0] * s.in_size[1],
+                    s.out_per_group() * khw,
+                ],
+                s.input_len() as u32,
+            )?
+        };
         let bwd_weight = self.gemm_params(
             Op::BackwardWeight,
             base,
@@ -485,7 +506,14 @@ impl Conv2d {
                 })
             };
             let forward = launch(Op::Forward, fwd)?;
-            let backward_data = launch(Op::BackwardData, bwd_data)?;
+            let backward_data = launch(
+                if fully_connected {
+                    Op::BackwardDataFc
+                } else {
+                    Op::BackwardData
+                },
+                bwd_data,
+            )?;
             let backward_weight = launch(Op::BackwardWeight, bwd_weight)?;
 
             // Bias gradient: passes of channel_sum until one value per channel is left.

@@ -1,0 +1,57 @@
+// Conv2d input gradient when the kernel covers the whole input (a fully connected layer:
+// kernel == input size, no padding, no dilation, so out is 1x1). Then each input position
+// meets exactly one kernel tap, and per group g the gradient is a plain GEMM:
+//   dX[b, j] = sum_co grad_out[b, g*c_out_g + co] * weight[g*c_out_g + co, j],
+//   m = batch index, n = j = (ci, kh, kw) = (ci, ih, iw), k = co.
+// The general transposed-conv addressing would walk kh*kw times more (mostly zero) terms.
+
+@group(0) @binding(1) var<storage, read> grad_out: array<f32>;
+@group(0) @binding(2) var<storage, read> weight: array<f32>;
+@group(0) @binding(3) var<storage, read> ktab: array<vec4<i32>>; // unused here
+@group(0) @binding(4) var<storage, read_write> grad_in: array<f32>;
+
+fn store_c(t: TileId, m: u32, n: u32, v: f32) {
+    let idx = (m * p.c_in + t.group * p.c_in_g) * p.in_h * p.in_w + n;
+    grad_in[t.split * p.split_stride + idx] = v;
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let t = tile_id(wg);
+    if (!t.valid) {
+        return;
+    }
+    let tx = lid % WG_N;
+    let ty = lid / WG_N;
+    let tile_n = 4u * WG_N;
+    let tile_m = 4u * WG_M;
+    let nn = lid % tile_n;
+    let n = t.n0 + nn;
+    let co_base = t.group * p.c_out_g;
+
+    for (var k0 = t.k_begin; k0 < t.k_end; k0 += KT) {
+        for (var e = lid; e < tile_m * KT; e += THREADS) {
+            let kk = e % KT;
+            let mm = e / KT;
+            let k = k0 + kk;
+            let m = t.m0 + mm;
+            var v = 0.0;
+            if (k < t.k_end && m < p.gemm_m) {
+                v = grad_out[m * p.c_out + co_base + k];
+            }
+            put_a(kk, mm, v);
+        }
+        for (var e = lid; e < tile_n * KT; e += THREADS) {
+            let k = k0 + e / tile_n;
+            var v = 0.0;
+            if (k < t.k_end && n < p.gemm_n) {
+                v = weight[(co_base + k) * p.gemm_n + n];
+            }
+            put_b(e / tile_n, nn, v);
+        }
+        workgroupBarrier();
+        mma_tile(ty, tx);
+        workgroupBarrier();
+    }
+    write_block(t, ty, tx);
+}
