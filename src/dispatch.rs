@@ -5,8 +5,6 @@
 //! are storage buffers. Large 1D grids are folded into 2D with [`Grid`]; shaders recover the
 //! linear workgroup index as `wg.x + wg.y * fold_x`, with `fold_x` passed in the uniform.
 
-use wgpu::util::DeviceExt;
-
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
@@ -164,40 +162,51 @@ impl Grid {
     }
 }
 
-/// Creates a uniform buffer holding `value`.
-pub(crate) fn uniform<T: bytemuck::Pod>(
-    device: &wgpu::Device,
-    label: &str,
-    value: &T,
-) -> wgpu::Buffer {
-    device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+/// Creates a buffer holding `bytes` (padded to at least 4 bytes and a multiple of 4).
+///
+/// Written through the queue rather than `mapped_at_creation`, so that a lost device yields
+/// a captured error instead of a panic.
+fn buffer_with(gpu: &Gpu, label: &str, bytes: &[u8], usage: wgpu::BufferUsages) -> wgpu::Buffer {
+    let size = (bytes.len() as u64).div_ceil(4).max(1) * 4;
+    let buffer = gpu.device().create_buffer(&wgpu::BufferDescriptor {
         label: Some(label),
-        contents: bytemuck::bytes_of(value),
-        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-    })
+        size,
+        usage: usage | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    if bytes.len() % 4 == 0 {
+        gpu.queue().write_buffer(&buffer, 0, bytes);
+    } else {
+        let mut padded = bytes.to_vec();
+        padded.resize(size as usize, 0);
+        gpu.queue().write_buffer(&buffer, 0, &padded);
+    }
+    buffer
 }
 
-/// Creates a read-only storage buffer holding `data` (at least 4 bytes, so empty tables bind).
+/// Creates a uniform buffer holding `value`.
+pub(crate) fn uniform<T: bytemuck::Pod>(gpu: &Gpu, label: &str, value: &T) -> wgpu::Buffer {
+    buffer_with(
+        gpu,
+        label,
+        bytemuck::bytes_of(value),
+        wgpu::BufferUsages::UNIFORM,
+    )
+}
+
+/// Creates a storage buffer holding `data` (at least 4 bytes, so empty tables bind).
 pub(crate) fn storage_init<T: bytemuck::Pod>(
-    device: &wgpu::Device,
+    gpu: &Gpu,
     label: &str,
     data: &[T],
     extra: wgpu::BufferUsages,
 ) -> wgpu::Buffer {
-    let bytes: &[u8] = bytemuck::cast_slice(data);
-    let mut padded;
-    let contents = if bytes.len() < 4 {
-        padded = bytes.to_vec();
-        padded.resize(4, 0);
-        &padded[..]
-    } else {
-        bytes
-    };
-    device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-        label: Some(label),
-        contents,
-        usage: wgpu::BufferUsages::STORAGE | extra,
-    })
+    buffer_with(
+        gpu,
+        label,
+        bytemuck::cast_slice(data),
+        wgpu::BufferUsages::STORAGE | extra,
+    )
 }
 
 /// Checks that a caller's buffer holds `elements` f32/u32 values, has `usage`, and fits one
@@ -252,12 +261,7 @@ pub const TENSOR_USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
 
 /// Uploads `data` into a new storage buffer with [`TENSOR_USAGE`] (at least 4 bytes).
 pub fn upload(gpu: &Gpu, label: &str, data: &[f32]) -> wgpu::Buffer {
-    storage_init(
-        gpu.device(),
-        label,
-        data,
-        TENSOR_USAGE - wgpu::BufferUsages::STORAGE,
-    )
+    storage_init(gpu, label, data, TENSOR_USAGE)
 }
 
 /// Creates a zeroed storage buffer of `elements` f32 with [`TENSOR_USAGE`] (at least 4 bytes).

@@ -254,6 +254,12 @@ impl Gpu {
         let validation = validation.pop();
         let oom = oom.pop();
         let (validation, oom) = (validation.await, oom.await);
+        if validation.is_some() || oom.is_some() {
+            // A lost device surfaces first as invalid objects; polling lets the device-lost
+            // callback run so the error can say what really happened.
+            #[cfg(not(target_arch = "wasm32"))]
+            let _ = self.device.poll(wgpu::PollType::Poll);
+        }
         self.check_lost()?;
         if let Some(e) = oom.or(validation) {
             return Err(Error::from_wgpu(e));

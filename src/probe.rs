@@ -118,7 +118,7 @@ impl Probes {
                 })
             };
             Ok((
-                dispatch::uniform(device, "probe_copy params", &params),
+                dispatch::uniform(&self.gpu, "probe_copy params", &params),
                 mk("probe src"),
                 mk("probe dst"),
             ))
@@ -156,7 +156,7 @@ impl Probes {
         };
         let (uniform, out) = self.gpu.scoped(|| {
             Ok((
-                dispatch::uniform(device, "probe_fma params", &params),
+                dispatch::uniform(&self.gpu, "probe_fma params", &params),
                 dispatch::zeros(&self.gpu, "probe_fma out", workgroups as usize * 256),
             ))
         })?;

@@ -79,22 +79,45 @@ fn basic_3x3() {
 
 #[test]
 fn stride_2() {
-    check_shape(&Conv2dShape::new(2, 4, 6, [9, 8], [3, 3]).stride(2).padding(1), 2);
+    check_shape(
+        &Conv2dShape::new(2, 4, 6, [9, 8], [3, 3])
+            .stride(2)
+            .padding(1),
+        2,
+    );
 }
 
 #[test]
 fn dilation_2() {
-    check_shape(&Conv2dShape::new(1, 3, 4, [11, 10], [3, 3]).dilation(2).padding(2).with_bias(true), 3);
+    check_shape(
+        &Conv2dShape::new(1, 3, 4, [11, 10], [3, 3])
+            .dilation(2)
+            .padding(2)
+            .with_bias(true),
+        3,
+    );
 }
 
 #[test]
 fn grouped() {
-    check_shape(&Conv2dShape::new(2, 6, 9, [8, 7], [3, 2]).groups(3).padding(1).with_bias(true), 4);
+    check_shape(
+        &Conv2dShape::new(2, 6, 9, [8, 7], [3, 2])
+            .groups(3)
+            .padding(1)
+            .with_bias(true),
+        4,
+    );
 }
 
 #[test]
 fn depthwise() {
-    check_shape(&Conv2dShape::new(2, 8, 8, [10, 10], [3, 3]).groups(8).padding(1).with_bias(true), 5);
+    check_shape(
+        &Conv2dShape::new(2, 8, 8, [10, 10], [3, 3])
+            .groups(8)
+            .padding(1)
+            .with_bias(true),
+        5,
+    );
 }
 
 #[test]
@@ -105,13 +128,21 @@ fn pointwise_1x1() {
 #[test]
 fn fully_connected_kernel_covers_input() {
     // A fully connected layer: the kernel is the whole input, so out_size is 1x1.
-    check_shape(&Conv2dShape::new(4, 8, 10, [6, 6], [6, 6]).with_bias(true), 7);
+    check_shape(
+        &Conv2dShape::new(4, 8, 10, [6, 6], [6, 6]).with_bias(true),
+        7,
+    );
 }
 
 #[test]
 fn padding_beyond_kernel_reach() {
     // Padding 4 with a 3x3 kernel: border outputs see only zeros.
-    check_shape(&Conv2dShape::new(1, 2, 3, [4, 5], [3, 3]).padding(4).with_bias(true), 8);
+    check_shape(
+        &Conv2dShape::new(1, 2, 3, [4, 5], [3, 3])
+            .padding(4)
+            .with_bias(true),
+        8,
+    );
 }
 
 #[test]
@@ -124,14 +155,22 @@ fn long_reduction_past_loop_limiter() {
     // K of the forward GEMM = 4 * 130 * 130 = 67,600 > 65,535 (split K), and the weight
     // gradient of the second case sums over 90,000 positions: a kernel that ran one long loop
     // per invocation would be truncated by lavapipe's loop limiter and fail here.
-    check_shape(&Conv2dShape::new(2, 4, 3, [130, 130], [130, 130]).with_bias(true), 10);
-    check_shape(&Conv2dShape::new(1, 2, 2, [300, 300], [1, 1]).with_bias(true), 11);
+    check_shape(
+        &Conv2dShape::new(2, 4, 3, [130, 130], [130, 130]).with_bias(true),
+        10,
+    );
+    check_shape(
+        &Conv2dShape::new(1, 2, 2, [300, 300], [1, 1]).with_bias(true),
+        11,
+    );
 }
 
 #[test]
 fn grid_folded_past_65535_workgroups() {
     // Depthwise over 70,000 channels: one workgroup per group, so the grid must fold.
-    let shape = Conv2dShape::new(1, 70_000, 70_000, [1, 1], [1, 1]).groups(70_000).with_bias(true);
+    let shape = Conv2dShape::new(1, 70_000, 70_000, [1, 1], [1, 1])
+        .groups(70_000)
+        .with_bias(true);
     let plan = common::conv().plan(&shape).expect("plan");
     assert_eq!(plan.splits(), [1, 1, 1]);
     check_shape(&shape, 12);
@@ -147,7 +186,10 @@ fn split_k_is_used_for_weight_gradient() {
 
 #[test]
 fn deterministic_bits() {
-    let shape = Conv2dShape::new(2, 6, 8, [20, 20], [3, 3]).padding(1).groups(2).with_bias(true);
+    let shape = Conv2dShape::new(2, 6, 8, [20, 20], [3, 3])
+        .padding(1)
+        .groups(2)
+        .with_bias(true);
     let plan = common::conv().plan(&shape).expect("plan");
     assert!(plan.splits()[2] > 1, "the case must exercise split K");
     let mut rng = Rng::new(99);
@@ -171,13 +213,18 @@ fn deterministic_bits() {
 fn gradients_match_finite_differences() {
     // L = sum(y * r). Conv is linear in x, w and b, so central differences of the f64 twin
     // are exact up to rounding: they check that the GPU gradients are the forward's gradients.
-    let shape = Conv2dShape::new(2, 2, 3, [5, 4], [3, 2]).stride(2).padding(1).with_bias(true);
+    let shape = Conv2dShape::new(2, 2, 3, [5, 4], [3, 2])
+        .stride(2)
+        .padding(1)
+        .with_bias(true);
     let mut rng = Rng::new(21);
     let x = rng.vec(shape.input_len());
     let w = rng.vec(shape.weight_len());
     let b = rng.vec(shape.bias_len());
     let r = rng.vec(shape.output_len());
-    let g = common::conv().backward_blocking(&shape, &x, &w, &r).unwrap();
+    let g = common::conv()
+        .backward_blocking(&shape, &x, &w, &r)
+        .unwrap();
     let f64v = |v: &[f32]| v.iter().map(|&a| f64::from(a)).collect::<Vec<f64>>();
     let (x64, w64, b64, r64) = (f64v(&x), f64v(&w), f64v(&b), f64v(&r));
     let loss = |x: &[f64], w: &[f64], b: &[f64]| -> f64 {

@@ -118,7 +118,7 @@ impl LayoutTranspose {
             total_wg: grid.total,
             _pad: 0,
         };
-        let uniform = dispatch::uniform(device, "layout_transpose params", &params);
+        let uniform = dispatch::uniform(&self.gpu, "layout_transpose params", &params);
         let bg = self.kernel.bind(device, &[&uniform, src, dst]);
         self.kernel.record(encoder, &bg, grid);
         Ok(())

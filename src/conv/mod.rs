@@ -292,8 +292,11 @@ impl Conv2d {
         let fwd = dispatch::shader(device, "conv_forward", &shaders::conv_forward());
         let bwd_data =
             dispatch::shader(device, "conv_backward_data", &shaders::conv_backward_data());
-        let bwd_data_fc =
-            dispatch::shader(device, "conv_backward_data_fc", &shaders::conv_backward_data_fc());
+        let bwd_data_fc = dispatch::shader(
+            device,
+            "conv_backward_data_fc",
+            &shaders::conv_backward_data_fc(),
+        );
         let bwd_weight = dispatch::shader(
             device,
             "conv_backward_weight",
@@ -445,13 +448,13 @@ impl Conv2d {
 
         self.gpu.scoped(|| {
             let table_fwd = dispatch::storage_init(
-                device,
+                &self.gpu,
                 "conv table (ci, kh, kw)",
                 &kernel_table(s, false),
                 wgpu::BufferUsages::empty(),
             );
             let table_bwd = dispatch::storage_init(
-                device,
+                &self.gpu,
                 "conv table (co, kh, kw)",
                 &kernel_table(s, true),
                 wgpu::BufferUsages::empty(),
@@ -492,7 +495,10 @@ impl Conv2d {
                         fold_x: rgrid.x.max(1),
                         total_wg: rgrid.total,
                     };
-                    Some((dispatch::uniform(device, "conv split reduce", &rp), rgrid))
+                    Some((
+                        dispatch::uniform(&self.gpu, "conv split reduce", &rp),
+                        rgrid,
+                    ))
                 } else {
                     None
                 };
@@ -500,7 +506,7 @@ impl Conv2d {
                     op,
                     tile,
                     params,
-                    uniform: dispatch::uniform(device, "conv params", &params),
+                    uniform: dispatch::uniform(&self.gpu, "conv params", &params),
                     grid,
                     reduce,
                 })
@@ -539,7 +545,7 @@ impl Conv2d {
                         _pad: [0; 2],
                     };
                     bias_passes.push(SumPass {
-                        uniform: dispatch::uniform(device, "conv bias sum", &sp),
+                        uniform: dispatch::uniform(&self.gpu, "conv bias sum", &sp),
                         grid,
                     });
                     if chunks == 1 {

@@ -1,0 +1,259 @@
+//! Bad input returns the right `Err`, never a panic; empty input is a no-op.
+
+mod common;
+
+use tied::conv::{BackwardWeightBuffers, Conv2dShape, ForwardBuffers};
+use tied::{dispatch, Error, Gpu};
+
+fn shape() -> Conv2dShape {
+    Conv2dShape::new(2, 3, 4, [6, 6], [3, 3])
+        .padding(1)
+        .with_bias(true)
+}
+
+#[test]
+fn invalid_shapes() {
+    let conv = common::conv();
+    let bad = [
+        Conv2dShape::new(1, 3, 4, [6, 6], [3, 3]).groups(2),
+        Conv2dShape::new(1, 4, 4, [6, 6], [3, 3]).groups(0),
+        Conv2dShape::new(1, 3, 4, [2, 2], [3, 3]),
+        Conv2dShape::new(1, 3, 4, [6, 6], [3, 3]).stride(0),
+        Conv2dShape::new(1, 3, 4, [6, 6], [3, 3]).dilation(0),
+        Conv2dShape::new(1, 3, 4, [6, 6], [0, 3]),
+        Conv2dShape::new(1, 3, 4, [5, 5], [3, 3]).dilation(3),
+    ];
+    for s in bad {
+        match conv.plan(&s) {
+            Err(Error::Shape(msg)) => assert!(!msg.is_empty()),
+            other => panic!("{s:?}: expected Err(Shape), got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn length_mismatches() {
+    let conv = common::conv();
+    let s = shape();
+    let (x, w, b) = (
+        vec![0.0; s.input_len()],
+        vec![0.0; s.weight_len()],
+        vec![0.0; 4],
+    );
+    let r = conv.forward_blocking(&s, &x[1..], &w, Some(&b));
+    assert!(
+        matches!(r, Err(Error::LengthMismatch { name: "input", .. })),
+        "{r:?}"
+    );
+    let r = conv.forward_blocking(&s, &x, &w[..5], Some(&b));
+    assert!(
+        matches!(r, Err(Error::LengthMismatch { name: "weight", .. })),
+        "{r:?}"
+    );
+    let r = conv.forward_blocking(&s, &x, &w, Some(&b[..3]));
+    assert!(
+        matches!(r, Err(Error::LengthMismatch { name: "bias", .. })),
+        "{r:?}"
+    );
+    let r = conv.forward_blocking(&s, &x, &w, None);
+    assert!(matches!(r, Err(Error::Shape(_))), "{r:?}");
+    let r = conv.backward_blocking(&s, &x, &w, &[1.0; 3]);
+    assert!(
+        matches!(
+            r,
+            Err(Error::LengthMismatch {
+                name: "grad_output",
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn small_buffers_and_missing_usage() {
+    let gpu = common::gpu();
+    let conv = common::conv();
+    let s = shape();
+    let plan = conv.plan(&s).unwrap();
+    let device = gpu.device();
+    let input = dispatch::zeros(gpu, "x", s.input_len());
+    let weight = dispatch::zeros(gpu, "w", s.weight_len());
+    let bias = dispatch::zeros(gpu, "b", s.bias_len());
+    let small = dispatch::zeros(gpu, "small", s.output_len() - 1);
+    let no_storage = device.create_buffer(&wgpu::BufferDescriptor {
+        label: None,
+        size: s.output_len() as u64 * 4,
+        usage: wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let mut encoder = device.create_command_encoder(&Default::default());
+    let mut bufs = ForwardBuffers {
+        input: &input,
+        weight: &weight,
+        bias: Some(&bias),
+        output: &small,
+    };
+    let r = plan.record_forward(&mut encoder, &bufs);
+    assert!(
+        matches!(r, Err(Error::BufferTooSmall { name: "output", .. })),
+        "{r:?}"
+    );
+    bufs.output = &no_storage;
+    let r = plan.record_forward(&mut encoder, &bufs);
+    assert!(
+        matches!(r, Err(Error::MissingUsage { name: "output", .. })),
+        "{r:?}"
+    );
+    bufs.output = &input;
+    let r = plan.record_forward(&mut encoder, &bufs);
+    let r_alias = r.is_err();
+    assert!(r_alias, "an output aliasing the input must be refused");
+    bufs.bias = None;
+    bufs.output = &small;
+    let r = plan.record_forward(&mut encoder, &bufs);
+    assert!(r.is_err());
+    // Nothing invalid was recorded: the encoder still finishes and submits cleanly.
+    let mut ok = device.create_command_encoder(&Default::default());
+    let out = dispatch::zeros(gpu, "y", s.output_len());
+    plan.record_forward(
+        &mut ok,
+        &ForwardBuffers {
+            input: &input,
+            weight: &weight,
+            bias: Some(&bias),
+            output: &out,
+        },
+    )
+    .unwrap();
+    gpu.queue().submit([encoder.finish(), ok.finish()]);
+}
+
+#[test]
+fn empty_batch_and_channels_are_no_ops() {
+    let gpu = common::gpu();
+    let conv = common::conv();
+    let s = Conv2dShape::new(0, 3, 4, [6, 6], [3, 3]).with_bias(true);
+    let y = conv
+        .forward_blocking(&s, &[], &vec![1.0; s.weight_len()], Some(&[1.0; 4]))
+        .unwrap();
+    assert!(y.is_empty());
+    let g = conv
+        .backward_blocking(&s, &[], &vec![1.0; s.weight_len()], &[])
+        .unwrap();
+    assert!(g.input.is_empty());
+    assert!(g.weight.iter().all(|&v| v == 0.0) && g.weight.len() == s.weight_len());
+    assert_eq!(g.bias, vec![0.0; 4]);
+
+    let s = Conv2dShape::new(2, 0, 0, [6, 6], [3, 3]);
+    assert!(conv
+        .forward_blocking(&s, &[], &[], None)
+        .unwrap()
+        .is_empty());
+
+    // Recording an empty batch into an encoder records no dispatch (a clear at most).
+    let s = Conv2dShape::new(0, 2, 2, [4, 4], [3, 3]);
+    let plan = conv.plan(&s).unwrap();
+    let gw = dispatch::zeros(gpu, "gw", s.weight_len());
+    let empty = dispatch::zeros(gpu, "empty", 0);
+    let mut enc = gpu.device().create_command_encoder(&Default::default());
+    plan.record_backward_weight(
+        &mut enc,
+        &BackwardWeightBuffers {
+            grad_output: &empty,
+            input: &dispatch::zeros(gpu, "x", 0),
+            grad_weight: &gw,
+            grad_bias: None,
+        },
+    )
+    .unwrap();
+    gpu.queue().submit([enc.finish()]);
+}
+
+fn lavapipe_or_default_adapter() -> wgpu::Adapter {
+    let instance =
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    pollster::block_on(wgpu::util::initialize_adapter_from_env_or_default(
+        &instance, None,
+    ))
+    .expect("an adapter")
+}
+
+#[test]
+fn adopted_device_with_low_limits_is_refused_or_bounded() {
+    let adapter = lavapipe_or_default_adapter();
+    // A device with too few storage buffers: adopting it names the limit.
+    let mut limits = tied::required_limits();
+    limits.max_storage_buffers_per_shader_stage = 4;
+    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        required_limits: limits,
+        ..Default::default()
+    }))
+    .unwrap();
+    match Gpu::adopt(device, queue) {
+        Err(Error::LimitExceeded { limit, .. }) => {
+            assert_eq!(limit, "max_storage_buffers_per_shader_stage")
+        }
+        other => panic!("expected LimitExceeded, got {other:?}"),
+    }
+
+    // A device with exactly the required limits: a tensor past its binding size is refused.
+    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        required_limits: tied::required_limits(),
+        ..Default::default()
+    }))
+    .unwrap();
+    let gpu = Gpu::adopt(device, queue).unwrap();
+    let conv = tied::conv::Conv2d::new(&gpu).unwrap();
+    let huge = Conv2dShape::new(64, 64, 64, [128, 128], [3, 3]).padding(1);
+    match conv.plan(&huge) {
+        Err(Error::LimitExceeded { limit, .. }) => {
+            assert_eq!(limit, "max_storage_buffer_binding_size")
+        }
+        other => panic!("expected LimitExceeded, got {other:?}"),
+    }
+}
+
+#[test]
+fn missing_feature_is_named() {
+    let r = tied::check_features(wgpu::Features::empty());
+    assert!(r.is_ok(), "the default path needs no feature");
+    let noop_limits = wgpu::Limits {
+        max_compute_workgroup_storage_size: 1024,
+        ..tied::required_limits()
+    };
+    match tied::check_limits(&noop_limits) {
+        Err(e @ Error::LimitExceeded { .. }) => {
+            assert!(
+                e.to_string().contains("max_compute_workgroup_storage_size"),
+                "{e}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn device_loss_is_an_error() {
+    // A device of our own (not the shared one), destroyed mid-use.
+    let gpu = Gpu::new_blocking().unwrap();
+    let conv = tied::conv::Conv2d::new(&gpu).unwrap();
+    let s = shape();
+    let (x, w, b) = (
+        vec![0.5; s.input_len()],
+        vec![0.5; s.weight_len()],
+        vec![0.5; 4],
+    );
+    assert!(conv.forward_blocking(&s, &x, &w, Some(&b)).is_ok());
+    gpu.device().destroy();
+    let r = conv.forward_blocking(&s, &x, &w, Some(&b));
+    assert!(
+        matches!(r, Err(Error::DeviceLost(_))),
+        "expected DeviceLost, got {r:?}"
+    );
+    let r = conv.backward_blocking(&s, &x, &w, &vec![0.5; s.output_len()]);
+    assert!(
+        matches!(r, Err(Error::DeviceLost(_))),
+        "expected DeviceLost, got {r:?}"
+    );
+}
