@@ -1,1 +1,103 @@
-fn main() {}
+//! Conv2d benches: forward, input gradient and weight gradient on the report's cases, GPU time
+//! from timestamp queries (or wall time after a full sync when the device has none), with the
+//! CPU twin beside them. Throughput is FLOPs (2 per multiply-add) as elements.
+//!
+//! `cargo bench --bench conv` (full cases); `TIED_BENCH_QUICK=1 cargo bench --bench conv`
+//! (small cases for software GPUs). Choose the adapter with `WGPU_BACKEND`.
+
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use tied::conv::{cases, cpu, BackwardDataBuffers, BackwardWeightBuffers, Conv2d, ForwardBuffers};
+use tied::dispatch::{upload, zeros};
+use tied::timing::time_gpu;
+use tied::verify::Rng;
+use tied::Gpu;
+
+/// Runs `iters` repetitions of the recorded work between two timestamps.
+fn gpu_time(
+    gpu: &Gpu,
+    iters: u64,
+    record: impl FnMut(&mut wgpu::CommandEncoder) -> tied::Result<()>,
+) -> Duration {
+    let t = time_gpu(gpu, iters.min(u64::from(u32::MAX)) as u32, 1, record).expect("gpu run");
+    Duration::from_secs_f64(t.ms * 1e-3 * iters as f64)
+}
+
+fn conv_benches(c: &mut Criterion) {
+    let gpu = Gpu::new_blocking().expect("a GPU adapter (install lavapipe or set WGPU_BACKEND)");
+    let conv = Conv2d::new(&gpu).expect("pipelines");
+    let quick = std::env::var_os("TIED_BENCH_QUICK").is_some();
+    let shapes = if quick { cases::quick() } else { cases::full() };
+    let mut group = c.benchmark_group("conv2d");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    for (i, s) in shapes.iter().enumerate() {
+        let mut rng = Rng::new(i as u64);
+        let (x, w, b, dy) = (
+            rng.vec(s.input_len()),
+            rng.vec(s.weight_len()),
+            rng.vec(s.bias_len()),
+            rng.vec(s.output_len()),
+        );
+        let plan = conv.plan(s).expect("plan");
+        let (xb, wb, bb, dyb) = (
+            upload(&gpu, "x", &x),
+            upload(&gpu, "w", &w),
+            upload(&gpu, "b", &b),
+            upload(&gpu, "dy", &dy),
+        );
+        let (yb, gib, gwb, gbb) = (
+            zeros(&gpu, "y", s.output_len()),
+            zeros(&gpu, "gi", s.input_len()),
+            zeros(&gpu, "gw", s.weight_len()),
+            zeros(&gpu, "gb", s.bias_len()),
+        );
+        let case = s.describe();
+        group.throughput(Throughput::Elements(s.flops() as u64));
+        let fwd = ForwardBuffers {
+            input: &xb,
+            weight: &wb,
+            bias: s.bias.then_some(&bb),
+            output: &yb,
+        };
+        group.bench_function(BenchmarkId::new("forward_gpu", &case), |bench| {
+            bench.iter_custom(|iters| gpu_time(&gpu, iters, |e| plan.record_forward(e, &fwd)))
+        });
+        let bwd_data = BackwardDataBuffers {
+            grad_output: &dyb,
+            weight: &wb,
+            grad_input: &gib,
+        };
+        group.bench_function(BenchmarkId::new("backward_data_gpu", &case), |bench| {
+            bench.iter_custom(|iters| {
+                gpu_time(&gpu, iters, |e| plan.record_backward_data(e, &bwd_data))
+            })
+        });
+        let bwd_weight = BackwardWeightBuffers {
+            grad_output: &dyb,
+            input: &xb,
+            grad_weight: &gwb,
+            grad_bias: s.bias.then_some(&gbb),
+        };
+        group.bench_function(BenchmarkId::new("backward_weight_gpu", &case), |bench| {
+            bench.iter_custom(|iters| {
+                gpu_time(&gpu, iters, |e| plan.record_backward_weight(e, &bwd_weight))
+            })
+        });
+        let bias = s.bias.then_some(&b[..]);
+        group.bench_function(BenchmarkId::new("forward_cpu_twin", &case), |bench| {
+            bench.iter(|| cpu::forward(s, &x, &w, bias))
+        });
+        group.bench_function(
+            BenchmarkId::new("backward_weight_cpu_twin", &case),
+            |bench| bench.iter(|| cpu::backward_weight(s, &dy, &x)),
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, conv_benches);
+criterion_main!(benches);

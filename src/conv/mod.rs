@@ -13,6 +13,7 @@
 //! shape (small uniform and table buffers, no compilation), then record ops into your own
 //! encoder on your own buffers. [`Conv2d::forward`] and friends are the host-slice path.
 
+pub mod cases;
 pub mod cpu;
 mod layout;
 mod shape;
@@ -34,8 +35,14 @@ const MAX_K_CHUNK: u32 = 16384;
 const MIN_K_CHUNK: u32 = 256;
 /// Most splits the reduction pass adds per element.
 const MAX_SPLITS: u32 = 4096;
-/// Workgroups a launch aims for before it splits K to fill the device.
-const TARGET_WORKGROUPS: u32 = 1024;
+/// Workgroups a launch aims for before it splits K to fill the device (a few per compute
+/// unit on large GPUs; CPU "GPUs" have a handful of cores and only pay for extra splits).
+fn target_workgroups(device_type: wgpu::DeviceType) -> u32 {
+    match device_type {
+        wgpu::DeviceType::Cpu => 16,
+        _ => 1024,
+    }
+}
 
 /// Uniform block shared by the three conv GEMM shaders (mirrors `ConvParams` in WGSL).
 #[repr(C)]
@@ -603,7 +610,8 @@ impl Conv2d {
         let tiles = u64::from(tiles_m) * u64::from(tiles_n) * u64::from(base.groups);
         let min_splits = k.div_ceil(MAX_K_CHUNK).max(1);
         let max_useful = k.div_ceil(MIN_K_CHUNK).max(1);
-        let wanted = (u64::from(TARGET_WORKGROUPS).div_ceil(tiles.max(1))) as u32;
+        let target = target_workgroups(self.gpu.adapter_info().device_type);
+        let wanted = (u64::from(target).div_ceil(tiles.max(1))) as u32;
         let mut splits = wanted
             .clamp(min_splits, max_useful.max(min_splits))
             .min(MAX_SPLITS);

@@ -1,0 +1,318 @@
+//! The crate's report: every kernel on the default adapter, checked against its CPU twin,
+//! timed, and stated as a fraction of what this device does (copy and FMA probes).
+//!
+//! ```text
+//! cargo run --release --example report [-- --quick] [--json]
+//! ```
+//! `--quick` uses small cases (well under a minute on a software GPU); `--json` prints one
+//! JSON object per line. Choose the adapter with `WGPU_BACKEND` / `WGPU_ADAPTER_NAME`.
+//!
+//! `roofline` is the time the work would take at the probes' rates divided by the measured
+//! time: for the conv kernels `max(FLOPs / FMA rate, bytes / copy bandwidth) / time` (the
+//! roofline model: whichever bound applies), for the probes 1 by definition.
+
+use std::time::Instant;
+
+use tied::conv::{
+    cases, cpu, BackwardDataBuffers, BackwardWeightBuffers, Conv2d, Conv2dShape, ForwardBuffers,
+};
+use tied::dispatch::{read_back, upload, zeros};
+use tied::probe::Probes;
+use tied::timing::{time_gpu, Timing};
+use tied::verify::{abs, max_rel_err, Rng};
+use tied::Gpu;
+
+struct Row {
+    kernel: String,
+    case: String,
+    gpu_ms: f64,
+    cpu_ms: Option<f64>,
+    gflops: Option<f64>,
+    gbps: Option<f64>,
+    roofline: f64,
+    max_rel_err: Option<f64>,
+    method: &'static str,
+}
+
+struct Report {
+    json: bool,
+    backend: String,
+    adapter: String,
+}
+
+fn json_str(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn json_num(v: Option<f64>) -> String {
+    match v {
+        Some(v) if v.is_finite() => format!("{v:.6e}"),
+        _ => "null".into(),
+    }
+}
+
+impl Report {
+    fn header(&self) {
+        if !self.json {
+            println!("adapter: {}  backend: {}", self.adapter, self.backend);
+            println!(
+                "{:<24} {:<34} {:>10} {:>10} {:>9} {:>9} {:>8} {:>8} {:>10} {:>6}",
+                "kernel",
+                "case",
+                "gpu_ms",
+                "cpu_ms",
+                "GFLOP/s",
+                "GB/s",
+                "roofline",
+                "speedup",
+                "max_rel",
+                "timer"
+            );
+        }
+    }
+
+    fn print(&self, r: &Row) {
+        if self.json {
+            println!(
+                "{{\"kernel\":{},\"case\":{},\"backend\":{},\"adapter\":{},\"gpu_ms\":{},\"cpu_ms\":{},\"gflops\":{},\"gbps\":{},\"roofline\":{},\"max_rel_err\":{},\"timer\":{}}}",
+                json_str(&r.kernel),
+                json_str(&r.case),
+                json_str(&self.backend),
+                json_str(&self.adapter),
+                json_num(Some(r.gpu_ms)),
+                json_num(r.cpu_ms),
+                json_num(r.gflops),
+                json_num(r.gbps),
+                json_num(Some(r.roofline)),
+                json_num(r.max_rel_err),
+                json_str(r.method),
+            );
+        } else {
+            let opt = |v: Option<f64>, prec: usize| match v {
+                Some(v) => format!("{v:.prec$}"),
+                None => "-".into(),
+            };
+            println!(
+                "{:<24} {:<34} {:>10.4} {:>10} {:>9} {:>9} {:>8.3} {:>8} {:>10} {:>6}",
+                r.kernel,
+                r.case,
+                r.gpu_ms,
+                opt(r.cpu_ms, 3),
+                opt(r.gflops, 1),
+                opt(r.gbps, 1),
+                r.roofline,
+                opt(r.cpu_ms.map(|c| c / r.gpu_ms), 1),
+                r.max_rel_err
+                    .map(|e| format!("{e:.2e}"))
+                    .unwrap_or("-".into()),
+                r.method,
+            );
+        }
+    }
+}
+
+/// Times `record` with enough repetitions per submission to dwarf submit overhead.
+fn measure(
+    gpu: &Gpu,
+    mut record: impl FnMut(&mut wgpu::CommandEncoder) -> tied::Result<()>,
+) -> tied::Result<Timing> {
+    let probe = time_gpu(gpu, 1, 1, &mut record)?;
+    let reps = (30.0 / probe.ms.max(1e-3)).clamp(1.0, 200.0) as u32;
+    time_gpu(gpu, reps, 3, record)
+}
+
+fn timed<T>(f: impl FnOnce() -> T) -> (T, f64) {
+    let t = Instant::now();
+    let out = f();
+    (out, t.elapsed().as_secs_f64() * 1e3)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let json = args.iter().any(|a| a == "--json");
+    let gpu = Gpu::new_blocking()?;
+    let info = gpu.adapter_info();
+    let report = Report {
+        json,
+        backend: format!("{:?}", info.backend),
+        adapter: info.name.clone(),
+    };
+    report.header();
+
+    // Device probes.
+    let probes = Probes::new(&gpu)?;
+    let copy_bytes: u64 = if quick { 16 << 20 } else { 256 << 20 };
+    let copy = probes.copy(copy_bytes, if quick { 2 } else { 10 })?;
+    report.print(&Row {
+        kernel: "copy".into(),
+        case: format!("{} MiB read+write", copy.work / 2.0 / (1 << 20) as f64),
+        gpu_ms: copy.timing.ms,
+        cpu_ms: None,
+        gflops: None,
+        gbps: Some(copy.rate),
+        roofline: 1.0,
+        max_rel_err: None,
+        method: copy.timing.method.name(),
+    });
+    // FMA probe: grow the grid until one run takes a few milliseconds.
+    let mut wgs = 64;
+    let iters = if quick { 256 } else { 4096 };
+    let fma = loop {
+        let r = probes.fma(wgs, iters, 2)?;
+        if r.timing.ms >= 5.0 || wgs >= 1 << 16 || (quick && r.timing.ms >= 1.0) {
+            break r;
+        }
+        wgs *= 2;
+    };
+    report.print(&Row {
+        kernel: "fma".into(),
+        case: format!("{wgs} wg x 256 x {iters} x 8 vec4"),
+        gpu_ms: fma.timing.ms,
+        cpu_ms: None,
+        gflops: Some(fma.rate),
+        gbps: None,
+        roofline: 1.0,
+        max_rel_err: None,
+        method: fma.timing.method.name(),
+    });
+
+    let conv = Conv2d::new(&gpu)?;
+    let shapes = if quick { cases::quick() } else { cases::full() };
+    for (i, shape) in shapes.iter().enumerate() {
+        run_conv_case(&gpu, &conv, &report, shape, i as u64, fma.rate, copy.rate)?;
+    }
+    Ok(())
+}
+
+fn run_conv_case(
+    gpu: &Gpu,
+    conv: &Conv2d,
+    report: &Report,
+    s: &Conv2dShape,
+    seed: u64,
+    fma_gflops: f64,
+    copy_gbps: f64,
+) -> tied::Result<()> {
+    let mut rng = Rng::new(seed);
+    let (x, w, b, dy) = (
+        rng.vec(s.input_len()),
+        rng.vec(s.weight_len()),
+        rng.vec(s.bias_len()),
+        rng.vec(s.output_len()),
+    );
+    let plan = conv.plan(s)?;
+    let (xb, wb, bb, dyb) = (
+        upload(gpu, "x", &x),
+        upload(gpu, "w", &w),
+        upload(gpu, "b", &b),
+        upload(gpu, "dy", &dy),
+    );
+    let (yb, gib, gwb, gbb) = (
+        zeros(gpu, "y", s.output_len()),
+        zeros(gpu, "gi", s.input_len()),
+        zeros(gpu, "gw", s.weight_len()),
+        zeros(gpu, "gb", s.bias_len()),
+    );
+    let bias = s.bias.then_some(&bb);
+    let gbias = s.bias.then_some(&gbb);
+    let flops = s.flops();
+    let (nx, nw, ny) = (
+        s.input_len() as f64,
+        s.weight_len() as f64,
+        s.output_len() as f64,
+    );
+    let case = s.describe();
+    let row = |kernel: &str, t: Timing, cpu_ms: f64, bytes: f64, err: f64| Row {
+        kernel: kernel.into(),
+        case: case.clone(),
+        gpu_ms: t.ms,
+        cpu_ms: Some(cpu_ms),
+        gflops: Some(flops / (t.ms * 1e-3) / 1e9),
+        gbps: Some(bytes / (t.ms * 1e-3) / 1e9),
+        roofline: (flops / (fma_gflops * 1e9)).max(bytes / (copy_gbps * 1e9)) / (t.ms * 1e-3),
+        max_rel_err: Some(err),
+        method: t.method.name(),
+    };
+
+    // Forward.
+    let fb = ForwardBuffers {
+        input: &xb,
+        weight: &wb,
+        bias,
+        output: &yb,
+    };
+    let t = measure(gpu, |e| plan.record_forward(e, &fb))?;
+    let y = pollster::block_on(read_back(gpu, &yb, s.output_len()))?;
+    let bias_ref = s.bias.then_some(&b[..]);
+    let (y_ref, cpu_ms) = timed(|| cpu::forward(s, &x, &w, bias_ref));
+    let y_scale = cpu::forward(s, &abs(&x), &abs(&w), s.bias.then_some(&abs(&b)[..]));
+    let bytes = 4.0 * (nx + nw + ny + s.bias_len() as f64);
+    report.print(&row(
+        "conv2d_forward",
+        t,
+        cpu_ms,
+        bytes,
+        max_rel_err(&y, &y_ref, &y_scale),
+    ));
+
+    // Input gradient.
+    let db = BackwardDataBuffers {
+        grad_output: &dyb,
+        weight: &wb,
+        grad_input: &gib,
+    };
+    let t = measure(gpu, |e| plan.record_backward_data(e, &db))?;
+    let gi = pollster::block_on(read_back(gpu, &gib, s.input_len()))?;
+    let (gi_ref, cpu_ms) = timed(|| cpu::backward_data(s, &dy, &w));
+    let gi_scale = cpu::backward_data(s, &abs(&dy), &abs(&w));
+    let bytes = 4.0 * (ny + nw + nx);
+    report.print(&row(
+        "conv2d_backward_data",
+        t,
+        cpu_ms,
+        bytes,
+        max_rel_err(&gi, &gi_ref, &gi_scale),
+    ));
+
+    // Weight (and bias) gradient.
+    let wbufs = BackwardWeightBuffers {
+        grad_output: &dyb,
+        input: &xb,
+        grad_weight: &gwb,
+        grad_bias: gbias,
+    };
+    let t = measure(gpu, |e| plan.record_backward_weight(e, &wbufs))?;
+    let gw = pollster::block_on(read_back(gpu, &gwb, s.weight_len()))?;
+    let gb = pollster::block_on(read_back(gpu, &gbb, s.bias_len()))?;
+    let ((gw_ref, gb_ref), cpu_ms) = timed(|| {
+        (
+            cpu::backward_weight(s, &dy, &x),
+            if s.bias {
+                cpu::backward_bias(s, &dy)
+            } else {
+                vec![]
+            },
+        )
+    });
+    let gw_scale = cpu::backward_weight(s, &abs(&dy), &abs(&x));
+    let gb_scale = if s.bias {
+        cpu::backward_bias(s, &abs(&dy))
+    } else {
+        vec![]
+    };
+    let err = max_rel_err(&gw, &gw_ref, &gw_scale).max(max_rel_err(&gb, &gb_ref, &gb_scale));
+    let bytes = 4.0 * (ny + nx + nw + s.bias_len() as f64);
+    report.print(&row("conv2d_backward_weight", t, cpu_ms, bytes, err));
+    Ok(())
+}
