@@ -1,6 +1,6 @@
 //! The one way the crate builds pipelines, binds buffers and records dispatches.
 //!
-//! A [`Kernel`] is one compute pipeline with its bind-group layout, built once per device.
+//! A `Kernel` is one compute pipeline with its bind-group layout, built once per device.
 //! Bindings are in declaration order: binding 0 is always the uniform block of sizes, the rest
 //! are storage buffers. Large 1D grids are folded into 2D with [`Grid`]; shaders recover the
 //! linear workgroup index as `wg.x + wg.y * fold_x`, with `fold_x` passed in the uniform.
@@ -174,7 +174,7 @@ fn buffer_with(gpu: &Gpu, label: &str, bytes: &[u8], usage: wgpu::BufferUsages) 
         usage: usage | wgpu::BufferUsages::COPY_DST,
         mapped_at_creation: false,
     });
-    if bytes.len() % 4 == 0 {
+    if bytes.len().is_multiple_of(4) {
         gpu.queue().write_buffer(&buffer, 0, bytes);
     } else {
         let mut padded = bytes.to_vec();

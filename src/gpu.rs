@@ -239,10 +239,19 @@ impl Gpu {
     }
 
     /// Runs `f` inside validation and out-of-memory error scopes and returns the first error
-    /// they caught. On native the scopes resolve at once; on the web use [`Gpu::scoped_async`].
-    #[cfg(not(target_arch = "wasm32"))]
+    /// they caught. On native the scopes resolve at once. On the web a scope cannot be awaited
+    /// synchronously: there `f` runs unscoped (the browser reports its errors) and callers that
+    /// need captured errors use [`Gpu::scoped_async`].
     pub(crate) fn scoped<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
-        pollster::block_on(self.scoped_async(f))
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            pollster::block_on(self.scoped_async(f))
+        }
+        #[cfg(target_arch = "wasm32")]
+        {
+            self.check_lost()?;
+            f()
+        }
     }
 
     /// Runs `f` inside validation and out-of-memory error scopes; awaits the scopes.

@@ -31,7 +31,6 @@ impl LayoutTranspose {
     ///
     /// # Errors
     /// Errors captured while creating the pipeline.
-    #[cfg(not(target_arch = "wasm32"))]
     pub fn new(gpu: &Gpu) -> Result<Self> {
         gpu.scoped(|| Ok(Self::new_unchecked(gpu)))
     }

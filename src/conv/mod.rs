@@ -281,7 +281,6 @@ impl Conv2d {
     ///
     /// # Errors
     /// Errors captured while creating the pipelines (validation, out of memory, device lost).
-    #[cfg(not(target_arch = "wasm32"))]
     pub fn new(gpu: &Gpu) -> Result<Self> {
         gpu.scoped(|| Ok(Self::new_unchecked(gpu)))
     }
@@ -1039,7 +1038,7 @@ impl Conv2dPlan {
 }
 
 fn check_distinct(name: &'static str, out: &wgpu::Buffer, inputs: &[&wgpu::Buffer]) -> Result<()> {
-    if inputs.iter().any(|b| *b == out) {
+    if inputs.contains(&out) {
         return Err(Error::shape(format!(
             "`{name}` must not be the same buffer as an input of the op"
         )));

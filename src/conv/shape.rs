@@ -99,7 +99,9 @@ impl Conv2dShape {
         if self.groups == 0 {
             return Err(Error::shape("groups must be at least 1"));
         }
-        if self.in_channels % self.groups != 0 || self.out_channels % self.groups != 0 {
+        if !self.in_channels.is_multiple_of(self.groups)
+            || !self.out_channels.is_multiple_of(self.groups)
+        {
             return Err(Error::shape(format!(
                 "in_channels ({}) and out_channels ({}) must both be divisible by groups ({})",
                 self.in_channels, self.out_channels, self.groups
