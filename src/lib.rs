@@ -46,6 +46,7 @@ pub mod probe;
 pub mod shaders;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod timing;
+pub mod tying;
 pub mod verify;
 
 pub use error::{Error, Result};

@@ -14,6 +14,16 @@ pub const SPLIT_REDUCE: &str = include_str!("../shaders/split_reduce.wgsl");
 pub const CHANNEL_SUM: &str = include_str!("../shaders/channel_sum.wgsl");
 /// Batched tiled transpose (NCHW <-> NHWC).
 pub const LAYOUT_TRANSPOSE: &str = include_str!("../shaders/layout_transpose.wgsl");
+/// Tied groups, scalars: segmented chunk reduction.
+pub const TIE_REDUCE_CHUNKS: &str = include_str!("../shaders/tie_reduce_chunks.wgsl");
+/// Tied groups, scalars: groups crossing chunks.
+pub const TIE_REDUCE_SPANS: &str = include_str!("../shaders/tie_reduce_spans.wgsl");
+/// Tied groups, blocks: piece reduction.
+pub const TIE_REDUCE_BLOCKS: &str = include_str!("../shaders/tie_reduce_blocks.wgsl");
+/// Tied groups, blocks: multi-piece groups.
+pub const TIE_REDUCE_BLOCK_PIECES: &str = include_str!("../shaders/tie_reduce_block_pieces.wgsl");
+/// Tied groups: broadcast of group values to members.
+pub const TIE_BROADCAST: &str = include_str!("../shaders/tie_broadcast.wgsl");
 /// Copy-bandwidth probe.
 pub const PROBE_COPY: &str = include_str!("../shaders/probe_copy.wgsl");
 /// FMA-throughput probe.
@@ -61,6 +71,14 @@ pub fn all() -> Vec<(&'static str, String)> {
         ("split_reduce", SPLIT_REDUCE.to_string()),
         ("channel_sum", CHANNEL_SUM.to_string()),
         ("layout_transpose", LAYOUT_TRANSPOSE.to_string()),
+        ("tie_reduce_chunks", TIE_REDUCE_CHUNKS.to_string()),
+        ("tie_reduce_spans", TIE_REDUCE_SPANS.to_string()),
+        ("tie_reduce_blocks", TIE_REDUCE_BLOCKS.to_string()),
+        (
+            "tie_reduce_block_pieces",
+            TIE_REDUCE_BLOCK_PIECES.to_string(),
+        ),
+        ("tie_broadcast", TIE_BROADCAST.to_string()),
         ("probe_copy", PROBE_COPY.to_string()),
         ("probe_fma", PROBE_FMA.to_string()),
     ]

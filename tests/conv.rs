@@ -69,6 +69,7 @@ fn check_shape(shape: &Conv2dShape, seed: u64) {
 
 #[test]
 fn basic_3x3() {
+    let _serial = common::serial();
     check_shape(
         &Conv2dShape::new(2, 3, 5, [7, 9], [3, 3])
             .padding(1)
@@ -79,6 +80,7 @@ fn basic_3x3() {
 
 #[test]
 fn stride_2() {
+    let _serial = common::serial();
     check_shape(
         &Conv2dShape::new(2, 4, 6, [9, 8], [3, 3])
             .stride(2)
@@ -89,6 +91,7 @@ fn stride_2() {
 
 #[test]
 fn dilation_2() {
+    let _serial = common::serial();
     check_shape(
         &Conv2dShape::new(1, 3, 4, [11, 10], [3, 3])
             .dilation(2)
@@ -100,6 +103,7 @@ fn dilation_2() {
 
 #[test]
 fn grouped() {
+    let _serial = common::serial();
     check_shape(
         &Conv2dShape::new(2, 6, 9, [8, 7], [3, 2])
             .groups(3)
@@ -111,6 +115,7 @@ fn grouped() {
 
 #[test]
 fn depthwise() {
+    let _serial = common::serial();
     check_shape(
         &Conv2dShape::new(2, 8, 8, [10, 10], [3, 3])
             .groups(8)
@@ -122,11 +127,13 @@ fn depthwise() {
 
 #[test]
 fn pointwise_1x1() {
+    let _serial = common::serial();
     check_shape(&Conv2dShape::new(3, 16, 12, [6, 5], [1, 1]), 6);
 }
 
 #[test]
 fn fully_connected_kernel_covers_input() {
+    let _serial = common::serial();
     // A fully connected layer: the kernel is the whole input, so out_size is 1x1.
     check_shape(
         &Conv2dShape::new(4, 8, 10, [6, 6], [6, 6]).with_bias(true),
@@ -136,6 +143,7 @@ fn fully_connected_kernel_covers_input() {
 
 #[test]
 fn padding_beyond_kernel_reach() {
+    let _serial = common::serial();
     // Padding 4 with a 3x3 kernel: border outputs see only zeros.
     check_shape(
         &Conv2dShape::new(1, 2, 3, [4, 5], [3, 3])
@@ -147,11 +155,13 @@ fn padding_beyond_kernel_reach() {
 
 #[test]
 fn stride_larger_than_kernel() {
+    let _serial = common::serial();
     check_shape(&Conv2dShape::new(2, 3, 2, [13, 11], [2, 2]).stride(3), 9);
 }
 
 #[test]
 fn long_reduction_past_loop_limiter() {
+    let _serial = common::serial();
     // K of the forward GEMM = 4 * 130 * 130 = 67,600 > 65,535 (split K), and the weight
     // gradient of the second case sums over 90,000 positions: a kernel that ran one long loop
     // per invocation would be truncated by lavapipe's loop limiter and fail here.
@@ -167,6 +177,7 @@ fn long_reduction_past_loop_limiter() {
 
 #[test]
 fn grid_folded_past_65535_workgroups() {
+    let _serial = common::serial();
     // Depthwise over 70,000 channels: one workgroup per group, so the grid must fold.
     let shape = Conv2dShape::new(1, 70_000, 70_000, [1, 1], [1, 1])
         .groups(70_000)
@@ -178,6 +189,7 @@ fn grid_folded_past_65535_workgroups() {
 
 #[test]
 fn split_k_is_used_for_weight_gradient() {
+    let _serial = common::serial();
     let shape = Conv2dShape::new(2, 4, 4, [32, 32], [3, 3]).padding(1);
     let plan = common::conv().plan(&shape).expect("plan");
     assert!(plan.splits()[2] > 1, "splits {:?}", plan.splits());
@@ -186,6 +198,7 @@ fn split_k_is_used_for_weight_gradient() {
 
 #[test]
 fn deterministic_bits() {
+    let _serial = common::serial();
     let shape = Conv2dShape::new(2, 6, 8, [20, 20], [3, 3])
         .padding(1)
         .groups(2)
@@ -211,6 +224,7 @@ fn deterministic_bits() {
 
 #[test]
 fn gradients_match_finite_differences() {
+    let _serial = common::serial();
     // L = sum(y * r). Conv is linear in x, w and b, so central differences of the f64 twin
     // are exact up to rounding: they check that the GPU gradients are the forward's gradients.
     let shape = Conv2dShape::new(2, 2, 3, [5, 4], [3, 2])
@@ -289,6 +303,7 @@ mod random {
         #![proptest_config(ProptestConfig { cases: 40, failure_persistence: None, ..ProptestConfig::default() })]
         #[test]
         fn random_shapes_match_cpu(shape in conv_shape().prop_filter("valid", |s| s.validate().is_ok()), seed in any::<u64>()) {
+            let _serial = common::serial();
             check_shape(&shape, seed);
         }
     }

@@ -13,6 +13,7 @@ fn shape() -> Conv2dShape {
 
 #[test]
 fn invalid_shapes() {
+    let _serial = common::serial();
     let conv = common::conv();
     let bad = [
         Conv2dShape::new(1, 3, 4, [6, 6], [3, 3]).groups(2),
@@ -33,6 +34,7 @@ fn invalid_shapes() {
 
 #[test]
 fn length_mismatches() {
+    let _serial = common::serial();
     let conv = common::conv();
     let s = shape();
     let (x, w, b) = (
@@ -72,6 +74,7 @@ fn length_mismatches() {
 
 #[test]
 fn small_buffers_and_missing_usage() {
+    let _serial = common::serial();
     let gpu = common::gpu();
     let conv = common::conv();
     let s = shape();
@@ -131,6 +134,7 @@ fn small_buffers_and_missing_usage() {
 
 #[test]
 fn empty_batch_and_channels_are_no_ops() {
+    let _serial = common::serial();
     let gpu = common::gpu();
     let conv = common::conv();
     let s = Conv2dShape::new(0, 3, 4, [6, 6], [3, 3]).with_bias(true);
@@ -181,6 +185,7 @@ fn lavapipe_or_default_adapter() -> wgpu::Adapter {
 
 #[test]
 fn adopted_device_with_low_limits_is_refused_or_bounded() {
+    let _serial = common::serial();
     let adapter = lavapipe_or_default_adapter();
     // A device with too few storage buffers: adopting it names the limit.
     let mut limits = tied::required_limits();
@@ -216,6 +221,7 @@ fn adopted_device_with_low_limits_is_refused_or_bounded() {
 
 #[test]
 fn missing_feature_is_named() {
+    let _serial = common::serial();
     let r = tied::check_features(wgpu::Features::empty());
     assert!(r.is_ok(), "the default path needs no feature");
     let noop_limits = wgpu::Limits {
@@ -235,6 +241,7 @@ fn missing_feature_is_named() {
 
 #[test]
 fn device_loss_is_an_error() {
+    let _serial = common::serial();
     // A device of our own (not the shared one), destroyed mid-use.
     let gpu = Gpu::new_blocking().unwrap();
     let conv = tied::conv::Conv2d::new(&gpu).unwrap();

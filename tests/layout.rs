@@ -7,6 +7,7 @@ use tied::verify::Rng;
 
 #[test]
 fn nchw_to_nhwc_matches_host() {
+    let _serial = common::serial();
     let t = LayoutTranspose::new(common::gpu()).unwrap();
     for (i, dims) in [[2u32, 3, 5, 7], [1, 40, 9, 9], [3, 1, 33, 2], [1, 64, 1, 1]]
         .into_iter()
@@ -21,6 +22,7 @@ fn nchw_to_nhwc_matches_host() {
 
 #[test]
 fn transpose_grid_folds_past_65535_workgroups() {
+    let _serial = common::serial();
     // A batch of 70,000 small images: one tile each, 70,000 workgroups in one dispatch.
     let t = LayoutTranspose::new(common::gpu()).unwrap();
     let dims = [70_000u32, 2, 1, 3];
@@ -31,6 +33,7 @@ fn transpose_grid_folds_past_65535_workgroups() {
 
 #[test]
 fn wrong_length_is_an_error() {
+    let _serial = common::serial();
     let t = LayoutTranspose::new(common::gpu()).unwrap();
     assert!(t.nchw_to_nhwc_blocking([1, 2, 3, 4], &[0.0; 5]).is_err());
 }

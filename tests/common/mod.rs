@@ -24,3 +24,15 @@ pub fn conv() -> &'static Conv2d {
     static CONV: OnceLock<Conv2d> = OnceLock::new();
     CONV.get_or_init(|| Conv2d::new(gpu()).expect("conv pipelines"))
 }
+
+/// wgpu's OpenGL backend shares one context lock per adapter and gives up (panics) after a
+/// second of waiting, so long GPU work from parallel tests trips it. Tests hold this guard
+/// while they use the GPU: a no-op on other backends, a test-wide lock on GL.
+pub fn serial() -> Option<std::sync::MutexGuard<'static, ()>> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let backend = std::env::var("WGPU_BACKEND")
+        .unwrap_or_default()
+        .to_lowercase();
+    let gl = backend.contains("gl") || gpu().adapter_info().backend == wgpu::Backend::Gl;
+    gl.then(|| LOCK.lock().unwrap_or_else(|e| e.into_inner()))
+}

@@ -1,0 +1,46 @@
+// Tied groups: write each group's value back to its members. The tensor is viewed as
+// [outer][rows][inner] with one group id per row (scalar ties: outer = inner = 1); element
+// (o, r, i) of a tied row takes values[ids[r]][o * inner + i]; untied rows (id 0xffffffff)
+// are left as they are. Each thread handles PER_THREAD elements strided by the grid, so reads
+// and writes are coalesced; the group values are a small, cached gather.
+
+struct BroadcastParams {
+    len: u32,
+    rows: u32,
+    inner: u32,
+    cols: u32,
+    fold_x: u32,
+    total_wg: u32,
+    stride: u32,
+    _pad: u32,
+}
+
+const PER_THREAD: u32 = 4u;
+const UNTIED: u32 = 0xffffffffu;
+
+@group(0) @binding(0) var<uniform> p: BroadcastParams;
+@group(0) @binding(1) var<storage, read> ids: array<u32>;
+@group(0) @binding(2) var<storage, read> values: array<f32>;
+@group(0) @binding(3) var<storage, read_write> dst: array<f32>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let wid = wg.x + wg.y * p.fold_x;
+    if (wid >= p.total_wg) {
+        return;
+    }
+    for (var k = 0u; k < PER_THREAD; k++) {
+        let e = k * p.stride + wid * 256u + lid;
+        if (e >= p.len) {
+            return;
+        }
+        let q = e / p.inner;
+        let i = e - q * p.inner;
+        let o = q / p.rows;
+        let r = q - o * p.rows;
+        let g = ids[r];
+        if (g != UNTIED) {
+            dst[e] = values[g * p.cols + o * p.inner + i];
+        }
+    }
+}

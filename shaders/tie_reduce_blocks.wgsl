@@ -1,0 +1,56 @@
+// Tied groups, block granularity (whole rows, or input channels of a conv kernel), pass 1.
+// The parameter tensor is viewed as [outer][rows][inner]; "row" r is the vector of its
+// outer * inner elements, and rows tie by group: out[g][c] = sum of row r's element c over the
+// rows r of group g, with c = o * inner + i.
+// The plan cuts each group's rows (grouped, in order) into pieces of at most 64 rows.
+// Workgroup (piece, column block): thread c adds its column over the piece's rows in order
+// (coalesced across threads). A group of one piece writes out[g] directly; otherwise the
+// piece's sums go to partials[slot] and tie_reduce_block_pieces.wgsl adds them in order.
+
+struct BlockParams {
+    outer: u32,
+    rows: u32,
+    inner: u32,
+    cols: u32,          // outer * inner
+    col_blocks: u32,
+    mean: u32,
+    fold_x: u32,
+    total_wg: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: BlockParams;
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read> row_perm: array<u32>;
+// Per piece: (group, first position, row count, slot + 1 or 0 when the group has one piece).
+@group(0) @binding(3) var<storage, read> pieces: array<vec4<u32>>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(5) var<storage, read_write> partials: array<f32>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let wid = wg.x + wg.y * p.fold_x;
+    if (wid >= p.total_wg) {
+        return;
+    }
+    let piece = pieces[wid / p.col_blocks];
+    let c = (wid % p.col_blocks) * 256u + lid;
+    if (c >= p.cols) {
+        return;
+    }
+    let o = c / p.inner;
+    let i = c - o * p.inner;
+    let col_base = o * p.rows * p.inner + i;
+    var s = 0.0;
+    for (var k = 0u; k < piece.z; k++) {
+        let r = row_perm[piece.y + k];
+        s += src[col_base + r * p.inner];
+    }
+    if (piece.w == 0u) {
+        if (p.mean != 0u) {
+            s = s / f32(piece.z);
+        }
+        out[piece.x * p.cols + c] = s;
+    } else {
+        partials[(piece.w - 1u) * p.cols + c] = s;
+    }
+}

@@ -1,0 +1,188 @@
+//! Tie maps: which parameters share a value.
+
+use crate::error::{Error, Result};
+
+/// The id of a parameter (or row) that belongs to no group: reductions skip it and
+/// broadcasts leave it as it is.
+pub const UNTIED: u32 = u32::MAX;
+
+/// How the parameter tensor is cut into tied units.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TieLayout {
+    /// `len` scalars, one group id each.
+    Scalar {
+        /// Number of parameters.
+        len: u32,
+    },
+    /// A tensor viewed as `[outer][rows][inner]`, one group id per row `r`: the unit is the
+    /// vector of the `outer * inner` elements `(o, r, i)`. [`TieLayout::rows`] ties whole rows
+    /// of a matrix, [`TieLayout::columns`] its columns, [`TieLayout::conv_in_channels`] the
+    /// input channels of a conv kernel.
+    Blocks {
+        /// Outer extent.
+        outer: u32,
+        /// Number of tied units (the ids).
+        rows: u32,
+        /// Inner extent.
+        inner: u32,
+    },
+}
+
+impl TieLayout {
+    /// Rows of a row-major `n x d` matrix.
+    pub fn rows(n: u32, d: u32) -> Self {
+        TieLayout::Blocks {
+            outer: 1,
+            rows: n,
+            inner: d,
+        }
+    }
+
+    /// Columns of a row-major `out x in` matrix (the `in` index is the unit).
+    pub fn columns(out: u32, inputs: u32) -> Self {
+        TieLayout::Blocks {
+            outer: out,
+            rows: inputs,
+            inner: 1,
+        }
+    }
+
+    /// Input channels of a conv kernel `[c_out, c_in, kh, kw]`.
+    pub fn conv_in_channels(c_out: u32, c_in: u32, kh: u32, kw: u32) -> Self {
+        TieLayout::Blocks {
+            outer: c_out,
+            rows: c_in,
+            inner: kh * kw,
+        }
+    }
+
+    /// Number of ids (parameters, or rows).
+    pub fn units(&self) -> usize {
+        match *self {
+            TieLayout::Scalar { len } => len as usize,
+            TieLayout::Blocks { rows, .. } => rows as usize,
+        }
+    }
+
+    /// Elements of one unit's value vector (1 for scalars).
+    pub fn unit_len(&self) -> usize {
+        match *self {
+            TieLayout::Scalar { .. } => 1,
+            TieLayout::Blocks { outer, inner, .. } => outer as usize * inner as usize,
+        }
+    }
+
+    /// Elements of the parameter tensor.
+    pub fn params_len(&self) -> usize {
+        self.units() * self.unit_len()
+    }
+
+    /// `(outer, rows, inner)` of the view.
+    pub(crate) fn view(&self) -> (u32, u32, u32) {
+        match *self {
+            TieLayout::Scalar { len } => (1, len, 1),
+            TieLayout::Blocks { outer, rows, inner } => (outer, rows, inner),
+        }
+    }
+}
+
+/// A validated tie map: a group id (or [`UNTIED`]) per unit of a [`TieLayout`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TieMap {
+    layout: TieLayout,
+    groups: u32,
+    ids: Vec<u32>,
+}
+
+impl TieMap {
+    /// Checks and wraps a tie map.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] when `ids` does not have one entry per unit of `layout`;
+    /// [`Error::Shape`] naming the first id that is neither below `groups` nor [`UNTIED`], or
+    /// a tensor past `u32` indexing.
+    pub fn new(layout: TieLayout, groups: u32, ids: Vec<u32>) -> Result<Self> {
+        if ids.len() != layout.units() {
+            return Err(Error::LengthMismatch {
+                name: "tie ids",
+                expected: layout.units(),
+                actual: ids.len(),
+            });
+        }
+        if let Some((i, &g)) = ids
+            .iter()
+            .enumerate()
+            .find(|(_, &g)| g >= groups && g != UNTIED)
+        {
+            return Err(Error::shape(format!(
+                "tie id {g} at index {i} is out of range: there are {groups} groups (use \
+                 tied::tying::UNTIED for parameters in no group)"
+            )));
+        }
+        let total = layout.units() as u64 * layout.unit_len() as u64;
+        let values = u64::from(groups) * layout.unit_len() as u64;
+        if total > u64::from(u32::MAX) || values > u64::from(u32::MAX) {
+            return Err(Error::shape(format!(
+                "{total} parameters ({values} group values) do not fit u32 indexing"
+            )));
+        }
+        Ok(Self {
+            layout,
+            groups,
+            ids,
+        })
+    }
+
+    /// The layout.
+    pub fn layout(&self) -> TieLayout {
+        self.layout
+    }
+
+    /// Number of groups (K).
+    pub fn groups(&self) -> u32 {
+        self.groups
+    }
+
+    /// The ids, one per unit.
+    pub fn ids(&self) -> &[u32] {
+        &self.ids
+    }
+
+    /// Elements of the group-value tensor `[groups][unit_len]`.
+    pub fn values_len(&self) -> usize {
+        self.groups as usize * self.layout.unit_len()
+    }
+
+    /// Members per group.
+    pub fn group_sizes(&self) -> Vec<u32> {
+        let mut sizes = vec![0u32; self.groups as usize];
+        for &g in &self.ids {
+            if g != UNTIED {
+                sizes[g as usize] += 1;
+            }
+        }
+        sizes
+    }
+
+    /// Units sorted by group (stable: ascending index within a group) and group offsets into
+    /// that list (`groups + 1` entries). Untied units are left out.
+    pub(crate) fn grouped(&self) -> (Vec<u32>, Vec<u32>) {
+        let sizes = self.group_sizes();
+        let mut offsets = Vec::with_capacity(sizes.len() + 1);
+        let mut acc = 0u32;
+        offsets.push(0);
+        for s in &sizes {
+            acc += s;
+            offsets.push(acc);
+        }
+        let mut next = offsets.clone();
+        let mut perm = vec![0u32; acc as usize];
+        for (i, &g) in self.ids.iter().enumerate() {
+            if g != UNTIED {
+                perm[next[g as usize] as usize] = i as u32;
+                next[g as usize] += 1;
+            }
+        }
+        (perm, offsets)
+    }
+}

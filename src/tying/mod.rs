@@ -1,0 +1,726 @@
+//! Tied parameter groups: deterministic per-group reduction of member gradients, broadcast
+//! back to the members, and the tying projection (group averaging).
+//!
+//! A [`TieMap`] assigns each unit (a scalar, or a row / column / conv input channel, see
+//! [`TieLayout`]) to a group or to none. [`Ties::plan`] turns it once into a [`TiePlan`] on
+//! the GPU, reused every step:
+//! - scalars: the tied parameters sorted by group (a stable counting sort on the host), cut
+//!   into equal chunks of 1024 reduced by one workgroup each with a segmented scan, then the
+//!   groups crossing chunk edges added in a fixed tree (`shaders/tie_reduce_*.wgsl`): one giant
+//!   group and millions of singletons balance alike;
+//! - blocks: each group's rows cut into pieces of at most 64 rows, one workgroup per piece and
+//!   256 columns, then multi-piece groups added in piece order.
+//!
+//! Results are bitwise identical on every run: the summation order depends only on the plan.
+//! No atomics. Broadcast is a coalesced pass over the tensor gathering the group values.
+
+pub mod cpu;
+mod map;
+
+pub use map::{TieLayout, TieMap, UNTIED};
+
+use std::sync::Arc;
+
+use crate::dispatch::{self, check_binding_size, check_buffer, Binding, Grid, Kernel};
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::shaders;
+
+/// Sum or mean of the members.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reduction {
+    /// `G[g] = sum of members`.
+    Sum,
+    /// `G[g] = sum of members / member count` (0 for empty groups).
+    Mean,
+}
+
+/// Positions one scalar-reduction workgroup covers (`CHUNK` in the shader).
+const CHUNK: u32 = 1024;
+/// Rows one block-reduction piece covers at most.
+const PIECE_ROWS: u32 = 64;
+/// Elements each broadcast thread writes.
+const BROADCAST_PER_THREAD: u64 = 4;
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct ReduceParams {
+    members: u32,
+    chunks: u32,
+    fold_x: u32,
+    total_wg: u32,
+    mean: u32,
+    identity: u32,
+    _pad: [u32; 2],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct SpanParams {
+    entries: u32,
+    mean: u32,
+    fold_x: u32,
+    total_wg: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct BlockParams {
+    outer: u32,
+    rows: u32,
+    inner: u32,
+    cols: u32,
+    col_blocks: u32,
+    mean: u32,
+    fold_x: u32,
+    total_wg: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct PieceParams {
+    cols: u32,
+    col_blocks: u32,
+    mean: u32,
+    entries: u32,
+    fold_x: u32,
+    total_wg: u32,
+    _pad: [u32; 2],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct BroadcastParams {
+    len: u32,
+    rows: u32,
+    inner: u32,
+    cols: u32,
+    fold_x: u32,
+    total_wg: u32,
+    stride: u32,
+    _pad: u32,
+}
+
+#[derive(Debug)]
+struct TieKernels {
+    reduce_chunks: Kernel,
+    reduce_spans: Kernel,
+    reduce_blocks: Kernel,
+    reduce_block_pieces: Kernel,
+    broadcast: Kernel,
+}
+
+/// The tied-group pipelines of one device. Build once, plan per tie map.
+#[derive(Debug, Clone)]
+pub struct Ties {
+    gpu: Gpu,
+    kernels: Arc<TieKernels>,
+}
+
+/// One recorded pass: kernel choice, its uniforms for Sum and Mean, and its grid.
+#[derive(Debug)]
+struct Pass {
+    uniforms: [wgpu::Buffer; 2],
+    grid: Grid,
+}
+
+impl Pass {
+    fn uniform(&self, how: Reduction) -> &wgpu::Buffer {
+        &self.uniforms[usize::from(how == Reduction::Mean)]
+    }
+}
+
+#[derive(Debug)]
+enum ReducePlan {
+    Scalar {
+        perm: wgpu::Buffer,
+        member_group: wgpu::Buffer,
+        offsets: wgpu::Buffer,
+        spans: wgpu::Buffer,
+        partials: wgpu::Buffer,
+        chunks: Pass,
+        fixups: Pass,
+    },
+    Blocks {
+        row_perm: wgpu::Buffer,
+        pieces: wgpu::Buffer,
+        entries: wgpu::Buffer,
+        partials: wgpu::Buffer,
+        first: Pass,
+        second: Pass,
+    },
+}
+
+/// A tie map on the GPU: built once, reused every step, rebuilt only when the tying changes.
+/// Recording costs only bind groups and passes.
+#[derive(Debug)]
+pub struct TiePlan {
+    ties: Ties,
+    layout: TieLayout,
+    groups: u32,
+    ids: wgpu::Buffer,
+    reduce: ReducePlan,
+    broadcast: (wgpu::Buffer, Grid),
+}
+
+impl Ties {
+    /// Compiles the pipelines on `gpu`'s device.
+    ///
+    /// # Errors
+    /// Errors captured while creating the pipelines.
+    pub fn new(gpu: &Gpu) -> Result<Self> {
+        gpu.scoped(|| {
+            let device = gpu.device();
+            use Binding::{Read, ReadWrite, Uniform};
+            let k = |name: &'static str, src: &str, bindings: &[Binding]| {
+                Kernel::new(
+                    device,
+                    name,
+                    &dispatch::shader(device, name, src),
+                    "main",
+                    bindings,
+                    &[],
+                )
+            };
+            let kernels = TieKernels {
+                reduce_chunks: k(
+                    "tie_reduce_chunks",
+                    shaders::TIE_REDUCE_CHUNKS,
+                    &[Uniform, Read, Read, Read, Read, ReadWrite, ReadWrite],
+                ),
+                reduce_spans: k(
+                    "tie_reduce_spans",
+                    shaders::TIE_REDUCE_SPANS,
+                    &[Uniform, Read, Read, Read, ReadWrite],
+                ),
+                reduce_blocks: k(
+                    "tie_reduce_blocks",
+                    shaders::TIE_REDUCE_BLOCKS,
+                    &[Uniform, Read, Read, Read, ReadWrite, ReadWrite],
+                ),
+                reduce_block_pieces: k(
+                    "tie_reduce_block_pieces",
+                    shaders::TIE_REDUCE_BLOCK_PIECES,
+                    &[Uniform, Read, Read, ReadWrite],
+                ),
+                broadcast: k(
+                    "tie_broadcast",
+                    shaders::TIE_BROADCAST,
+                    &[Uniform, Read, Read, ReadWrite],
+                ),
+            };
+            Ok(Self {
+                gpu: gpu.clone(),
+                kernels: Arc::new(kernels),
+            })
+        })
+    }
+
+    /// The device these pipelines belong to.
+    pub fn gpu(&self) -> &Gpu {
+        &self.gpu
+    }
+
+    /// Builds the GPU plan of `map`: sorts units by group on the host, uploads the
+    /// permutation, offsets and work lists, and prepares every uniform.
+    ///
+    /// # Errors
+    /// [`Error::LimitExceeded`] when the tensor or the plan does not fit one binding or one
+    /// dispatch on this device; errors captured while creating buffers.
+    pub fn plan(&self, map: &TieMap) -> Result<TiePlan> {
+        let gpu = &self.gpu;
+        let device = gpu.device();
+        let max_dim = device.limits().max_compute_workgroups_per_dimension;
+        let layout = map.layout();
+        check_binding_size(device, "parameters", layout.params_len() as u64 * 4)?;
+        check_binding_size(device, "group values", map.values_len() as u64 * 4)?;
+        let (perm, offsets) = map.grouped();
+        let mean_flags = [0u32, 1u32];
+
+        gpu.scoped(|| {
+            let up = |label: &str, data: &[u32]| {
+                dispatch::storage_init(gpu, label, data, wgpu::BufferUsages::empty())
+            };
+            let ids = up("tie ids", map.ids());
+            let reduce = match layout {
+                TieLayout::Scalar { len } => {
+                    let members = perm.len() as u32;
+                    let chunks = members.div_ceil(CHUNK);
+                    let identity =
+                        members == len && perm.iter().enumerate().all(|(i, &p)| p == i as u32);
+                    let mut member_group = vec![0u32; perm.len()];
+                    let mut spans: Vec<[u32; 4]> = Vec::new();
+                    for g in 0..map.groups() as usize {
+                        let (lo, hi) = (offsets[g], offsets[g + 1]);
+                        member_group[lo as usize..hi as usize].fill(g as u32);
+                        if lo == hi {
+                            spans.push([g as u32, 1, 0, 0]);
+                        } else if lo / CHUNK != (hi - 1) / CHUNK {
+                            spans.push([g as u32, lo / CHUNK, (hi - 1) / CHUNK, 0]);
+                        }
+                    }
+                    let grid = Grid::fold(u64::from(chunks), max_dim)?;
+                    let span_grid = Grid::fold(spans.len() as u64, max_dim)?;
+                    let chunk_pass = Pass {
+                        uniforms: mean_flags.map(|mean| {
+                            dispatch::uniform(
+                                gpu,
+                                "tie reduce chunks",
+                                &ReduceParams {
+                                    members,
+                                    chunks,
+                                    fold_x: grid.x.max(1),
+                                    total_wg: grid.total,
+                                    mean,
+                                    identity: u32::from(identity),
+                                    _pad: [0; 2],
+                                },
+                            )
+                        }),
+                        grid,
+                    };
+                    let span_pass = Pass {
+                        uniforms: mean_flags.map(|mean| {
+                            dispatch::uniform(
+                                gpu,
+                                "tie reduce spans",
+                                &SpanParams {
+                                    entries: spans.len() as u32,
+                                    mean,
+                                    fold_x: span_grid.x.max(1),
+                                    total_wg: span_grid.total,
+                                },
+                            )
+                        }),
+                        grid: span_grid,
+                    };
+                    ReducePlan::Scalar {
+                        perm: up("tie perm", if identity { &[] } else { &perm }),
+                        member_group: up("tie member groups", &member_group),
+                        offsets: up("tie offsets", &offsets),
+                        spans: dispatch::storage_init(
+                            gpu,
+                            "tie spans",
+                            &spans,
+                            wgpu::BufferUsages::empty(),
+                        ),
+                        partials: dispatch::storage_init(
+                            gpu,
+                            "tie chunk partials",
+                            &vec![0f32; 2 * chunks as usize],
+                            wgpu::BufferUsages::empty(),
+                        ),
+                        chunks: chunk_pass,
+                        fixups: span_pass,
+                    }
+                }
+                TieLayout::Blocks { outer, rows, inner } => {
+                    let cols = outer * inner;
+                    let col_blocks = cols.div_ceil(256).max(1);
+                    let mut pieces: Vec<[u32; 4]> = Vec::new();
+                    let mut entries: Vec<[u32; 4]> = Vec::new();
+                    let mut slots = 0u32;
+                    for g in 0..map.groups() as usize {
+                        let (lo, hi) = (offsets[g], offsets[g + 1]);
+                        let size = hi - lo;
+                        let n = size.div_ceil(PIECE_ROWS);
+                        if n == 1 {
+                            pieces.push([g as u32, lo, size, 0]);
+                        } else {
+                            entries.push([g as u32, slots, n, size]);
+                            for j in 0..n {
+                                let start = lo + j * PIECE_ROWS;
+                                pieces.push([
+                                    g as u32,
+                                    start,
+                                    PIECE_ROWS.min(hi - start),
+                                    slots + 1,
+                                ]);
+                                slots += 1;
+                            }
+                        }
+                    }
+                    check_binding_size(
+                        device,
+                        "tie block partials",
+                        u64::from(slots) * u64::from(cols) * 4,
+                    )?;
+                    let grid = Grid::fold(pieces.len() as u64 * u64::from(col_blocks), max_dim)?;
+                    let grid2 = Grid::fold(entries.len() as u64 * u64::from(col_blocks), max_dim)?;
+                    let first = Pass {
+                        uniforms: mean_flags.map(|mean| {
+                            dispatch::uniform(
+                                gpu,
+                                "tie reduce blocks",
+                                &BlockParams {
+                                    outer,
+                                    rows,
+                                    inner,
+                                    cols,
+                                    col_blocks,
+                                    mean,
+                                    fold_x: grid.x.max(1),
+                                    total_wg: grid.total,
+                                },
+                            )
+                        }),
+                        grid,
+                    };
+                    let second = Pass {
+                        uniforms: mean_flags.map(|mean| {
+                            dispatch::uniform(
+                                gpu,
+                                "tie reduce block pieces",
+                                &PieceParams {
+                                    cols,
+                                    col_blocks,
+                                    mean,
+                                    entries: entries.len() as u32,
+                                    fold_x: grid2.x.max(1),
+                                    total_wg: grid2.total,
+                                    _pad: [0; 2],
+                                },
+                            )
+                        }),
+                        grid: grid2,
+                    };
+                    ReducePlan::Blocks {
+                        row_perm: up("tie row perm", &perm),
+                        pieces: dispatch::storage_init(
+                            gpu,
+                            "tie pieces",
+                            &pieces,
+                            wgpu::BufferUsages::empty(),
+                        ),
+                        entries: dispatch::storage_init(
+                            gpu,
+                            "tie piece groups",
+                            &entries,
+                            wgpu::BufferUsages::empty(),
+                        ),
+                        partials: dispatch::storage_init(
+                            gpu,
+                            "tie block partials",
+                            &vec![0f32; (slots * cols) as usize],
+                            wgpu::BufferUsages::empty(),
+                        ),
+                        first,
+                        second,
+                    }
+                }
+            };
+            let (_, rows, inner) = layout.view();
+            let len = layout.params_len() as u64;
+            let grid = Grid::fold(len.div_ceil(BROADCAST_PER_THREAD * 256), max_dim)?;
+            let bp = BroadcastParams {
+                len: len as u32,
+                rows: rows.max(1),
+                inner: inner.max(1),
+                cols: layout.unit_len() as u32,
+                fold_x: grid.x.max(1),
+                total_wg: grid.total,
+                stride: grid.total * 256,
+                _pad: 0,
+            };
+            let broadcast = (dispatch::uniform(gpu, "tie broadcast", &bp), grid);
+            Ok(TiePlan {
+                ties: self.clone(),
+                layout,
+                groups: map.groups(),
+                ids,
+                reduce,
+                broadcast,
+            })
+        })
+    }
+
+    /// Per-group reduction from a host slice: returns `[groups][unit_len]`.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`], plan and recording errors, device loss.
+    pub async fn reduce(&self, map: &TieMap, src: &[f32], how: Reduction) -> Result<Vec<f32>> {
+        check_len("src", map.layout().params_len(), src)?;
+        let plan = self.plan(map)?;
+        let gpu = &self.gpu;
+        let (encoder, out) = gpu
+            .scoped_async(|| {
+                let src = dispatch::upload(gpu, "tie src", src);
+                let out = dispatch::zeros(gpu, "tie values", map.values_len());
+                let mut encoder = gpu.device().create_command_encoder(&Default::default());
+                plan.record_reduce(&mut encoder, &src, &out, how)?;
+                Ok((encoder, out))
+            })
+            .await?;
+        dispatch::submit(gpu, encoder).await?;
+        dispatch::read_back(gpu, &out, map.values_len()).await
+    }
+
+    /// Reduce then broadcast back into the tensor (the training step), from a host slice:
+    /// returns the new tensor. With `values = None` the group values come from `tensor`
+    /// itself; with `Some(v)` they are broadcast as given.
+    async fn run_broadcast(
+        &self,
+        map: &TieMap,
+        tensor: &[f32],
+        values: Option<&[f32]>,
+        how: Reduction,
+    ) -> Result<Vec<f32>> {
+        check_len("tensor", map.layout().params_len(), tensor)?;
+        if let Some(v) = values {
+            check_len("values", map.values_len(), v)?;
+        }
+        let plan = self.plan(map)?;
+        let gpu = &self.gpu;
+        let (encoder, buf) = gpu
+            .scoped_async(|| {
+                let buf = dispatch::upload(gpu, "tie tensor", tensor);
+                let vals = match values {
+                    Some(v) => dispatch::upload(gpu, "tie values", v),
+                    None => dispatch::zeros(gpu, "tie values", map.values_len()),
+                };
+                let mut encoder = gpu.device().create_command_encoder(&Default::default());
+                if values.is_none() {
+                    plan.record_reduce(&mut encoder, &buf, &vals, how)?;
+                }
+                plan.record_broadcast(&mut encoder, &vals, &buf)?;
+                Ok((encoder, buf))
+            })
+            .await?;
+        dispatch::submit(gpu, encoder).await?;
+        dispatch::read_back(gpu, &buf, map.layout().params_len()).await
+    }
+
+    /// Writes `values` (`[groups][unit_len]`) to the members of `target`; untied units keep
+    /// their values. Returns the new tensor.
+    ///
+    /// # Errors
+    /// As [`Ties::reduce`].
+    pub async fn broadcast(
+        &self,
+        map: &TieMap,
+        values: &[f32],
+        target: &[f32],
+    ) -> Result<Vec<f32>> {
+        self.run_broadcast(map, target, Some(values), Reduction::Sum)
+            .await
+    }
+
+    /// Fused reduce-then-broadcast of gradients: every tied gradient becomes its group's sum
+    /// (or mean). Returns the new gradients.
+    ///
+    /// # Errors
+    /// As [`Ties::reduce`].
+    pub async fn reduce_broadcast(
+        &self,
+        map: &TieMap,
+        grads: &[f32],
+        how: Reduction,
+    ) -> Result<Vec<f32>> {
+        self.run_broadcast(map, grads, None, how).await
+    }
+
+    /// The tying projection: every tied unit of `weights` becomes its group's mean.
+    ///
+    /// # Errors
+    /// As [`Ties::reduce`].
+    pub async fn project(&self, map: &TieMap, weights: &[f32]) -> Result<Vec<f32>> {
+        self.run_broadcast(map, weights, None, Reduction::Mean)
+            .await
+    }
+
+    /// Blocking [`Ties::reduce`] (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn reduce_blocking(&self, map: &TieMap, src: &[f32], how: Reduction) -> Result<Vec<f32>> {
+        pollster::block_on(self.reduce(map, src, how))
+    }
+
+    /// Blocking [`Ties::broadcast`] (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn broadcast_blocking(
+        &self,
+        map: &TieMap,
+        values: &[f32],
+        target: &[f32],
+    ) -> Result<Vec<f32>> {
+        pollster::block_on(self.broadcast(map, values, target))
+    }
+
+    /// Blocking [`Ties::reduce_broadcast`] (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn reduce_broadcast_blocking(
+        &self,
+        map: &TieMap,
+        grads: &[f32],
+        how: Reduction,
+    ) -> Result<Vec<f32>> {
+        pollster::block_on(self.reduce_broadcast(map, grads, how))
+    }
+
+    /// Blocking [`Ties::project`] (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn project_blocking(&self, map: &TieMap, weights: &[f32]) -> Result<Vec<f32>> {
+        pollster::block_on(self.project(map, weights))
+    }
+}
+
+fn check_len(name: &'static str, expected: usize, data: &[f32]) -> Result<()> {
+    if data.len() != expected {
+        return Err(Error::LengthMismatch {
+            name,
+            expected,
+            actual: data.len(),
+        });
+    }
+    Ok(())
+}
+
+impl TiePlan {
+    /// The layout of the tensors this plan reduces.
+    pub fn layout(&self) -> TieLayout {
+        self.layout
+    }
+
+    /// Elements of the group-value tensor `[groups][unit_len]`.
+    pub fn values_len(&self) -> usize {
+        self.groups as usize * self.layout.unit_len()
+    }
+
+    fn device(&self) -> &wgpu::Device {
+        self.ties.gpu.device()
+    }
+
+    /// Records the per-group reduction of `src` (the parameter tensor's layout) into `values`
+    /// (`[groups][unit_len]`, overwritten; empty groups get 0). Never submits.
+    ///
+    /// # Errors
+    /// [`Error::BufferTooSmall`], [`Error::MissingUsage`] (both need `STORAGE`), aliasing, or a
+    /// buffer past the binding limit. Nothing is recorded on error.
+    pub fn record_reduce(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        src: &wgpu::Buffer,
+        values: &wgpu::Buffer,
+        how: Reduction,
+    ) -> Result<()> {
+        let dev = self.device();
+        let st = wgpu::BufferUsages::STORAGE;
+        check_buffer(dev, "src", src, self.layout.params_len() as u64, st)?;
+        check_buffer(dev, "values", values, self.values_len() as u64, st)?;
+        if src == values {
+            return Err(Error::shape(
+                "`values` must not be the same buffer as `src`",
+            ));
+        }
+        if self.values_len() == 0 {
+            return Ok(());
+        }
+        let k = &self.ties.kernels;
+        match &self.reduce {
+            ReducePlan::Scalar {
+                perm,
+                member_group,
+                offsets,
+                spans,
+                partials,
+                chunks,
+                fixups,
+            } => {
+                let bg = k.reduce_chunks.bind(
+                    dev,
+                    &[
+                        chunks.uniform(how),
+                        src,
+                        perm,
+                        member_group,
+                        offsets,
+                        values,
+                        partials,
+                    ],
+                );
+                k.reduce_chunks.record(encoder, &bg, chunks.grid);
+                let bg = k.reduce_spans.bind(
+                    dev,
+                    &[fixups.uniform(how), spans, partials, offsets, values],
+                );
+                k.reduce_spans.record(encoder, &bg, fixups.grid);
+            }
+            ReducePlan::Blocks {
+                row_perm,
+                pieces,
+                entries,
+                partials,
+                first,
+                second,
+            } => {
+                let bg = k.reduce_blocks.bind(
+                    dev,
+                    &[first.uniform(how), src, row_perm, pieces, values, partials],
+                );
+                k.reduce_blocks.record(encoder, &bg, first.grid);
+                let bg = k
+                    .reduce_block_pieces
+                    .bind(dev, &[second.uniform(how), entries, partials, values]);
+                k.reduce_block_pieces.record(encoder, &bg, second.grid);
+            }
+        }
+        Ok(())
+    }
+
+    /// Records the broadcast of `values` (`[groups][unit_len]`) into `target` (the parameter
+    /// tensor's layout): tied units are overwritten with their group's value, untied units
+    /// are left as they are. Never submits.
+    ///
+    /// # Errors
+    /// As [`TiePlan::record_reduce`].
+    pub fn record_broadcast(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        values: &wgpu::Buffer,
+        target: &wgpu::Buffer,
+    ) -> Result<()> {
+        let dev = self.device();
+        let st = wgpu::BufferUsages::STORAGE;
+        check_buffer(dev, "values", values, self.values_len() as u64, st)?;
+        check_buffer(dev, "target", target, self.layout.params_len() as u64, st)?;
+        if values == target {
+            return Err(Error::shape(
+                "`target` must not be the same buffer as `values`",
+            ));
+        }
+        let k = &self.ties.kernels.broadcast;
+        let bg = k.bind(dev, &[&self.broadcast.0, &self.ids, values, target]);
+        k.record(encoder, &bg, self.broadcast.1);
+        Ok(())
+    }
+
+    /// Records the training step's fused reduce-then-broadcast: `grads` is reduced into
+    /// `scratch_values` (`[groups][unit_len]`) and every tied gradient is replaced by its
+    /// group's sum or mean, in place.
+    ///
+    /// # Errors
+    /// As [`TiePlan::record_reduce`].
+    pub fn record_reduce_broadcast(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        grads: &wgpu::Buffer,
+        scratch_values: &wgpu::Buffer,
+        how: Reduction,
+    ) -> Result<()> {
+        self.record_reduce(encoder, grads, scratch_values, how)?;
+        self.record_broadcast(encoder, scratch_values, grads)
+    }
+
+    /// Records the tying projection: every tied unit of `weights` becomes its group's mean
+    /// (the group averaging of the GrOWL retraining phase), in place.
+    ///
+    /// # Errors
+    /// As [`TiePlan::record_reduce`].
+    pub fn record_project(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        weights: &wgpu::Buffer,
+        scratch_values: &wgpu::Buffer,
+    ) -> Result<()> {
+        self.record_reduce_broadcast(encoder, weights, scratch_values, Reduction::Mean)
+    }
+}

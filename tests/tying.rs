@@ -1,0 +1,253 @@
+//! Tied groups against the CPU twin: every operation, both granularities, random and
+//! adversarial maps, determinism, sizes past dispatch limits, and bad input.
+
+mod common;
+
+use std::sync::OnceLock;
+
+use tied::tying::{cpu, Reduction, TieLayout, TieMap, Ties, UNTIED};
+use tied::verify::{abs, max_rel_err, Rng};
+use tied::Error;
+
+const TOL: f64 = 2e-6;
+
+fn ties() -> &'static Ties {
+    static T: OnceLock<Ties> = OnceLock::new();
+    T.get_or_init(|| Ties::new(common::gpu()).expect("tie pipelines"))
+}
+
+/// Checks reduce (sum and mean), broadcast, reduce_broadcast and project against the twin.
+fn check_map(map: &TieMap, seed: u64) {
+    let t = ties();
+    let mut rng = Rng::new(seed);
+    let x = rng.vec(map.layout().params_len());
+    let scale_sum = cpu::reduce(map, &abs(&x), Reduction::Sum);
+    let scale_mean = cpu::reduce(map, &abs(&x), Reduction::Mean);
+    for (how, scale) in [(Reduction::Sum, &scale_sum), (Reduction::Mean, &scale_mean)] {
+        let got = t.reduce_blocking(map, &x, how).expect("reduce");
+        let want = cpu::reduce(map, &x, how);
+        let e = max_rel_err(&got, &want, scale);
+        assert!(
+            e <= TOL,
+            "reduce {how:?} {:?}: max rel err {e}",
+            map.layout()
+        );
+
+        let got = t
+            .reduce_broadcast_blocking(map, &x, how)
+            .expect("reduce_broadcast");
+        let want = cpu::reduce_broadcast(map, &x, how);
+        let scale_b = cpu::broadcast(map, scale, &abs(&x));
+        let e = max_rel_err(&got, &want, &scale_b);
+        assert!(
+            e <= TOL,
+            "reduce_broadcast {how:?} {:?}: max rel err {e}",
+            map.layout()
+        );
+    }
+    let values = rng.vec(map.values_len());
+    let got = t.broadcast_blocking(map, &values, &x).expect("broadcast");
+    assert_eq!(
+        got,
+        cpu::broadcast(map, &values, &x),
+        "broadcast {:?}",
+        map.layout()
+    );
+
+    let got = t.project_blocking(map, &x).expect("project");
+    let want = cpu::project(map, &x);
+    let e = max_rel_err(&got, &want, &cpu::broadcast(map, &scale_mean, &abs(&x)));
+    assert!(e <= TOL, "project {:?}: max rel err {e}", map.layout());
+}
+
+fn random_ids(rng: &mut Rng, n: usize, groups: u32, untied_every: u64) -> Vec<u32> {
+    (0..n)
+        .map(|_| {
+            let r = rng.next_u64();
+            if untied_every > 0 && r % untied_every == 0 {
+                UNTIED
+            } else {
+                ((r >> 20) % u64::from(groups.max(1))) as u32
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn scalar_random_maps_around_chunk_sizes() {
+    let _serial = common::serial();
+    let mut rng = Rng::new(1);
+    for (p, k) in [
+        (1usize, 1u32),
+        (7, 3),
+        (1023, 10),
+        (1024, 1000),
+        (1025, 2),
+        (5000, 37),
+        (70_000, 300),
+    ] {
+        let ids = random_ids(&mut rng, p, k, 7);
+        let map = TieMap::new(TieLayout::Scalar { len: p as u32 }, k, ids).unwrap();
+        check_map(&map, p as u64);
+    }
+}
+
+#[test]
+fn scalar_adversarial_maps() {
+    let _serial = common::serial();
+    let p = 100_000u32;
+    // One giant group crossing ~100 chunks.
+    let map = TieMap::new(TieLayout::Scalar { len: p }, 1, vec![0; p as usize]).unwrap();
+    check_map(&map, 2);
+    // Nothing tied together: every parameter its own group (identity permutation).
+    let map = TieMap::new(TieLayout::Scalar { len: p }, p, (0..p).collect()).unwrap();
+    check_map(&map, 3);
+    // Power-law group sizes, shuffled, with untied parameters and empty groups mixed in.
+    let mut rng = Rng::new(4);
+    let k = 2000u32;
+    let ids: Vec<u32> = (0..p)
+        .map(|_| {
+            let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+            if u < 0.05 {
+                UNTIED
+            } else {
+                // Zipf-like: group ~ k^u^3, heavily skewed towards group 0.
+                ((f64::from(k).powf(u * u * u) - 1.0) as u32).min(k - 1)
+            }
+        })
+        .collect();
+    let map = TieMap::new(TieLayout::Scalar { len: p }, k, ids).unwrap();
+    assert!(map.group_sizes().contains(&0), "some groups must be empty");
+    check_map(&map, 5);
+    // Everything untied.
+    let map = TieMap::new(TieLayout::Scalar { len: 300 }, 4, vec![UNTIED; 300]).unwrap();
+    check_map(&map, 6);
+}
+
+#[test]
+fn block_layouts() {
+    let _serial = common::serial();
+    let mut rng = Rng::new(7);
+    // Rows of a matrix, a giant group of 200 rows (several pieces), columns, conv channels.
+    let layouts = [
+        (TieLayout::rows(50, 33), 8u32),
+        (TieLayout::rows(200, 300), 1),
+        (TieLayout::columns(17, 40), 6),
+        (TieLayout::conv_in_channels(5, 12, 3, 3), 4),
+        (TieLayout::rows(300, 1), 300),
+    ];
+    for (i, (layout, k)) in layouts.into_iter().enumerate() {
+        let ids = random_ids(&mut rng, layout.units(), k, 9);
+        let map = TieMap::new(layout, k, ids).unwrap();
+        check_map(&map, 10 + i as u64);
+    }
+    let map = TieMap::new(TieLayout::rows(130, 7), 1, vec![0; 130]).unwrap();
+    check_map(&map, 20);
+}
+
+#[test]
+fn grids_fold_past_65535_workgroups() {
+    let _serial = common::serial();
+    // 70,000 singleton rows: 70,000 block-reduction workgroups.
+    let map = TieMap::new(
+        TieLayout::rows(70_000, 1),
+        70_000,
+        (0..70_000).rev().collect(),
+    )
+    .unwrap();
+    check_map(&map, 30);
+    // 70,000 groups of which almost all are empty: 69,990 fix-up workgroups.
+    let map = TieMap::new(
+        TieLayout::Scalar { len: 10 },
+        70_000,
+        (0..10).map(|i| i * 7000).collect(),
+    )
+    .unwrap();
+    check_map(&map, 31);
+}
+
+#[test]
+fn deterministic_bits() {
+    let _serial = common::serial();
+    let mut rng = Rng::new(40);
+    let p = 50_000;
+    let map = TieMap::new(
+        TieLayout::Scalar { len: p as u32 },
+        100,
+        random_ids(&mut rng, p, 100, 0),
+    )
+    .unwrap();
+    let x = rng.vec(p);
+    let a = ties().reduce_blocking(&map, &x, Reduction::Sum).unwrap();
+    let b = ties().reduce_blocking(&map, &x, Reduction::Sum).unwrap();
+    assert_eq!(
+        a.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        b.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn one_group_of_ten_million_is_accurate() {
+    let _serial = common::serial();
+    let p = 10_000_000u32;
+    let map = TieMap::new(TieLayout::Scalar { len: p }, 1, vec![0; p as usize]).unwrap();
+    let mut rng = Rng::new(50);
+    let x: Vec<f32> = (0..p).map(|_| rng.uniform() * 0.5 + 0.5).collect();
+    let got = ties().reduce_blocking(&map, &x, Reduction::Sum).unwrap();
+    let want: f64 = x.iter().map(|&v| f64::from(v)).sum();
+    let rel = (f64::from(got[0]) - want).abs() / want;
+    assert!(
+        rel <= 1e-6,
+        "sum of 1e7: gpu {} f64 {want} rel {rel}",
+        got[0]
+    );
+}
+
+#[test]
+fn bad_maps_and_buffers_are_errors() {
+    let _serial = common::serial();
+    let r = TieMap::new(TieLayout::Scalar { len: 3 }, 2, vec![0, 2, 1]);
+    assert!(
+        matches!(r, Err(Error::Shape(ref m)) if m.contains("index 1")),
+        "{r:?}"
+    );
+    let r = TieMap::new(TieLayout::Scalar { len: 3 }, 2, vec![0, 1]);
+    assert!(matches!(r, Err(Error::LengthMismatch { .. })), "{r:?}");
+    let r = TieMap::new(TieLayout::rows(4, 8), 2, vec![0; 5]);
+    assert!(matches!(r, Err(Error::LengthMismatch { .. })), "{r:?}");
+
+    let map = TieMap::new(TieLayout::rows(4, 8), 2, vec![0, 1, 0, 1]).unwrap();
+    let r = ties().reduce_blocking(&map, &[0.0; 31], Reduction::Sum);
+    assert!(matches!(r, Err(Error::LengthMismatch { .. })), "{r:?}");
+    let r = ties().broadcast_blocking(&map, &[0.0; 15], &[0.0; 32]);
+    assert!(matches!(r, Err(Error::LengthMismatch { .. })), "{r:?}");
+
+    let gpu = common::gpu();
+    let plan = ties().plan(&map).unwrap();
+    let src = tied::dispatch::zeros(gpu, "src", 32);
+    let small = tied::dispatch::zeros(gpu, "small", 15);
+    let mut enc = gpu.device().create_command_encoder(&Default::default());
+    let r = plan.record_reduce(&mut enc, &src, &small, Reduction::Sum);
+    assert!(
+        matches!(r, Err(Error::BufferTooSmall { name: "values", .. })),
+        "{r:?}"
+    );
+    let r = plan.record_reduce(&mut enc, &src, &src, Reduction::Sum);
+    assert!(r.is_err());
+}
+
+#[test]
+fn empty_maps_are_no_ops() {
+    let _serial = common::serial();
+    let map = TieMap::new(TieLayout::Scalar { len: 0 }, 0, vec![]).unwrap();
+    assert!(ties()
+        .reduce_blocking(&map, &[], Reduction::Sum)
+        .unwrap()
+        .is_empty());
+    assert!(ties().project_blocking(&map, &[]).unwrap().is_empty());
+    let map = TieMap::new(TieLayout::Scalar { len: 0 }, 3, vec![]).unwrap();
+    assert_eq!(
+        ties().reduce_blocking(&map, &[], Reduction::Mean).unwrap(),
+        vec![0.0; 3]
+    );
+}
