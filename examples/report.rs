@@ -5,7 +5,7 @@
 //! cargo run --release --example report [-- --quick] [--json]
 //! ```
 //! `--quick` uses small cases (well under a minute on a software GPU); `--json` prints one
-//! JSON object per line. Choose the adapter with `WGPU_BACKEND` / `WGPU_ADAPTER_NAME`.
+//! JSON object per line; `--only conv|tied` runs one kernel family (the probes always run). Choose the adapter with `WGPU_BACKEND` / `WGPU_ADAPTER_NAME`.
 //!
 //! `roofline` is the time the work would take at the probes' rates divided by the measured
 //! time: for the conv kernels `max(FLOPs / FMA rate, bytes / copy bandwidth) / time` (the
@@ -19,6 +19,7 @@ use tied::conv::{
 use tied::dispatch::{read_back, upload, zeros};
 use tied::probe::Probes;
 use tied::timing::{time_gpu, Timing};
+use tied::tying::{self, Reduction, Ties};
 use tied::verify::{abs, max_rel_err, Rng};
 use tied::Gpu;
 
@@ -141,6 +142,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
     let json = args.iter().any(|a| a == "--json");
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_default();
+    let wanted = |family: &str| only.is_empty() || family.starts_with(only.as_str());
     let gpu = Gpu::new_blocking()?;
     let info = gpu.adapter_info();
     let report = Report {
@@ -187,11 +195,102 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         method: fma.timing.method.name(),
     });
 
-    let conv = Conv2d::new(&gpu)?;
-    let shapes = if quick { cases::quick() } else { cases::full() };
-    for (i, shape) in shapes.iter().enumerate() {
-        run_conv_case(&gpu, &conv, &report, shape, i as u64, fma.rate, copy.rate)?;
+    if wanted("conv") {
+        let conv = Conv2d::new(&gpu)?;
+        let shapes = if quick { cases::quick() } else { cases::full() };
+        for (i, shape) in shapes.iter().enumerate() {
+            run_conv_case(&gpu, &conv, &report, shape, i as u64, fma.rate, copy.rate)?;
+        }
     }
+    if wanted("tied") {
+        let ties = Ties::new(&gpu)?;
+        let tie_cases = if quick {
+            tying::cases::quick()
+        } else {
+            tying::cases::full()
+        };
+        for (i, case) in tie_cases.iter().enumerate() {
+            run_tie_case(&gpu, &ties, &report, case, i as u64, copy.rate)?;
+        }
+    }
+    Ok(())
+}
+
+fn run_tie_case(
+    gpu: &Gpu,
+    ties: &Ties,
+    report: &Report,
+    case: &tying::cases::TieCase,
+    seed: u64,
+    copy_gbps: f64,
+) -> tied::Result<()> {
+    let map = &case.map;
+    let x = Rng::new(seed).vec(map.layout().params_len());
+    let plan = ties.plan(map)?;
+    let src = upload(gpu, "src", &x);
+    let values = zeros(gpu, "values", map.values_len());
+    let work = upload(gpu, "work", &x);
+    let (np, nv, nid) = (
+        map.layout().params_len() as f64,
+        map.values_len() as f64,
+        map.layout().units() as f64,
+    );
+    // Bytes that must move: read the tensor and the ids, write the group values; a broadcast
+    // reads the ids (and the small group values) and writes the tensor.
+    let reduce_bytes = 4.0 * (np + nid + nv);
+    let broadcast_bytes = 4.0 * (nid + nv + np);
+    let row = |kernel: &str, t: Timing, cpu_ms: f64, bytes: f64, err: f64| Row {
+        kernel: kernel.into(),
+        case: case.name.clone(),
+        gpu_ms: t.ms,
+        cpu_ms: Some(cpu_ms),
+        gflops: None,
+        gbps: Some(bytes / (t.ms * 1e-3) / 1e9),
+        roofline: bytes / (copy_gbps * 1e9) / (t.ms * 1e-3),
+        max_rel_err: Some(err),
+        method: t.method.name(),
+    };
+
+    let t = measure(gpu, |e| {
+        plan.record_reduce(e, &src, &values, Reduction::Sum)
+    })?;
+    let got = pollster::block_on(read_back(gpu, &values, map.values_len()))?;
+    let (want, cpu_ms) = timed(|| tying::cpu::reduce(map, &x, Reduction::Sum));
+    let scale = tying::cpu::reduce(map, &abs(&x), Reduction::Sum);
+    report.print(&row(
+        "tied_reduce",
+        t,
+        cpu_ms,
+        reduce_bytes,
+        max_rel_err(&got, &want, &scale),
+    ));
+
+    // `values` now holds the GPU's group sums; `work` holds x. Broadcasting is a copy: exact.
+    let sums = pollster::block_on(read_back(gpu, &values, map.values_len()))?;
+    let t = measure(gpu, |e| plan.record_broadcast(e, &values, &work))?;
+    let got = pollster::block_on(read_back(gpu, &work, x.len()))?;
+    let (want, cpu_ms) = timed(|| tying::cpu::broadcast(map, &sums, &x));
+    let err = if got == want { 0.0 } else { f64::INFINITY };
+    report.print(&row("tied_broadcast", t, cpu_ms, broadcast_bytes, err));
+
+    // Projection is idempotent (up to rounding of n equal values / n): after the timed
+    // repetitions, starting from x, `work` holds project(x).
+    gpu.queue().write_buffer(&work, 0, bytemuck::cast_slice(&x));
+    let t = measure(gpu, |e| plan.record_project(e, &work, &values))?;
+    let got = pollster::block_on(read_back(gpu, &work, x.len()))?;
+    let (want, cpu_ms) = timed(|| tying::cpu::project(map, &x));
+    let scale = tying::cpu::broadcast(
+        map,
+        &tying::cpu::reduce(map, &abs(&x), Reduction::Mean),
+        &abs(&x),
+    );
+    report.print(&row(
+        "tied_project",
+        t,
+        cpu_ms,
+        reduce_bytes + broadcast_bytes,
+        max_rel_err(&got, &want, &scale),
+    ));
     Ok(())
 }
 

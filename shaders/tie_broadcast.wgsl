@@ -34,13 +34,21 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         if (e >= p.len) {
             return;
         }
-        let q = e / p.inner;
-        let i = e - q * p.inner;
-        let o = q / p.rows;
-        let r = q - o * p.rows;
-        let g = ids[r];
-        if (g != UNTIED) {
-            dst[e] = values[g * p.cols + o * p.inner + i];
+        if (p.cols == 1u && p.inner == 1u) {
+            // Scalar ties: no index arithmetic.
+            let g = ids[e];
+            if (g != UNTIED) {
+                dst[e] = values[g];
+            }
+        } else {
+            let q = e / p.inner;
+            let i = e - q * p.inner;
+            let o = q / p.rows;
+            let r = q - o * p.rows;
+            let g = ids[r];
+            if (g != UNTIED) {
+                dst[e] = values[g * p.cols + o * p.inner + i];
+            }
         }
     }
 }

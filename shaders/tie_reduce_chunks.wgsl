@@ -4,12 +4,13 @@
 // position `pos` holds parameter perm[pos] of group member_group[pos]; group g occupies
 // positions offsets[g] .. offsets[g + 1]. Workgroup w reduces positions
 // [w * CHUNK, (w + 1) * CHUNK), whatever the group sizes, so one giant group and millions of
-// singletons balance alike. Inside the chunk: each thread scans its 4 consecutive positions,
-// then a segmented Hillis-Steele scan over the 256 threads (fixed shape: the summation order
-// depends only on the plan, never on scheduling). A group entirely inside the chunk is
-// written to out[g]; a group crossing the chunk's edges leaves its partial in
-// partials[2w] (the chunk's first segment) or partials[2w + 1] (its last), which
-// tie_reduce_spans.wgsl adds in a fixed order.
+// singletons balance alike. Each thread owns PER_THREAD consecutive positions (kept in
+// registers): it sums them sequentially, resetting at group starts; a segmented Hillis-Steele
+// scan over the 256 threads' trailing sums gives each thread the carry of the segment it
+// starts in. The order of every addition depends only on the plan, never on scheduling.
+// A group entirely inside the chunk is written to out[g]; a group crossing the chunk's edges
+// leaves its partial in partials[2w] (the chunk's first segment) or partials[2w + 1] (its
+// last), which tie_reduce_spans.wgsl adds in a fixed order.
 
 struct ReduceParams {
     members: u32,
@@ -22,8 +23,9 @@ struct ReduceParams {
     _pad1: u32,
 }
 
-const CHUNK: u32 = 1024u;
-const PER_THREAD: u32 = 4u;
+const PER_THREAD: u32 = 16u;
+const CHUNK: u32 = 4096u; // 256 * PER_THREAD
+const NONE: u32 = 0xffffffffu;
 
 @group(0) @binding(0) var<uniform> p: ReduceParams;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
@@ -33,10 +35,15 @@ const PER_THREAD: u32 = 4u;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 @group(0) @binding(6) var<storage, read_write> partials: array<f32>;
 
-var<workgroup> vals: array<f32, 1024>;
-var<workgroup> segs: array<u32, 1024>;
 var<workgroup> scan_v: array<f32, 256>;
 var<workgroup> scan_f: array<u32, 256>;
+
+fn group_at(pos: u32) -> u32 {
+    if (pos >= p.members) {
+        return NONE;
+    }
+    return member_group[pos];
+}
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -45,40 +52,39 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         return;
     }
     let base = wid * CHUNK;
-    // Stage the chunk, coalesced.
-    for (var r = 0u; r < PER_THREAD; r++) {
-        let i = r * 256u + lid;
-        let pos = base + i;
+    let first = base + lid * PER_THREAD;
+
+    var vals: array<f32, 16>;
+    var gs: array<u32, 16>;
+    for (var e = 0u; e < PER_THREAD; e++) {
+        let pos = first + e;
         var v = 0.0;
-        var s = 0xffffffffu;
         if (pos < p.members) {
             if (p.identity != 0u) {
                 v = src[pos];
             } else {
                 v = src[perm[pos]];
             }
-            s = member_group[pos];
         }
-        vals[i] = v;
-        segs[i] = s;
+        vals[e] = v;
+        gs[e] = group_at(pos);
     }
-    workgroupBarrier();
+    var before = NONE;
+    if (lid > 0u) {
+        before = group_at(first - 1u);
+    }
 
-    // Thread-local segmented scan of 4 consecutive positions.
-    let i0 = lid * PER_THREAD;
-    var local: array<f32, 4>;
-    var seen_start = array<bool, 4>(false, false, false, false);
+    // The thread's trailing segment sum, and whether a segment starts inside the thread.
     var run = 0.0;
     var any_start = false;
+    var prev = before;
     for (var e = 0u; e < PER_THREAD; e++) {
-        let i = i0 + e;
-        if (i == 0u || segs[i] != segs[i - 1u]) {
+        if (gs[e] != prev || (lid == 0u && e == 0u)) {
             run = 0.0;
             any_start = true;
         }
-        run += vals[i];
-        local[e] = run;
-        seen_start[e] = any_start;
+        run += vals[e];
+        prev = gs[e];
     }
     scan_v[lid] = run;
     scan_f[lid] = select(0u, 1u, any_start);
@@ -104,19 +110,28 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         carry = scan_v[lid - 1u];
     }
 
+    // Second walk over the registers: running sums with the carry; write each segment end.
+    run = carry;
+    prev = before;
     for (var e = 0u; e < PER_THREAD; e++) {
-        let i = i0 + e;
-        let pos = base + i;
-        if (pos >= p.members) {
+        let pos = first + e;
+        let g = gs[e];
+        if (g == NONE) {
             break;
         }
-        var val = local[e];
-        if (!seen_start[e]) {
-            val = carry + val;
+        if (g != prev || (lid == 0u && e == 0u)) {
+            run = 0.0;
         }
-        let last = i + 1u == CHUNK || pos + 1u >= p.members;
-        if (last || segs[i + 1u] != segs[i]) {
-            let g = segs[i];
+        run += vals[e];
+        prev = g;
+        var next = NONE;
+        if (e + 1u < PER_THREAD) {
+            next = gs[e + 1u];
+        } else if (lid + 1u < 256u) {
+            next = group_at(pos + 1u);
+        }
+        if (next != g) {
+            var val = run;
             let lo = offsets[g];
             let hi = offsets[g + 1u];
             if (lo >= base && hi <= base + CHUNK) {

@@ -64,7 +64,7 @@ fn random_ids(rng: &mut Rng, n: usize, groups: u32, untied_every: u64) -> Vec<u3
     (0..n)
         .map(|_| {
             let r = rng.next_u64();
-            if untied_every > 0 && r % untied_every == 0 {
+            if untied_every > 0 && r.is_multiple_of(untied_every) {
                 UNTIED
             } else {
                 ((r >> 20) % u64::from(groups.max(1))) as u32

@@ -14,6 +14,7 @@
 //! Results are bitwise identical on every run: the summation order depends only on the plan.
 //! No atomics. Broadcast is a coalesced pass over the tensor gathering the group values.
 
+pub mod cases;
 pub mod cpu;
 mod map;
 
@@ -36,7 +37,7 @@ pub enum Reduction {
 }
 
 /// Positions one scalar-reduction workgroup covers (`CHUNK` in the shader).
-const CHUNK: u32 = 1024;
+const CHUNK: u32 = 4096;
 /// Rows one block-reduction piece covers at most.
 const PIECE_ROWS: u32 = 64;
 /// Elements each broadcast thread writes.

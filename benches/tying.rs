@@ -1,0 +1,69 @@
+//! Tied groups: reduce, broadcast and the fused reduce-broadcast on the report's maps, GPU time
+//! from timestamps (or wall time after a full sync), with the CPU twin side by side.
+//! Throughput is the bytes that must move (tensor, ids, group values).
+//!
+//! `cargo bench --bench tying`; `TIED_BENCH_QUICK=1` for small maps on software GPUs.
+
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use tied::dispatch::{upload, zeros};
+use tied::timing::time_gpu;
+use tied::tying::{cases, cpu, Reduction, Ties};
+use tied::verify::Rng;
+use tied::Gpu;
+
+fn tie_benches(c: &mut Criterion) {
+    let gpu = Gpu::new_blocking().expect("a GPU adapter (install lavapipe or set WGPU_BACKEND)");
+    let ties = Ties::new(&gpu).expect("pipelines");
+    let quick = std::env::var_os("TIED_BENCH_QUICK").is_some();
+    let maps = if quick { cases::quick() } else { cases::full() };
+    let mut group = c.benchmark_group("tied");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    for (i, case) in maps.iter().enumerate() {
+        let map = &case.map;
+        let x = Rng::new(i as u64).vec(map.layout().params_len());
+        let plan = ties.plan(map).expect("plan");
+        let src = upload(&gpu, "src", &x);
+        let values = zeros(&gpu, "values", map.values_len());
+        let bytes =
+            4 * (map.layout().params_len() + map.layout().units() + map.values_len()) as u64;
+        group.throughput(Throughput::Bytes(bytes));
+        let gpu_time =
+            |iters: u64, f: &mut dyn FnMut(&mut wgpu::CommandEncoder) -> tied::Result<()>| {
+                let t = time_gpu(&gpu, iters as u32, 1, f).expect("gpu run");
+                Duration::from_secs_f64(t.ms * 1e-3 * iters as f64)
+            };
+        group.bench_function(BenchmarkId::new("reduce_gpu", &case.name), |b| {
+            b.iter_custom(|iters| {
+                gpu_time(iters, &mut |e| {
+                    plan.record_reduce(e, &src, &values, Reduction::Sum)
+                })
+            })
+        });
+        group.bench_function(BenchmarkId::new("reduce_cpu_twin", &case.name), |b| {
+            b.iter(|| cpu::reduce(map, &x, Reduction::Sum))
+        });
+        group.bench_function(BenchmarkId::new("broadcast_gpu", &case.name), |b| {
+            b.iter_custom(|iters| gpu_time(iters, &mut |e| plan.record_broadcast(e, &values, &src)))
+        });
+        group.bench_function(BenchmarkId::new("reduce_broadcast_gpu", &case.name), |b| {
+            b.iter_custom(|iters| {
+                gpu_time(iters, &mut |e| {
+                    plan.record_reduce_broadcast(e, &src, &values, Reduction::Mean)
+                })
+            })
+        });
+        group.bench_function(
+            BenchmarkId::new("reduce_broadcast_cpu_twin", &case.name),
+            |b| b.iter(|| cpu::reduce_broadcast(map, &x, Reduction::Mean)),
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, tie_benches);
+criterion_main!(benches);
