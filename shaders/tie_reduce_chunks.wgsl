@@ -5,7 +5,7 @@
 // positions offsets[g] .. offsets[g + 1]. Workgroup w reduces positions
 // [w * CHUNK, (w + 1) * CHUNK), whatever the group sizes, so one giant group and millions of
 // singletons balance alike. Each thread owns PER_THREAD consecutive positions (kept in
-// registers): it sums them sequentially, resetting at group starts; a segmented Hillis-Steele
+// registers): it sums them sequentially, resetting at group starts; a segmented raking
 // scan over the 256 threads' trailing sums gives each thread the carry of the segment it
 // starts in. The order of every addition depends only on the plan, never on scheduling.
 // A group entirely inside the chunk is written to out[g]; a group crossing the chunk's edges
@@ -37,6 +37,9 @@ const NONE: u32 = 0xffffffffu;
 
 var<workgroup> scan_v: array<f32, 256>;
 var<workgroup> scan_f: array<u32, 256>;
+var<workgroup> rake_v: array<f32, 16>;
+var<workgroup> rake_f: array<u32, 16>;
+var<workgroup> rake_carry: array<f32, 16>;
 
 fn group_at(pos: u32) -> u32 {
     if (pos >= p.members) {
@@ -90,21 +93,51 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     scan_f[lid] = select(0u, 1u, any_start);
     workgroupBarrier();
 
-    // Segmented inclusive scan over threads: (f1, v1) + (f2, v2) = (f1 | f2, f2 ? v2 : v1 + v2).
-    for (var off = 1u; off < 256u; off = off * 2u) {
-        var f = scan_f[lid];
-        var v = scan_v[lid];
-        if (lid >= off) {
-            if (f == 0u) {
-                v = scan_v[lid - off] + v;
+    // Segmented inclusive scan over the 256 threads, raking (4 barriers, work-efficient):
+    // 16 rakers scan 16 entries each, one thread scans the 16 raker totals, the rakers add
+    // the carries. (f1, v1) + (f2, v2) = (f1 | f2, f2 ? v2 : v1 + v2).
+    if (lid < 16u) {
+        var f = 0u;
+        var v = 0.0;
+        for (var j = 0u; j < 16u; j++) {
+            let k = lid * 16u + j;
+            if (scan_f[k] != 0u) {
+                v = scan_v[k];
+                f = 1u;
+            } else {
+                v = v + scan_v[k];
             }
-            f = f | scan_f[lid - off];
+            scan_v[k] = v;
+            scan_f[k] = f;
         }
-        workgroupBarrier();
-        scan_v[lid] = v;
-        scan_f[lid] = f;
-        workgroupBarrier();
+        rake_v[lid] = v;
+        rake_f[lid] = f;
     }
+    workgroupBarrier();
+    if (lid == 0u) {
+        var v = 0.0;
+        for (var j = 0u; j < 16u; j++) {
+            let total = rake_v[j];
+            rake_carry[j] = v;
+            if (rake_f[j] != 0u) {
+                v = total;
+            } else {
+                v = v + total;
+            }
+        }
+    }
+    workgroupBarrier();
+    if (lid < 16u && lid > 0u) {
+        let c = rake_carry[lid];
+        for (var j = 0u; j < 16u; j++) {
+            let k = lid * 16u + j;
+            if (scan_f[k] != 0u) {
+                break;
+            }
+            scan_v[k] = c + scan_v[k];
+        }
+    }
+    workgroupBarrier();
     var carry = 0.0;
     if (lid > 0u) {
         carry = scan_v[lid - 1u];
