@@ -53,3 +53,8 @@ pub use error::{Error, Result};
 pub use gpu::{
     check_features, check_limits, optional_features, required_features, required_limits, Gpu,
 };
+
+/// The README's Rust snippets, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
