@@ -44,6 +44,7 @@ mod gpu;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod probe;
 pub mod shaders;
+pub mod sort;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod timing;
 pub mod tying;

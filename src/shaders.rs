@@ -24,6 +24,10 @@ pub const TIE_REDUCE_BLOCKS: &str = include_str!("../shaders/tie_reduce_blocks.w
 pub const TIE_REDUCE_BLOCK_PIECES: &str = include_str!("../shaders/tie_reduce_block_pieces.wgsl");
 /// Tied groups: broadcast of group values to members.
 pub const TIE_BROADCAST: &str = include_str!("../shaders/tie_broadcast.wgsl");
+/// Radix sort passes (histogram, scatter).
+pub const RADIX_SORT: &str = include_str!("../shaders/radix_sort.wgsl");
+/// Multi-pass exclusive scan of u32.
+pub const SCAN: &str = include_str!("../shaders/scan.wgsl");
 /// Copy-bandwidth probe.
 pub const PROBE_COPY: &str = include_str!("../shaders/probe_copy.wgsl");
 /// FMA-throughput probe.
@@ -79,6 +83,8 @@ pub fn all() -> Vec<(&'static str, String)> {
             TIE_REDUCE_BLOCK_PIECES.to_string(),
         ),
         ("tie_broadcast", TIE_BROADCAST.to_string()),
+        ("radix_sort", RADIX_SORT.to_string()),
+        ("scan", SCAN.to_string()),
         ("probe_copy", PROBE_COPY.to_string()),
         ("probe_fma", PROBE_FMA.to_string()),
     ]

@@ -19,26 +19,39 @@ fn every_shader_validates_fits_limits_and_translates() {
         let info = Validator::new(ValidationFlags::all(), Capabilities::empty())
             .validate(&module)
             .unwrap_or_else(|e| panic!("{name}: {e:?}"));
-        for constants in tied::shaders::override_sets(name) {
-            let constants: naga::back::PipelineConstants =
-                constants.iter().map(|&(k, v)| (k.to_string(), v)).collect();
-            let (module, info) = process_overrides(
-                &module,
-                &info,
-                Some((naga::ShaderStage::Compute, "main")),
-                &constants,
-            )
-            .unwrap_or_else(|e| panic!("{name} {constants:?}: {e:?}"));
-            check_limits(name, &module, limits.max_storage_buffers_per_shader_stage);
-            translate(name, &module, &info);
-            checked += 1;
+        let entries: Vec<String> = module.entry_points.iter().map(|e| e.name.clone()).collect();
+        for entry in &entries {
+            for constants in tied::shaders::override_sets(name) {
+                let constants: naga::back::PipelineConstants =
+                    constants.iter().map(|&(k, v)| (k.to_string(), v)).collect();
+                let (module, info) = process_overrides(
+                    &module,
+                    &info,
+                    Some((naga::ShaderStage::Compute, entry)),
+                    &constants,
+                )
+                .unwrap_or_else(|e| panic!("{name} {constants:?}: {e:?}"));
+                check_limits(
+                    name,
+                    entry,
+                    &module,
+                    limits.max_storage_buffers_per_shader_stage,
+                );
+                translate(name, entry, &module, &info);
+                checked += 1;
+            }
         }
     }
     assert!(checked >= 14, "only {checked} shader variants checked");
 }
 
-fn check_limits(name: &str, module: &naga::Module, max_storage: u32) {
-    let [x, y, z] = module.entry_points[0].workgroup_size;
+fn check_limits(name: &str, entry: &str, module: &naga::Module, max_storage: u32) {
+    let ep = module
+        .entry_points
+        .iter()
+        .find(|e| e.name == entry)
+        .unwrap();
+    let [x, y, z] = ep.workgroup_size;
     assert!(
         x * y * z <= MAX_INVOCATIONS,
         "{name}: workgroup of {} invocations",
@@ -65,7 +78,7 @@ fn check_limits(name: &str, module: &naga::Module, max_storage: u32) {
     assert!(storage <= max_storage, "{name}: {storage} storage buffers");
 }
 
-fn translate(name: &str, module: &naga::Module, info: &naga::valid::ModuleInfo) {
+fn translate(name: &str, entry: &str, module: &naga::Module, info: &naga::valid::ModuleInfo) {
     naga::back::spv::write_vec(module, info, &Default::default(), None)
         .unwrap_or_else(|e| panic!("{name} -> SPIR-V: {e:?}"));
     let mut msl = String::new();
@@ -89,7 +102,7 @@ fn translate(name: &str, module: &naga::Module, info: &naga::valid::ModuleInfo) 
     };
     let pipeline = naga::back::glsl::PipelineOptions {
         shader_stage: naga::ShaderStage::Compute,
-        entry_point: "main".into(),
+        entry_point: entry.into(),
         multiview: None,
     };
     naga::back::glsl::Writer::new(

@@ -1,0 +1,383 @@
+//! A portable LSD radix sort of f32 keys with optional u32 payloads, on the GPU.
+//!
+//! Eight passes of 4-bit digits, each a reduce-then-scan: per-workgroup digit counts,
+//! a multi-pass exclusive scan (`shaders/scan.wgsl`), then a stable scatter
+//! (`shaders/radix_sort.wgsl`). No spin-waiting or decoupled look-back, no subgroup
+//! operations, no assumed subgroup size: it runs on WebGPU, Apple GPUs and software drivers.
+//!
+//! **Order and NaN policy**: keys are ordered like [`f32::total_cmp`]:
+//! `-NaN < -inf < ... < -0.0 < +0.0 < ... < +inf < +NaN`. NaNs are not an error; they sort to
+//! the ends by their sign bit. The sort is **stable**: equal keys (same bits) keep their input
+//! order, in both directions, so the permutation is deterministic.
+
+pub mod cpu;
+
+use std::sync::Arc;
+
+use crate::dispatch::{self, check_buffer, Binding, Grid, Kernel};
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::shaders;
+
+/// Sort direction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SortOrder {
+    /// Smallest first (in `f32::total_cmp` order).
+    Ascending,
+    /// Largest first (the reverse `f32::total_cmp` order; equal keys keep input order).
+    Descending,
+}
+
+/// Keys one sort workgroup owns (16 tiles of 256).
+const SORT_BLOCK: u32 = 4096;
+/// Values one scan workgroup owns.
+const SCAN_BLOCK: u32 = 4096;
+/// Passes of 4-bit digits over 32-bit keys.
+const PASSES: u32 = 8;
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct SortParams {
+    len: u32,
+    shift: u32,
+    first_pass: u32,
+    last_pass: u32,
+    descending: u32,
+    workgroups: u32,
+    fold_x: u32,
+    with_values: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct ScanParams {
+    len: u32,
+    blocks: u32,
+    fold_x: u32,
+    total_wg: u32,
+}
+
+#[derive(Debug)]
+struct SortKernels {
+    histogram: Kernel,
+    scatter: Kernel,
+    scan_block: Kernel,
+    add_block: Kernel,
+}
+
+/// The sort pipelines of one device.
+#[derive(Debug, Clone)]
+pub struct RadixSort {
+    gpu: Gpu,
+    kernels: Arc<SortKernels>,
+}
+
+/// One level of the multi-pass scan: `data` (len) scanned in blocks, block totals in `totals`.
+#[derive(Debug)]
+struct ScanLevel {
+    uniform: wgpu::Buffer,
+    grid: Grid,
+    totals: wgpu::Buffer,
+}
+
+/// Scratch and uniforms for sorting `len` keys: ping-pong buffers, digit offsets, scan levels.
+/// Create once per size; recording costs only bind groups and passes.
+#[derive(Debug)]
+pub struct SortPlan {
+    sort: RadixSort,
+    len: u32,
+    grid: Grid,
+    keys_alt: wgpu::Buffer,
+    vals_alt: wgpu::Buffer,
+    offsets: wgpu::Buffer,
+    scan: Vec<ScanLevel>,
+    /// Per order (ascending, descending) and payload (without, with): one uniform per pass.
+    passes: [[Vec<wgpu::Buffer>; 2]; 2],
+    dummy: wgpu::Buffer,
+}
+
+impl RadixSort {
+    /// Compiles the sort and scan pipelines.
+    ///
+    /// # Errors
+    /// Errors captured while creating the pipelines.
+    pub fn new(gpu: &Gpu) -> Result<Self> {
+        gpu.scoped(|| {
+            let device = gpu.device();
+            use Binding::{Read, ReadWrite, Uniform};
+            let sort_module = dispatch::shader(device, "radix_sort", shaders::RADIX_SORT);
+            let scan_module = dispatch::shader(device, "scan", shaders::SCAN);
+            let sort_bindings = [Uniform, Read, Read, ReadWrite, ReadWrite, ReadWrite];
+            let scan_bindings = [Uniform, ReadWrite, ReadWrite];
+            let kernels = SortKernels {
+                histogram: Kernel::new(
+                    device,
+                    "radix_histogram",
+                    &sort_module,
+                    "histogram",
+                    &sort_bindings,
+                    &[],
+                ),
+                scatter: Kernel::new(
+                    device,
+                    "radix_scatter",
+                    &sort_module,
+                    "scatter",
+                    &sort_bindings,
+                    &[],
+                ),
+                scan_block: Kernel::new(
+                    device,
+                    "scan_block",
+                    &scan_module,
+                    "scan_block",
+                    &scan_bindings,
+                    &[],
+                ),
+                add_block: Kernel::new(
+                    device,
+                    "scan_add_block",
+                    &scan_module,
+                    "add_block",
+                    &scan_bindings,
+                    &[],
+                ),
+            };
+            Ok(Self {
+                gpu: gpu.clone(),
+                kernels: Arc::new(kernels),
+            })
+        })
+    }
+
+    /// Prepares scratch for sorting `len` keys.
+    ///
+    /// # Errors
+    /// [`Error::LimitExceeded`] when `len` keys do not fit one binding (or the grid one
+    /// dispatch); errors captured while creating buffers.
+    pub fn plan(&self, len: usize) -> Result<SortPlan> {
+        let gpu = &self.gpu;
+        let device = gpu.device();
+        let max_dim = device.limits().max_compute_workgroups_per_dimension;
+        let len = u32::try_from(len).map_err(|_| Error::shape("at most 2^32 - 1 keys"))?;
+        dispatch::check_binding_size(device, "keys", u64::from(len) * 4)?;
+        let workgroups = len.div_ceil(SORT_BLOCK);
+        let grid = Grid::fold(u64::from(workgroups), max_dim)?;
+        let offsets_len = workgroups * 16;
+        gpu.scoped(|| {
+            let scratch = |label: &str, elements: u64| {
+                device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some(label),
+                    size: (elements * 4).max(4),
+                    usage: wgpu::BufferUsages::STORAGE,
+                    mapped_at_creation: false,
+                })
+            };
+            let mut scan = Vec::new();
+            let mut level_len = offsets_len;
+            loop {
+                let blocks = level_len.div_ceil(SCAN_BLOCK).max(1);
+                let g = Grid::fold(u64::from(blocks), max_dim)?;
+                let params = ScanParams {
+                    len: level_len,
+                    blocks,
+                    fold_x: g.x.max(1),
+                    total_wg: g.total,
+                };
+                scan.push(ScanLevel {
+                    uniform: dispatch::uniform(gpu, "scan params", &params),
+                    grid: g,
+                    totals: scratch("scan totals", u64::from(blocks)),
+                });
+                if blocks <= 1 {
+                    break;
+                }
+                level_len = blocks;
+            }
+            let pass_uniforms = |descending: u32, with_values: u32| -> Vec<wgpu::Buffer> {
+                (0..PASSES)
+                    .map(|pass| {
+                        let params = SortParams {
+                            len,
+                            shift: pass * 4,
+                            first_pass: u32::from(pass == 0),
+                            last_pass: u32::from(pass == PASSES - 1),
+                            descending,
+                            workgroups,
+                            fold_x: grid.x.max(1),
+                            with_values,
+                        };
+                        dispatch::uniform(gpu, "radix pass", &params)
+                    })
+                    .collect()
+            };
+            Ok(SortPlan {
+                sort: self.clone(),
+                len,
+                grid,
+                keys_alt: scratch("radix keys (ping-pong)", u64::from(len)),
+                vals_alt: scratch("radix values (ping-pong)", u64::from(len)),
+                offsets: scratch("radix digit offsets", u64::from(offsets_len)),
+                scan,
+                passes: [
+                    [pass_uniforms(0, 0), pass_uniforms(0, 1)],
+                    [pass_uniforms(1, 0), pass_uniforms(1, 1)],
+                ],
+                dummy: scratch("radix no values", 1),
+            })
+        })
+    }
+
+    /// Sorts host keys (and payloads), returning both in sorted order.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] when `values` is not as long as `keys`; plan, recording
+    /// and readback errors.
+    pub async fn sort(
+        &self,
+        keys: &[f32],
+        values: Option<&[u32]>,
+        order: SortOrder,
+    ) -> Result<(Vec<f32>, Vec<u32>)> {
+        if let Some(v) = values {
+            if v.len() != keys.len() {
+                return Err(Error::LengthMismatch {
+                    name: "values",
+                    expected: keys.len(),
+                    actual: v.len(),
+                });
+            }
+        }
+        if keys.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let plan = self.plan(keys.len())?;
+        let gpu = &self.gpu;
+        let (encoder, kb, vb) = gpu
+            .scoped_async(|| {
+                let kb = dispatch::upload(gpu, "keys", keys);
+                let vb = values
+                    .map(|v| dispatch::storage_init(gpu, "values", v, dispatch::TENSOR_USAGE));
+                let mut encoder = gpu.device().create_command_encoder(&Default::default());
+                plan.record(&mut encoder, &kb, vb.as_ref(), order)?;
+                Ok((encoder, kb, vb))
+            })
+            .await?;
+        dispatch::submit(gpu, encoder).await?;
+        let sorted = dispatch::read_back(gpu, &kb, keys.len()).await?;
+        let vals = match &vb {
+            Some(vb) => dispatch::read_back(gpu, vb, keys.len())
+                .await?
+                .into_iter()
+                .map(f32::to_bits)
+                .collect(),
+            None => Vec::new(),
+        };
+        Ok((sorted, vals))
+    }
+
+    /// Blocking [`RadixSort::sort`] (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn sort_blocking(
+        &self,
+        keys: &[f32],
+        values: Option<&[u32]>,
+        order: SortOrder,
+    ) -> Result<(Vec<f32>, Vec<u32>)> {
+        pollster::block_on(self.sort(keys, values, order))
+    }
+}
+
+impl SortPlan {
+    /// Number of keys this plan sorts.
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// Whether the plan sorts no keys.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Records the sort of `keys` (f32, `len` of them) and, when given, their u32 `values`,
+    /// in place. Never submits.
+    ///
+    /// # Errors
+    /// [`Error::BufferTooSmall`], [`Error::MissingUsage`] (`STORAGE` needed), or `keys` and
+    /// `values` being the same buffer. Nothing is recorded on error.
+    pub fn record(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        keys: &wgpu::Buffer,
+        values: Option<&wgpu::Buffer>,
+        order: SortOrder,
+    ) -> Result<()> {
+        let k = &self.sort.kernels;
+        let device = self.sort.gpu.device();
+        let st = wgpu::BufferUsages::STORAGE;
+        check_buffer(device, "keys", keys, u64::from(self.len), st)?;
+        if let Some(v) = values {
+            check_buffer(device, "values", v, u64::from(self.len), st)?;
+            if v == keys {
+                return Err(Error::shape(
+                    "`keys` and `values` must be different buffers",
+                ));
+            }
+        }
+        if self.len <= 1 {
+            return Ok(());
+        }
+        let uniforms = &self.passes[usize::from(order == SortOrder::Descending)]
+            [usize::from(values.is_some())];
+        let (vals, vals_alt) = match values {
+            Some(v) => (v, &self.vals_alt),
+            None => (&self.dummy, &self.dummy),
+        };
+        for (pass, uniform) in uniforms.iter().enumerate() {
+            let (kin, vin, kout, vout) = if pass % 2 == 0 {
+                (keys, vals, &self.keys_alt, vals_alt)
+            } else {
+                (&self.keys_alt, vals_alt, keys, vals)
+            };
+            // Without payloads both value slots are the dummy; bind it once read-only and give
+            // the writable slot the other ping-pong buffer (never touched then).
+            let vout = if values.is_none() {
+                &self.vals_alt
+            } else {
+                vout
+            };
+            let bind = [uniform, kin, vin, &self.offsets, kout, vout];
+            let bg = k.histogram.bind(device, &bind);
+            k.histogram.record(encoder, &bg, self.grid);
+            self.record_scan(encoder);
+            let bg = k.scatter.bind(device, &bind);
+            k.scatter.record(encoder, &bg, self.grid);
+        }
+        Ok(())
+    }
+
+    /// Exclusive scan of the digit offsets, level by level, then the block sums back down.
+    fn record_scan(&self, encoder: &mut wgpu::CommandEncoder) {
+        let k = &self.sort.kernels;
+        let device = self.sort.gpu.device();
+        let data_of = |i: usize| {
+            if i == 0 {
+                &self.offsets
+            } else {
+                &self.scan[i - 1].totals
+            }
+        };
+        for (i, level) in self.scan.iter().enumerate() {
+            let bg = k
+                .scan_block
+                .bind(device, &[&level.uniform, data_of(i), &level.totals]);
+            k.scan_block.record(encoder, &bg, level.grid);
+        }
+        for (i, level) in self.scan.iter().enumerate().rev().skip(1) {
+            let bg = k
+                .add_block
+                .bind(device, &[&level.uniform, data_of(i), &level.totals]);
+            k.add_block.record(encoder, &bg, level.grid);
+        }
+    }
+}
