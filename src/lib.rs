@@ -41,6 +41,7 @@ pub mod conv;
 pub mod dispatch;
 mod error;
 mod gpu;
+pub mod growl;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod probe;
 pub mod shaders;

@@ -1,0 +1,194 @@
+//! The OWL and GrOWL prox on the CPU: a product in its own right (a fallback without a GPU)
+//! and the reference twin of the GPU kernels.
+//!
+//! Speed comes from sorting magnitudes with an LSD radix sort on their bits (non-negative f32
+//! bits order like the floats) and a linear stack PAV with f64 block sums.
+
+use super::{validate, GroupLayout};
+use crate::error::{Error, Result};
+
+/// Indices of `mags` (all >= 0, finite) in descending order of magnitude; ties in any order
+/// (the prox gives equal outputs to equal inputs, so the tie order does not matter).
+fn argsort_desc(mags: &[f32]) -> Vec<u32> {
+    let n = mags.len();
+    // Descending = ascending in the complemented bits.
+    let mut keys: Vec<u32> = mags.iter().map(|m| !m.to_bits()).collect();
+    let mut idx: Vec<u32> = (0..n as u32).collect();
+    if n < 256 {
+        idx.sort_unstable_by_key(|&i| keys[i as usize]);
+        return idx;
+    }
+    let mut keys_tmp = vec![0u32; n];
+    let mut idx_tmp = vec![0u32; n];
+    for shift in [0u32, 8, 16, 24] {
+        let mut counts = [0usize; 256];
+        for &k in &keys {
+            counts[((k >> shift) & 255) as usize] += 1;
+        }
+        if counts.iter().any(|&c| c == n) {
+            continue; // every key has this digit: the pass would not move anything
+        }
+        let mut offsets = [0usize; 256];
+        let mut acc = 0;
+        for (o, c) in offsets.iter_mut().zip(counts) {
+            *o = acc;
+            acc += c;
+        }
+        for (&k, &i) in keys.iter().zip(&idx) {
+            let d = ((k >> shift) & 255) as usize;
+            keys_tmp[offsets[d]] = k;
+            idx_tmp[offsets[d]] = i;
+            offsets[d] += 1;
+        }
+        std::mem::swap(&mut keys, &mut keys_tmp);
+        std::mem::swap(&mut idx, &mut idx_tmp);
+    }
+    idx
+}
+
+/// Non-increasing isotonic regression of `z` by stack PAV, clipped at zero, written into `y`.
+/// Also returns each position's block id (0-based, in sorted order).
+fn pav_clip(z: &[f64], y: &mut [f64], block_of: Option<&mut [u32]>) {
+    // Blocks as (sum, count, first position).
+    let mut sums: Vec<f64> = Vec::with_capacity(z.len());
+    let mut counts: Vec<usize> = Vec::with_capacity(z.len());
+    for &v in z {
+        let (mut s, mut c) = (v, 1usize);
+        while let (Some(&ps), Some(&pc)) = (sums.last(), counts.last()) {
+            // Merge while the previous block's mean <= this block's mean.
+            if ps * c as f64 <= s * pc as f64 {
+                s += ps;
+                c += pc;
+                sums.pop();
+                counts.pop();
+            } else {
+                break;
+            }
+        }
+        sums.push(s);
+        counts.push(c);
+    }
+    let mut pos = 0;
+    let mut blocks = block_of;
+    for (b, (&s, &c)) in sums.iter().zip(&counts).enumerate() {
+        let v = (s / c as f64).max(0.0);
+        y[pos..pos + c].fill(v);
+        if let Some(ids) = blocks.as_deref_mut() {
+            ids[pos..pos + c].fill(b as u32);
+        }
+        pos += c;
+    }
+}
+
+/// The OWL prox of `v` with weights `w` (same length, non-negative, non-increasing).
+///
+/// # Errors
+/// [`Error::LengthMismatch`], [`Error::Shape`] for invalid weights or a non-finite input.
+pub fn owl_prox(v: &[f32], w: &[f32]) -> Result<Vec<f32>> {
+    Ok(owl_prox_blocks(v, w)?.0)
+}
+
+/// The OWL prox and, per element, its PAV block id (blocks numbered from the largest
+/// magnitudes down; elements with equal outputs in one block share an id).
+///
+/// # Errors
+/// As [`owl_prox`].
+pub fn owl_prox_blocks(v: &[f32], w: &[f32]) -> Result<(Vec<f32>, Vec<u32>)> {
+    if v.len() != w.len() {
+        return Err(Error::LengthMismatch {
+            name: "weights",
+            expected: v.len(),
+            actual: w.len(),
+        });
+    }
+    validate(w)?;
+    if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+        return Err(Error::shape(format!(
+            "input {i} is {}: the OWL prox needs finite input",
+            v[i]
+        )));
+    }
+    let mags: Vec<f32> = v.iter().map(|x| x.abs()).collect();
+    let order = argsort_desc(&mags);
+    let z: Vec<f64> = order
+        .iter()
+        .zip(w)
+        .map(|(&i, &wk)| f64::from(mags[i as usize]) - f64::from(wk))
+        .collect();
+    let mut y = vec![0.0f64; z.len()];
+    let mut blocks_sorted = vec![0u32; z.len()];
+    pav_clip(&z, &mut y, Some(&mut blocks_sorted));
+    let mut out = vec![0.0f32; v.len()];
+    let mut blocks = vec![0u32; v.len()];
+    for (k, &i) in order.iter().enumerate() {
+        let i = i as usize;
+        out[i] = (y[k] as f32).copysign(v[i]);
+        if v[i] == 0.0 {
+            out[i] = 0.0;
+        }
+        blocks[i] = blocks_sorted[k];
+    }
+    Ok((out, blocks))
+}
+
+/// What the GrOWL prox returns besides the new weights.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GrowlOutput {
+    /// The prox of the weights, same layout.
+    pub weights: Vec<f32>,
+    /// Each group's norm after the prox.
+    pub norms: Vec<f32>,
+    /// Whether each group is zero after the prox.
+    pub zero: Vec<bool>,
+    /// Each group's PAV block id (candidate tie groups for the retraining phase).
+    pub blocks: Vec<u32>,
+}
+
+/// The GrOWL prox: group norms, OWL prox of the norms with weights `w` (one per group), each
+/// group rescaled. Groups whose norm is below `f32::EPSILON` are treated as zero (no division).
+///
+/// # Errors
+/// [`Error::LengthMismatch`] when `weights` or `w` do not match `layout`; invalid weights;
+/// non-finite weights in the matrix.
+pub fn growl_prox(weights: &[f32], layout: GroupLayout, w: &[f32]) -> Result<GrowlOutput> {
+    if weights.len() != layout.len() {
+        return Err(Error::LengthMismatch {
+            name: "weights matrix",
+            expected: layout.len(),
+            actual: weights.len(),
+        });
+    }
+    let groups = layout.groups();
+    let mut sq = vec![0.0f64; groups];
+    for (e, &x) in weights.iter().enumerate() {
+        sq[layout.group_of(e)] += f64::from(x) * f64::from(x);
+    }
+    let norms: Vec<f32> = sq
+        .iter()
+        .map(|&s| {
+            let r = s.sqrt() as f32;
+            if r < f32::EPSILON {
+                0.0
+            } else {
+                r
+            }
+        })
+        .collect();
+    let (new_norms, blocks) = owl_prox_blocks(&norms, w)?;
+    let scale: Vec<f32> = norms
+        .iter()
+        .zip(&new_norms)
+        .map(|(&r, &r2)| if r == 0.0 { 0.0 } else { r2 / r })
+        .collect();
+    let out = weights
+        .iter()
+        .enumerate()
+        .map(|(e, &x)| x * scale[layout.group_of(e)])
+        .collect();
+    Ok(GrowlOutput {
+        weights: out,
+        zero: new_norms.iter().map(|&r| r == 0.0).collect(),
+        norms: new_norms,
+        blocks,
+    })
+}

@@ -1,0 +1,192 @@
+//! GrOWL: the group ordered weighted L1 regulariser (Zhang et al., ICLR 2018) and its prox.
+//!
+//! `Omega_w(v) = sum_k w_k |v|_[k]` with `w_1 >= w_2 >= ... >= 0`; the OWL prox (also known as
+//! the sorted-L1 or SLOPE prox) sorts magnitudes, subtracts the weights, runs a non-increasing
+//! isotonic regression (pool adjacent violators), clips at zero and unsorts. The GrOWL prox
+//! applies it to the norms of groups (rows, columns, conv input channels) and rescales each
+//! group.
+//!
+//! This module has the weight sequences and the CPU implementation ([`cpu`]), which is a fast
+//! fallback for users without a GPU (a radix sort of magnitudes and a linear stack PAV).
+//! The GPU prox is not in the crate yet.
+
+pub mod cpu;
+
+use crate::error::{Error, Result};
+
+/// An OWL weight sequence, for `n` groups (1-based `k` below).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Weights {
+    /// OSCAR: `l1 + l2 * (n - k)`.
+    Oscar {
+        /// Constant part.
+        l1: f32,
+        /// Slope per rank.
+        l2: f32,
+    },
+    /// Linear: `l1 + l2 * (n - k) / n`.
+    Linear {
+        /// Constant part.
+        l1: f32,
+        /// Total ramp height.
+        l2: f32,
+    },
+    /// The paper's stairwise form: `l1 + l2 * (p - k)` on the top `p = floor(n * top)` ranks,
+    /// `l1` after (the authors' code; `top` = 0.5 on MNIST, 0.1 on VGG).
+    Stairwise {
+        /// Flat part.
+        l1: f32,
+        /// Ramp slope on the top ranks.
+        l2: f32,
+        /// Fraction of ranks on the ramp, in [0, 1].
+        top: f32,
+    },
+    /// Spike: `(b1 + b2, b2, ..., b2)` (group lasso plus a group-L_inf term).
+    Spike {
+        /// Extra weight of the largest group.
+        b1: f32,
+        /// Weight of every group.
+        b2: f32,
+    },
+    /// Any non-negative, non-increasing sequence of length `n`.
+    Custom(Vec<f32>),
+}
+
+impl Weights {
+    /// The sequence for `n` groups, multiplied by the step size `eta` (the prox of
+    /// `eta * Omega_w` is the prox of `Omega_{eta * w}`).
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when a weight is negative or not finite, the sequence increases, `eta`
+    /// is negative or not finite, `top` is outside [0, 1], or a custom vector's length is not
+    /// `n`.
+    pub fn sequence(&self, n: usize, eta: f32) -> Result<Vec<f32>> {
+        if !(eta.is_finite() && eta >= 0.0) {
+            return Err(Error::shape(format!(
+                "step size {eta} must be finite and >= 0"
+            )));
+        }
+        let nf = n as f32;
+        let w: Vec<f32> = match self {
+            Weights::Oscar { l1, l2 } => (1..=n).map(|k| l1 + l2 * (n - k) as f32).collect(),
+            Weights::Linear { l1, l2 } => (1..=n).map(|k| l1 + l2 * (n - k) as f32 / nf).collect(),
+            Weights::Stairwise { l1, l2, top } => {
+                if !(0.0..=1.0).contains(top) {
+                    return Err(Error::shape(format!(
+                        "stairwise fraction {top} must be in [0, 1]"
+                    )));
+                }
+                let p = (nf * top).floor() as usize;
+                (1..=n)
+                    .map(|k| {
+                        if k <= p {
+                            l1 + l2 * (p - k) as f32
+                        } else {
+                            *l1
+                        }
+                    })
+                    .collect()
+            }
+            Weights::Spike { b1, b2 } => {
+                (0..n).map(|k| if k == 0 { b1 + b2 } else { *b2 }).collect()
+            }
+            Weights::Custom(w) => {
+                if w.len() != n {
+                    return Err(Error::LengthMismatch {
+                        name: "weights",
+                        expected: n,
+                        actual: w.len(),
+                    });
+                }
+                w.clone()
+            }
+        };
+        let w: Vec<f32> = w.into_iter().map(|x| x * eta).collect();
+        validate(&w)?;
+        Ok(w)
+    }
+}
+
+/// Checks that `w` is finite, non-negative and non-increasing.
+///
+/// # Errors
+/// [`Error::Shape`] naming the first offending index.
+pub fn validate(w: &[f32]) -> Result<()> {
+    for (k, &x) in w.iter().enumerate() {
+        if !(x.is_finite() && x >= 0.0) {
+            return Err(Error::shape(format!(
+                "OWL weight {k} is {x}: weights must be finite and non-negative"
+            )));
+        }
+        if k > 0 && x > w[k - 1] {
+            return Err(Error::shape(format!(
+                "OWL weights must be non-increasing: w[{k}] = {x} > w[{}] = {}",
+                k - 1,
+                w[k - 1]
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Which slices of a weight matrix are the groups of GrOWL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum GroupLayout {
+    /// Rows of a row-major `rows x cols` matrix (the paper's `[in, out]` layout: one group per
+    /// input unit).
+    Rows {
+        /// Groups.
+        rows: usize,
+        /// Elements per group.
+        cols: usize,
+    },
+    /// Columns of a row-major `rows x cols` matrix (`[out, in]` layouts, PyTorch style).
+    Columns {
+        /// Rows (outputs).
+        rows: usize,
+        /// Groups (inputs).
+        cols: usize,
+    },
+    /// Input channels of a conv kernel `[c_out, c_in, kh, kw]`: one group per input channel.
+    ConvInChannels {
+        /// Output channels.
+        c_out: usize,
+        /// Input channels (groups).
+        c_in: usize,
+        /// Kernel height times width.
+        khw: usize,
+    },
+}
+
+impl GroupLayout {
+    /// Number of groups.
+    pub fn groups(&self) -> usize {
+        match *self {
+            GroupLayout::Rows { rows, .. } => rows,
+            GroupLayout::Columns { cols, .. } => cols,
+            GroupLayout::ConvInChannels { c_in, .. } => c_in,
+        }
+    }
+
+    /// Elements of the whole tensor.
+    pub fn len(&self) -> usize {
+        match *self {
+            GroupLayout::Rows { rows, cols } | GroupLayout::Columns { rows, cols } => rows * cols,
+            GroupLayout::ConvInChannels { c_out, c_in, khw } => c_out * c_in * khw,
+        }
+    }
+
+    /// Whether the tensor is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The group of element `e`.
+    pub fn group_of(&self, e: usize) -> usize {
+        match *self {
+            GroupLayout::Rows { cols, .. } => e / cols,
+            GroupLayout::Columns { cols, .. } => e % cols,
+            GroupLayout::ConvInChannels { c_in, khw, .. } => (e / khw) % c_in,
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! The CPU OWL / GrOWL prox: the exact vectors of the reference notes, properties on random
+//! inputs against an independent naive implementation, and bad input.
+
+use proptest::prelude::*;
+use tied::growl::cpu::{growl_prox, owl_prox, owl_prox_blocks};
+use tied::growl::{GroupLayout, Weights};
+use tied::verify::Rng;
+use tied::Error;
+
+#[test]
+fn exact_vectors() {
+    #[rustfmt::skip]
+    let cases: [(&str, &[f32], &[f32], &[f32]); 11] = [
+        ("A", &[1.0, -5.0, 3.0], &[4.0, 1.0, 0.0], &[1.0, -1.5, 1.5]),
+        ("B", &[1.0, -2.0, 0.5], &[3.0, 2.0, 1.0], &[0.0, 0.0, 0.0]),
+        ("C", &[3.0, -0.5, -2.0, 1.0], &[1.0, 1.0, 1.0, 1.0], &[2.0, 0.0, -1.0, 0.0]),
+        ("D", &[3.0, 1.0, -2.0], &[2.0, 0.0, 0.0], &[1.5, 1.0, -1.5]),
+        ("E", &[2.0, -2.0, 2.0, 1.0], &[1.25, 1.0, 0.75, 0.5], &[1.0, -1.0, 1.0, 0.5]),
+        ("F", &[-4.0, 9.0, 4.0], &[7.0, 7.0, 2.0], &[0.0, 2.0, 0.0]),
+        ("G", &[-0.5, 8.0, 2.0, -4.0], &[3.0, 2.0, 1.0, 0.25], &[-0.25, 5.0, 1.0, -2.0]),
+        ("H", &[0.0, 0.0, 3.0, 0.0], &[1.0, 0.5, 0.25, 0.0], &[0.0, 0.0, 2.0, 0.0]),
+        ("I", &[5.0, 2.0], &[4.0, 2.0], &[1.0, 0.0]),
+        ("J", &[3.0, 3.0], &[0.0, 0.0], &[3.0, 3.0]),
+        ("K", &[2.0, 1.0], &[3.0, 0.0], &[0.0, 0.0]),
+    ];
+    for (id, v, w, want) in cases {
+        let got = owl_prox(v, w).unwrap();
+        assert_eq!(
+            got.iter().map(|x| x.abs()).collect::<Vec<_>>(),
+            want.iter().map(|x| x.abs()).collect::<Vec<_>>(),
+            "vector {id}"
+        );
+        for (g, e) in got.iter().zip(want) {
+            assert!(
+                *e == 0.0 || g.signum() == e.signum(),
+                "vector {id}: sign of {g} vs {e}"
+            );
+        }
+    }
+}
+
+#[test]
+fn growl_matrix_vector() {
+    let w = [3.0, 4.0, 0.0, 0.0, -6.0, 8.0, 0.0, -5.0, 1.0, 0.0];
+    let out = growl_prox(
+        &w,
+        GroupLayout::Rows { rows: 5, cols: 2 },
+        &[5.0, 1.5, 1.0, 0.5, 0.0],
+    )
+    .unwrap();
+    assert_eq!(
+        out.weights,
+        vec![2.25, 3.0, 0.0, 0.0, -3.0, 4.0, 0.0, -3.75, 0.5, 0.0]
+    );
+    assert_eq!(out.norms, vec![3.75, 0.0, 5.0, 3.75, 0.5]);
+    assert_eq!(out.zero, vec![false, true, false, false, false]);
+    assert_eq!(
+        out.blocks[0], out.blocks[3],
+        "rows 0 and 3 share a PAV block"
+    );
+    // The same groups as columns of the transposed matrix, and as conv input channels.
+    let wt: Vec<f32> = (0..10).map(|e| w[(e % 5) * 2 + e / 5]).collect();
+    let out_t = growl_prox(
+        &wt,
+        GroupLayout::Columns { rows: 2, cols: 5 },
+        &[5.0, 1.5, 1.0, 0.5, 0.0],
+    )
+    .unwrap();
+    assert_eq!(out_t.norms, out.norms);
+    let out_c = growl_prox(
+        &wt,
+        GroupLayout::ConvInChannels {
+            c_out: 2,
+            c_in: 5,
+            khw: 1,
+        },
+        &[5.0, 1.5, 1.0, 0.5, 0.0],
+    )
+    .unwrap();
+    assert_eq!(out_c.weights, out_t.weights);
+}
+
+/// Independent reference: f64, stable sort, PAV by repeated pooling of violating neighbours.
+fn naive(v: &[f32], w: &[f32]) -> Vec<f64> {
+    let mut idx: Vec<usize> = (0..v.len()).collect();
+    idx.sort_by(|&a, &b| v[b].abs().total_cmp(&v[a].abs()));
+    let mut blocks: Vec<(f64, f64)> = idx
+        .iter()
+        .zip(w)
+        .map(|(&i, &wk)| (f64::from(v[i].abs()) - f64::from(wk), 1.0))
+        .collect();
+    loop {
+        let pos = (1..blocks.len())
+            .find(|&k| blocks[k - 1].0 / blocks[k - 1].1 <= blocks[k].0 / blocks[k].1);
+        match pos {
+            Some(k) => {
+                let (s, c) = blocks.remove(k);
+                blocks[k - 1].0 += s;
+                blocks[k - 1].1 += c;
+            }
+            None => break,
+        }
+    }
+    let mut y = vec![0.0; v.len()];
+    let mut k = 0;
+    for (s, c) in blocks {
+        for _ in 0..c as usize {
+            y[idx[k]] = (s / c).max(0.0)
+                * f64::from(v[idx[k]]).signum()
+                * f64::from(u8::from(v[idx[k]] != 0.0));
+            k += 1;
+        }
+    }
+    y
+}
+
+fn weights_strategy(n: usize) -> impl Strategy<Value = Vec<f32>> {
+    prop::collection::vec(0.0f32..2.0, n).prop_map(|mut w| {
+        w.sort_by(|a, b| b.total_cmp(a));
+        w
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn matches_naive_reference((v, w) in (1usize..40).prop_flat_map(|n| (prop::collection::vec(-4.0f32..4.0, n), weights_strategy(n)))) {
+        let got = owl_prox(&v, &w).unwrap();
+        let want = naive(&v, &w);
+        for (g, e) in got.iter().zip(&want) {
+            prop_assert!((f64::from(*g) - e).abs() <= 1e-5 * (1.0 + e.abs()), "{got:?} vs {want:?}");
+        }
+    }
+
+    #[test]
+    fn permutation_and_sign_invariance((v, w) in (2usize..30).prop_flat_map(|n| (prop::collection::vec(-4.0f32..4.0, n), weights_strategy(n))), seed in any::<u64>()) {
+        let base = owl_prox(&v, &w).unwrap();
+        let mut rng = Rng::new(seed);
+        let n = v.len();
+        let perm: Vec<usize> = { let mut p: Vec<usize> = (0..n).collect(); for i in (1..n).rev() { p.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize); } p };
+        let flips: Vec<f32> = (0..n).map(|_| if rng.next_u64() % 2 == 0 { 1.0 } else { -1.0 }).collect();
+        let v2: Vec<f32> = perm.iter().zip(&flips).map(|(&i, f)| v[i] * f).collect();
+        let got = owl_prox(&v2, &w).unwrap();
+        for (k, (&i, f)) in perm.iter().zip(&flips).enumerate() {
+            prop_assert!((got[k] - base[i] * f).abs() <= 1e-6);
+        }
+    }
+
+    #[test]
+    fn non_expansive((u, v, w) in (1usize..30).prop_flat_map(|n| (prop::collection::vec(-4.0f32..4.0, n), prop::collection::vec(-4.0f32..4.0, n), weights_strategy(n)))) {
+        let pu = owl_prox(&u, &w).unwrap();
+        let pv = owl_prox(&v, &w).unwrap();
+        let d = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| f64::from(x - y).powi(2)).sum::<f64>().sqrt();
+        prop_assert!(d(&pu, &pv) <= d(&u, &v) + 1e-5);
+    }
+
+    #[test]
+    fn l1_weights_soft_threshold((v, lambda) in (prop::collection::vec(-4.0f32..4.0, 1..40), 0.0f32..2.0)) {
+        let got = owl_prox(&v, &vec![lambda; v.len()]).unwrap();
+        for (g, x) in got.iter().zip(&v) {
+            let want = x.signum() * (x.abs() - lambda).max(0.0);
+            prop_assert!((g - want).abs() <= 1e-6, "{g} vs {want}");
+        }
+    }
+}
+
+#[test]
+fn ties_give_equal_outputs_and_one_block() {
+    let v = vec![1.5f32; 10_000];
+    let w = Weights::Oscar { l1: 1e-4, l2: 1e-8 }
+        .sequence(v.len(), 1.0)
+        .unwrap();
+    let (x, blocks) = owl_prox_blocks(&v, &w).unwrap();
+    assert!(
+        x.iter().all(|&a| a == x[0]),
+        "equal magnitudes, equal outputs"
+    );
+    assert!(blocks.iter().all(|&b| b == 0), "one giant block");
+    // Descending ramp plus one spike: the worst case for "pool all violators, repeat".
+    let mut v: Vec<f32> = (0..600).map(|i| 10.0 - i as f32 * 1e-2).collect();
+    v.push(-100.0);
+    let w = Weights::Oscar { l1: 0.5, l2: 0.02 }
+        .sequence(v.len(), 1.0)
+        .unwrap();
+    let got = owl_prox(&v, &w).unwrap();
+    let want = naive(&v, &w);
+    for (g, e) in got.iter().zip(&want) {
+        assert!(
+            (f64::from(*g) - e).abs() <= 1e-4 * (1.0 + e.abs()),
+            "{g} vs {e}"
+        );
+    }
+    // All weights larger than the input: everything is zero.
+    assert!(owl_prox(&[1.0, -2.0, 0.5], &[5.0, 5.0, 5.0])
+        .unwrap()
+        .iter()
+        .all(|&x| x == 0.0));
+}
+
+#[test]
+fn weight_sequences_and_errors() {
+    assert_eq!(
+        Weights::Oscar { l1: 1.0, l2: 0.5 }
+            .sequence(3, 1.0)
+            .unwrap(),
+        vec![2.0, 1.5, 1.0]
+    );
+    assert_eq!(
+        Weights::Linear { l1: 1.0, l2: 3.0 }
+            .sequence(3, 2.0)
+            .unwrap(),
+        vec![6.0, 4.0, 2.0]
+    );
+    assert_eq!(
+        Weights::Stairwise {
+            l1: 1.0,
+            l2: 1.0,
+            top: 0.5
+        }
+        .sequence(6, 1.0)
+        .unwrap(),
+        vec![3.0, 2.0, 1.0, 1.0, 1.0, 1.0]
+    );
+    assert_eq!(
+        Weights::Spike { b1: 2.0, b2: 1.0 }
+            .sequence(3, 1.0)
+            .unwrap(),
+        vec![3.0, 1.0, 1.0]
+    );
+    assert!(matches!(
+        Weights::Custom(vec![1.0, 2.0]).sequence(2, 1.0),
+        Err(Error::Shape(_))
+    ));
+    assert!(matches!(
+        Weights::Custom(vec![1.0, -1.0]).sequence(2, 1.0),
+        Err(Error::Shape(_))
+    ));
+    assert!(matches!(
+        Weights::Custom(vec![1.0]).sequence(2, 1.0),
+        Err(Error::LengthMismatch { .. })
+    ));
+    assert!(matches!(
+        Weights::Oscar { l1: 1.0, l2: 1.0 }.sequence(2, -1.0),
+        Err(Error::Shape(_))
+    ));
+    assert!(matches!(
+        Weights::Stairwise {
+            l1: 1.0,
+            l2: 1.0,
+            top: 1.5
+        }
+        .sequence(2, 1.0),
+        Err(Error::Shape(_))
+    ));
+    assert!(matches!(
+        owl_prox(&[1.0, 2.0], &[1.0]),
+        Err(Error::LengthMismatch { .. })
+    ));
+    assert!(matches!(
+        owl_prox(&[1.0, f32::NAN], &[1.0, 1.0]),
+        Err(Error::Shape(_))
+    ));
+    assert!(matches!(
+        owl_prox(&[1.0, 2.0], &[1.0, 2.0]),
+        Err(Error::Shape(_))
+    ));
+    assert!(matches!(
+        growl_prox(
+            &[1.0; 5],
+            GroupLayout::Rows { rows: 2, cols: 2 },
+            &[1.0, 1.0]
+        ),
+        Err(Error::LengthMismatch { .. })
+    ));
+}
