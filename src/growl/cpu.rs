@@ -25,7 +25,7 @@ fn argsort_desc(mags: &[f32]) -> Vec<u32> {
         for &k in &keys {
             counts[((k >> shift) & 255) as usize] += 1;
         }
-        if counts.iter().any(|&c| c == n) {
+        if counts.contains(&n) {
             continue; // every key has this digit: the pass would not move anything
         }
         let mut offsets = [0usize; 256];
