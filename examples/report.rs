@@ -5,7 +5,7 @@
 //! cargo run --release --example report [-- --quick] [--json]
 //! ```
 //! `--quick` uses small cases (well under a minute on a software GPU); `--json` prints one
-//! JSON object per line; `--only conv|tied` runs one kernel family (the probes always run). Choose the adapter with `WGPU_BACKEND` / `WGPU_ADAPTER_NAME`.
+//! JSON object per line; `--only conv|sort|tied` runs one kernel family (the probes always run). Choose the adapter with `WGPU_BACKEND` / `WGPU_ADAPTER_NAME`.
 //!
 //! `roofline` is the time the work would take at the probes' rates divided by the measured
 //! time: for the conv kernels `max(FLOPs / FMA rate, bytes / copy bandwidth) / time` (the
@@ -18,6 +18,7 @@ use tied::conv::{
 };
 use tied::dispatch::{read_back, upload, zeros};
 use tied::probe::Probes;
+use tied::sort::{RadixSort, SortOrder};
 use tied::timing::{time_gpu, Timing};
 use tied::tying::{self, Reduction, Ties};
 use tied::verify::{abs, max_rel_err, Rng};
@@ -202,6 +203,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             run_conv_case(&gpu, &conv, &report, shape, i as u64, fma.rate, copy.rate)?;
         }
     }
+    if wanted("sort") {
+        let sorter = RadixSort::new(&gpu)?;
+        let sizes: &[usize] = if quick {
+            &[100_000]
+        } else {
+            &[1_000_000, 10_000_000]
+        };
+        for &n in sizes {
+            run_sort_case(&gpu, &sorter, &report, n, copy.rate)?;
+        }
+    }
     if wanted("tied") {
         let ties = Ties::new(&gpu)?;
         let tie_cases = if quick {
@@ -213,6 +225,54 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             run_tie_case(&gpu, &ties, &report, case, i as u64, copy.rate)?;
         }
     }
+    Ok(())
+}
+
+fn run_sort_case(
+    gpu: &Gpu,
+    sorter: &RadixSort,
+    report: &Report,
+    n: usize,
+    copy_gbps: f64,
+) -> tied::Result<()> {
+    let keys = Rng::new(n as u64).vec(n);
+    let plan = sorter.plan(n)?;
+    let kb = upload(gpu, "keys", &keys);
+    let vals: Vec<u32> = (0..n as u32).collect();
+    let vb = tied::dispatch::upload(gpu, "values", bytemuck::cast_slice(&vals));
+    // Sorting sorted keys costs the same passes as sorting random ones (LSD radix), so the
+    // repetitions time the real work; the first one leaves the buffers sorted for the check.
+    let t = measure(gpu, |e| {
+        plan.record(e, &kb, Some(&vb), SortOrder::Descending)
+    })?;
+    let got = pollster::block_on(read_back(gpu, &kb, n))?;
+    let got_vals = pollster::block_on(read_back(gpu, &vb, n))?;
+    let ((want, want_vals), cpu_ms) =
+        timed(|| tied::sort::cpu::sort(&keys, &vals, SortOrder::Descending));
+    let same = got
+        .iter()
+        .map(|k| k.to_bits())
+        .eq(want.iter().map(|k| k.to_bits()))
+        && got_vals
+            .iter()
+            .map(|v| v.to_bits())
+            .eq(want_vals.iter().copied());
+    // Bytes that must move: keys and payloads read and written once (what a copy would move).
+    let bytes = 16.0 * n as f64;
+    report.print(&Row {
+        kernel: "radix_sort".into(),
+        case: format!(
+            "n={n} f32 keys + u32 payload, descending, {:.0} Mkeys/s",
+            n as f64 / (t.ms * 1e-3) / 1e6
+        ),
+        gpu_ms: t.ms,
+        cpu_ms: Some(cpu_ms),
+        gflops: None,
+        gbps: Some(bytes / (t.ms * 1e-3) / 1e9),
+        roofline: bytes / (copy_gbps * 1e9) / (t.ms * 1e-3),
+        max_rel_err: Some(if same { 0.0 } else { f64::INFINITY }),
+        method: t.method.name(),
+    });
     Ok(())
 }
 
