@@ -233,6 +233,21 @@ pub(crate) fn check_buffer(
     check_binding_size(device, name, buffer.size())
 }
 
+/// Checks that an output buffer is none of an op's inputs (a buffer cannot be bound both
+/// read-only and writable in one pass).
+pub(crate) fn check_distinct(
+    name: &'static str,
+    out: &wgpu::Buffer,
+    inputs: &[&wgpu::Buffer],
+) -> Result<()> {
+    if inputs.contains(&out) {
+        return Err(Error::shape(format!(
+            "`{name}` must not be the same buffer as an input of the op"
+        )));
+    }
+    Ok(())
+}
+
 /// Checks that `bytes` fits in one storage binding.
 pub(crate) fn check_binding_size(
     device: &wgpu::Device,

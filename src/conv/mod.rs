@@ -23,7 +23,7 @@ pub use shape::Conv2dShape;
 
 use std::sync::Arc;
 
-use crate::dispatch::{self, check_buffer, Binding, Grid, Kernel};
+use crate::dispatch::{self, check_buffer, check_distinct, Binding, Grid, Kernel};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::shaders;
@@ -1035,13 +1035,4 @@ impl Conv2dPlan {
             k.record(encoder, &bg, pass.grid);
         }
     }
-}
-
-fn check_distinct(name: &'static str, out: &wgpu::Buffer, inputs: &[&wgpu::Buffer]) -> Result<()> {
-    if inputs.contains(&out) {
-        return Err(Error::shape(format!(
-            "`{name}` must not be the same buffer as an input of the op"
-        )));
-    }
-    Ok(())
 }

@@ -14,7 +14,7 @@ pub mod cpu;
 
 use std::sync::Arc;
 
-use crate::dispatch::{self, check_buffer, Binding, Grid, Kernel};
+use crate::dispatch::{self, check_buffer, check_distinct, Binding, Grid, Kernel};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::shaders;
@@ -318,11 +318,7 @@ impl SortPlan {
         check_buffer(device, "keys", keys, u64::from(self.len), st)?;
         if let Some(v) = values {
             check_buffer(device, "values", v, u64::from(self.len), st)?;
-            if v == keys {
-                return Err(Error::shape(
-                    "`keys` and `values` must be different buffers",
-                ));
-            }
+            check_distinct("values", v, &[keys])?;
         }
         if self.len <= 1 {
             return Ok(());

@@ -22,7 +22,9 @@ pub use map::{TieLayout, TieMap, UNTIED};
 
 use std::sync::Arc;
 
-use crate::dispatch::{self, check_binding_size, check_buffer, Binding, Grid, Kernel};
+use crate::dispatch::{
+    self, check_binding_size, check_buffer, check_distinct, Binding, Grid, Kernel,
+};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::shaders;
@@ -607,11 +609,7 @@ impl TiePlan {
         let st = wgpu::BufferUsages::STORAGE;
         check_buffer(dev, "src", src, self.layout.params_len() as u64, st)?;
         check_buffer(dev, "values", values, self.values_len() as u64, st)?;
-        if src == values {
-            return Err(Error::shape(
-                "`values` must not be the same buffer as `src`",
-            ));
-        }
+        check_distinct("values", values, &[src])?;
         if self.values_len() == 0 {
             return Ok(());
         }
@@ -683,11 +681,7 @@ impl TiePlan {
         let st = wgpu::BufferUsages::STORAGE;
         check_buffer(dev, "values", values, self.values_len() as u64, st)?;
         check_buffer(dev, "target", target, self.layout.params_len() as u64, st)?;
-        if values == target {
-            return Err(Error::shape(
-                "`target` must not be the same buffer as `values`",
-            ));
-        }
+        check_distinct("target", target, &[values])?;
         let k = &self.ties.kernels.broadcast;
         let bg = k.bind(dev, &[&self.broadcast.0, &self.ids, values, target]);
         k.record(encoder, &bg, self.broadcast.1);
