@@ -44,6 +44,7 @@ mod gpu;
 pub mod growl;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod probe;
+mod scan;
 pub mod shaders;
 pub mod sort;
 #[cfg(not(target_arch = "wasm32"))]

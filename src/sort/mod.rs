@@ -17,6 +17,7 @@ use std::sync::Arc;
 use crate::dispatch::{self, check_buffer, check_distinct, Binding, Grid, Kernel};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
+use crate::scan::{ScanKernels, ScanPlan};
 use crate::shaders;
 
 /// Sort direction.
@@ -30,8 +31,6 @@ pub enum SortOrder {
 
 /// Keys one sort workgroup owns (16 tiles of 256).
 const SORT_BLOCK: u32 = 4096;
-/// Values one scan workgroup owns.
-const SCAN_BLOCK: u32 = 4096;
 /// Passes of 4-bit digits over 32-bit keys.
 const PASSES: u32 = 8;
 
@@ -61,8 +60,7 @@ struct ScanParams {
 struct SortKernels {
     histogram: Kernel,
     scatter: Kernel,
-    scan_block: Kernel,
-    add_block: Kernel,
+    scan: ScanKernels,
 }
 
 /// The sort pipelines of one device.
@@ -70,14 +68,6 @@ struct SortKernels {
 pub struct RadixSort {
     gpu: Gpu,
     kernels: Arc<SortKernels>,
-}
-
-/// One level of the multi-pass scan: `data` (len) scanned in blocks, block totals in `totals`.
-#[derive(Debug)]
-struct ScanLevel {
-    uniform: wgpu::Buffer,
-    grid: Grid,
-    totals: wgpu::Buffer,
 }
 
 /// Scratch and uniforms for sorting `len` keys: ping-pong buffers, digit offsets, scan levels.
@@ -90,7 +80,7 @@ pub struct SortPlan {
     keys_alt: wgpu::Buffer,
     vals_alt: wgpu::Buffer,
     offsets: wgpu::Buffer,
-    scan: Vec<ScanLevel>,
+    scan: ScanPlan,
     /// Per order (ascending, descending) and payload (without, with): one uniform per pass.
     passes: [[Vec<wgpu::Buffer>; 2]; 2],
     dummy: wgpu::Buffer,
@@ -126,22 +116,10 @@ impl RadixSort {
                     &sort_bindings,
                     &[],
                 ),
-                scan_block: Kernel::new(
-                    device,
-                    "scan_block",
-                    &scan_module,
-                    "scan_block",
-                    &scan_bindings,
-                    &[],
-                ),
-                add_block: Kernel::new(
-                    device,
-                    "scan_add_block",
-                    &scan_module,
-                    "add_block",
-                    &scan_bindings,
-                    &[],
-                ),
+                scan: ScanKernels {
+                    block: Kernel::new(device, "scan_block", &scan_module, "scan_block", &scan_bindings, &[]),
+                    add: Kernel::new(device, "scan_add_block", &scan_module, "add_block", &scan_bindings, &[]),
+                },
             };
             Ok(Self {
                 gpu: gpu.clone(),
@@ -173,27 +151,15 @@ impl RadixSort {
                     mapped_at_creation: false,
                 })
             };
-            let mut scan = Vec::new();
-            let mut level_len = offsets_len;
-            loop {
-                let blocks = level_len.div_ceil(SCAN_BLOCK).max(1);
-                let g = Grid::fold(u64::from(blocks), max_dim)?;
+            let scan = ScanPlan::new(gpu, offsets_len, 4, |len, blocks, g| {
                 let params = ScanParams {
-                    len: level_len,
+                    len,
                     blocks,
                     fold_x: g.x.max(1),
                     total_wg: g.total,
                 };
-                scan.push(ScanLevel {
-                    uniform: dispatch::uniform(gpu, "scan params", &params),
-                    grid: g,
-                    totals: scratch("scan totals", u64::from(blocks)),
-                });
-                if blocks <= 1 {
-                    break;
-                }
-                level_len = blocks;
-            }
+                dispatch::uniform(gpu, "scan params", &params)
+            })?;
             let pass_uniforms = |descending: u32, with_values: u32| -> Vec<wgpu::Buffer> {
                 (0..PASSES)
                     .map(|pass| {
@@ -352,28 +318,9 @@ impl SortPlan {
         Ok(())
     }
 
-    /// Exclusive scan of the digit offsets, level by level, then the block sums back down.
+    /// Exclusive scan of the digit offsets.
     fn record_scan(&self, encoder: &mut wgpu::CommandEncoder) {
-        let k = &self.sort.kernels;
         let device = self.sort.gpu.device();
-        let data_of = |i: usize| {
-            if i == 0 {
-                &self.offsets
-            } else {
-                &self.scan[i - 1].totals
-            }
-        };
-        for (i, level) in self.scan.iter().enumerate() {
-            let bg = k
-                .scan_block
-                .bind(device, &[&level.uniform, data_of(i), &level.totals]);
-            k.scan_block.record(encoder, &bg, level.grid);
-        }
-        for (i, level) in self.scan.iter().enumerate().rev().skip(1) {
-            let bg = k
-                .add_block
-                .bind(device, &[&level.uniform, data_of(i), &level.totals]);
-            k.add_block.record(encoder, &bg, level.grid);
-        }
+        self.scan.record(&self.sort.kernels.scan, device, encoder, &self.offsets);
     }
 }

@@ -1,0 +1,89 @@
+//! Multi-pass (reduce-then-scan) prefix sums over one buffer, level by level: each level
+//! scans blocks of 4096 values and writes the block totals, which the next level scans; the
+//! totals are then added back down. No spin-waiting. Used with the u32 kernels of
+//! `shaders/scan.wgsl` (exclusive) and the double-f32 kernels of `shaders/owl_scan.wgsl`
+//! (inclusive); both follow the same binding layout: uniform, data, totals.
+
+use crate::dispatch::{Grid, Kernel};
+use crate::error::Result;
+use crate::gpu::Gpu;
+
+/// Values one scan workgroup owns.
+pub(crate) const SCAN_BLOCK: u32 = 4096;
+
+/// The two kernels of a scan: `block` (scan blocks, write totals) and `add` (add scanned
+/// totals of earlier blocks).
+#[derive(Debug)]
+pub(crate) struct ScanKernels {
+    pub(crate) block: Kernel,
+    pub(crate) add: Kernel,
+}
+
+#[derive(Debug)]
+struct Level {
+    uniform: wgpu::Buffer,
+    grid: Grid,
+    totals: wgpu::Buffer,
+}
+
+/// The levels of the scan of `len` values of `elem_bytes` bytes.
+#[derive(Debug)]
+pub(crate) struct ScanPlan {
+    levels: Vec<Level>,
+}
+
+impl ScanPlan {
+    /// `uniform(len, blocks, grid)` makes a level's uniform buffer.
+    pub(crate) fn new(
+        gpu: &Gpu,
+        len: u32,
+        elem_bytes: u64,
+        uniform: impl Fn(u32, u32, Grid) -> wgpu::Buffer,
+    ) -> Result<Self> {
+        let max_dim = gpu.device().limits().max_compute_workgroups_per_dimension;
+        let mut levels = Vec::new();
+        let mut level_len = len;
+        loop {
+            let blocks = level_len.div_ceil(SCAN_BLOCK).max(1);
+            let grid = Grid::fold(u64::from(blocks), max_dim)?;
+            levels.push(Level {
+                uniform: uniform(level_len, blocks, grid),
+                grid,
+                totals: gpu.device().create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("scan totals"),
+                    size: u64::from(blocks) * elem_bytes,
+                    usage: wgpu::BufferUsages::STORAGE,
+                    mapped_at_creation: false,
+                }),
+            });
+            if blocks <= 1 {
+                break;
+            }
+            level_len = blocks;
+        }
+        Ok(Self { levels })
+    }
+
+    /// Records the scan of `data` in place.
+    pub(crate) fn record(
+        &self,
+        kernels: &ScanKernels,
+        device: &wgpu::Device,
+        encoder: &mut wgpu::CommandEncoder,
+        data: &wgpu::Buffer,
+    ) {
+        let data_of = |i: usize| if i == 0 { data } else { &self.levels[i - 1].totals };
+        for (i, level) in self.levels.iter().enumerate() {
+            let bg = kernels
+                .block
+                .bind(device, &[&level.uniform, data_of(i), &level.totals]);
+            kernels.block.record(encoder, &bg, level.grid);
+        }
+        for (i, level) in self.levels.iter().enumerate().rev().skip(1) {
+            let bg = kernels
+                .add
+                .bind(device, &[&level.uniform, data_of(i), &level.totals]);
+            kernels.add.record(encoder, &bg, level.grid);
+        }
+    }
+}
