@@ -30,8 +30,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let t = segment_of(k);
     let a = verts[t];
     let b = verts[t + 1u];
-    let dy = df_sub(s_at(b), s_at(a));
-    let slope = (dy.x + dy.y) / f32(b - a);
+    let scale = bitcast<f32>(sums[p.n].x);
+    let slope = i64_to_f32(i64_sub(s_at(b), s_at(a))) / f32(b - a) / scale;
     let i = payload[k];
     // In place: v_out holds the input v on entry.
     v_out[i] = sign(v_out[i]) * max(slope, 0.0);

@@ -72,7 +72,13 @@ impl ScanPlan {
         encoder: &mut wgpu::CommandEncoder,
         data: &wgpu::Buffer,
     ) {
-        let data_of = |i: usize| if i == 0 { data } else { &self.levels[i - 1].totals };
+        let data_of = |i: usize| {
+            if i == 0 {
+                data
+            } else {
+                &self.levels[i - 1].totals
+            }
+        };
         for (i, level) in self.levels.iter().enumerate() {
             let bg = kernels
                 .block

@@ -28,6 +28,26 @@ pub const TIE_BROADCAST: &str = include_str!("../shaders/tie_broadcast.wgsl");
 pub const RADIX_SORT: &str = include_str!("../shaders/radix_sort.wgsl");
 /// Multi-pass exclusive scan of u32.
 pub const SCAN: &str = include_str!("../shaders/scan.wgsl");
+/// OWL prox: common part (parameters, double-f32 arithmetic).
+pub const OWL_COMMON: &str = include_str!("../shaders/owl_prox.wgsl");
+/// OWL prox: the cumulative-sum points and orientation test.
+pub const OWL_GEOMETRY: &str = include_str!("../shaders/owl_geometry.wgsl");
+/// OWL prox stage: magnitudes and indices.
+pub const OWL_PREPARE: &str = include_str!("../shaders/owl_prepare.wgsl");
+/// OWL prox stage: z = sorted magnitudes - weights.
+pub const OWL_MAKE_Z: &str = include_str!("../shaders/owl_make_z.wgsl");
+/// OWL prox stage: double-f32 scan.
+pub const OWL_SCAN: &str = include_str!("../shaders/owl_scan.wgsl");
+/// OWL prox stage: leaf hulls.
+pub const OWL_LEAF: &str = include_str!("../shaders/owl_leaf.wgsl");
+/// OWL prox stage: hull compaction.
+pub const OWL_COMPACT: &str = include_str!("../shaders/owl_compact.wgsl");
+/// OWL prox stage: bridges of neighbouring hulls.
+pub const OWL_BRIDGE: &str = include_str!("../shaders/owl_bridge.wgsl");
+/// OWL prox stage: hull merge copy.
+pub const OWL_COPY: &str = include_str!("../shaders/owl_copy.wgsl");
+/// OWL prox stage: slopes, clip, scatter with signs; block ids.
+pub const OWL_FINISH: &str = include_str!("../shaders/owl_finish.wgsl");
 /// Copy-bandwidth probe.
 pub const PROBE_COPY: &str = include_str!("../shaders/probe_copy.wgsl");
 /// FMA-throughput probe.
@@ -85,6 +105,23 @@ pub fn all() -> Vec<(&'static str, String)> {
         ("tie_broadcast", TIE_BROADCAST.to_string()),
         ("radix_sort", RADIX_SORT.to_string()),
         ("scan", SCAN.to_string()),
+        ("owl_prepare", format!("{OWL_COMMON}\n{OWL_PREPARE}")),
+        ("owl_make_z", format!("{OWL_COMMON}\n{OWL_MAKE_Z}")),
+        ("owl_scan", format!("{OWL_COMMON}\n{OWL_SCAN}")),
+        (
+            "owl_leaf",
+            format!("{OWL_COMMON}\n{OWL_GEOMETRY}\n{OWL_LEAF}"),
+        ),
+        ("owl_compact", format!("{OWL_COMMON}\n{OWL_COMPACT}")),
+        (
+            "owl_bridge",
+            format!("{OWL_COMMON}\n{OWL_GEOMETRY}\n{OWL_BRIDGE}"),
+        ),
+        ("owl_copy", format!("{OWL_COMMON}\n{OWL_COPY}")),
+        (
+            "owl_finish",
+            format!("{OWL_COMMON}\n{OWL_GEOMETRY}\n{OWL_FINISH}"),
+        ),
         ("probe_copy", PROBE_COPY.to_string()),
         ("probe_fma", PROBE_FMA.to_string()),
     ]

@@ -1,6 +1,8 @@
 //! The CPU OWL / GrOWL prox: the exact vectors of the reference notes, properties on random
 //! inputs against an independent naive implementation, and bad input.
 
+mod common;
+
 use proptest::prelude::*;
 use tied::growl::cpu::{growl_prox, owl_prox, owl_prox_blocks};
 use tied::growl::{GroupLayout, Weights};
@@ -294,4 +296,99 @@ fn weight_sequences_and_errors() {
         ),
         Err(Error::LengthMismatch { .. })
     ));
+}
+
+mod gpu {
+    use super::*;
+    use std::sync::OnceLock;
+    use tied::growl::OwlProx;
+
+    use crate::common;
+
+    fn owl() -> &'static OwlProx {
+        static O: OnceLock<OwlProx> = OnceLock::new();
+        O.get_or_init(|| OwlProx::new(common::gpu()).expect("owl pipelines"))
+    }
+
+    /// GPU against the CPU twin: relative to the largest |v| (the prox is 1-Lipschitz).
+    fn check(v: &[f32], w: &[f32]) {
+        let got = owl().prox_blocking(v, w).expect("gpu prox");
+        let want = owl_prox(v, w).unwrap();
+        let scale = v.iter().fold(0.0f32, |m, x| m.max(x.abs())).max(1e-30);
+        for (i, (g, e)) in got.iter().zip(&want).enumerate() {
+            assert!(
+                (g - e).abs() <= 2e-6 * scale,
+                "n = {} index {i}: gpu {g} cpu {e}",
+                v.len()
+            );
+        }
+    }
+
+    #[test]
+    fn gpu_exact_vectors() {
+        let _serial = common::serial();
+        check(&[1.0, -5.0, 3.0], &[4.0, 1.0, 0.0]);
+        check(&[-4.0, 9.0, 4.0], &[7.0, 7.0, 2.0]);
+        check(&[0.0, 0.0, 3.0, 0.0], &[1.0, 0.5, 0.25, 0.0]);
+        check(&[2.0, -2.0, 2.0, 1.0], &[1.25, 1.0, 0.75, 0.5]);
+        check(&[3.0], &[1.0]);
+    }
+
+    #[test]
+    fn gpu_random_sizes_around_thresholds() {
+        let _serial = common::serial();
+        let mut rng = Rng::new(5);
+        for n in [
+            2usize, 255, 256, 257, 511, 512, 513, 4095, 4096, 4097, 70_000,
+        ] {
+            let v: Vec<f32> = rng.vec(n).iter().map(|x| x * 3.0).collect();
+            let w = Weights::Oscar {
+                l1: 0.05,
+                l2: 2.0 / n as f32,
+            }
+            .sequence(n, 1.0)
+            .unwrap();
+            check(&v, &w);
+            let w = Weights::Stairwise {
+                l1: 0.3,
+                l2: 0.01,
+                top: 0.1,
+            }
+            .sequence(n, 1.0)
+            .unwrap();
+            check(&v, &w);
+        }
+    }
+
+    #[test]
+    fn gpu_one_million_random() {
+        let _serial = common::serial();
+        let n = 1_000_000;
+        let v: Vec<f32> = Rng::new(9).vec(n).iter().map(|x| x * 2.0).collect();
+        let w = Weights::Linear { l1: 0.2, l2: 1.0 }
+            .sequence(n, 1.0)
+            .unwrap();
+        check(&v, &w);
+    }
+
+    #[test]
+    fn gpu_adversarial() {
+        let _serial = common::serial();
+        // One giant block of equal magnitudes.
+        let n = 200_000;
+        let v = vec![1.5f32; n];
+        let w = Weights::Oscar { l1: 1e-3, l2: 1e-8 }
+            .sequence(n, 1.0)
+            .unwrap();
+        check(&v, &w);
+        // Descending ramp plus one spike.
+        let mut v: Vec<f32> = (0..20_000).map(|i| 10.0 - i as f32 * 4e-4).collect();
+        v.push(-100.0);
+        let w = Weights::Oscar { l1: 0.5, l2: 1e-3 }
+            .sequence(v.len(), 1.0)
+            .unwrap();
+        check(&v, &w);
+        // All weights larger than the input.
+        check(&[1.0, -2.0, 0.5], &[5.0, 5.0, 5.0]);
+    }
 }

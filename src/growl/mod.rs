@@ -11,6 +11,9 @@
 //! The GPU prox is not in the crate yet.
 
 pub mod cpu;
+mod gpu;
+
+pub use gpu::{OwlPlan, OwlProx};
 
 use crate::error::{Error, Result};
 

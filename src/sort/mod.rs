@@ -117,8 +117,22 @@ impl RadixSort {
                     &[],
                 ),
                 scan: ScanKernels {
-                    block: Kernel::new(device, "scan_block", &scan_module, "scan_block", &scan_bindings, &[]),
-                    add: Kernel::new(device, "scan_add_block", &scan_module, "add_block", &scan_bindings, &[]),
+                    block: Kernel::new(
+                        device,
+                        "scan_block",
+                        &scan_module,
+                        "scan_block",
+                        &scan_bindings,
+                        &[],
+                    ),
+                    add: Kernel::new(
+                        device,
+                        "scan_add_block",
+                        &scan_module,
+                        "add_block",
+                        &scan_bindings,
+                        &[],
+                    ),
                 },
             };
             Ok(Self {
@@ -321,6 +335,7 @@ impl SortPlan {
     /// Exclusive scan of the digit offsets.
     fn record_scan(&self, encoder: &mut wgpu::CommandEncoder) {
         let device = self.sort.gpu.device();
-        self.scan.record(&self.sort.kernels.scan, device, encoder, &self.offsets);
+        self.scan
+            .record(&self.sort.kernels.scan, device, encoder, &self.offsets);
     }
 }

@@ -1,0 +1,462 @@
+//! The OWL prox on the GPU: radix sort of magnitudes, exact fixed-point prefix sums, pool adjacent
+//! violators as an upper-hull merge, and the scatter back (`shaders/owl_*.wgsl`).
+//!
+//! The prox is computed in place on the caller's vector. Every invocation does bounded work
+//! (a 256-point leaf hull, O(log^2 n) binary searches per merge), with no spin-waiting, so it
+//! is portable and safe from software drivers' loop limiter at any size.
+
+use std::sync::Arc;
+
+use crate::dispatch::{self, check_buffer, check_distinct, Binding, Grid, Kernel};
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::scan::{ScanKernels, ScanPlan};
+use crate::shaders;
+use crate::sort::{RadixSort, SortOrder, SortPlan};
+
+/// Points per leaf hull (`CHUNK` in the shaders).
+const CHUNK: u32 = 256;
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct OwlParams {
+    n: u32,
+    points: u32,
+    len: u32,
+    nodes_in: u32,
+    fold_x: u32,
+    total_wg: u32,
+    chunks: u32,
+    _pad: u32,
+}
+
+#[derive(Debug)]
+struct OwlKernels {
+    prepare: Kernel,
+    make_z: Kernel,
+    scan_df: ScanKernels,
+    scan_u32: ScanKernels,
+    leaf: Kernel,
+    compact: Kernel,
+    bridge: Kernel,
+    copy: Kernel,
+    finish: Kernel,
+    blocks: Kernel,
+}
+
+/// The OWL prox pipelines of one device (the radix sort's included).
+#[derive(Debug, Clone)]
+pub struct OwlProx {
+    gpu: Gpu,
+    sort: RadixSort,
+    kernels: Arc<OwlKernels>,
+}
+
+/// One merge level: bridges of node pairs, merged sizes scanned into offsets, the copy.
+#[derive(Debug)]
+struct MergeLevel {
+    uniform: wgpu::Buffer,
+    bridge_grid: Grid,
+    bridges: wgpu::Buffer,
+    offsets_out: wgpu::Buffer,
+    sizes_scan: ScanPlan,
+}
+
+/// Scratch for the OWL prox of vectors of one length. Create once per length.
+#[derive(Debug)]
+pub struct OwlPlan {
+    owl: OwlProx,
+    n: u32,
+    sort: SortPlan,
+    uniform: wgpu::Buffer,
+    elem_grid: Grid,
+    point_grid: Grid,
+    chunk_grid: Grid,
+    keys: wgpu::Buffer,
+    payload: wgpu::Buffer,
+    z: wgpu::Buffer,
+    z_scan: ScanPlan,
+    hull_cap: wgpu::Buffer,
+    sizes0: wgpu::Buffer,
+    sizes0_scan: ScanPlan,
+    verts: [wgpu::Buffer; 2],
+    levels: Vec<MergeLevel>,
+}
+
+impl OwlProx {
+    /// Compiles the pipelines.
+    ///
+    /// # Errors
+    /// Errors captured while creating the pipelines.
+    pub fn new(gpu: &Gpu) -> Result<Self> {
+        let sort = RadixSort::new(gpu)?;
+        gpu.scoped(|| {
+            let device = gpu.device();
+            use Binding::{Read, ReadWrite, Uniform};
+            let module = |name: &str, parts: &[&str]| {
+                let mut src = String::from(shaders::OWL_COMMON);
+                for part in parts {
+                    src.push('\n');
+                    src.push_str(part);
+                }
+                dispatch::shader(device, name, &src)
+            };
+            let geo = shaders::OWL_GEOMETRY;
+            let scan_df = module("owl_scan", &[shaders::OWL_SCAN]);
+            let scan_u32 = dispatch::shader(device, "scan", shaders::SCAN);
+            let finish = module("owl_finish", &[geo, shaders::OWL_FINISH]);
+            let scan_b = [Uniform, ReadWrite, ReadWrite];
+            let k = |name, m: &wgpu::ShaderModule, entry, b: &[Binding]| {
+                Kernel::new(device, name, m, entry, b, &[])
+            };
+            let kernels = OwlKernels {
+                prepare: k(
+                    "owl_prepare",
+                    &module("owl_prepare", &[shaders::OWL_PREPARE]),
+                    "main",
+                    &[Uniform, Read, ReadWrite, ReadWrite],
+                ),
+                make_z: k(
+                    "owl_make_z",
+                    &module("owl_make_z", &[shaders::OWL_MAKE_Z]),
+                    "main",
+                    &[Uniform, Read, Read, ReadWrite],
+                ),
+                scan_df: ScanKernels {
+                    block: k("owl_scan_block", &scan_df, "scan_block", &scan_b),
+                    add: k("owl_scan_add", &scan_df, "add_block", &scan_b),
+                },
+                scan_u32: ScanKernels {
+                    block: k("scan_block", &scan_u32, "scan_block", &scan_b),
+                    add: k("scan_add_block", &scan_u32, "add_block", &scan_b),
+                },
+                leaf: k(
+                    "owl_leaf",
+                    &module("owl_leaf", &[geo, shaders::OWL_LEAF]),
+                    "main",
+                    &[Uniform, Read, ReadWrite, ReadWrite],
+                ),
+                compact: k(
+                    "owl_compact",
+                    &module("owl_compact", &[shaders::OWL_COMPACT]),
+                    "main",
+                    &[Uniform, Read, Read, ReadWrite],
+                ),
+                bridge: k(
+                    "owl_bridge",
+                    &module("owl_bridge", &[geo, shaders::OWL_BRIDGE]),
+                    "main",
+                    &[Uniform, Read, Read, Read, ReadWrite, ReadWrite],
+                ),
+                copy: k(
+                    "owl_copy",
+                    &module("owl_copy", &[shaders::OWL_COPY]),
+                    "main",
+                    &[Uniform, Read, Read, Read, Read, ReadWrite],
+                ),
+                finish: k(
+                    "owl_finish",
+                    &finish,
+                    "main",
+                    &[Uniform, Read, Read, Read, Read, ReadWrite],
+                ),
+                blocks: k(
+                    "owl_blocks",
+                    &finish,
+                    "blocks",
+                    &[Uniform, Read, Read, Read, Read, ReadWrite],
+                ),
+            };
+            Ok(Self {
+                gpu: gpu.clone(),
+                sort,
+                kernels: Arc::new(kernels),
+            })
+        })
+    }
+
+    /// Prepares scratch for vectors of `n` elements.
+    ///
+    /// # Errors
+    /// [`Error::LimitExceeded`] when `n` does not fit one binding or dispatch.
+    pub fn plan(&self, n: usize) -> Result<OwlPlan> {
+        let gpu = &self.gpu;
+        let device = gpu.device();
+        let max_dim = device.limits().max_compute_workgroups_per_dimension;
+        let n = u32::try_from(n).map_err(|_| Error::shape("at most 2^32 - 2 elements"))?;
+        dispatch::check_binding_size(device, "owl sums", u64::from(n) * 8)?;
+        let sort = self.sort.plan(n as usize)?;
+        let points = n + 1;
+        let chunks = points.div_ceil(CHUNK);
+        let elem_grid = Grid::fold(u64::from(n).div_ceil(256), max_dim)?;
+        let point_grid = Grid::fold(u64::from(points).div_ceil(256), max_dim)?;
+        let chunk_grid = Grid::fold(u64::from(chunks).div_ceil(256), max_dim)?;
+        let params = |len: u32, nodes_in: u32, grid: Grid| OwlParams {
+            n,
+            points,
+            len,
+            nodes_in,
+            fold_x: grid.x.max(1),
+            total_wg: grid.total,
+            chunks,
+            _pad: 0,
+        };
+        gpu.scoped(|| {
+            let buf = |label: &str, bytes: u64| {
+                device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some(label),
+                    size: bytes.max(4),
+                    usage: wgpu::BufferUsages::STORAGE,
+                    mapped_at_creation: false,
+                })
+            };
+            let uniform_of = |p: OwlParams| dispatch::uniform(gpu, "owl params", &p);
+            let u32_scan = |len: u32| {
+                ScanPlan::new(gpu, len, 4, |len, blocks, g| {
+                    dispatch::uniform(gpu, "scan params", &[len, blocks, g.x.max(1), g.total])
+                })
+            };
+            // One uniform serves grids of several sizes: a grid that folds is max_dim wide, and
+            // one that does not has a single row, where fold_x does not matter.
+            let fold = max_dim;
+            let mut levels = Vec::new();
+            let mut nodes = chunks;
+            while nodes > 1 {
+                let out = nodes.div_ceil(2);
+                let bridge_grid = Grid::fold(u64::from(out).div_ceil(256), max_dim)?;
+                levels.push(MergeLevel {
+                    uniform: uniform_of(OwlParams {
+                        fold_x: fold,
+                        ..params(0, nodes, bridge_grid)
+                    }),
+                    bridge_grid,
+                    bridges: buf("owl bridges", u64::from(out) * 8),
+                    offsets_out: buf("owl hull offsets", u64::from(out + 1) * 4),
+                    sizes_scan: u32_scan(out + 1)?,
+                });
+                nodes = out;
+            }
+            let z_scan =
+                ScanPlan::new(gpu, n.max(1), 8, |len, _, g| uniform_of(params(len, 0, g)))?;
+            Ok(OwlPlan {
+                owl: self.clone(),
+                n,
+                sort,
+                uniform: uniform_of(OwlParams {
+                    fold_x: fold,
+                    ..params(n, chunks, elem_grid)
+                }),
+                elem_grid,
+                point_grid,
+                chunk_grid,
+                keys: buf("owl keys", u64::from(n) * 4),
+                payload: buf("owl payload", u64::from(n) * 4),
+                z: buf("owl z / sums (+ scale)", u64::from(n + 1) * 8),
+                z_scan,
+                hull_cap: buf("owl leaf hulls", u64::from(chunks) * u64::from(CHUNK) * 4),
+                sizes0: buf("owl leaf sizes", u64::from(chunks + 1) * 4),
+                sizes0_scan: u32_scan(chunks + 1)?,
+                verts: [
+                    buf("owl hull a", u64::from(points) * 4),
+                    buf("owl hull b", u64::from(points) * 4),
+                ],
+                levels,
+            })
+        })
+    }
+
+    /// The OWL prox of host `v` with weights `w` (non-negative, non-increasing, same length).
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`], [`Error::Shape`] for invalid weights or non-finite input,
+    /// plan, recording and readback errors.
+    pub async fn prox(&self, v: &[f32], w: &[f32]) -> Result<Vec<f32>> {
+        Ok(self.prox_with_blocks(v, w, false).await?.0)
+    }
+
+    /// The OWL prox of host `v` and, when `with_blocks`, each element's PAV block id
+    /// (blocks numbered from the largest magnitudes down; empty otherwise).
+    ///
+    /// # Errors
+    /// As [`OwlProx::prox`].
+    pub async fn prox_with_blocks(
+        &self,
+        v: &[f32],
+        w: &[f32],
+        with_blocks: bool,
+    ) -> Result<(Vec<f32>, Vec<u32>)> {
+        if v.len() != w.len() {
+            return Err(Error::LengthMismatch {
+                name: "weights",
+                expected: v.len(),
+                actual: w.len(),
+            });
+        }
+        super::validate(w)?;
+        if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+            return Err(Error::shape(format!(
+                "input {i} is {}: the OWL prox needs finite input",
+                v[i]
+            )));
+        }
+        if v.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let plan = self.plan(v.len())?;
+        let gpu = &self.gpu;
+        let (encoder, vb, bb) = gpu
+            .scoped_async(|| {
+                let vb = dispatch::upload(gpu, "owl v", v);
+                let wb = dispatch::upload(gpu, "owl w", w);
+                let bb = with_blocks.then(|| dispatch::zeros(gpu, "owl blocks", v.len()));
+                let mut encoder = gpu.device().create_command_encoder(&Default::default());
+                plan.record(&mut encoder, &vb, &wb, bb.as_ref())?;
+                Ok((encoder, vb, bb))
+            })
+            .await?;
+        dispatch::submit(gpu, encoder).await?;
+        let values = dispatch::read_back(gpu, &vb, v.len()).await?;
+        let blocks = match &bb {
+            Some(bb) => dispatch::read_back(gpu, bb, v.len())
+                .await?
+                .into_iter()
+                .map(f32::to_bits)
+                .collect(),
+            None => Vec::new(),
+        };
+        Ok((values, blocks))
+    }
+
+    /// Blocking [`OwlProx::prox`] (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn prox_blocking(&self, v: &[f32], w: &[f32]) -> Result<Vec<f32>> {
+        pollster::block_on(self.prox(v, w))
+    }
+}
+
+impl OwlPlan {
+    /// Records the OWL prox of `v` (f32, in place) with weights `w` (f32, non-negative and
+    /// non-increasing: validate them with [`super::validate`]; the GPU does not). When
+    /// `blocks` is given, it receives each element's PAV block id (u32). `v` must hold finite
+    /// values. Never submits.
+    ///
+    /// # Errors
+    /// Buffer size, usage and aliasing errors. Nothing is recorded on error.
+    pub fn record(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        v: &wgpu::Buffer,
+        w: &wgpu::Buffer,
+        blocks: Option<&wgpu::Buffer>,
+    ) -> Result<()> {
+        let owl = &self.owl;
+        let device = owl.gpu.device();
+        let k = &owl.kernels;
+        let st = wgpu::BufferUsages::STORAGE;
+        let n = u64::from(self.n);
+        check_buffer(device, "v", v, n, st)?;
+        check_buffer(device, "w", w, n, st)?;
+        check_distinct("v", v, &[w])?;
+        if let Some(b) = blocks {
+            check_buffer(device, "blocks", b, n, st)?;
+            check_distinct("blocks", b, &[v, w])?;
+        }
+        if self.n == 0 {
+            return Ok(());
+        }
+        let u = &self.uniform;
+        let run = |encoder: &mut wgpu::CommandEncoder,
+                   kernel: &Kernel,
+                   bufs: &[&wgpu::Buffer],
+                   grid: Grid| {
+            let bg = kernel.bind(device, bufs);
+            kernel.record(encoder, &bg, grid);
+        };
+        run(
+            encoder,
+            &k.prepare,
+            &[u, v, &self.keys, &self.payload],
+            self.elem_grid,
+        );
+        self.sort.record(
+            encoder,
+            &self.keys,
+            Some(&self.payload),
+            SortOrder::Descending,
+        )?;
+        run(
+            encoder,
+            &k.make_z,
+            &[u, &self.keys, w, &self.z],
+            self.elem_grid,
+        );
+        self.z_scan.record(&k.scan_df, device, encoder, &self.z);
+        run(
+            encoder,
+            &k.leaf,
+            &[u, &self.z, &self.hull_cap, &self.sizes0],
+            self.chunk_grid,
+        );
+        self.sizes0_scan
+            .record(&k.scan_u32, device, encoder, &self.sizes0);
+        let compact_grid = Grid::fold(
+            (u64::from(self.chunk_grid.total) * 256 * u64::from(CHUNK)).div_ceil(256),
+            device.limits().max_compute_workgroups_per_dimension,
+        )?;
+        run(
+            encoder,
+            &k.compact,
+            &[u, &self.hull_cap, &self.sizes0, &self.verts[0]],
+            compact_grid,
+        );
+        let mut offsets_in = &self.sizes0;
+        for (level, m) in self.levels.iter().enumerate() {
+            let (vin, vout) = (&self.verts[level % 2], &self.verts[(level + 1) % 2]);
+            run(
+                encoder,
+                &k.bridge,
+                &[
+                    &m.uniform,
+                    &self.z,
+                    vin,
+                    offsets_in,
+                    &m.bridges,
+                    &m.offsets_out,
+                ],
+                m.bridge_grid,
+            );
+            m.sizes_scan
+                .record(&k.scan_u32, device, encoder, &m.offsets_out);
+            run(
+                encoder,
+                &k.copy,
+                &[
+                    &m.uniform,
+                    vin,
+                    offsets_in,
+                    &m.bridges,
+                    &m.offsets_out,
+                    vout,
+                ],
+                self.point_grid,
+            );
+            offsets_in = &m.offsets_out;
+        }
+        let hull = &self.verts[self.levels.len() % 2];
+        if let Some(b) = blocks {
+            run(
+                encoder,
+                &k.blocks,
+                &[u, &self.z, hull, offsets_in, &self.payload, b],
+                self.elem_grid,
+            );
+        }
+        run(
+            encoder,
+            &k.finish,
+            &[u, &self.z, hull, offsets_in, &self.payload, v],
+            self.elem_grid,
+        );
+        Ok(())
+    }
+}
