@@ -48,6 +48,12 @@ pub const OWL_BRIDGE: &str = include_str!("../shaders/owl_bridge.wgsl");
 pub const OWL_COPY: &str = include_str!("../shaders/owl_copy.wgsl");
 /// OWL prox stage: slopes, clip, scatter with signs; block ids.
 pub const OWL_FINISH: &str = include_str!("../shaders/owl_finish.wgsl");
+/// GrOWL: common part.
+pub const GROWL_COMMON: &str = include_str!("../shaders/growl_common.wgsl");
+/// GrOWL stage: group norms.
+pub const GROWL_NORMS: &str = include_str!("../shaders/growl_norms.wgsl");
+/// GrOWL stage: group rescale.
+pub const GROWL_RESCALE: &str = include_str!("../shaders/growl_rescale.wgsl");
 /// Copy-bandwidth probe.
 pub const PROBE_COPY: &str = include_str!("../shaders/probe_copy.wgsl");
 /// FMA-throughput probe.
@@ -122,6 +128,8 @@ pub fn all() -> Vec<(&'static str, String)> {
             "owl_finish",
             format!("{OWL_COMMON}\n{OWL_GEOMETRY}\n{OWL_FINISH}"),
         ),
+        ("growl_norms", format!("{GROWL_COMMON}\n{GROWL_NORMS}")),
+        ("growl_rescale", format!("{GROWL_COMMON}\n{GROWL_RESCALE}")),
         ("probe_copy", PROBE_COPY.to_string()),
         ("probe_fma", PROBE_FMA.to_string()),
     ]

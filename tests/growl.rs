@@ -360,6 +360,70 @@ mod gpu {
         }
     }
 
+    fn growl() -> &'static tied::growl::GrowlProx {
+        static G: OnceLock<tied::growl::GrowlProx> = OnceLock::new();
+        G.get_or_init(|| tied::growl::GrowlProx::new(common::gpu()).expect("growl pipelines"))
+    }
+
+    #[test]
+    fn gpu_growl_matrix_vector_and_layouts() {
+        let _serial = common::serial();
+        let w = [3.0, 4.0, 0.0, 0.0, -6.0, 8.0, 0.0, -5.0, 1.0, 0.0];
+        let lam = [5.0, 1.5, 1.0, 0.5, 0.0];
+        let out = growl()
+            .prox_blocking(&w, GroupLayout::Rows { rows: 5, cols: 2 }, &lam)
+            .unwrap();
+        assert_eq!(
+            out.weights,
+            vec![2.25, 3.0, 0.0, 0.0, -3.0, 4.0, 0.0, -3.75, 0.5, 0.0]
+        );
+        assert_eq!(out.norms, vec![3.75, 0.0, 5.0, 3.75, 0.5]);
+        assert_eq!(out.zero, vec![false, true, false, false, false]);
+        assert_eq!(out.blocks[0], out.blocks[3]);
+        let mut rng = Rng::new(77);
+        let layouts = [
+            GroupLayout::Rows {
+                rows: 300,
+                cols: 17,
+            },
+            GroupLayout::Columns {
+                rows: 40,
+                cols: 513,
+            },
+            GroupLayout::ConvInChannels {
+                c_out: 8,
+                c_in: 33,
+                khw: 9,
+            },
+        ];
+        for layout in layouts {
+            let m = rng.vec(layout.len());
+            let lam = Weights::Oscar { l1: 0.5, l2: 0.02 }
+                .sequence(layout.groups(), 1.0)
+                .unwrap();
+            let got = growl().prox_blocking(&m, layout, &lam).unwrap();
+            let want = growl_prox(&m, layout, &lam).unwrap();
+            let scale = want
+                .norms
+                .iter()
+                .chain(&got.norms)
+                .fold(1e-30f32, |a, &b| a.max(b));
+            for (g, e) in got.norms.iter().zip(&want.norms) {
+                assert!((g - e).abs() <= 2e-6 * scale, "{layout:?}: norm {g} vs {e}");
+            }
+            for (g, e) in got.weights.iter().zip(&want.weights) {
+                assert!((g - e).abs() <= 2e-6, "{layout:?}: weight {g} vs {e}");
+            }
+            assert_eq!(got.zero, want.zero, "{layout:?}");
+        }
+        let r = growl().prox_blocking(
+            &[1.0; 4],
+            GroupLayout::Rows { rows: 2, cols: 2 },
+            &[1.0, 2.0],
+        );
+        assert!(matches!(r, Err(Error::Shape(_))), "{r:?}");
+    }
+
     #[test]
     fn gpu_one_million_random() {
         let _serial = common::serial();

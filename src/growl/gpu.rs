@@ -14,6 +14,8 @@ use crate::scan::{ScanKernels, ScanPlan};
 use crate::shaders;
 use crate::sort::{RadixSort, SortOrder, SortPlan};
 
+use super::GroupLayout;
+
 /// Points per leaf hull (`CHUNK` in the shaders).
 const CHUNK: u32 = 256;
 
@@ -457,6 +459,270 @@ impl OwlPlan {
             &[u, &self.z, hull, offsets_in, &self.payload, v],
             self.elem_grid,
         );
+        Ok(())
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct GrowlParams {
+    outer: u32,
+    groups: u32,
+    inner: u32,
+    len: u32,
+    fold_x: u32,
+    total_wg: u32,
+    group_len: u32,
+    _pad: u32,
+}
+
+/// Longest group one norms workgroup reduces (256 threads x 60,000 steps: under the loop limiter).
+const MAX_GROUP_LEN: u64 = 256 * 60_000;
+
+/// The GrOWL prox pipelines of one device: group norms, the OWL prox of the norms, the rescale.
+#[derive(Debug, Clone)]
+pub struct GrowlProx {
+    owl: OwlProx,
+    norms: Arc<Kernel>,
+    rescale: Arc<Kernel>,
+}
+
+/// Scratch for the GrOWL prox of tensors of one [`GroupLayout`].
+#[derive(Debug)]
+pub struct GrowlPlan {
+    growl: GrowlProx,
+    layout: GroupLayout,
+    owl: OwlPlan,
+    uniform: wgpu::Buffer,
+    group_grid: Grid,
+    elem_grid: Grid,
+    norms: wgpu::Buffer,
+    new_norms: wgpu::Buffer,
+}
+
+impl GrowlProx {
+    /// Compiles the pipelines (the OWL prox's included).
+    ///
+    /// # Errors
+    /// Errors captured while creating the pipelines.
+    pub fn new(gpu: &Gpu) -> Result<Self> {
+        let owl = OwlProx::new(gpu)?;
+        gpu.scoped(|| {
+            let device = gpu.device();
+            use Binding::{Read, ReadWrite, Uniform};
+            let module = |name: &str, stage: &str| {
+                dispatch::shader(device, name, &format!("{}\n{stage}", shaders::GROWL_COMMON))
+            };
+            let norms = Kernel::new(
+                device,
+                "growl_norms",
+                &module("growl_norms", shaders::GROWL_NORMS),
+                "main",
+                &[Uniform, Read, ReadWrite, ReadWrite],
+                &[],
+            );
+            let rescale = Kernel::new(
+                device,
+                "growl_rescale",
+                &module("growl_rescale", shaders::GROWL_RESCALE),
+                "main",
+                &[Uniform, ReadWrite, Read, Read],
+                &[],
+            );
+            Ok(Self {
+                owl,
+                norms: Arc::new(norms),
+                rescale: Arc::new(rescale),
+            })
+        })
+    }
+
+    /// Prepares scratch for tensors of `layout`.
+    ///
+    /// # Errors
+    /// [`Error::LimitExceeded`] when the tensor does not fit one binding or a group is longer
+    /// than 15,360,000 elements.
+    pub fn plan(&self, layout: GroupLayout) -> Result<GrowlPlan> {
+        let gpu = &self.owl.gpu;
+        let device = gpu.device();
+        let max_dim = device.limits().max_compute_workgroups_per_dimension;
+        let (outer, groups, inner) = view(layout);
+        let len = layout.len() as u64;
+        dispatch::check_binding_size(device, "matrix", len * 4)?;
+        let group_len = u64::from(outer) * u64::from(inner);
+        if group_len > MAX_GROUP_LEN {
+            return Err(Error::LimitExceeded {
+                limit: "GrOWL group length",
+                needed: group_len,
+                allowed: MAX_GROUP_LEN,
+                hint: "; split the tensor into smaller groups".into(),
+            });
+        }
+        let owl = self.owl.plan(groups as usize)?;
+        let group_grid = Grid::fold(u64::from(groups), max_dim)?;
+        let elem_grid = Grid::fold(len.div_ceil(256), max_dim)?;
+        gpu.scoped(|| {
+            let buf = |label: &str| {
+                device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some(label),
+                    size: (u64::from(groups) * 4).max(4),
+                    usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+                    mapped_at_creation: false,
+                })
+            };
+            let params = GrowlParams {
+                outer,
+                groups,
+                inner,
+                len: len as u32,
+                fold_x: max_dim,
+                total_wg: elem_grid.total,
+                group_len: group_len as u32,
+                _pad: 0,
+            };
+            Ok(GrowlPlan {
+                growl: self.clone(),
+                layout,
+                owl,
+                uniform: dispatch::uniform(gpu, "growl params", &params),
+                group_grid,
+                elem_grid,
+                norms: buf("growl norms"),
+                new_norms: buf("growl new norms"),
+            })
+        })
+    }
+
+    /// The GrOWL prox of host `matrix` (layout `layout`) with OWL weights `w` (one per group):
+    /// the new tensor, the new group norms, the zero-group mask and the PAV block ids.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`], invalid weights, non-finite input; plan, recording and
+    /// readback errors.
+    pub async fn prox(
+        &self,
+        matrix: &[f32],
+        layout: GroupLayout,
+        w: &[f32],
+    ) -> Result<super::cpu::GrowlOutput> {
+        if matrix.len() != layout.len() {
+            return Err(Error::LengthMismatch {
+                name: "weights matrix",
+                expected: layout.len(),
+                actual: matrix.len(),
+            });
+        }
+        if w.len() != layout.groups() {
+            return Err(Error::LengthMismatch {
+                name: "OWL weights",
+                expected: layout.groups(),
+                actual: w.len(),
+            });
+        }
+        super::validate(w)?;
+        if let Some(i) = matrix.iter().position(|x| !x.is_finite()) {
+            return Err(Error::shape(format!("matrix element {i} is {}", matrix[i])));
+        }
+        let groups = layout.groups();
+        if groups == 0 || matrix.is_empty() {
+            return Ok(super::cpu::GrowlOutput {
+                weights: matrix.to_vec(),
+                norms: vec![0.0; groups],
+                zero: vec![true; groups],
+                blocks: (0..groups as u32).collect(),
+            });
+        }
+        let plan = self.plan(layout)?;
+        let gpu = &self.owl.gpu;
+        let (encoder, mb, bb) = gpu
+            .scoped_async(|| {
+                let mb = dispatch::upload(gpu, "growl matrix", matrix);
+                let wb = dispatch::upload(gpu, "growl owl weights", w);
+                let bb = dispatch::zeros(gpu, "growl blocks", groups);
+                let mut encoder = gpu.device().create_command_encoder(&Default::default());
+                plan.record(&mut encoder, &mb, &wb, Some(&bb))?;
+                Ok((encoder, mb, bb))
+            })
+            .await?;
+        dispatch::submit(gpu, encoder).await?;
+        let weights = dispatch::read_back(gpu, &mb, matrix.len()).await?;
+        let norms = dispatch::read_back(gpu, &plan.new_norms, groups).await?;
+        let blocks = dispatch::read_back(gpu, &bb, groups)
+            .await?
+            .into_iter()
+            .map(f32::to_bits)
+            .collect();
+        Ok(super::cpu::GrowlOutput {
+            weights,
+            zero: norms.iter().map(|&r| r == 0.0).collect(),
+            norms,
+            blocks,
+        })
+    }
+
+    /// Blocking [`GrowlProx::prox`] (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn prox_blocking(
+        &self,
+        matrix: &[f32],
+        layout: GroupLayout,
+        w: &[f32],
+    ) -> Result<super::cpu::GrowlOutput> {
+        pollster::block_on(self.prox(matrix, layout, w))
+    }
+}
+
+fn view(layout: GroupLayout) -> (u32, u32, u32) {
+    let (o, g, i) = match layout {
+        GroupLayout::Rows { rows, cols } => (1, rows, cols),
+        GroupLayout::Columns { rows, cols } => (rows, cols, 1),
+        GroupLayout::ConvInChannels { c_out, c_in, khw } => (c_out, c_in, khw),
+    };
+    (o as u32, g as u32, i as u32)
+}
+
+impl GrowlPlan {
+    /// The new group norms after [`GrowlPlan::record`] (f32 per group; 0 marks a zero group).
+    pub fn new_norms(&self) -> &wgpu::Buffer {
+        &self.new_norms
+    }
+
+    /// Records the GrOWL prox of `matrix` (in place) with OWL weights `w` (one per group,
+    /// non-negative and non-increasing: validate with [`super::validate`]). `blocks`, when
+    /// given, receives each group's PAV block id. Never submits.
+    ///
+    /// # Errors
+    /// Buffer size, usage and aliasing errors. Nothing is recorded on error.
+    pub fn record(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        matrix: &wgpu::Buffer,
+        w: &wgpu::Buffer,
+        blocks: Option<&wgpu::Buffer>,
+    ) -> Result<()> {
+        let device = self.growl.owl.gpu.device();
+        check_buffer(
+            device,
+            "matrix",
+            matrix,
+            self.layout.len() as u64,
+            wgpu::BufferUsages::STORAGE,
+        )?;
+        check_distinct("matrix", matrix, &[w])?;
+        if self.layout.is_empty() || self.layout.groups() == 0 {
+            return Ok(());
+        }
+        let bg = self.growl.norms.bind(
+            device,
+            &[&self.uniform, matrix, &self.norms, &self.new_norms],
+        );
+        self.growl.norms.record(encoder, &bg, self.group_grid);
+        self.owl.record(encoder, &self.new_norms, w, blocks)?;
+        let bg = self.growl.rescale.bind(
+            device,
+            &[&self.uniform, matrix, &self.norms, &self.new_norms],
+        );
+        self.growl.rescale.record(encoder, &bg, self.elem_grid);
         Ok(())
     }
 }

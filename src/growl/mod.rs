@@ -6,14 +6,14 @@
 //! applies it to the norms of groups (rows, columns, conv input channels) and rescales each
 //! group.
 //!
-//! This module has the weight sequences and the CPU implementation ([`cpu`]), which is a fast
-//! fallback for users without a GPU (a radix sort of magnitudes and a linear stack PAV).
-//! The GPU prox is not in the crate yet.
+//! On the GPU: [`OwlProx`] (vectors) and [`GrowlProx`] (tensors), recording into the caller's
+//! encoder, with bounded work per invocation at any size. On the CPU: [`cpu`], the reference
+//! twin and a fast fallback without a GPU (a radix sort of magnitudes, a linear stack PAV).
 
 pub mod cpu;
 mod gpu;
 
-pub use gpu::{OwlPlan, OwlProx};
+pub use gpu::{GrowlPlan, GrowlProx, OwlPlan, OwlProx};
 
 use crate::error::{Error, Result};
 
