@@ -1,12 +1,16 @@
-//! The CPU OWL prox (the fallback without a GPU) at 1e6 and 1e7 elements, v ~ uniform, OSCAR
-//! weights; compare with skglm's `prox_vec`: 112 ms at 1e6 and 1.98 s at 1e7 on one core of
-//! this kind of machine (see `shared/docs/growl-prox.md`).
+//! The OWL prox at 1e6 and 1e7 elements (v uniform, OSCAR weights), on the GPU (timestamps, or
+//! wall time after a full sync) and on the CPU (the fallback twin). skglm's `prox_vec` takes
+//! 112 ms at 1e6 and 1.98 s at 1e7 on one core of this kind of machine
+//! (`shared/docs/growl-prox.md`).
 
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use tied::growl::{cpu, Weights};
+use tied::dispatch::upload;
+use tied::growl::{cpu, OwlProx, Weights};
+use tied::timing::time_gpu;
 use tied::verify::Rng;
+use tied::Gpu;
 
 fn growl_benches(c: &mut Criterion) {
     let quick = std::env::var_os("TIED_BENCH_QUICK").is_some();
@@ -15,7 +19,9 @@ fn growl_benches(c: &mut Criterion) {
     } else {
         &[1_000_000, 10_000_000]
     };
-    let mut group = c.benchmark_group("owl_prox_cpu");
+    let gpu = Gpu::new_blocking().expect("a GPU adapter (install lavapipe or set WGPU_BACKEND)");
+    let owl = OwlProx::new(&gpu).expect("pipelines");
+    let mut group = c.benchmark_group("owl_prox");
     group
         .sample_size(10)
         .measurement_time(Duration::from_secs(5));
@@ -25,8 +31,24 @@ fn growl_benches(c: &mut Criterion) {
             .sequence(n, 1.0)
             .unwrap();
         group.throughput(Throughput::Elements(n as u64));
-        group.bench_function(BenchmarkId::from_parameter(n), |b| {
+        group.bench_function(BenchmarkId::new("cpu_twin", n), |b| {
             b.iter(|| cpu::owl_prox(&v, &w).unwrap())
+        });
+        let plan = owl.plan(n).expect("plan");
+        let (vb, v0, wb) = (
+            upload(&gpu, "v", &v),
+            upload(&gpu, "v0", &v),
+            upload(&gpu, "w", &w),
+        );
+        group.bench_function(BenchmarkId::new("gpu", n), |b| {
+            b.iter_custom(|iters| {
+                let t = time_gpu(&gpu, iters as u32, 1, |e| {
+                    e.copy_buffer_to_buffer(&v0, 0, &vb, 0, (n * 4) as u64);
+                    plan.record(e, &vb, &wb, None)
+                })
+                .expect("gpu run");
+                Duration::from_secs_f64(t.ms * 1e-3 * iters as f64)
+            })
         });
     }
     group.finish();

@@ -5,7 +5,7 @@
 //! cargo run --release --example report [-- --quick] [--json]
 //! ```
 //! `--quick` uses small cases (well under a minute on a software GPU); `--json` prints one
-//! JSON object per line; `--only conv|sort|tied` runs one kernel family (the probes always run). Choose the adapter with `WGPU_BACKEND` / `WGPU_ADAPTER_NAME`.
+//! JSON object per line; `--only conv|sort|owl|growl|tied` runs one kernel family (the probes always run). Choose the adapter with `WGPU_BACKEND` / `WGPU_ADAPTER_NAME`.
 //!
 //! `roofline` is the time the work would take at the probes' rates divided by the measured
 //! time: for the conv kernels `max(FLOPs / FMA rate, bytes / copy bandwidth) / time` (the
@@ -17,6 +17,7 @@ use tied::conv::{
     cases, cpu, BackwardDataBuffers, BackwardWeightBuffers, Conv2d, Conv2dShape, ForwardBuffers,
 };
 use tied::dispatch::{read_back, upload, zeros};
+use tied::growl::{GroupLayout, GrowlProx, Weights};
 use tied::probe::Probes;
 use tied::sort::{RadixSort, SortOrder};
 use tied::timing::{time_gpu, Timing};
@@ -214,6 +215,35 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             run_sort_case(&gpu, &sorter, &report, n, copy.rate)?;
         }
     }
+    if wanted("owl") || wanted("growl") {
+        let growl = GrowlProx::new(&gpu)?;
+        let sizes: &[usize] = if quick {
+            &[100_000]
+        } else {
+            &[1_000_000, 10_000_000]
+        };
+        if wanted("owl") {
+            for &n in sizes {
+                run_owl_case(&gpu, &growl, &report, n, copy.rate)?;
+            }
+        }
+        let layouts: &[(usize, usize)] = if quick {
+            &[(784, 300), (1024, 256)]
+        } else {
+            &[(784, 300), (4096, 4096), (25088, 4096)]
+        };
+        if wanted("growl") {
+            for &(rows, cols) in layouts {
+                run_growl_case(
+                    &gpu,
+                    &growl,
+                    &report,
+                    GroupLayout::Rows { rows, cols },
+                    copy.rate,
+                )?;
+            }
+        }
+    }
     if wanted("tied") {
         let ties = Ties::new(&gpu)?;
         let tie_cases = if quick {
@@ -225,6 +255,109 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             run_tie_case(&gpu, &ties, &report, case, i as u64, copy.rate)?;
         }
     }
+    Ok(())
+}
+
+fn run_owl_case(
+    gpu: &Gpu,
+    growl: &GrowlProx,
+    report: &Report,
+    n: usize,
+    copy_gbps: f64,
+) -> tied::Result<()> {
+    let v: Vec<f32> = Rng::new(n as u64).vec(n);
+    let w = Weights::Oscar { l1: 0.1, l2: 1e-7 }.sequence(n, 1.0)?;
+    let owl = growl.owl();
+    let plan = owl.plan(n)?;
+    let vb = upload(gpu, "v", &v);
+    let wb = upload(gpu, "w", &w);
+    // Each timed repetition restores v first (a copy, counted in the time: honest, and small
+    // next to the prox), so every repetition computes the prox of the same input.
+    let v0 = upload(gpu, "v0", &v);
+    let t = measure(gpu, |e| {
+        e.copy_buffer_to_buffer(&v0, 0, &vb, 0, (n * 4) as u64);
+        plan.record(e, &vb, &wb, None)
+    })?;
+    let got = pollster::block_on(read_back(gpu, &vb, n))?;
+    let (want, cpu_ms) = timed(|| tied::growl::cpu::owl_prox(&v, &w));
+    let want = want?;
+    // Error relative to the largest input magnitude (the prox is 1-Lipschitz).
+    let vmax = v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    let err = got
+        .iter()
+        .zip(&want)
+        .map(|(g, e)| f64::from((g - e).abs()) / f64::from(vmax))
+        .fold(0.0, f64::max);
+    let bytes = 12.0 * n as f64;
+    report.print(&Row {
+        kernel: "owl_prox".into(),
+        case: format!("n={n} OSCAR, skglm 1e6: 112 ms, 1e7: 1980 ms"),
+        gpu_ms: t.ms,
+        cpu_ms: Some(cpu_ms),
+        gflops: None,
+        gbps: Some(bytes / (t.ms * 1e-3) / 1e9),
+        roofline: bytes / (copy_gbps * 1e9) / (t.ms * 1e-3),
+        max_rel_err: Some(err),
+        method: t.method.name(),
+    });
+    Ok(())
+}
+
+fn run_growl_case(
+    gpu: &Gpu,
+    growl: &GrowlProx,
+    report: &Report,
+    layout: GroupLayout,
+    copy_gbps: f64,
+) -> tied::Result<()> {
+    let m = Rng::new(layout.len() as u64).vec(layout.len());
+    let w = Weights::Stairwise {
+        l1: 0.5,
+        l2: 0.01,
+        top: 0.5,
+    }
+    .sequence(layout.groups(), 1.0)?;
+    let plan = match growl.plan(layout) {
+        Ok(plan) => plan,
+        Err(e) => {
+            eprintln!("growl_prox {layout:?}: skipped: {e}");
+            return Ok(());
+        }
+    };
+    let mb = upload(gpu, "matrix", &m);
+    let m0 = upload(gpu, "matrix0", &m);
+    let wb = upload(gpu, "w", &w);
+    let bytes_len = (layout.len() * 4) as u64;
+    let t = measure(gpu, |e| {
+        e.copy_buffer_to_buffer(&m0, 0, &mb, 0, bytes_len);
+        plan.record(e, &mb, &wb, None)
+    })?;
+    let got = pollster::block_on(read_back(gpu, &mb, layout.len()))?;
+    let (want, cpu_ms) = timed(|| tied::growl::cpu::growl_prox(&m, layout, &w));
+    let want = want?;
+    let err = got
+        .iter()
+        .zip(&want.weights)
+        .map(|(g, e)| f64::from((g - e).abs()))
+        .fold(0.0, f64::max);
+    // Bytes the prox must move: read for the norms, read and write for the rescale. The
+    // restoring copy in each repetition moves 2 more passes and is counted in the time.
+    let bytes = 3.0 * bytes_len as f64;
+    let (rows, cols) = match layout {
+        GroupLayout::Rows { rows, cols } => (rows, cols),
+        _ => (0, 0),
+    };
+    report.print(&Row {
+        kernel: "growl_prox".into(),
+        case: format!("{rows}x{cols} rows, stairwise, incl. restore copy"),
+        gpu_ms: t.ms,
+        cpu_ms: Some(cpu_ms),
+        gflops: None,
+        gbps: Some(bytes / (t.ms * 1e-3) / 1e9),
+        roofline: bytes / (copy_gbps * 1e9) / (t.ms * 1e-3),
+        max_rel_err: Some(err),
+        method: t.method.name(),
+    });
     Ok(())
 }
 

@@ -501,6 +501,11 @@ pub struct GrowlPlan {
 }
 
 impl GrowlProx {
+    /// The OWL prox pipelines inside.
+    pub fn owl(&self) -> &OwlProx {
+        &self.owl
+    }
+
     /// Compiles the pipelines (the OWL prox's included).
     ///
     /// # Errors
