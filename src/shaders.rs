@@ -24,8 +24,9 @@ pub const TIE_REDUCE_BLOCKS: &str = include_str!("../shaders/tie_reduce_blocks.w
 pub const TIE_REDUCE_BLOCK_PIECES: &str = include_str!("../shaders/tie_reduce_block_pieces.wgsl");
 /// Tied groups: broadcast of group values to members.
 pub const TIE_BROADCAST: &str = include_str!("../shaders/tie_broadcast.wgsl");
-/// Radix sort passes (histogram, scatter).
-pub const RADIX_SORT: &str = include_str!("../shaders/radix_sort.wgsl");
+const RADIX_COMMON: &str = include_str!("../shaders/radix_common.wgsl");
+const RADIX_SORT: &str = include_str!("../shaders/radix_sort.wgsl");
+const RADIX_SMALL: &str = include_str!("../shaders/radix_small.wgsl");
 /// Multi-pass exclusive scan of u32.
 pub const SCAN: &str = include_str!("../shaders/scan.wgsl");
 /// OWL prox: common part (parameters, double-f32 arithmetic).
@@ -58,6 +59,16 @@ pub const GROWL_RESCALE: &str = include_str!("../shaders/growl_rescale.wgsl");
 pub const PROBE_COPY: &str = include_str!("../shaders/probe_copy.wgsl");
 /// FMA-throughput probe.
 pub const PROBE_FMA: &str = include_str!("../shaders/probe_fma.wgsl");
+
+/// Radix sort passes (histogram, scatter): common part + multi-pass kernels.
+pub fn radix_sort() -> String {
+    format!("{RADIX_COMMON}\n{RADIX_SORT}")
+}
+
+/// One-workgroup radix sort of at most 4096 keys: common part + all passes in one dispatch.
+pub fn radix_small() -> String {
+    format!("{RADIX_COMMON}\n{RADIX_SMALL}")
+}
 
 /// Conv forward: common core + forward addressing.
 pub fn conv_forward() -> String {
@@ -109,7 +120,8 @@ pub fn all() -> Vec<(&'static str, String)> {
             TIE_REDUCE_BLOCK_PIECES.to_string(),
         ),
         ("tie_broadcast", TIE_BROADCAST.to_string()),
-        ("radix_sort", RADIX_SORT.to_string()),
+        ("radix_sort", radix_sort()),
+        ("radix_small", radix_small()),
         ("scan", SCAN.to_string()),
         ("owl_prepare", format!("{OWL_COMMON}\n{OWL_PREPARE}")),
         ("owl_make_z", format!("{OWL_COMMON}\n{OWL_MAKE_Z}")),

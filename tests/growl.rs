@@ -137,6 +137,27 @@ fn naive(v: &[f32], w: &[f32]) -> Vec<f64> {
     y
 }
 
+/// Euclidean projection onto {x : ||x||_1 <= radius} (sort-based; Duchi et al. 2008).
+fn project_l1_ball(v: &[f32], radius: f64) -> Vec<f64> {
+    let a: Vec<f64> = v.iter().map(|x| f64::from(x.abs())).collect();
+    if a.iter().sum::<f64>() <= radius {
+        return v.iter().map(|&x| f64::from(x)).collect();
+    }
+    let mut u = a.clone();
+    u.sort_by(|x, y| y.total_cmp(x));
+    let (mut acc, mut theta) = (0.0, 0.0);
+    for (j, &uj) in u.iter().enumerate() {
+        acc += uj;
+        let t = (acc - radius) / (j + 1) as f64;
+        if uj > t {
+            theta = t;
+        }
+    }
+    v.iter()
+        .map(|&x| f64::from(x).signum() * (f64::from(x.abs()) - theta).max(0.0))
+        .collect()
+}
+
 fn weights_strategy(n: usize) -> impl Strategy<Value = Vec<f32>> {
     prop::collection::vec(0.0f32..2.0, n).prop_map(|mut w| {
         w.sort_by(|a, b| b.total_cmp(a));
@@ -176,6 +197,20 @@ proptest! {
         let pv = owl_prox(&v, &w).unwrap();
         let d = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| f64::from(x - y).powi(2)).sum::<f64>().sqrt();
         prop_assert!(d(&pu, &pv) <= d(&u, &v) + 1e-5);
+    }
+
+    #[test]
+    fn linf_weights_moreau((v, lambda) in (prop::collection::vec(-4.0f32..4.0, 1..40), 0.0f32..6.0)) {
+        // w = (lambda, 0, ..., 0) is lambda * ||.||_inf, whose prox is v minus the projection
+        // of v onto the L1 ball of radius lambda (Moreau decomposition).
+        let mut w = vec![0.0f32; v.len()];
+        w[0] = lambda;
+        let got = owl_prox(&v, &w).unwrap();
+        let proj = project_l1_ball(&v, f64::from(lambda));
+        for ((g, x), q) in got.iter().zip(&v).zip(&proj) {
+            let want = f64::from(*x) - q;
+            prop_assert!((f64::from(*g) - want).abs() <= 1e-5, "{g} vs {want}");
+        }
     }
 
     #[test]
@@ -439,7 +474,7 @@ mod gpu {
     fn gpu_adversarial() {
         let _serial = common::serial();
         // One giant block of equal magnitudes.
-        let n = 200_000;
+        let n = 1_000_000;
         let v = vec![1.5f32; n];
         let w = Weights::Oscar { l1: 1e-3, l2: 1e-8 }
             .sequence(n, 1.0)

@@ -2,7 +2,8 @@
 //!
 //! Eight passes of 4-bit digits, each a reduce-then-scan: per-workgroup digit counts,
 //! a multi-pass exclusive scan (`shaders/scan.wgsl`), then a stable scatter
-//! (`shaders/radix_sort.wgsl`). No spin-waiting or decoupled look-back, no subgroup
+//! (`shaders/radix_sort.wgsl`). Up to 4096 keys, one workgroup runs all passes in a single
+//! dispatch (`shaders/radix_small.wgsl`). No spin-waiting or decoupled look-back, no subgroup
 //! operations, no assumed subgroup size: it runs on WebGPU, Apple GPUs and software drivers.
 //!
 //! **Order and NaN policy**: keys are ordered like [`f32::total_cmp`]:
@@ -60,6 +61,7 @@ struct ScanParams {
 struct SortKernels {
     histogram: Kernel,
     scatter: Kernel,
+    small: Kernel,
     scan: ScanKernels,
 }
 
@@ -95,7 +97,8 @@ impl RadixSort {
         gpu.scoped(|| {
             let device = gpu.device();
             use Binding::{Read, ReadWrite, Uniform};
-            let sort_module = dispatch::shader(device, "radix_sort", shaders::RADIX_SORT);
+            let sort_module = dispatch::shader(device, "radix_sort", &shaders::radix_sort());
+            let small_module = dispatch::shader(device, "radix_small", &shaders::radix_small());
             let scan_module = dispatch::shader(device, "scan", shaders::SCAN);
             let sort_bindings = [Uniform, Read, Read, ReadWrite, ReadWrite, ReadWrite];
             let scan_bindings = [Uniform, ReadWrite, ReadWrite];
@@ -114,6 +117,14 @@ impl RadixSort {
                     &sort_module,
                     "scatter",
                     &sort_bindings,
+                    &[],
+                ),
+                small: Kernel::new(
+                    device,
+                    "radix_small",
+                    &small_module,
+                    "sort_small",
+                    &[Uniform, ReadWrite, ReadWrite, ReadWrite, ReadWrite],
                     &[],
                 ),
                 scan: ScanKernels {
@@ -301,6 +312,28 @@ impl SortPlan {
             check_distinct("values", v, &[keys])?;
         }
         if self.len <= 1 {
+            return Ok(());
+        }
+        if self.len <= SORT_BLOCK {
+            // Small inputs: every pass in one dispatch of one workgroup.
+            let uniform = &self.passes[usize::from(order == SortOrder::Descending)]
+                [usize::from(values.is_some())][0];
+            let (vals, vals_alt) = match values {
+                Some(v) => (v, &self.vals_alt),
+                None => (&self.vals_alt, &self.dummy),
+            };
+            let bg = k
+                .small
+                .bind(device, &[uniform, keys, vals, &self.keys_alt, vals_alt]);
+            k.small.record(
+                encoder,
+                &bg,
+                Grid {
+                    total: 1,
+                    x: 1,
+                    y: 1,
+                },
+            );
             return Ok(());
         }
         let uniforms = &self.passes[usize::from(order == SortOrder::Descending)]

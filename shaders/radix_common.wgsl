@@ -1,0 +1,140 @@
+// LSD radix sort of f32 keys with u32 payloads: 8 passes of 4-bit digits. Shared part of the
+// multi-pass kernels (radix_sort.wgsl) and the one-workgroup sort of small inputs
+// (radix_small.wgsl).
+//
+// Stable (a key's rank among equal digits follows its position), so equal keys keep their
+// input order and the permutation is deterministic. Keys are ordered like f32::total_cmp: the
+// bits are mapped to an unsigned order (negatives: all bits flipped; others: sign bit set), so
+// -NaN < -inf < ... < -0 < +0 < ... < +inf < +NaN. Pass 0 maps the raw f32 bits; the last pass
+// maps them back. Descending order sorts the complemented mapping (equal keys keep their input
+// order).
+//
+// Ranks come from 16 digit counters of 16 bits per thread, packed two per u32 (digits 0-7 in
+// `lo`: component c holds digits 2c and 2c + 1; digits 8-15 in `hi`), scanned across the 256
+// threads with a raking scan: no atomics, 4 barriers per tile of 1024 keys (4 per thread).
+
+struct SortParams {
+    len: u32,
+    shift: u32,
+    first_pass: u32,
+    last_pass: u32,
+    descending: u32,
+    workgroups: u32,
+    fold_x: u32,
+    with_values: u32,
+}
+
+const DIGITS: u32 = 16u;
+const TILE: u32 = 1024u;
+const TILES: u32 = 4u;
+// Keys one workgroup owns.
+const BLOCK: u32 = 4096u;
+
+@group(0) @binding(0) var<uniform> p: SortParams;
+
+var<workgroup> packed_lo: array<vec4<u32>, 256>;
+var<workgroup> packed_hi: array<vec4<u32>, 256>;
+var<workgroup> rake_lo: array<vec4<u32>, 16>;
+var<workgroup> rake_hi: array<vec4<u32>, 16>;
+var<workgroup> running: array<u32, 16>;
+var<workgroup> tile_lo: vec4<u32>;
+var<workgroup> tile_hi: vec4<u32>;
+
+fn ordered(bits: u32, first: bool) -> u32 {
+    var k = bits;
+    if (first) {
+        if ((k & 0x80000000u) != 0u) {
+            k = ~k;
+        } else {
+            k = k | 0x80000000u;
+        }
+        if (p.descending != 0u) {
+            k = ~k;
+        }
+    }
+    return k;
+}
+
+fn unordered(k: u32, last: bool) -> u32 {
+    var u = k;
+    if (last) {
+        if (p.descending != 0u) {
+            u = ~u;
+        }
+        if ((u & 0x80000000u) != 0u) {
+            u = u & 0x7fffffffu;
+        } else {
+            u = ~u;
+        }
+    }
+    return u;
+}
+
+// The packed one-hot counter of digit d.
+fn one_hot(d: u32) -> vec4<u32> {
+    return select(
+        vec4<u32>(0u),
+        vec4<u32>(1u << ((d % 2u) * 16u)),
+        vec4<u32>(0u, 1u, 2u, 3u) == vec4<u32>((d % 8u) / 2u),
+    );
+}
+
+// The 16-bit counter of digit d in a packed (lo, hi) pair.
+fn counter(lo: vec4<u32>, hi: vec4<u32>, d: u32) -> u32 {
+    var word = lo[(d % 8u) / 2u];
+    if (d >= 8u) {
+        word = hi[(d % 8u) / 2u];
+    }
+    return (word >> ((d % 2u) * 16u)) & 0xffffu;
+}
+
+// Adds digit d to a packed pair.
+fn count_digit(pair: ptr<function, array<vec4<u32>, 2>>, d: u32) {
+    if (d < 8u) {
+        (*pair)[0] += one_hot(d);
+    } else {
+        (*pair)[1] += one_hot(d);
+    }
+}
+
+// Exclusive scan of the 256 threads' packed counters: returns this thread's prefix; the
+// tile's totals are left in tile_lo / tile_hi. Contains barriers: call from uniform control
+// flow.
+fn scan_packed(lid: u32, mine: array<vec4<u32>, 2>) -> array<vec4<u32>, 2> {
+    packed_lo[lid] = mine[0];
+    packed_hi[lid] = mine[1];
+    workgroupBarrier();
+    if (lid < 16u) {
+        var run_lo = vec4<u32>(0u);
+        var run_hi = vec4<u32>(0u);
+        for (var j = 0u; j < 16u; j++) {
+            let k = lid * 16u + j;
+            let vl = packed_lo[k];
+            let vh = packed_hi[k];
+            packed_lo[k] = run_lo;
+            packed_hi[k] = run_hi;
+            run_lo += vl;
+            run_hi += vh;
+        }
+        rake_lo[lid] = run_lo;
+        rake_hi[lid] = run_hi;
+    }
+    workgroupBarrier();
+    if (lid == 0u) {
+        var run_lo = vec4<u32>(0u);
+        var run_hi = vec4<u32>(0u);
+        for (var j = 0u; j < 16u; j++) {
+            let vl = rake_lo[j];
+            let vh = rake_hi[j];
+            rake_lo[j] = run_lo;
+            rake_hi[j] = run_hi;
+            run_lo += vl;
+            run_hi += vh;
+        }
+        tile_lo = run_lo;
+        tile_hi = run_hi;
+    }
+    workgroupBarrier();
+    let r = lid / 16u;
+    return array<vec4<u32>, 2>(packed_lo[lid] + rake_lo[r], packed_hi[lid] + rake_hi[r]);
+}

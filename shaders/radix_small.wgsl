@@ -1,0 +1,97 @@
+// One-workgroup radix sort of at most 4096 keys (see radix_common.wgsl): all 8 passes in one
+// dispatch, ping-ponging between the caller's buffers and scratch with storage barriers.
+// The multi-pass path needs 3 dispatches per pass; small sorts (GrOWL norms of a few hundred
+// groups, say) are all overhead there.
+
+@group(0) @binding(1) var<storage, read_write> keys_a: array<u32>;
+@group(0) @binding(2) var<storage, read_write> vals_a: array<u32>;
+@group(0) @binding(3) var<storage, read_write> keys_b: array<u32>;
+@group(0) @binding(4) var<storage, read_write> vals_b: array<u32>;
+
+var<workgroup> digit_start: array<u32, 16>;
+
+fn load_key(pass_: u32, i: u32) -> u32 {
+    if (pass_ % 2u == 0u) {
+        return ordered(keys_a[i], pass_ == 0u);
+    }
+    return keys_b[i];
+}
+
+fn load_val(pass_: u32, i: u32) -> u32 {
+    if (p.with_values == 0u) {
+        return 0u;
+    }
+    if (pass_ % 2u == 0u) {
+        return vals_a[i];
+    }
+    return vals_b[i];
+}
+
+fn store(pass_: u32, i: u32, key: u32, val: u32) {
+    if (pass_ % 2u == 0u) {
+        keys_b[i] = key;
+        if (p.with_values != 0u) {
+            vals_b[i] = val;
+        }
+    } else {
+        keys_a[i] = unordered(key, pass_ == 7u);
+        if (p.with_values != 0u) {
+            vals_a[i] = val;
+        }
+    }
+}
+
+@compute @workgroup_size(256)
+fn sort_small(@builtin(local_invocation_index) lid: u32) {
+    for (var pass_ = 0u; pass_ < 8u; pass_++) {
+        let shift = pass_ * 4u;
+        // Digit totals over all keys, then their exclusive scan.
+        var mine = array<vec4<u32>, 2>(vec4<u32>(0u), vec4<u32>(0u));
+        for (var t = 0u; t < 16u; t++) {
+            let i = t * 256u + lid;
+            if (i < p.len) {
+                count_digit(&mine, (load_key(pass_, i) >> shift) & 15u);
+            }
+        }
+        scan_packed(lid, mine);
+        if (lid == 0u) {
+            var acc = 0u;
+            for (var d = 0u; d < DIGITS; d++) {
+                running[d] = acc;
+                acc += counter(tile_lo, tile_hi, d);
+            }
+        }
+        workgroupBarrier();
+        for (var t = 0u; t < TILES; t++) {
+            let first = t * TILE + lid * 4u;
+            var keys = vec4<u32>(0u);
+            var vals = vec4<u32>(0u);
+            var digits = vec4<u32>(0u);
+            var tile = array<vec4<u32>, 2>(vec4<u32>(0u), vec4<u32>(0u));
+            for (var e = 0u; e < 4u; e++) {
+                let i = first + e;
+                if (i < p.len) {
+                    keys[e] = load_key(pass_, i);
+                    vals[e] = load_val(pass_, i);
+                    digits[e] = (keys[e] >> shift) & 15u;
+                    count_digit(&tile, digits[e]);
+                }
+            }
+            var before = scan_packed(lid, tile);
+            for (var e = 0u; e < 4u; e++) {
+                if (first + e < p.len) {
+                    let d = digits[e];
+                    store(pass_, running[d] + counter(before[0], before[1], d), keys[e], vals[e]);
+                    count_digit(&before, d);
+                }
+            }
+            workgroupBarrier();
+            if (lid < DIGITS) {
+                running[lid] += counter(tile_lo, tile_hi, lid);
+            }
+            workgroupBarrier();
+        }
+        storageBarrier();
+        workgroupBarrier();
+    }
+}
