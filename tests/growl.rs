@@ -491,3 +491,31 @@ mod gpu {
         check(&[1.0, -2.0, 0.5], &[5.0, 5.0, 5.0]);
     }
 }
+
+#[test]
+fn gpu_out_of_place_and_record_errors() {
+    let _serial = common::serial();
+    let gpu = common::gpu();
+    let owl = tied::growl::OwlProx::new(gpu).unwrap();
+    let v = [1.0f32, -5.0, 3.0];
+    let plan = owl.plan(3).unwrap();
+    let vb = tied::dispatch::upload(gpu, "v", &v);
+    let wb = tied::dispatch::upload(gpu, "w", &[4.0, 1.0, 0.0]);
+    let out = tied::dispatch::zeros(gpu, "out", 3);
+    let mut enc = gpu.device().create_command_encoder(&Default::default());
+    plan.record_into(&mut enc, &vb, &wb, &out, None).unwrap();
+    assert!(
+        plan.record_into(&mut enc, &vb, &wb, &vb, None).is_err(),
+        "aliasing is refused"
+    );
+    let small = tied::dispatch::zeros(gpu, "small", 2);
+    assert!(matches!(
+        plan.record(&mut enc, &small, &wb, None),
+        Err(Error::BufferTooSmall { .. })
+    ));
+    gpu.queue().submit([enc.finish()]);
+    let got = pollster::block_on(tied::dispatch::read_back(gpu, &out, 3)).unwrap();
+    let kept = pollster::block_on(tied::dispatch::read_back(gpu, &vb, 3)).unwrap();
+    assert_eq!(got, vec![1.0, -1.5, 1.5]);
+    assert_eq!(kept, v.to_vec(), "the input is unchanged");
+}

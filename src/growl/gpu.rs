@@ -337,6 +337,42 @@ impl OwlProx {
 }
 
 impl OwlPlan {
+    /// Out-of-place [`OwlPlan::record`]: copies `v` (needs `COPY_SRC`) into `out` (needs
+    /// `STORAGE | COPY_DST`) and computes the prox there; `v` is left unchanged.
+    ///
+    /// # Errors
+    /// As [`OwlPlan::record`], plus missing copy usages.
+    pub fn record_into(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        v: &wgpu::Buffer,
+        w: &wgpu::Buffer,
+        out: &wgpu::Buffer,
+        blocks: Option<&wgpu::Buffer>,
+    ) -> Result<()> {
+        let device = self.owl.gpu.device();
+        let n = u64::from(self.n);
+        check_buffer(device, "v", v, n, wgpu::BufferUsages::COPY_SRC)?;
+        check_buffer(
+            device,
+            "out",
+            out,
+            n,
+            wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+        )?;
+        check_distinct("out", out, &[v, w])?;
+        // Validate everything the in-place call checks before recording the copy.
+        check_buffer(device, "w", w, n, wgpu::BufferUsages::STORAGE)?;
+        if let Some(b) = blocks {
+            check_buffer(device, "blocks", b, n, wgpu::BufferUsages::STORAGE)?;
+            check_distinct("blocks", b, &[v, w, out])?;
+        }
+        if n > 0 {
+            encoder.copy_buffer_to_buffer(v, 0, out, 0, n * 4);
+        }
+        self.record(encoder, out, w, blocks)
+    }
+
     /// Records the OWL prox of `v` (f32, in place) with weights `w` (f32, non-negative and
     /// non-increasing: validate them with [`super::validate`]; the GPU does not). When
     /// `blocks` is given, it receives each element's PAV block id (u32). `v` must hold finite
@@ -687,6 +723,36 @@ fn view(layout: GroupLayout) -> (u32, u32, u32) {
 }
 
 impl GrowlPlan {
+    /// Out-of-place [`GrowlPlan::record`]: copies `matrix` (needs `COPY_SRC`) into `out`
+    /// (needs `STORAGE | COPY_DST`) and computes the prox there.
+    ///
+    /// # Errors
+    /// As [`GrowlPlan::record`], plus missing copy usages.
+    pub fn record_into(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        matrix: &wgpu::Buffer,
+        w: &wgpu::Buffer,
+        out: &wgpu::Buffer,
+        blocks: Option<&wgpu::Buffer>,
+    ) -> Result<()> {
+        let device = self.growl.owl.gpu.device();
+        let len = self.layout.len() as u64;
+        check_buffer(device, "matrix", matrix, len, wgpu::BufferUsages::COPY_SRC)?;
+        check_buffer(
+            device,
+            "out",
+            out,
+            len,
+            wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+        )?;
+        check_distinct("out", out, &[matrix, w])?;
+        if len > 0 {
+            encoder.copy_buffer_to_buffer(matrix, 0, out, 0, len * 4);
+        }
+        self.record(encoder, out, w, blocks)
+    }
+
     /// The new group norms after [`GrowlPlan::record`] (f32 per group; 0 marks a zero group).
     pub fn new_norms(&self) -> &wgpu::Buffer {
         &self.new_norms
