@@ -11,7 +11,7 @@
 //
 // Ranks come from 16 digit counters of 16 bits per thread, packed two per u32 (digits 0-7 in
 // `lo`: component c holds digits 2c and 2c + 1; digits 8-15 in `hi`), scanned across the 256
-// threads with a raking scan: no atomics, 4 barriers per tile of 1024 keys (4 per thread).
+// threads with a raking scan: no atomics, 5 barriers per tile of 4096 keys (16 per thread).
 
 struct SortParams {
     len: u32,
@@ -25,8 +25,10 @@ struct SortParams {
 }
 
 const DIGITS: u32 = 16u;
-const TILE: u32 = 1024u;
-const TILES: u32 = 4u;
+// Keys per thread in a tile, consecutive, so ranks follow positions (stable).
+const PER_THREAD: u32 = 16u;
+const TILE: u32 = 4096u;
+const TILES: u32 = 1u;
 // Keys one workgroup owns.
 const BLOCK: u32 = 4096u;
 

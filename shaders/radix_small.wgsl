@@ -63,12 +63,12 @@ fn sort_small(@builtin(local_invocation_index) lid: u32) {
         }
         workgroupBarrier();
         for (var t = 0u; t < TILES; t++) {
-            let first = t * TILE + lid * 4u;
-            var keys = vec4<u32>(0u);
-            var vals = vec4<u32>(0u);
-            var digits = vec4<u32>(0u);
+            let first = t * TILE + lid * PER_THREAD;
+            var keys: array<u32, 16>;
+            var vals: array<u32, 16>;
+            var digits: array<u32, 16>;
             var tile = array<vec4<u32>, 2>(vec4<u32>(0u), vec4<u32>(0u));
-            for (var e = 0u; e < 4u; e++) {
+            for (var e = 0u; e < PER_THREAD; e++) {
                 let i = first + e;
                 if (i < p.len) {
                     keys[e] = load_key(pass_, i);
@@ -78,7 +78,7 @@ fn sort_small(@builtin(local_invocation_index) lid: u32) {
                 }
             }
             var before = scan_packed(lid, tile);
-            for (var e = 0u; e < 4u; e++) {
+            for (var e = 0u; e < PER_THREAD; e++) {
                 if (first + e < p.len) {
                     let d = digits[e];
                     store(pass_, running[d] + counter(before[0], before[1], d), keys[e], vals[e]);

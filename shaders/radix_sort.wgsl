@@ -44,15 +44,15 @@ fn scatter(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
     }
     let first_pass = p.first_pass != 0u;
     let last_pass = p.last_pass != 0u;
-    // Tiles of 1024 keys; each thread holds 4 consecutive keys of a tile, so ranks follow
+    // Tiles of TILE keys; each thread holds PER_THREAD consecutive keys, so ranks follow
     // positions (stable).
     for (var t = 0u; t < TILES; t++) {
-        let first = wid * BLOCK + t * TILE + lid * 4u;
-        var keys = vec4<u32>(0u);
-        var vals = vec4<u32>(0u);
-        var digits = vec4<u32>(0u);
+        let first = wid * BLOCK + t * TILE + lid * PER_THREAD;
+        var keys: array<u32, 16>;
+        var vals: array<u32, 16>;
+        var digits: array<u32, 16>;
         var mine = array<vec4<u32>, 2>(vec4<u32>(0u), vec4<u32>(0u));
-        for (var e = 0u; e < 4u; e++) {
+        for (var e = 0u; e < PER_THREAD; e++) {
             let i = first + e;
             if (i < p.len) {
                 keys[e] = ordered(keys_in[i], first_pass);
@@ -64,7 +64,7 @@ fn scatter(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
             }
         }
         var before = scan_packed(lid, mine);
-        for (var e = 0u; e < 4u; e++) {
+        for (var e = 0u; e < PER_THREAD; e++) {
             if (first + e < p.len) {
                 let d = digits[e];
                 let dst = running[d] + counter(before[0], before[1], d);
