@@ -37,6 +37,32 @@ struct Row {
     method: &'static str,
 }
 
+impl Row {
+    /// A row for a memory-bound kernel: GB/s of the bytes it must move, as a fraction of the
+    /// copy probe.
+    fn memory_bound(
+        kernel: &str,
+        case: String,
+        t: Timing,
+        cpu_ms: f64,
+        bytes: f64,
+        copy_gbps: f64,
+        err: f64,
+    ) -> Self {
+        Row {
+            kernel: kernel.into(),
+            case,
+            gpu_ms: t.ms,
+            cpu_ms: Some(cpu_ms),
+            gflops: None,
+            gbps: Some(bytes / (t.ms * 1e-3) / 1e9),
+            roofline: bytes / (copy_gbps * 1e9) / (t.ms * 1e-3),
+            max_rel_err: Some(err),
+            method: t.method.name(),
+        }
+    }
+}
+
 struct Report {
     json: bool,
     backend: String,
@@ -289,17 +315,15 @@ fn run_owl_case(
         .map(|(g, e)| f64::from((g - e).abs()) / f64::from(vmax))
         .fold(0.0, f64::max);
     let bytes = 12.0 * n as f64;
-    report.print(&Row {
-        kernel: "owl_prox".into(),
-        case: format!("n={n} OSCAR, skglm 1e6: 112 ms, 1e7: 1980 ms"),
-        gpu_ms: t.ms,
-        cpu_ms: Some(cpu_ms),
-        gflops: None,
-        gbps: Some(bytes / (t.ms * 1e-3) / 1e9),
-        roofline: bytes / (copy_gbps * 1e9) / (t.ms * 1e-3),
-        max_rel_err: Some(err),
-        method: t.method.name(),
-    });
+    report.print(&Row::memory_bound(
+        "owl_prox",
+        format!("n={n} OSCAR, skglm 1e6: 112 ms, 1e7: 1980 ms"),
+        t,
+        cpu_ms,
+        bytes,
+        copy_gbps,
+        err,
+    ));
     Ok(())
 }
 
@@ -347,17 +371,15 @@ fn run_growl_case(
         GroupLayout::Rows { rows, cols } => (rows, cols),
         _ => (0, 0),
     };
-    report.print(&Row {
-        kernel: "growl_prox".into(),
-        case: format!("{rows}x{cols} rows, stairwise, incl. restore copy"),
-        gpu_ms: t.ms,
-        cpu_ms: Some(cpu_ms),
-        gflops: None,
-        gbps: Some(bytes / (t.ms * 1e-3) / 1e9),
-        roofline: bytes / (copy_gbps * 1e9) / (t.ms * 1e-3),
-        max_rel_err: Some(err),
-        method: t.method.name(),
-    });
+    report.print(&Row::memory_bound(
+        "growl_prox",
+        format!("{rows}x{cols} rows, stairwise, incl. restore copy"),
+        t,
+        cpu_ms,
+        bytes,
+        copy_gbps,
+        err,
+    ));
     Ok(())
 }
 
@@ -392,20 +414,18 @@ fn run_sort_case(
             .eq(want_vals.iter().copied());
     // Bytes that must move: keys and payloads read and written once (what a copy would move).
     let bytes = 16.0 * n as f64;
-    report.print(&Row {
-        kernel: "radix_sort".into(),
-        case: format!(
+    report.print(&Row::memory_bound(
+        "radix_sort",
+        format!(
             "n={n} f32 keys + u32 payload, descending, {:.0} Mkeys/s",
             n as f64 / (t.ms * 1e-3) / 1e6
         ),
-        gpu_ms: t.ms,
-        cpu_ms: Some(cpu_ms),
-        gflops: None,
-        gbps: Some(bytes / (t.ms * 1e-3) / 1e9),
-        roofline: bytes / (copy_gbps * 1e9) / (t.ms * 1e-3),
-        max_rel_err: Some(if same { 0.0 } else { f64::INFINITY }),
-        method: t.method.name(),
-    });
+        t,
+        cpu_ms,
+        bytes,
+        copy_gbps,
+        if same { 0.0 } else { f64::INFINITY },
+    ));
     Ok(())
 }
 
@@ -432,16 +452,8 @@ fn run_tie_case(
     // reads the ids (and the small group values) and writes the tensor.
     let reduce_bytes = 4.0 * (np + nid + nv);
     let broadcast_bytes = 4.0 * (nid + nv + np);
-    let row = |kernel: &str, t: Timing, cpu_ms: f64, bytes: f64, err: f64| Row {
-        kernel: kernel.into(),
-        case: case.name.clone(),
-        gpu_ms: t.ms,
-        cpu_ms: Some(cpu_ms),
-        gflops: None,
-        gbps: Some(bytes / (t.ms * 1e-3) / 1e9),
-        roofline: bytes / (copy_gbps * 1e9) / (t.ms * 1e-3),
-        max_rel_err: Some(err),
-        method: t.method.name(),
+    let row = |kernel: &str, t: Timing, cpu_ms: f64, bytes: f64, err: f64| {
+        Row::memory_bound(kernel, case.name.clone(), t, cpu_ms, bytes, copy_gbps, err)
     };
 
     let t = measure(gpu, |e| {
