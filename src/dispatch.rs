@@ -85,12 +85,25 @@ impl Kernel {
 
     /// Creates a bind group with `buffers` bound in order (whole buffers).
     pub(crate) fn bind(&self, device: &wgpu::Device, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
-        let entries: Vec<wgpu::BindGroupEntry> = buffers
+        let ranges: Vec<wgpu::BufferBinding> = buffers
+            .iter()
+            .map(|b| b.as_entire_buffer_binding())
+            .collect();
+        self.bind_ranges(device, &ranges)
+    }
+
+    /// Creates a bind group with buffer ranges bound in order.
+    pub(crate) fn bind_ranges(
+        &self,
+        device: &wgpu::Device,
+        ranges: &[wgpu::BufferBinding<'_>],
+    ) -> wgpu::BindGroup {
+        let entries: Vec<wgpu::BindGroupEntry> = ranges
             .iter()
             .enumerate()
-            .map(|(i, b)| wgpu::BindGroupEntry {
+            .map(|(i, r)| wgpu::BindGroupEntry {
                 binding: i as u32,
-                resource: b.as_entire_binding(),
+                resource: wgpu::BindingResource::Buffer(r.clone()),
             })
             .collect();
         device.create_bind_group(&wgpu::BindGroupDescriptor {
@@ -218,6 +231,17 @@ pub(crate) fn check_buffer(
     elements: u64,
     usage: wgpu::BufferUsages,
 ) -> Result<()> {
+    check_buffer_unbound(name, buffer, elements, usage)?;
+    check_binding_size(device, name, buffer.size())
+}
+
+/// Checks a caller's buffer's size and usage only (for ops that bind it in windows).
+pub(crate) fn check_buffer_unbound(
+    name: &'static str,
+    buffer: &wgpu::Buffer,
+    elements: u64,
+    usage: wgpu::BufferUsages,
+) -> Result<()> {
     let needed = elements * 4;
     if buffer.size() < needed {
         return Err(Error::BufferTooSmall {
@@ -230,7 +254,7 @@ pub(crate) fn check_buffer(
     if !missing.is_empty() {
         return Err(Error::MissingUsage { name, missing });
     }
-    check_binding_size(device, name, buffer.size())
+    Ok(())
 }
 
 /// Checks that an output buffer is none of an op's inputs (a buffer cannot be bound both

@@ -22,6 +22,8 @@ pub const TIE_REDUCE_SPANS: &str = include_str!("../shaders/tie_reduce_spans.wgs
 pub const TIE_REDUCE_BLOCKS: &str = include_str!("../shaders/tie_reduce_blocks.wgsl");
 /// Tied groups, blocks: multi-piece groups.
 pub const TIE_REDUCE_BLOCK_PIECES: &str = include_str!("../shaders/tie_reduce_block_pieces.wgsl");
+/// Tied groups past one binding: combine the windows' partials.
+pub const TIE_COMBINE: &str = include_str!("../shaders/tie_combine.wgsl");
 /// Tied groups: broadcast of group values to members.
 pub const TIE_BROADCAST: &str = include_str!("../shaders/tie_broadcast.wgsl");
 const RADIX_COMMON: &str = include_str!("../shaders/radix_common.wgsl");
@@ -120,6 +122,7 @@ pub fn all() -> Vec<(&'static str, String)> {
             TIE_REDUCE_BLOCK_PIECES.to_string(),
         ),
         ("tie_broadcast", TIE_BROADCAST.to_string()),
+        ("tie_combine", TIE_COMBINE.to_string()),
         ("radix_sort", radix_sort()),
         ("radix_small", radix_small()),
         ("scan", SCAN.to_string()),

@@ -251,3 +251,55 @@ fn empty_maps_are_no_ops() {
         vec![0.0; 3]
     );
 }
+
+#[test]
+fn tensors_past_one_binding_are_cut_into_windows() {
+    let _serial = common::serial();
+    // A device whose bindings hold at most 16 MiB: a 5M-parameter tensor (20 MB) and a
+    // 4500 x 1000 row-tied matrix (18 MB) need two windows each.
+    let instance =
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let adapter = pollster::block_on(wgpu::util::initialize_adapter_from_env_or_default(
+        &instance, None,
+    ))
+    .unwrap();
+    let limits = wgpu::Limits {
+        max_storage_buffer_binding_size: 16 << 20,
+        ..tied::required_limits()
+    };
+    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        required_limits: limits,
+        ..Default::default()
+    }))
+    .unwrap();
+    let gpu = tied::Gpu::adopt(device, queue).unwrap();
+    let ties = Ties::new(&gpu).unwrap();
+    let mut rng = Rng::new(60);
+    let p = 5_000_000usize;
+    let ids = random_ids(&mut rng, p, 1000, 11);
+    let scalar = TieMap::new(TieLayout::Scalar { len: p as u32 }, 1000, ids).unwrap();
+    let rows = TieMap::new(
+        TieLayout::rows(4500, 1000),
+        50,
+        random_ids(&mut rng, 4500, 50, 13),
+    )
+    .unwrap();
+    for map in [&scalar, &rows] {
+        assert_eq!(ties.plan(map).unwrap().windows(), 2, "{:?}", map.layout());
+        let x = rng.vec(map.layout().params_len());
+        for how in [Reduction::Sum, Reduction::Mean] {
+            let got = ties.reduce_blocking(map, &x, how).unwrap();
+            let want = cpu::reduce(map, &x, how);
+            let e = max_rel_err(&got, &want, &cpu::reduce(map, &abs(&x), how));
+            assert!(e <= TOL, "{:?} {how:?}: {e}", map.layout());
+        }
+        let got = ties.project_blocking(map, &x).unwrap();
+        let want = cpu::project(map, &x);
+        let scale = cpu::broadcast(map, &cpu::reduce(map, &abs(&x), Reduction::Mean), &abs(&x));
+        let e = max_rel_err(&got, &want, &scale);
+        assert!(e <= TOL, "{:?} project: {e}", map.layout());
+    }
+    // Column ties interleave their units: past one binding they are refused, clearly.
+    let cols = TieMap::new(TieLayout::columns(5000, 1000), 2, vec![0; 1000]).unwrap();
+    assert!(matches!(ties.plan(&cols), Err(Error::LimitExceeded { .. })));
+}

@@ -111,6 +111,7 @@ struct TieKernels {
     reduce_blocks: Kernel,
     reduce_block_pieces: Kernel,
     broadcast: Kernel,
+    combine: Kernel,
 }
 
 /// The tied-group pipelines of one device. Build once, plan per tie map.
@@ -156,14 +157,73 @@ enum ReducePlan {
 
 /// A tie map on the GPU: built once, reused every step, rebuilt only when the tying changes.
 /// Recording costs only bind groups and passes.
+///
+/// A tensor larger than one storage binding (scalars, or whole rows) is cut into windows that
+/// each fit: every window is reduced into its own slot of group partials, which
+/// `shaders/tie_combine.wgsl` adds in window order (then divides for means); broadcasts run
+/// window by window.
 #[derive(Debug)]
 pub struct TiePlan {
     ties: Ties,
     layout: TieLayout,
     groups: u32,
+    body: Body,
+}
+
+#[derive(Debug)]
+enum Body {
+    Single(Box<Single>),
+    Windowed(Windowed),
+}
+
+/// The plan of a tensor that fits one binding.
+#[derive(Debug)]
+struct Single {
     ids: wgpu::Buffer,
     reduce: ReducePlan,
     broadcast: (wgpu::Buffer, Grid),
+}
+
+#[derive(Debug)]
+struct Windowed {
+    windows: Vec<Window>,
+    partials: wgpu::Buffer,
+    /// Bytes between window slots in `partials` (a multiple of the offset alignment).
+    slot_bytes: u64,
+    sizes: wgpu::Buffer,
+    combine: Pass,
+}
+
+#[derive(Debug)]
+struct Window {
+    plan: Single,
+    offset: u64,
+    bytes: u64,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct CombineParams {
+    len: u32,
+    windows: u32,
+    slot_stride: u32,
+    unit_len: u32,
+    mean: u32,
+    fold_x: u32,
+    total_wg: u32,
+    _pad: u32,
+}
+
+fn whole(b: &wgpu::Buffer) -> wgpu::BufferBinding<'_> {
+    b.as_entire_buffer_binding()
+}
+
+fn range(b: &wgpu::Buffer, offset: u64, bytes: u64) -> wgpu::BufferBinding<'_> {
+    wgpu::BufferBinding {
+        buffer: b,
+        offset,
+        size: std::num::NonZeroU64::new(bytes.max(4)),
+    }
 }
 
 impl Ties {
@@ -211,6 +271,11 @@ impl Ties {
                     shaders::TIE_BROADCAST,
                     &[Uniform, Read, Read, ReadWrite],
                 ),
+                combine: k(
+                    "tie_combine",
+                    shaders::TIE_COMBINE,
+                    &[Uniform, Read, Read, ReadWrite],
+                ),
             };
             Ok(Self {
                 gpu: gpu.clone(),
@@ -231,12 +296,121 @@ impl Ties {
     /// [`Error::LimitExceeded`] when the tensor or the plan does not fit one binding or one
     /// dispatch on this device; errors captured while creating buffers.
     pub fn plan(&self, map: &TieMap) -> Result<TiePlan> {
+        let device = self.gpu.device();
+        let layout = map.layout();
+        check_binding_size(device, "group values", map.values_len() as u64 * 4)?;
+        let max_binding = device.limits().max_storage_buffer_binding_size;
+        let body = if layout.params_len() as u64 * 4 <= max_binding {
+            Body::Single(Box::new(self.build_single(map)?))
+        } else {
+            Body::Windowed(self.build_windowed(map, max_binding)?)
+        };
+        Ok(TiePlan {
+            ties: self.clone(),
+            layout,
+            groups: map.groups(),
+            body,
+        })
+    }
+
+    /// Cuts a tensor past one binding into windows of whole units that each fit.
+    fn build_windowed(&self, map: &TieMap, max_binding: u64) -> Result<Windowed> {
+        let gpu = &self.gpu;
+        let device = gpu.device();
+        let limits = device.limits();
+        let layout = map.layout();
+        let (outer, _, inner) = layout.view();
+        if outer != 1 {
+            return Err(Error::LimitExceeded {
+                limit: "max_storage_buffer_binding_size",
+                needed: layout.params_len() as u64 * 4,
+                allowed: max_binding,
+                hint: "; column and conv-channel ties interleave their units, so the tensor \
+                       cannot be cut into windows: request larger limits or tie rows"
+                    .into(),
+            });
+        }
+        let align = u64::from(limits.min_storage_buffer_offset_alignment);
+        let unit_bytes = u64::from(inner.max(1)) * 4;
+        // Units per window: as many as fit, a multiple of what keeps offsets aligned.
+        let step = align / gcd(unit_bytes, align);
+        let per_window = (max_binding / unit_bytes) / step * step;
+        if per_window == 0 {
+            return Err(Error::shape(
+                "one tied unit is larger than a storage binding",
+            ));
+        }
+        let units = layout.units() as u64;
+        let values_bytes = (map.values_len() as u64 * 4).max(4);
+        let slot_bytes = values_bytes.div_ceil(align) * align;
+        let count = units.div_ceil(per_window);
+        check_binding_size(device, "tie window partials", count * slot_bytes)?;
+        let mut windows = Vec::new();
+        for w in 0..count {
+            let (u0, u1) = (w * per_window, ((w + 1) * per_window).min(units));
+            let sub_layout = match layout {
+                TieLayout::Scalar { .. } => TieLayout::Scalar {
+                    len: (u1 - u0) as u32,
+                },
+                TieLayout::Blocks { inner, .. } => TieLayout::rows((u1 - u0) as u32, inner),
+            };
+            let sub = TieMap::new(
+                sub_layout,
+                map.groups(),
+                map.ids()[u0 as usize..u1 as usize].to_vec(),
+            )?;
+            windows.push(Window {
+                plan: self.build_single(&sub)?,
+                offset: u0 * unit_bytes,
+                bytes: (u1 - u0) * unit_bytes,
+            });
+        }
+        let len = map.values_len() as u32;
+        let grid = Grid::fold(
+            u64::from(len).div_ceil(256),
+            limits.max_compute_workgroups_per_dimension,
+        )?;
+        gpu.scoped(|| {
+            let params = |mean| CombineParams {
+                len,
+                windows: count as u32,
+                slot_stride: (slot_bytes / 4) as u32,
+                unit_len: layout.unit_len() as u32,
+                mean,
+                fold_x: grid.x.max(1),
+                total_wg: grid.total,
+                _pad: 0,
+            };
+            Ok(Windowed {
+                windows,
+                partials: device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("tie window partials"),
+                    size: count * slot_bytes,
+                    usage: wgpu::BufferUsages::STORAGE,
+                    mapped_at_creation: false,
+                }),
+                slot_bytes,
+                sizes: dispatch::storage_init(
+                    gpu,
+                    "tie group sizes",
+                    &map.group_sizes(),
+                    wgpu::BufferUsages::empty(),
+                ),
+                combine: Pass {
+                    uniforms: [0, 1]
+                        .map(|mean| dispatch::uniform(gpu, "tie combine", &params(mean))),
+                    grid,
+                },
+            })
+        })
+    }
+
+    /// The plan of a tensor that fits one binding.
+    fn build_single(&self, map: &TieMap) -> Result<Single> {
         let gpu = &self.gpu;
         let device = gpu.device();
         let max_dim = device.limits().max_compute_workgroups_per_dimension;
         let layout = map.layout();
-        check_binding_size(device, "parameters", layout.params_len() as u64 * 4)?;
-        check_binding_size(device, "group values", map.values_len() as u64 * 4)?;
         let (perm, offsets) = map.grouped();
         let mean_flags = [0u32, 1u32];
 
@@ -426,10 +600,7 @@ impl Ties {
                 _pad: 0,
             };
             let broadcast = (dispatch::uniform(gpu, "tie broadcast", &bp), grid);
-            Ok(TiePlan {
-                ties: self.clone(),
-                layout,
-                groups: map.groups(),
+            Ok(Single {
                 ids,
                 reduce,
                 broadcast,
@@ -577,6 +748,114 @@ fn check_len(name: &'static str, expected: usize, data: &[f32]) -> Result<()> {
     Ok(())
 }
 
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 {
+        a.max(1)
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+impl Single {
+    fn record_reduce(
+        &self,
+        k: &TieKernels,
+        dev: &wgpu::Device,
+        encoder: &mut wgpu::CommandEncoder,
+        src: wgpu::BufferBinding<'_>,
+        values: wgpu::BufferBinding<'_>,
+        how: Reduction,
+    ) {
+        match &self.reduce {
+            ReducePlan::Scalar {
+                perm,
+                member_group,
+                offsets,
+                spans,
+                partials,
+                chunks,
+                fixups,
+            } => {
+                let bg = k.reduce_chunks.bind_ranges(
+                    dev,
+                    &[
+                        whole(chunks.uniform(how)),
+                        src,
+                        whole(perm),
+                        whole(member_group),
+                        whole(offsets),
+                        values.clone(),
+                        whole(partials),
+                    ],
+                );
+                k.reduce_chunks.record(encoder, &bg, chunks.grid);
+                let bg = k.reduce_spans.bind_ranges(
+                    dev,
+                    &[
+                        whole(fixups.uniform(how)),
+                        whole(spans),
+                        whole(partials),
+                        whole(offsets),
+                        values,
+                    ],
+                );
+                k.reduce_spans.record(encoder, &bg, fixups.grid);
+            }
+            ReducePlan::Blocks {
+                row_perm,
+                pieces,
+                entries,
+                partials,
+                first,
+                second,
+            } => {
+                let bg = k.reduce_blocks.bind_ranges(
+                    dev,
+                    &[
+                        whole(first.uniform(how)),
+                        src,
+                        whole(row_perm),
+                        whole(pieces),
+                        values.clone(),
+                        whole(partials),
+                    ],
+                );
+                k.reduce_blocks.record(encoder, &bg, first.grid);
+                let bg = k.reduce_block_pieces.bind_ranges(
+                    dev,
+                    &[
+                        whole(second.uniform(how)),
+                        whole(entries),
+                        whole(partials),
+                        values,
+                    ],
+                );
+                k.reduce_block_pieces.record(encoder, &bg, second.grid);
+            }
+        }
+    }
+
+    fn record_broadcast(
+        &self,
+        k: &TieKernels,
+        dev: &wgpu::Device,
+        encoder: &mut wgpu::CommandEncoder,
+        values: &wgpu::Buffer,
+        target: wgpu::BufferBinding<'_>,
+    ) {
+        let bg = k.broadcast.bind_ranges(
+            dev,
+            &[
+                whole(&self.broadcast.0),
+                whole(&self.ids),
+                whole(values),
+                target,
+            ],
+        );
+        k.broadcast.record(encoder, &bg, self.broadcast.1);
+    }
+}
+
 impl TiePlan {
     /// The layout of the tensors this plan reduces.
     pub fn layout(&self) -> TieLayout {
@@ -586,6 +865,14 @@ impl TiePlan {
     /// Elements of the group-value tensor `[groups][unit_len]`.
     pub fn values_len(&self) -> usize {
         self.groups as usize * self.layout.unit_len()
+    }
+
+    /// Windows the tensor is cut into (1 when it fits one binding).
+    pub fn windows(&self) -> usize {
+        match &self.body {
+            Body::Single(_) => 1,
+            Body::Windowed(w) => w.windows.len(),
+        }
     }
 
     fn device(&self) -> &wgpu::Device {
@@ -607,62 +894,47 @@ impl TiePlan {
     ) -> Result<()> {
         let dev = self.device();
         let st = wgpu::BufferUsages::STORAGE;
-        check_buffer(dev, "src", src, self.layout.params_len() as u64, st)?;
+        self.check_tensor("src", src)?;
         check_buffer(dev, "values", values, self.values_len() as u64, st)?;
         check_distinct("values", values, &[src])?;
         if self.values_len() == 0 {
             return Ok(());
         }
         let k = &self.ties.kernels;
-        match &self.reduce {
-            ReducePlan::Scalar {
-                perm,
-                member_group,
-                offsets,
-                spans,
-                partials,
-                chunks,
-                fixups,
-            } => {
-                let bg = k.reduce_chunks.bind(
-                    dev,
-                    &[
-                        chunks.uniform(how),
-                        src,
-                        perm,
-                        member_group,
-                        offsets,
-                        values,
-                        partials,
-                    ],
-                );
-                k.reduce_chunks.record(encoder, &bg, chunks.grid);
-                let bg = k.reduce_spans.bind(
-                    dev,
-                    &[fixups.uniform(how), spans, partials, offsets, values],
-                );
-                k.reduce_spans.record(encoder, &bg, fixups.grid);
+        match &self.body {
+            Body::Single(single) => {
+                single.record_reduce(k, dev, encoder, whole(src), whole(values), how)
             }
-            ReducePlan::Blocks {
-                row_perm,
-                pieces,
-                entries,
-                partials,
-                first,
-                second,
-            } => {
-                let bg = k.reduce_blocks.bind(
+            Body::Windowed(win) => {
+                let values_bytes = self.values_len() as u64 * 4;
+                for (w, window) in win.windows.iter().enumerate() {
+                    window.plan.record_reduce(
+                        k,
+                        dev,
+                        encoder,
+                        range(src, window.offset, window.bytes),
+                        range(&win.partials, w as u64 * win.slot_bytes, values_bytes),
+                        Reduction::Sum,
+                    );
+                }
+                let bg = k.combine.bind(
                     dev,
-                    &[first.uniform(how), src, row_perm, pieces, values, partials],
+                    &[win.combine.uniform(how), &win.partials, &win.sizes, values],
                 );
-                k.reduce_blocks.record(encoder, &bg, first.grid);
-                let bg = k
-                    .reduce_block_pieces
-                    .bind(dev, &[second.uniform(how), entries, partials, values]);
-                k.reduce_block_pieces.record(encoder, &bg, second.grid);
+                k.combine.record(encoder, &bg, win.combine.grid);
             }
         }
         Ok(())
+    }
+
+    /// Checks a tensor-sized caller buffer: whole-binding limits only apply to unwindowed plans.
+    fn check_tensor(&self, name: &'static str, buffer: &wgpu::Buffer) -> Result<()> {
+        let elements = self.layout.params_len() as u64;
+        let st = wgpu::BufferUsages::STORAGE;
+        match self.body {
+            Body::Single(_) => check_buffer(self.device(), name, buffer, elements, st),
+            Body::Windowed(_) => dispatch::check_buffer_unbound(name, buffer, elements, st),
+        }
     }
 
     /// Records the broadcast of `values` (`[groups][unit_len]`) into `target` (the parameter
@@ -680,11 +952,20 @@ impl TiePlan {
         let dev = self.device();
         let st = wgpu::BufferUsages::STORAGE;
         check_buffer(dev, "values", values, self.values_len() as u64, st)?;
-        check_buffer(dev, "target", target, self.layout.params_len() as u64, st)?;
+        self.check_tensor("target", target)?;
         check_distinct("target", target, &[values])?;
-        let k = &self.ties.kernels.broadcast;
-        let bg = k.bind(dev, &[&self.broadcast.0, &self.ids, values, target]);
-        k.record(encoder, &bg, self.broadcast.1);
+        let k = &self.ties.kernels;
+        match &self.body {
+            Body::Single(single) => single.record_broadcast(k, dev, encoder, values, whole(target)),
+            Body::Windowed(win) => {
+                for window in &win.windows {
+                    let target = range(target, window.offset, window.bytes);
+                    window
+                        .plan
+                        .record_broadcast(k, dev, encoder, values, target);
+                }
+            }
+        }
         Ok(())
     }
 
