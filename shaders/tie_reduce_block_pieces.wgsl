@@ -1,6 +1,7 @@
 // Tied groups, block granularity, pass 2: groups of several pieces (and empty groups).
 // Entry (g, first slot, slots, rows in group): out[g][c] = sum of partials[first .. first +
-// slots][c] in order (a few hundred at most per 1e4 rows), divided by the row count for means.
+// slots][c] in order (at most 60,000 pieces: the host refuses larger groups), divided by the
+// row count for means.
 
 struct PieceParams {
     cols: u32,

@@ -307,7 +307,7 @@ pub fn upload(gpu: &Gpu, label: &str, data: &[f32]) -> wgpu::Buffer {
 pub fn zeros(gpu: &Gpu, label: &str, elements: usize) -> wgpu::Buffer {
     gpu.device().create_buffer(&wgpu::BufferDescriptor {
         label: Some(label),
-        size: (elements as u64 * 4).max(4),
+        size: (elements as u64).saturating_mul(4).max(4),
         usage: TENSOR_USAGE,
         mapped_at_creation: false,
     })
@@ -324,7 +324,7 @@ pub async fn read_back(gpu: &Gpu, buffer: &wgpu::Buffer, elements: usize) -> Res
     if elements == 0 {
         return Ok(Vec::new());
     }
-    let bytes = elements as u64 * 4;
+    let bytes = (elements as u64).saturating_mul(4);
     if buffer.size() < bytes {
         return Err(Error::BufferTooSmall {
             name: "read_back source",

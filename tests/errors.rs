@@ -23,6 +23,10 @@ fn invalid_shapes() {
         Conv2dShape::new(1, 3, 4, [6, 6], [3, 3]).dilation(0),
         Conv2dShape::new(1, 3, 4, [6, 6], [0, 3]),
         Conv2dShape::new(1, 3, 4, [5, 5], [3, 3]).dilation(3),
+        // Sizes whose products overflow 32 bits, with channels and without.
+        Conv2dShape::new(1, 1 << 16, 1, [1 << 24, 1 << 24], [1 << 24, 1 << 24]),
+        Conv2dShape::new(0, 1, 0, [65_536, 65_536], [65_536, 65_536]),
+        Conv2dShape::new(1, 1, 1, [1, 1], [1, 1]).padding(1 << 31),
     ];
     for s in bad {
         match conv.plan(&s) {
@@ -112,6 +116,14 @@ fn small_buffers_and_missing_usage() {
     let r = plan.record_forward(&mut encoder, &bufs);
     let r_alias = r.is_err();
     assert!(r_alias, "an output aliasing the input must be refused");
+    let big = dispatch::zeros(gpu, "bias and output", s.output_len());
+    bufs.bias = Some(&big);
+    bufs.output = &big;
+    let r = plan.record_forward(&mut encoder, &bufs);
+    assert!(
+        matches!(r, Err(Error::Shape(_))),
+        "an output aliasing the bias: {r:?}"
+    );
     bufs.bias = None;
     bufs.output = &small;
     let r = plan.record_forward(&mut encoder, &bufs);

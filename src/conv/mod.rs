@@ -413,6 +413,15 @@ impl Conv2d {
         }
         let khw = s.kernel[0] * s.kernel[1];
         let pixels = s.batch * oh * ow;
+        for (name, entries) in [
+            ("conv kernel table", s.in_per_group() * khw),
+            (
+                "conv kernel table (input gradient)",
+                s.out_per_group() * khw,
+            ),
+        ] {
+            dispatch::check_binding_size(device, name, u64::from(entries) * 16)?;
+        }
         let fwd = self.gemm_params(
             Op::Forward,
             base,
@@ -608,6 +617,14 @@ impl Conv2d {
         let tiles_n = n.div_ceil(tile.cols());
         let tiles = u64::from(tiles_m) * u64::from(tiles_n) * u64::from(base.groups);
         let min_splits = k.div_ceil(MAX_K_CHUNK).max(1);
+        if min_splits > MAX_SPLITS {
+            return Err(Error::LimitExceeded {
+                limit: "conv reduction length",
+                needed: u64::from(k),
+                allowed: u64::from(MAX_SPLITS) * u64::from(MAX_K_CHUNK),
+                hint: format!("; the {op:?} reduction is too long: use a smaller batch"),
+            });
+        }
         let max_useful = k.div_ceil(MIN_K_CHUNK).max(1);
         let target = target_workgroups(self.gpu.adapter_info().device_type);
         let wanted = (u64::from(target).div_ceil(tiles.max(1))) as u32;
@@ -880,6 +897,9 @@ impl Conv2dPlan {
             _ => return Err(Error::shape("bias buffer given iff the shape has a bias")),
         }
         check_distinct("output", b.output, &[b.input, b.weight])?;
+        if let Some(bias) = b.bias {
+            check_distinct("output", b.output, &[bias])?;
+        }
         if s.output_len() == 0 {
             return Ok(());
         }
@@ -965,8 +985,13 @@ impl Conv2dPlan {
                     return Err(Error::MissingUsage { name, missing });
                 }
             }
-            for buf in outputs.iter().flatten() {
-                encoder.clear_buffer(buf, 0, None);
+            let lens = [s.weight_len(), s.bias_len()];
+            for (buf, len) in outputs.iter().zip(lens) {
+                if let Some(buf) = buf {
+                    if len > 0 {
+                        encoder.clear_buffer(buf, 0, Some(len as u64 * 4));
+                    }
+                }
             }
             return Ok(());
         }

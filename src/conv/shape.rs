@@ -37,6 +37,12 @@ pub struct Conv2dShape {
     pub bias: bool,
 }
 
+/// Product of u32 factors, saturating at u64::MAX (validation then rejects it).
+fn product(xs: &[u32]) -> u64 {
+    xs.iter()
+        .fold(1u64, |acc, &x| acc.saturating_mul(u64::from(x)))
+}
+
 impl Conv2dShape {
     /// A stride-1, unpadded, undilated, ungrouped convolution without bias.
     pub fn new(
@@ -127,7 +133,39 @@ impl Conv2dShape {
                     "the kernel's reach ({reach} = dilation {d} * (kernel {k} - 1) + 1) exceeds the padded input {name} ({i} + 2 * {p})"
                 )));
             }
-            out[axis] = ((i + 2 * p - reach) / s + 1) as u32;
+            if p > i32::MAX as u64 / 2 {
+                return Err(Error::shape(format!("padding {p} is too large")));
+            }
+            let o = (i + 2 * p - reach) / s + 1;
+            out[axis] = u32::try_from(o)
+                .map_err(|_| Error::shape(format!("the output {name} {o} does not fit u32")))?;
+        }
+        // Every product the kernels index with must fit 32 bits, channels zero or not.
+        let wide = |xs: &[u32]| xs.iter().map(|&x| u128::from(x)).product::<u128>();
+        let limit = u128::from(u32::MAX / 4);
+        for (name, n) in [
+            (
+                "batch * output positions",
+                wide(&[self.batch, out[0], out[1]]),
+            ),
+            (
+                "batch * input positions",
+                wide(&[self.batch, self.in_size[0], self.in_size[1]]),
+            ),
+            (
+                "kernel taps per group",
+                wide(&[
+                    self.in_channels.max(self.out_channels),
+                    self.kernel[0],
+                    self.kernel[1],
+                ]),
+            ),
+        ] {
+            if n > limit {
+                return Err(Error::shape(format!(
+                    "{name} is {n}; at most 2^30 are supported"
+                )));
+            }
         }
         for (name, n) in [
             ("input", self.input_len_u64(out)),
@@ -144,21 +182,25 @@ impl Conv2dShape {
     }
 
     fn input_len_u64(&self, _out: [u32; 2]) -> u64 {
-        u64::from(self.batch)
-            * u64::from(self.in_channels)
-            * u64::from(self.in_size[0])
-            * u64::from(self.in_size[1])
+        product(&[
+            self.batch,
+            self.in_channels,
+            self.in_size[0],
+            self.in_size[1],
+        ])
     }
 
     fn weight_len_u64(&self) -> u64 {
-        u64::from(self.out_channels)
-            * u64::from(self.in_channels / self.groups.max(1))
-            * u64::from(self.kernel[0])
-            * u64::from(self.kernel[1])
+        product(&[
+            self.out_channels,
+            self.in_channels / self.groups.max(1),
+            self.kernel[0],
+            self.kernel[1],
+        ])
     }
 
     fn output_len_u64(&self, out: [u32; 2]) -> u64 {
-        u64::from(self.batch) * u64::from(self.out_channels) * u64::from(out[0]) * u64::from(out[1])
+        product(&[self.batch, self.out_channels, out[0], out[1]])
     }
 
     /// Output size `[out_h, out_w]` (zeros if the shape is invalid).

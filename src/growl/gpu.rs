@@ -186,7 +186,7 @@ impl OwlProx {
         let device = gpu.device();
         let max_dim = device.limits().max_compute_workgroups_per_dimension;
         let n = u32::try_from(n).map_err(|_| Error::shape("at most 2^32 - 2 elements"))?;
-        dispatch::check_binding_size(device, "owl sums", u64::from(n) * 8)?;
+        dispatch::check_binding_size(device, "owl sums", (u64::from(n) + 1) * 8)?;
         let sort = self.sort.plan(n as usize)?;
         let points = n + 1;
         let chunks = points.div_ceil(CHUNK);
@@ -670,7 +670,7 @@ impl GrowlProx {
                 weights: matrix.to_vec(),
                 norms: vec![0.0; groups],
                 zero: vec![true; groups],
-                blocks: (0..groups as u32).collect(),
+                blocks: vec![0; groups],
             });
         }
         let plan = self.plan(layout)?;

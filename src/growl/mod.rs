@@ -174,8 +174,12 @@ impl GroupLayout {
     /// Elements of the whole tensor.
     pub fn len(&self) -> usize {
         match *self {
-            GroupLayout::Rows { rows, cols } | GroupLayout::Columns { rows, cols } => rows * cols,
-            GroupLayout::ConvInChannels { c_out, c_in, khw } => c_out * c_in * khw,
+            GroupLayout::Rows { rows, cols } | GroupLayout::Columns { rows, cols } => {
+                rows.saturating_mul(cols)
+            }
+            GroupLayout::ConvInChannels { c_out, c_in, khw } => {
+                c_out.saturating_mul(c_in).saturating_mul(khw)
+            }
         }
     }
 

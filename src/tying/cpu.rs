@@ -1,4 +1,7 @@
 //! CPU twins of the tied-group ops (f64 accumulation, in member order).
+//!
+//! References, not a checked public path: slices must have the lengths the map implies
+//! (`params_len`, `values_len`), else these functions panic.
 
 use super::{Reduction, TieMap, UNTIED};
 

@@ -52,7 +52,7 @@ impl TieLayout {
         TieLayout::Blocks {
             outer: c_out,
             rows: c_in,
-            inner: kh * kw,
+            inner: kh.saturating_mul(kw),
         }
     }
 
@@ -74,7 +74,7 @@ impl TieLayout {
 
     /// Elements of the parameter tensor.
     pub fn params_len(&self) -> usize {
-        self.units() * self.unit_len()
+        self.units().saturating_mul(self.unit_len())
     }
 
     /// `(outer, rows, inner)` of the view.
@@ -118,6 +118,9 @@ impl TieMap {
                 "tie id {g} at index {i} is out of range: there are {groups} groups (use \
                  tied::tying::UNTIED for parameters in no group)"
             )));
+        }
+        if layout.unit_len() as u64 > u64::from(u32::MAX) {
+            return Err(Error::shape("a tied unit has more than 2^32 elements"));
         }
         let total = layout.units() as u64 * layout.unit_len() as u64;
         let values = u64::from(groups) * layout.unit_len() as u64;

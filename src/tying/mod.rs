@@ -5,7 +5,7 @@
 //! [`TieLayout`]) to a group or to none. [`Ties::plan`] turns it once into a [`TiePlan`] on
 //! the GPU, reused every step:
 //! - scalars: the tied parameters sorted by group (a stable counting sort on the host), cut
-//!   into equal chunks of 1024 reduced by one workgroup each with a segmented scan, then the
+//!   into equal chunks of 4096 reduced by one workgroup each with a segmented scan, then the
 //!   groups crossing chunk edges added in a fixed tree (`shaders/tie_reduce_*.wgsl`): one giant
 //!   group and millions of singletons balance alike;
 //! - blocks: each group's rows cut into pieces of at most 64 rows, one workgroup per piece and
@@ -42,6 +42,9 @@ pub enum Reduction {
 const CHUNK: u32 = 4096;
 /// Rows one block-reduction piece covers at most.
 const PIECE_ROWS: u32 = 64;
+/// Pieces one group may have: bounds the second pass's per-thread loop far below the
+/// 65,535 iterations software drivers allow.
+const MAX_PIECES: u32 = 60_000;
 /// Elements each broadcast thread writes.
 const BROADCAST_PER_THREAD: u64 = 4;
 
@@ -436,6 +439,8 @@ impl Ties {
                             spans.push([g as u32, lo / CHUNK, (hi - 1) / CHUNK, 0]);
                         }
                     }
+                    check_binding_size(device, "tie spans", spans.len() as u64 * 16)?;
+                    check_binding_size(device, "tie offsets", offsets.len() as u64 * 4)?;
                     let grid = Grid::fold(u64::from(chunks), max_dim)?;
                     let span_grid = Grid::fold(spans.len() as u64, max_dim)?;
                     let chunk_pass = Pass {
@@ -501,6 +506,14 @@ impl Ties {
                         let (lo, hi) = (offsets[g], offsets[g + 1]);
                         let size = hi - lo;
                         let n = size.div_ceil(PIECE_ROWS);
+                        if n > MAX_PIECES {
+                            return Err(Error::LimitExceeded {
+                                limit: "rows in one tied group",
+                                needed: u64::from(size),
+                                allowed: u64::from(MAX_PIECES * PIECE_ROWS),
+                                hint: "; split the group".into(),
+                            });
+                        }
                         if n == 1 {
                             pieces.push([g as u32, lo, size, 0]);
                         } else {
@@ -522,6 +535,7 @@ impl Ties {
                         "tie block partials",
                         u64::from(slots) * u64::from(cols) * 4,
                     )?;
+                    check_binding_size(device, "tie pieces", pieces.len() as u64 * 16)?;
                     let grid = Grid::fold(pieces.len() as u64 * u64::from(col_blocks), max_dim)?;
                     let grid2 = Grid::fold(entries.len() as u64 * u64::from(col_blocks), max_dim)?;
                     let first = Pass {
