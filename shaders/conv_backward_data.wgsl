@@ -4,6 +4,9 @@
 //   A[m, k] = weight[g*c_out_g + co, m, kh, kw];
 //   B[k, n] = grad_out[batch, g*c_out_g + co, oh, ow] where ih = oh*stride - pad + kh*dil
 //             (zero when no such output position exists).
+// With stride > 1 the host runs one GEMM per stride phase (ih mod stride_h, iw mod stride_w):
+// n then walks only that phase's input positions, ih = phase_h + step_h * i', and k only the
+// kernel taps that reach them, so no work is spent on zero taps.
 // With splits > 1 partial sums go to grad_in[split * split_stride + i] (see split_reduce.wgsl).
 
 @group(0) @binding(1) var<storage, read> grad_out: array<f32>;
@@ -12,11 +15,19 @@
 @group(0) @binding(3) var<storage, read> ktab: array<vec4<i32>>;
 @group(0) @binding(4) var<storage, read_write> grad_in: array<f32>;
 
+// Input position (batch, ih, iw) of GEMM column n in the current phase.
+fn input_pos(n: u32) -> vec3<u32> {
+    let sub = p.sub_h * p.sub_w;
+    let b = n / sub;
+    let r = n - b * sub;
+    let i = r / p.sub_w;
+    let j = r - i * p.sub_w;
+    return vec3<u32>(b, p.phase_h + i * p.step_h, p.phase_w + j * p.step_w);
+}
+
 fn store_c(t: TileId, m: u32, n: u32, v: f32) {
-    let plane = p.in_h * p.in_w;
-    let b = n / plane;
-    let pix = n - b * plane;
-    let idx = (b * p.c_in + t.group * p.c_in_g + m) * plane + pix;
+    let pos = input_pos(n);
+    let idx = ((pos.x * p.c_in + t.group * p.c_in_g + m) * p.in_h + pos.y) * p.in_w + pos.z;
     grad_in[t.split * p.split_stride + idx] = v;
 }
 
@@ -47,11 +58,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 
     let nn = lid % tile_n;
     let n = t.n0 + nn;
-    let plane = p.in_h * p.in_w;
-    let b = n / plane;
-    let pix = n - b * plane;
-    let ih = pix / p.in_w;
-    let iw = pix - ih * p.in_w;
+    let pos = input_pos(n);
+    let b = pos.x;
+    let ih = pos.y;
+    let iw = pos.z;
     let n_ok = n < p.gemm_n;
     let dy_base = (b * p.c_out + t.group * p.c_out_g) * p.out_h * p.out_w;
     let w_base = t.group * p.c_out_g * p.c_in_g * khw;

@@ -77,7 +77,13 @@ struct ConvParams {
     split_stride: u32,
     c_in_g: u32,
     c_out_g: u32,
-    _pad: [u32; 3],
+    phase_h: u32,
+    phase_w: u32,
+    step_h: u32,
+    step_w: u32,
+    sub_h: u32,
+    sub_w: u32,
+    _pad: u32,
 }
 
 #[repr(C)]
@@ -217,11 +223,11 @@ pub struct Conv2dPlan {
     shape: Conv2dShape,
     out_size: [u32; 2],
     forward: GemmLaunch,
-    backward_data: GemmLaunch,
+    /// One launch (and its kernel-tap table) per stride phase; one in all for stride 1.
+    backward_data: Vec<(GemmLaunch, wgpu::Buffer)>,
     backward_weight: GemmLaunch,
     bias_passes: Vec<SumPass>,
     table_fwd: wgpu::Buffer,
-    table_bwd: wgpu::Buffer,
     scratch: wgpu::Buffer,
     sum_scratch: [wgpu::Buffer; 2],
     dummy: wgpu::Buffer,
@@ -427,35 +433,54 @@ impl Conv2d {
             base,
             [s.out_per_group(), pixels, s.in_per_group() * khw],
             s.output_len() as u32,
+            true,
         )?;
         let fully_connected = s.kernel == s.in_size && s.padding == [0, 0] && s.dilation == [1, 1];
-        let bwd_data = if fully_connected {
-            self.gemm_params(
+        // Input gradient: one GEMM, or with stride > 1 one per stride phase (no zero taps).
+        let mut bwd_data = Vec::new();
+        if fully_connected {
+            let params = self.gemm_params(
                 Op::BackwardDataFc,
                 base,
                 [s.batch, s.in_per_group() * khw, s.out_per_group()],
                 s.input_len() as u32,
-            )?
+                true,
+            )?;
+            bwd_data.push((Op::BackwardDataFc, params, kernel_table(s, true)));
         } else {
-            self.gemm_params(
-                Op::BackwardData,
-                base,
-                [
-                    s.in_per_group(),
-                    s.batch * s.in_size[0] * s.in_size[1],
-                    s.out_per_group() * khw,
-                ],
-                s.input_len() as u32,
-            )?
-        };
+            for phase in data_phases(s) {
+                let mut pb = base;
+                pb.phase_h = phase.start[0];
+                pb.phase_w = phase.start[1];
+                pb.step_h = phase.step[0];
+                pb.step_w = phase.step[1];
+                pb.sub_h = phase.count[0];
+                pb.sub_w = phase.count[1];
+                let n = s.batch * phase.count[0] * phase.count[1];
+                let k = s.out_per_group() * (phase.table.len() as u32 / s.out_per_group().max(1));
+                if n == 0 {
+                    continue;
+                }
+                let params = self.gemm_params(
+                    Op::BackwardData,
+                    pb,
+                    [s.in_per_group(), n, k],
+                    s.input_len() as u32,
+                    phase.step == [1, 1],
+                )?;
+                bwd_data.push((Op::BackwardData, params, phase.table));
+            }
+        }
         let bwd_weight = self.gemm_params(
             Op::BackwardWeight,
             base,
             [s.out_per_group(), s.in_per_group() * khw, pixels],
             s.weight_len() as u32,
+            true,
         )?;
-        let scratch_len = [&fwd, &bwd_data, &bwd_weight]
-            .iter()
+        let scratch_len = [&fwd, &bwd_weight]
+            .into_iter()
+            .chain(bwd_data.iter().map(|(_, p, _)| p))
             .filter(|(p, _)| p.splits > 1)
             .map(|(p, _)| u64::from(p.splits) * u64::from(p.split_stride))
             .max()
@@ -466,12 +491,6 @@ impl Conv2d {
                 &self.gpu,
                 "conv table (ci, kh, kw)",
                 &kernel_table(s, false),
-                wgpu::BufferUsages::empty(),
-            );
-            let table_bwd = dispatch::storage_init(
-                &self.gpu,
-                "conv table (co, kh, kw)",
-                &kernel_table(s, true),
                 wgpu::BufferUsages::empty(),
             );
             let scratch = device.create_buffer(&wgpu::BufferDescriptor {
@@ -527,14 +546,20 @@ impl Conv2d {
                 })
             };
             let forward = launch(Op::Forward, fwd)?;
-            let backward_data = launch(
-                if fully_connected {
-                    Op::BackwardDataFc
-                } else {
-                    Op::BackwardData
-                },
-                bwd_data,
-            )?;
+            let mut backward_data = Vec::new();
+            for (op, params, mut table) in bwd_data {
+                if table.is_empty() {
+                    // A phase no tap reaches (its gradient is zero): bind one unused entry.
+                    table.push([0; 4]);
+                }
+                let table = dispatch::storage_init(
+                    &self.gpu,
+                    "conv table (co, kh, kw)",
+                    &table,
+                    wgpu::BufferUsages::empty(),
+                );
+                backward_data.push((launch(op, params)?, table));
+            }
             let backward_weight = launch(Op::BackwardWeight, bwd_weight)?;
 
             // Bias gradient: passes of channel_sum until one value per channel is left.
@@ -595,7 +620,6 @@ impl Conv2d {
                 backward_weight,
                 bias_passes,
                 table_fwd,
-                table_bwd,
                 scratch,
                 sum_scratch,
                 dummy,
@@ -610,6 +634,7 @@ impl Conv2d {
         base: ConvParams,
         [m, n, k]: [u32; 3],
         out_len: u32,
+        allow_split: bool,
     ) -> Result<(ConvParams, Tile)> {
         let limits = self.gpu.device().limits();
         let tile = Tile::pick(m, n);
@@ -631,6 +656,9 @@ impl Conv2d {
         let mut splits = wanted
             .clamp(min_splits, max_useful.max(min_splits))
             .min(MAX_SPLITS);
+        if !allow_split {
+            splits = min_splits;
+        }
         // Partials must fit one binding; fall back to fewer, longer splits.
         let max_binding = limits.max_storage_buffer_binding_size;
         let fits = |sp: u32| u64::from(sp) * u64::from(out_len) * 4 <= max_binding;
@@ -813,6 +841,82 @@ fn check_bias(shape: &Conv2dShape, bias: Option<&[f32]>) -> Result<()> {
     }
 }
 
+/// One stride phase of the input gradient: input positions `start + step * i` per axis
+/// (`count` of them) and the kernel-tap table of the taps that reach them.
+struct DataPhase {
+    start: [u32; 2],
+    step: [u32; 2],
+    count: [u32; 2],
+    table: Vec<[i32; 4]>,
+}
+
+/// Stride phases of the input gradient. With stride 1 (or when the per-phase reduction would
+/// be too long to run unsplit) a single phase covers every position with every tap.
+fn data_phases(s: &Conv2dShape) -> Vec<DataPhase> {
+    let [oh, ow] = s.out_size();
+    let (kh, kw) = (s.kernel[0], s.kernel[1]);
+    let cog = s.out_per_group();
+    let full = || DataPhase {
+        start: [0, 0],
+        step: [1, 1],
+        count: s.in_size,
+        table: kernel_table(s, true),
+    };
+    if s.stride == [1, 1] {
+        return vec![full()];
+    }
+    // Taps of axis `a` that reach input positions congruent to `r` mod stride.
+    let taps = |a: usize, r: u32| -> Vec<u32> {
+        let k = s.kernel[a];
+        (0..k)
+            .filter(|&t| {
+                let q = i64::from(r) + i64::from(s.padding[a]) - i64::from(t * s.dilation[a]);
+                q.rem_euclid(i64::from(s.stride[a])) == 0
+            })
+            .collect()
+    };
+    let longest = (0..s.stride[0])
+        .map(|r| taps(0, r).len())
+        .max()
+        .unwrap_or(0)
+        * (0..s.stride[1])
+            .map(|r| taps(1, r).len())
+            .max()
+            .unwrap_or(0);
+    if u64::from(cog) * longest as u64 > u64::from(MAX_K_CHUNK) {
+        return vec![full()];
+    }
+    let mut phases = Vec::new();
+    for ph in 0..s.stride[0].min(s.in_size[0]) {
+        for pw in 0..s.stride[1].min(s.in_size[1]) {
+            let (th, tw) = (taps(0, ph), taps(1, pw));
+            let mut table = Vec::with_capacity(cog as usize * th.len() * tw.len());
+            for c in 0..cog {
+                for &y in &th {
+                    for &x in &tw {
+                        table.push([
+                            (c * oh * ow) as i32,
+                            (y * s.dilation[0]) as i32,
+                            (x * s.dilation[1]) as i32,
+                            (c * s.in_per_group() * kh * kw + y * kw + x) as i32,
+                        ]);
+                    }
+                }
+            }
+            phases.push(DataPhase {
+                start: [ph, pw],
+                step: s.stride,
+                count: [
+                    (s.in_size[0] - ph).div_ceil(s.stride[0]),
+                    (s.in_size[1] - pw).div_ceil(s.stride[1]),
+                ],
+                table,
+            });
+        }
+    }
+    phases
+}
+
 /// Per-(channel, kh, kw) offsets the shaders read instead of dividing: for the forward and
 /// weight-gradient ops `(ci * in_h * in_w, kh * dil_h, kw * dil_w, 0)`; for the input gradient
 /// `(co * out_h * out_w, kh * dil_h, kw * dil_w, co * c_in_g * kh * kw + kh * k_w + kw)`.
@@ -865,7 +969,11 @@ impl Conv2dPlan {
     pub fn splits(&self) -> [u32; 3] {
         [
             self.forward.params.splits,
-            self.backward_data.params.splits,
+            self.backward_data
+                .iter()
+                .map(|(l, _)| l.params.splits)
+                .max()
+                .unwrap_or(1),
             self.backward_weight.params.splits,
         ]
     }
@@ -933,13 +1041,15 @@ impl Conv2dPlan {
         if s.input_len() == 0 {
             return Ok(());
         }
-        self.record_gemm(
-            encoder,
-            &self.backward_data,
-            &[b.grad_output, b.weight, &self.table_bwd],
-            b.grad_input,
-            &self.dummy,
-        );
+        for (launch, table) in &self.backward_data {
+            self.record_gemm(
+                encoder,
+                launch,
+                &[b.grad_output, b.weight, table],
+                b.grad_input,
+                &self.dummy,
+            );
+        }
         Ok(())
     }
 
