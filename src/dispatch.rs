@@ -113,6 +113,30 @@ impl Kernel {
         })
     }
 
+    /// Binds `buffers` (whole, in binding order) and records one pass dispatching `grid`.
+    pub(crate) fn run(
+        &self,
+        device: &wgpu::Device,
+        encoder: &mut wgpu::CommandEncoder,
+        buffers: &[&wgpu::Buffer],
+        grid: Grid,
+    ) {
+        let bg = self.bind(device, buffers);
+        self.record(encoder, &bg, grid);
+    }
+
+    /// [`Kernel::run`] with buffer ranges.
+    pub(crate) fn run_ranges(
+        &self,
+        device: &wgpu::Device,
+        encoder: &mut wgpu::CommandEncoder,
+        ranges: &[wgpu::BufferBinding<'_>],
+        grid: Grid,
+    ) {
+        let bg = self.bind_ranges(device, ranges);
+        self.record(encoder, &bg, grid);
+    }
+
     /// Records one compute pass dispatching `grid` with `bind_group`.
     pub(crate) fn record(
         &self,

@@ -80,16 +80,12 @@ impl ScanPlan {
             }
         };
         for (i, level) in self.levels.iter().enumerate() {
-            let bg = kernels
-                .block
-                .bind(device, &[&level.uniform, data_of(i), &level.totals]);
-            kernels.block.record(encoder, &bg, level.grid);
+            let bufs = [&level.uniform, data_of(i), &level.totals];
+            kernels.block.run(device, encoder, &bufs, level.grid);
         }
         for (i, level) in self.levels.iter().enumerate().rev().skip(1) {
-            let bg = kernels
-                .add
-                .bind(device, &[&level.uniform, data_of(i), &level.totals]);
-            kernels.add.record(encoder, &bg, level.grid);
+            let bufs = [&level.uniform, data_of(i), &level.totals];
+            kernels.add.run(device, encoder, &bufs, level.grid);
         }
     }
 }

@@ -1,6 +1,9 @@
 //! NCHW <-> NHWC conversion on the GPU (`shaders/layout_transpose.wgsl`).
 
-use crate::dispatch::{self, check_buffer, Binding, Grid, Kernel};
+use std::collections::hash_map::{Entry, HashMap};
+use std::sync::Mutex;
+
+use crate::dispatch::{self, check_buffer, check_distinct, Binding, Grid, Kernel};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::shaders;
@@ -24,6 +27,8 @@ struct TransposeParams {
 pub struct LayoutTranspose {
     gpu: Gpu,
     kernel: Kernel,
+    /// Uniforms per `(batch, rows, cols)`, made on first use: a repeated call only records.
+    uniforms: Mutex<HashMap<[u32; 3], (wgpu::Buffer, Grid)>>,
 }
 
 impl LayoutTranspose {
@@ -49,6 +54,7 @@ impl LayoutTranspose {
         Self {
             gpu: gpu.clone(),
             kernel,
+            uniforms: Mutex::new(HashMap::new()),
         }
     }
 
@@ -94,32 +100,38 @@ impl LayoutTranspose {
         let st = wgpu::BufferUsages::STORAGE;
         check_buffer(device, "src", src, len, st)?;
         check_buffer(device, "dst", dst, len, st)?;
-        if src == dst {
-            return Err(Error::shape(
-                "the transpose cannot run in place: use two buffers",
-            ));
-        }
+        check_distinct("dst", dst, &[src])?;
         if len == 0 {
             return Ok(());
         }
-        let (tiles_r, tiles_c) = (rows.div_ceil(32), cols.div_ceil(32));
-        let grid = Grid::fold(
-            u64::from(batch) * u64::from(tiles_r) * u64::from(tiles_c),
-            device.limits().max_compute_workgroups_per_dimension,
-        )?;
-        let params = TransposeParams {
-            batch,
-            rows,
-            cols,
-            tiles_r,
-            tiles_c,
-            fold_x: grid.x,
-            total_wg: grid.total,
-            _pad: 0,
+        // A poisoned cache is still a valid cache (entries are inserted whole).
+        let mut cache = self.uniforms.lock().unwrap_or_else(|e| e.into_inner());
+        let (uniform, grid) = match cache.entry([batch, rows, cols]) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
+                let (tiles_r, tiles_c) = (rows.div_ceil(32), cols.div_ceil(32));
+                let grid = Grid::fold(
+                    u64::from(batch) * u64::from(tiles_r) * u64::from(tiles_c),
+                    device.limits().max_compute_workgroups_per_dimension,
+                )?;
+                let params = TransposeParams {
+                    batch,
+                    rows,
+                    cols,
+                    tiles_r,
+                    tiles_c,
+                    fold_x: grid.x,
+                    total_wg: grid.total,
+                    _pad: 0,
+                };
+                e.insert((
+                    dispatch::uniform(&self.gpu, "layout_transpose params", &params),
+                    grid,
+                ))
+            }
         };
-        let uniform = dispatch::uniform(&self.gpu, "layout_transpose params", &params);
-        let bg = self.kernel.bind(device, &[&uniform, src, dst]);
-        self.kernel.record(encoder, &bg, grid);
+        self.kernel
+            .run(device, encoder, &[uniform, src, dst], *grid);
         Ok(())
     }
 

@@ -1138,12 +1138,14 @@ impl Conv2dPlan {
         let mut bufs: Vec<&wgpu::Buffer> = vec![&launch.uniform];
         bufs.extend_from_slice(inputs);
         bufs.push(target);
-        let bg = kernel.bind(self.device(), &bufs);
-        kernel.record(encoder, &bg, launch.grid);
+        kernel.run(self.device(), encoder, &bufs, launch.grid);
         if let Some((uniform, grid)) = &launch.reduce {
-            let k = &kernels.split_reduce;
-            let bg = k.bind(self.device(), &[uniform, &self.scratch, bias, output]);
-            k.record(encoder, &bg, *grid);
+            kernels.split_reduce.run(
+                self.device(),
+                encoder,
+                &[uniform, &self.scratch, bias, output],
+                *grid,
+            );
         }
     }
 
@@ -1166,8 +1168,12 @@ impl Conv2dPlan {
             } else {
                 &self.sum_scratch[i % 2]
             };
-            let bg = k.bind(self.device(), &[&pass.uniform, src, dst]);
-            k.record(encoder, &bg, pass.grid);
+            k.run(
+                self.device(),
+                encoder,
+                &[&pass.uniform, src, dst],
+                pass.grid,
+            );
         }
     }
 }

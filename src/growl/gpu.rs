@@ -403,16 +403,9 @@ impl OwlPlan {
             return Ok(());
         }
         let u = &self.uniform;
-        let run = |encoder: &mut wgpu::CommandEncoder,
-                   kernel: &Kernel,
-                   bufs: &[&wgpu::Buffer],
-                   grid: Grid| {
-            let bg = kernel.bind(device, bufs);
-            kernel.record(encoder, &bg, grid);
-        };
-        run(
+        k.prepare.run(
+            device,
             encoder,
-            &k.prepare,
             &[u, v, &self.keys, &self.payload],
             self.elem_grid,
         );
@@ -422,16 +415,16 @@ impl OwlPlan {
             Some(&self.payload),
             SortOrder::Descending,
         )?;
-        run(
+        k.make_z.run(
+            device,
             encoder,
-            &k.make_z,
             &[u, &self.keys, w, &self.z],
             self.elem_grid,
         );
         self.z_scan.record(&k.scan_df, device, encoder, &self.z);
-        run(
+        k.leaf.run(
+            device,
             encoder,
-            &k.leaf,
             &[u, &self.z, &self.hull_cap, &self.sizes0],
             self.chunk_grid,
         );
@@ -441,18 +434,18 @@ impl OwlPlan {
             (u64::from(self.chunk_grid.total) * 256 * u64::from(CHUNK)).div_ceil(256),
             device.limits().max_compute_workgroups_per_dimension,
         )?;
-        run(
+        k.compact.run(
+            device,
             encoder,
-            &k.compact,
             &[u, &self.hull_cap, &self.sizes0, &self.verts[0]],
             compact_grid,
         );
         let mut offsets_in = &self.sizes0;
         for (level, m) in self.levels.iter().enumerate() {
             let (vin, vout) = (&self.verts[level % 2], &self.verts[(level + 1) % 2]);
-            run(
+            k.bridge.run(
+                device,
                 encoder,
-                &k.bridge,
                 &[
                     &m.uniform,
                     &self.z,
@@ -465,9 +458,9 @@ impl OwlPlan {
             );
             m.sizes_scan
                 .record(&k.scan_u32, device, encoder, &m.offsets_out);
-            run(
+            k.copy.run(
+                device,
                 encoder,
-                &k.copy,
                 &[
                     &m.uniform,
                     vin,
@@ -482,16 +475,16 @@ impl OwlPlan {
         }
         let hull = &self.verts[self.levels.len() % 2];
         if let Some(b) = blocks {
-            run(
+            k.blocks.run(
+                device,
                 encoder,
-                &k.blocks,
                 &[u, &self.z, hull, offsets_in, &self.payload, b],
                 self.elem_grid,
             );
         }
-        run(
+        k.finish.run(
+            device,
             encoder,
-            &k.finish,
             &[u, &self.z, hull, offsets_in, &self.payload, v],
             self.elem_grid,
         );
@@ -783,17 +776,19 @@ impl GrowlPlan {
         if self.layout.is_empty() || self.layout.groups() == 0 {
             return Ok(());
         }
-        let bg = self.growl.norms.bind(
+        self.growl.norms.run(
             device,
+            encoder,
             &[&self.uniform, matrix, &self.norms, &self.new_norms],
+            self.group_grid,
         );
-        self.growl.norms.record(encoder, &bg, self.group_grid);
         self.owl.record(encoder, &self.new_norms, w, blocks)?;
-        let bg = self.growl.rescale.bind(
+        self.growl.rescale.run(
             device,
+            encoder,
             &[&self.uniform, matrix, &self.norms, &self.new_norms],
+            self.elem_grid,
         );
-        self.growl.rescale.record(encoder, &bg, self.elem_grid);
         Ok(())
     }
 }

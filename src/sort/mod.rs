@@ -322,12 +322,10 @@ impl SortPlan {
                 Some(v) => (v, &self.vals_alt),
                 None => (&self.vals_alt, &self.dummy),
             };
-            let bg = k
-                .small
-                .bind(device, &[uniform, keys, vals, &self.keys_alt, vals_alt]);
-            k.small.record(
+            k.small.run(
+                device,
                 encoder,
-                &bg,
+                &[uniform, keys, vals, &self.keys_alt, vals_alt],
                 Grid {
                     total: 1,
                     x: 1,
@@ -356,11 +354,9 @@ impl SortPlan {
                 vout
             };
             let bind = [uniform, kin, vin, &self.offsets, kout, vout];
-            let bg = k.histogram.bind(device, &bind);
-            k.histogram.record(encoder, &bg, self.grid);
+            k.histogram.run(device, encoder, &bind, self.grid);
             self.record_scan(encoder);
-            let bg = k.scatter.bind(device, &bind);
-            k.scatter.record(encoder, &bg, self.grid);
+            k.scatter.run(device, encoder, &bind, self.grid);
         }
         Ok(())
     }

@@ -790,8 +790,9 @@ impl Single {
                 chunks,
                 fixups,
             } => {
-                let bg = k.reduce_chunks.bind_ranges(
+                k.reduce_chunks.run_ranges(
                     dev,
+                    encoder,
                     &[
                         whole(chunks.uniform(how)),
                         src,
@@ -801,10 +802,11 @@ impl Single {
                         values.clone(),
                         whole(partials),
                     ],
+                    chunks.grid,
                 );
-                k.reduce_chunks.record(encoder, &bg, chunks.grid);
-                let bg = k.reduce_spans.bind_ranges(
+                k.reduce_spans.run_ranges(
                     dev,
+                    encoder,
                     &[
                         whole(fixups.uniform(how)),
                         whole(spans),
@@ -812,8 +814,8 @@ impl Single {
                         whole(offsets),
                         values,
                     ],
+                    fixups.grid,
                 );
-                k.reduce_spans.record(encoder, &bg, fixups.grid);
             }
             ReducePlan::Blocks {
                 row_perm,
@@ -823,8 +825,9 @@ impl Single {
                 first,
                 second,
             } => {
-                let bg = k.reduce_blocks.bind_ranges(
+                k.reduce_blocks.run_ranges(
                     dev,
+                    encoder,
                     &[
                         whole(first.uniform(how)),
                         src,
@@ -833,18 +836,19 @@ impl Single {
                         values.clone(),
                         whole(partials),
                     ],
+                    first.grid,
                 );
-                k.reduce_blocks.record(encoder, &bg, first.grid);
-                let bg = k.reduce_block_pieces.bind_ranges(
+                k.reduce_block_pieces.run_ranges(
                     dev,
+                    encoder,
                     &[
                         whole(second.uniform(how)),
                         whole(entries),
                         whole(partials),
                         values,
                     ],
+                    second.grid,
                 );
-                k.reduce_block_pieces.record(encoder, &bg, second.grid);
             }
         }
     }
@@ -857,16 +861,17 @@ impl Single {
         values: &wgpu::Buffer,
         target: wgpu::BufferBinding<'_>,
     ) {
-        let bg = k.broadcast.bind_ranges(
+        k.broadcast.run_ranges(
             dev,
+            encoder,
             &[
                 whole(&self.broadcast.0),
                 whole(&self.ids),
                 whole(values),
                 target,
             ],
+            self.broadcast.1,
         );
-        k.broadcast.record(encoder, &bg, self.broadcast.1);
     }
 }
 
@@ -931,11 +936,12 @@ impl TiePlan {
                         Reduction::Sum,
                     );
                 }
-                let bg = k.combine.bind(
+                k.combine.run(
                     dev,
+                    encoder,
                     &[win.combine.uniform(how), &win.partials, &win.sizes, values],
+                    win.combine.grid,
                 );
-                k.combine.record(encoder, &bg, win.combine.grid);
             }
         }
         Ok(())
