@@ -3,6 +3,8 @@
 // (o, r, i) of a tied row takes values[ids[r]][o * inner + i]; untied rows (id 0xffffffff)
 // are left as they are. Each thread handles PER_THREAD elements strided by the grid, so reads
 // and writes are coalesced; the group values are a small, cached gather.
+// Two entry points, so the scalar path carries no index arithmetic at all (software drivers
+// execute both sides of a branch in SIMD and pay for the divisions even when unused).
 
 struct BroadcastParams {
     len: u32,
@@ -23,24 +25,34 @@ const UNTIED: u32 = 0xffffffffu;
 @group(0) @binding(2) var<storage, read> values: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dst: array<f32>;
 
+// Scalar ties: element e takes values[ids[e]].
 @compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn scalar(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let wid = wg.x + wg.y * p.fold_x;
     if (wid >= p.total_wg) {
         return;
     }
     for (var k = 0u; k < PER_THREAD; k++) {
         let e = k * p.stride + wid * 256u + lid;
-        if (e >= p.len) {
-            return;
-        }
-        if (p.cols == 1u && p.inner == 1u) {
-            // Scalar ties: no index arithmetic.
+        if (e < p.len) {
             let g = ids[e];
             if (g != UNTIED) {
                 dst[e] = values[g];
             }
-        } else {
+        }
+    }
+}
+
+// Row, column and conv-channel ties: one id per row of the [outer][rows][inner] view.
+@compute @workgroup_size(256)
+fn blocks(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let wid = wg.x + wg.y * p.fold_x;
+    if (wid >= p.total_wg) {
+        return;
+    }
+    for (var k = 0u; k < PER_THREAD; k++) {
+        let e = k * p.stride + wid * 256u + lid;
+        if (e < p.len) {
             let q = e / p.inner;
             let i = e - q * p.inner;
             let o = q / p.rows;

@@ -4,13 +4,18 @@
 // position `pos` holds parameter perm[pos] of group member_group[pos]; group g occupies
 // positions offsets[g] .. offsets[g + 1]. Workgroup w reduces positions
 // [w * CHUNK, (w + 1) * CHUNK), whatever the group sizes, so one giant group and millions of
-// singletons balance alike. Each thread owns PER_THREAD consecutive positions (kept in
-// registers): it sums them sequentially, resetting at group starts; a segmented raking
-// scan over the 256 threads' trailing sums gives each thread the carry of the segment it
-// starts in. The order of every addition depends only on the plan, never on scheduling.
-// A group entirely inside the chunk is written to out[g]; a group crossing the chunk's edges
-// leaves its partial in partials[2w] (the chunk's first segment) or partials[2w + 1] (its
-// last), which tie_reduce_spans.wgsl adds in a fixed order.
+// singletons balance alike.
+//
+// Each thread walks PER_THREAD consecutive positions once, summing in order and restarting at
+// group starts. A segment that starts and ends inside the thread is complete: it is written
+// at once. The thread's first segment may continue from earlier threads (its "head"), and its
+// last may continue into later ones: a segmented raking scan over the 256 threads' trailing
+// sums gives each thread the carry to add to its head. The order of every addition depends
+// only on the plan, never on scheduling. A group crossing the chunk's edges leaves its partial
+// in partials[2w] (the chunk's first segment) or partials[2w + 1] (its last), which
+// tie_reduce_spans.wgsl adds in a fixed order.
+//
+// IDENTITY (pipeline constant): the permutation is the identity, so `perm` is not read.
 
 struct ReduceParams {
     members: u32,
@@ -18,13 +23,15 @@ struct ReduceParams {
     fold_x: u32,
     total_wg: u32,
     mean: u32,
-    identity: u32,
     _pad0: u32,
     _pad1: u32,
+    _pad2: u32,
 }
 
-const PER_THREAD: u32 = 16u;
-const CHUNK: u32 = 4096u; // 256 * PER_THREAD
+override IDENTITY: bool = false;
+
+const PER_THREAD: u32 = 32u;
+const CHUNK: u32 = 8192u; // 256 * PER_THREAD
 const NONE: u32 = 0xffffffffu;
 
 @group(0) @binding(0) var<uniform> p: ReduceParams;
@@ -48,6 +55,20 @@ fn group_at(pos: u32) -> u32 {
     return member_group[pos];
 }
 
+fn value_at(pos: u32) -> f32 {
+    if (IDENTITY) {
+        return src[pos];
+    }
+    return src[perm[pos]];
+}
+
+fn finish(total: f32, size: u32) -> f32 {
+    if (p.mean != 0u) {
+        return total / f32(size);
+    }
+    return total;
+}
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let wid = wg.x + wg.y * p.fold_x;
@@ -57,45 +78,52 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let base = wid * CHUNK;
     let first = base + lid * PER_THREAD;
 
-    var vals: array<f32, 16>;
-    var gs: array<u32, 16>;
+    // One walk: `run` sums the current segment; `fresh` says it started in this thread.
+    var prev = NONE;
+    if (first > 0u) {
+        prev = group_at(first - 1u);
+    }
+    var g = group_at(first);
+    var run = 0.0;
+    var count = 0u;
+    var fresh = false;
+    var any_fresh = false;
+    var head = 0.0;
+    var head_group = NONE;
+    var open = false;
     for (var e = 0u; e < PER_THREAD; e++) {
+        if (g == NONE) {
+            break;
+        }
         let pos = first + e;
-        var v = 0.0;
-        if (pos < p.members) {
-            if (p.identity != 0u) {
-                v = src[pos];
+        if (g != prev) {
+            run = 0.0;
+            count = 0u;
+            fresh = true;
+            any_fresh = true;
+        }
+        run += value_at(pos);
+        count += 1u;
+        let next = group_at(pos + 1u);
+        open = next == g;
+        if (!open) {
+            if (fresh) {
+                out[g] = finish(run, count);
             } else {
-                v = src[perm[pos]];
+                head = run;
+                head_group = g;
             }
         }
-        vals[e] = v;
-        gs[e] = group_at(pos);
-    }
-    var before = NONE;
-    if (lid > 0u) {
-        before = group_at(first - 1u);
+        prev = g;
+        g = next;
     }
 
-    // The thread's trailing segment sum, and whether a segment starts inside the thread.
-    var run = 0.0;
-    var any_start = false;
-    var prev = before;
-    for (var e = 0u; e < PER_THREAD; e++) {
-        if (gs[e] != prev || (lid == 0u && e == 0u)) {
-            run = 0.0;
-            any_start = true;
-        }
-        run += vals[e];
-        prev = gs[e];
-    }
-    scan_v[lid] = run;
-    scan_f[lid] = select(0u, 1u, any_start);
+    // Segmented inclusive scan of the trailing sums over the 256 threads, raking (4
+    // barriers): 16 rakers scan 16 entries each, one thread scans the 16 raker totals, the
+    // rakers add the carries. (f1, v1) + (f2, v2) = (f1 | f2, f2 ? v2 : v1 + v2).
+    scan_v[lid] = select(0.0, run, open);
+    scan_f[lid] = select(0u, 1u, any_fresh || lid == 0u || !open);
     workgroupBarrier();
-
-    // Segmented inclusive scan over the 256 threads, raking (4 barriers, work-efficient):
-    // 16 rakers scan 16 entries each, one thread scans the 16 raker totals, the rakers add
-    // the carries. (f1, v1) + (f2, v2) = (f1 | f2, f2 ? v2 : v1 + v2).
     if (lid < 16u) {
         var f = 0u;
         var v = 0.0;
@@ -143,43 +171,24 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         carry = scan_v[lid - 1u];
     }
 
-    // Second walk over the registers: running sums with the carry; write each segment end.
-    run = carry;
-    prev = before;
-    for (var e = 0u; e < PER_THREAD; e++) {
-        let pos = first + e;
-        let g = gs[e];
-        if (g == NONE) {
-            break;
+    // The head segment closed inside this thread: add the carry; it is complete unless the
+    // group started before the chunk.
+    if (head_group != NONE) {
+        let total = carry + head;
+        let lo = offsets[head_group];
+        if (lo >= base) {
+            out[head_group] = finish(total, offsets[head_group + 1u] - lo);
+        } else {
+            partials[2u * wid] = total;
         }
-        if (g != prev || (lid == 0u && e == 0u)) {
-            run = 0.0;
-        }
-        run += vals[e];
-        prev = g;
-        var next = NONE;
-        if (e + 1u < PER_THREAD) {
-            next = gs[e + 1u];
-        } else if (lid + 1u < 256u) {
-            next = group_at(pos + 1u);
-        }
-        if (next != g) {
-            var val = run;
-            let lo = offsets[g];
-            let hi = offsets[g + 1u];
-            if (lo >= base && hi <= base + CHUNK) {
-                if (p.mean != 0u) {
-                    val = val / f32(hi - lo);
-                }
-                out[g] = val;
-            } else {
-                if (hi > pos + 1u) {
-                    partials[2u * wid + 1u] = val;
-                }
-                if (lo < base) {
-                    partials[2u * wid] = val;
-                }
-            }
+    }
+    // The chunk's last segment continues past the chunk: its partial, which is also the
+    // chunk's first segment when the group spans the whole chunk.
+    if (lid == 255u && open) {
+        let total = scan_v[255];
+        partials[2u * wid + 1u] = total;
+        if (offsets[prev] < base) {
+            partials[2u * wid] = total;
         }
     }
 }

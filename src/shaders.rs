@@ -99,6 +99,8 @@ pub fn override_sets(name: &str) -> Vec<Vec<(&'static str, f64)>> {
             .iter()
             .map(|&(m, n, k)| vec![("WG_M", m.into()), ("WG_N", n.into()), ("KT", k.into())])
             .collect()
+    } else if name == "tie_reduce_chunks" {
+        vec![vec![("IDENTITY", 0.0)], vec![("IDENTITY", 1.0)]]
     } else {
         vec![Vec::new()]
     }

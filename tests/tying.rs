@@ -80,10 +80,11 @@ fn scalar_random_maps_around_chunk_sizes() {
     for (p, k) in [
         (1usize, 1u32),
         (7, 3),
-        (1023, 10),
-        (1024, 1000),
-        (1025, 2),
-        (5000, 37),
+        (33, 2),
+        (8191, 10),
+        (8192, 1000),
+        (8193, 2),
+        (20_000, 37),
         (70_000, 300),
     ] {
         let ids = random_ids(&mut rng, p, k, 7);
@@ -92,11 +93,41 @@ fn scalar_random_maps_around_chunk_sizes() {
     }
 }
 
+/// Contiguous groups (the identity-permutation path) whose sizes sit around a thread's 32
+/// positions and a workgroup's 8192, so segments start and end at every kind of edge.
+#[test]
+fn scalar_contiguous_groups_around_thread_and_chunk_edges() {
+    let _serial = common::serial();
+    let p = 40_000u32;
+    for size in [1u32, 31, 32, 33, 8191, 8192, 8193] {
+        let k = p.div_ceil(size);
+        let map = TieMap::new(
+            TieLayout::Scalar { len: p },
+            k,
+            (0..p).map(|i| i / size).collect(),
+        )
+        .unwrap();
+        check_map(&map, u64::from(size));
+    }
+}
+
+/// A group crossing 63 chunk edges is finished by one thread, one crossing 64 by a workgroup.
+#[test]
+fn scalar_groups_around_the_short_span_limit() {
+    let _serial = common::serial();
+    for members in [64 * 8192, 64 * 8192 + 1] {
+        let p = members + 5000;
+        let ids = (0..p).map(|i| u32::from(i >= members)).collect();
+        let map = TieMap::new(TieLayout::Scalar { len: p }, 2, ids).unwrap();
+        check_map(&map, u64::from(members));
+    }
+}
+
 #[test]
 fn scalar_adversarial_maps() {
     let _serial = common::serial();
     let p = 100_000u32;
-    // One giant group crossing ~100 chunks.
+    // One giant group crossing 12 chunks.
     let map = TieMap::new(TieLayout::Scalar { len: p }, 1, vec![0; p as usize]).unwrap();
     check_map(&map, 2);
     // Nothing tied together: every parameter its own group (identity permutation).

@@ -5,9 +5,11 @@
 //! [`TieLayout`]) to a group or to none. [`Ties::plan`] turns it once into a [`TiePlan`] on
 //! the GPU, reused every step:
 //! - scalars: the tied parameters sorted by group (a stable counting sort on the host), cut
-//!   into equal chunks of 4096 reduced by one workgroup each with a segmented scan, then the
-//!   groups crossing chunk edges added in a fixed tree (`shaders/tie_reduce_*.wgsl`): one giant
-//!   group and millions of singletons balance alike;
+//!   into equal chunks of 8192 reduced by one workgroup each (each thread sums 32 consecutive
+//!   members in one pass, a segmented scan carries the segments that cross threads), then the
+//!   groups crossing chunk edges added in chunk order (one thread per group crossing fewer
+//!   than 64 edges) or in a fixed tree (`shaders/tie_reduce_*.wgsl`): one giant group and
+//!   millions of singletons balance alike;
 //! - blocks: each group's rows cut into pieces of at most 64 rows, one workgroup per piece and
 //!   256 columns, then multi-piece groups added in piece order.
 //!
@@ -39,7 +41,10 @@ pub enum Reduction {
 }
 
 /// Positions one scalar-reduction workgroup covers (`CHUNK` in the shader).
-const CHUNK: u32 = 4096;
+const CHUNK: u32 = 8192;
+/// Groups crossing at most this many chunks are finished by one thread each (in chunk
+/// order); longer ones by a workgroup's fixed tree.
+const SHORT_SPAN: u32 = 64;
 /// Rows one block-reduction piece covers at most.
 const PIECE_ROWS: u32 = 64;
 /// Pieces one group may have: bounds the second pass's per-thread loop far below the
@@ -56,8 +61,7 @@ struct ReduceParams {
     fold_x: u32,
     total_wg: u32,
     mean: u32,
-    identity: u32,
-    _pad: [u32; 2],
+    _pad: [u32; 3],
 }
 
 #[repr(C)]
@@ -109,11 +113,14 @@ struct BroadcastParams {
 
 #[derive(Debug)]
 struct TieKernels {
-    reduce_chunks: Kernel,
-    reduce_spans: Kernel,
+    /// Scalar chunks through the permutation, and without it (IDENTITY).
+    reduce_chunks: [Kernel; 2],
+    reduce_spans_short: Kernel,
+    reduce_spans_long: Kernel,
     reduce_blocks: Kernel,
     reduce_block_pieces: Kernel,
-    broadcast: Kernel,
+    broadcast_scalar: Kernel,
+    broadcast_blocks: Kernel,
     combine: Kernel,
 }
 
@@ -143,10 +150,15 @@ enum ReducePlan {
         perm: wgpu::Buffer,
         member_group: wgpu::Buffer,
         offsets: wgpu::Buffer,
-        spans: wgpu::Buffer,
+        identity: bool,
+        /// Groups crossing chunk edges (or empty): (group, first chunk, last chunk, 0),
+        /// short spans then long ones.
+        short_spans: wgpu::Buffer,
+        long_spans: wgpu::Buffer,
         partials: wgpu::Buffer,
         chunks: Pass,
-        fixups: Pass,
+        short_fixups: Pass,
+        long_fixups: Pass,
     },
     Blocks {
         row_perm: wgpu::Buffer,
@@ -238,26 +250,47 @@ impl Ties {
         gpu.scoped(|| {
             let device = gpu.device();
             use Binding::{Read, ReadWrite, Uniform};
-            let k = |name: &'static str, src: &str, bindings: &[Binding]| {
+            let special = |name: &'static str,
+                           src: &str,
+                           entry: &str,
+                           bindings: &[Binding],
+                           constants: &[(&str, f64)]| {
                 Kernel::new(
                     device,
                     name,
                     &dispatch::shader(device, name, src),
-                    "main",
+                    entry,
                     bindings,
-                    &[],
+                    constants,
                 )
             };
+            let entry =
+                |name, src, entry, bindings: &[Binding]| special(name, src, entry, bindings, &[]);
+            let k = |name, src, bindings: &[Binding]| entry(name, src, "main", bindings);
+            let chunks = [Read, Read, Read, Read, ReadWrite, ReadWrite];
+            let chunks = [&[Uniform][..], &chunks].concat();
+            let spans = [Uniform, Read, Read, Read, ReadWrite];
             let kernels = TieKernels {
-                reduce_chunks: k(
-                    "tie_reduce_chunks",
-                    shaders::TIE_REDUCE_CHUNKS,
-                    &[Uniform, Read, Read, Read, Read, ReadWrite, ReadWrite],
-                ),
-                reduce_spans: k(
+                reduce_chunks: [0.0, 1.0].map(|identity| {
+                    special(
+                        "tie_reduce_chunks",
+                        shaders::TIE_REDUCE_CHUNKS,
+                        "main",
+                        &chunks,
+                        &[("IDENTITY", identity)],
+                    )
+                }),
+                reduce_spans_short: entry(
                     "tie_reduce_spans",
                     shaders::TIE_REDUCE_SPANS,
-                    &[Uniform, Read, Read, Read, ReadWrite],
+                    "short_spans",
+                    &spans,
+                ),
+                reduce_spans_long: entry(
+                    "tie_reduce_spans",
+                    shaders::TIE_REDUCE_SPANS,
+                    "long_spans",
+                    &spans,
                 ),
                 reduce_blocks: k(
                     "tie_reduce_blocks",
@@ -269,9 +302,16 @@ impl Ties {
                     shaders::TIE_REDUCE_BLOCK_PIECES,
                     &[Uniform, Read, Read, ReadWrite],
                 ),
-                broadcast: k(
+                broadcast_scalar: entry(
                     "tie_broadcast",
                     shaders::TIE_BROADCAST,
+                    "scalar",
+                    &[Uniform, Read, Read, ReadWrite],
+                ),
+                broadcast_blocks: entry(
+                    "tie_broadcast",
+                    shaders::TIE_BROADCAST,
+                    "blocks",
                     &[Uniform, Read, Read, ReadWrite],
                 ),
                 combine: k(
@@ -429,20 +469,53 @@ impl Ties {
                     let identity =
                         members == len && perm.iter().enumerate().all(|(i, &p)| p == i as u32);
                     let mut member_group = vec![0u32; perm.len()];
-                    let mut spans: Vec<[u32; 4]> = Vec::new();
+                    let (mut short_spans, mut long_spans) = (Vec::new(), Vec::new());
                     for g in 0..map.groups() as usize {
                         let (lo, hi) = (offsets[g], offsets[g + 1]);
                         member_group[lo as usize..hi as usize].fill(g as u32);
                         if lo == hi {
-                            spans.push([g as u32, 1, 0, 0]);
+                            short_spans.push([g as u32, 1, 0, 0]);
                         } else if lo / CHUNK != (hi - 1) / CHUNK {
-                            spans.push([g as u32, lo / CHUNK, (hi - 1) / CHUNK, 0]);
+                            let (c0, c1) = (lo / CHUNK, (hi - 1) / CHUNK);
+                            if c1 - c0 < SHORT_SPAN {
+                                short_spans.push([g as u32, c0, c1, 0]);
+                            } else {
+                                long_spans.push([g as u32, c0, c1, 0]);
+                            }
                         }
                     }
-                    check_binding_size(device, "tie spans", spans.len() as u64 * 16)?;
+                    let spans_bytes = (short_spans.len() as u64).max(long_spans.len() as u64);
+                    check_binding_size(device, "tie spans", spans_bytes * 16)?;
                     check_binding_size(device, "tie offsets", offsets.len() as u64 * 4)?;
                     let grid = Grid::fold(u64::from(chunks), max_dim)?;
-                    let span_grid = Grid::fold(spans.len() as u64, max_dim)?;
+                    let span_pass = |label, entries: usize, workgroups: u64| -> Result<Pass> {
+                        let grid = Grid::fold(workgroups, max_dim)?;
+                        Ok(Pass {
+                            uniforms: mean_flags.map(|mean| {
+                                dispatch::uniform(
+                                    gpu,
+                                    label,
+                                    &SpanParams {
+                                        entries: entries as u32,
+                                        mean,
+                                        fold_x: grid.x.max(1),
+                                        total_wg: grid.total,
+                                    },
+                                )
+                            }),
+                            grid,
+                        })
+                    };
+                    let short_fixups = span_pass(
+                        "tie reduce short spans",
+                        short_spans.len(),
+                        (short_spans.len() as u64).div_ceil(256),
+                    )?;
+                    let long_fixups = span_pass(
+                        "tie reduce long spans",
+                        long_spans.len(),
+                        long_spans.len() as u64,
+                    )?;
                     let chunk_pass = Pass {
                         uniforms: mean_flags.map(|mean| {
                             dispatch::uniform(
@@ -454,36 +527,27 @@ impl Ties {
                                     fold_x: grid.x.max(1),
                                     total_wg: grid.total,
                                     mean,
-                                    identity: u32::from(identity),
-                                    _pad: [0; 2],
+                                    _pad: [0; 3],
                                 },
                             )
                         }),
                         grid,
                     };
-                    let span_pass = Pass {
-                        uniforms: mean_flags.map(|mean| {
-                            dispatch::uniform(
-                                gpu,
-                                "tie reduce spans",
-                                &SpanParams {
-                                    entries: spans.len() as u32,
-                                    mean,
-                                    fold_x: span_grid.x.max(1),
-                                    total_wg: span_grid.total,
-                                },
-                            )
-                        }),
-                        grid: span_grid,
-                    };
                     ReducePlan::Scalar {
                         perm: up("tie perm", if identity { &[] } else { &perm }),
                         member_group: up("tie member groups", &member_group),
                         offsets: up("tie offsets", &offsets),
-                        spans: dispatch::storage_init(
+                        identity,
+                        short_spans: dispatch::storage_init(
                             gpu,
-                            "tie spans",
-                            &spans,
+                            "tie short spans",
+                            &short_spans,
+                            wgpu::BufferUsages::empty(),
+                        ),
+                        long_spans: dispatch::storage_init(
+                            gpu,
+                            "tie long spans",
+                            &long_spans,
                             wgpu::BufferUsages::empty(),
                         ),
                         partials: dispatch::storage_init(
@@ -493,7 +557,8 @@ impl Ties {
                             wgpu::BufferUsages::empty(),
                         ),
                         chunks: chunk_pass,
-                        fixups: span_pass,
+                        short_fixups,
+                        long_fixups,
                     }
                 }
                 TieLayout::Blocks { outer, rows, inner } => {
@@ -785,12 +850,15 @@ impl Single {
                 perm,
                 member_group,
                 offsets,
-                spans,
+                identity,
+                short_spans,
+                long_spans,
                 partials,
                 chunks,
-                fixups,
+                short_fixups,
+                long_fixups,
             } => {
-                k.reduce_chunks.run_ranges(
+                k.reduce_chunks[usize::from(*identity)].run_ranges(
                     dev,
                     encoder,
                     &[
@@ -804,18 +872,23 @@ impl Single {
                     ],
                     chunks.grid,
                 );
-                k.reduce_spans.run_ranges(
-                    dev,
-                    encoder,
-                    &[
-                        whole(fixups.uniform(how)),
-                        whole(spans),
-                        whole(partials),
-                        whole(offsets),
-                        values,
-                    ],
-                    fixups.grid,
-                );
+                for (kernel, spans, pass) in [
+                    (&k.reduce_spans_short, short_spans, short_fixups),
+                    (&k.reduce_spans_long, long_spans, long_fixups),
+                ] {
+                    kernel.run_ranges(
+                        dev,
+                        encoder,
+                        &[
+                            whole(pass.uniform(how)),
+                            whole(spans),
+                            whole(partials),
+                            whole(offsets),
+                            values.clone(),
+                        ],
+                        pass.grid,
+                    );
+                }
             }
             ReducePlan::Blocks {
                 row_perm,
@@ -861,7 +934,11 @@ impl Single {
         values: &wgpu::Buffer,
         target: wgpu::BufferBinding<'_>,
     ) {
-        k.broadcast.run_ranges(
+        let kernel = match self.reduce {
+            ReducePlan::Scalar { .. } => &k.broadcast_scalar,
+            ReducePlan::Blocks { .. } => &k.broadcast_blocks,
+        };
+        kernel.run_ranges(
             dev,
             encoder,
             &[
