@@ -3,6 +3,9 @@
 //   growl_norms    r_g = ||group g||_2 (0 below f32 epsilon), copied to v for the OWL prox
 //   (the OWL prox of v, in place: owl_*.wgsl)
 //   growl_rescale  every element of group g times v_g / r_g (zero groups stay zero)
+// Both walk their elements 256 apart. Stepping 256 elements moves (o, i) by
+// (step_o, step_i) = divmod(256, inner) plus a carry, so indices advance with additions and
+// compares only: an integer division per element would dominate on GPUs without a divider.
 
 struct GrowlParams {
     outer: u32,
@@ -12,7 +15,11 @@ struct GrowlParams {
     fold_x: u32,
     total_wg: u32,
     group_len: u32,
-    _pad: u32,
+    step_o: u32,    // 256 / inner
+    step_i: u32,    // 256 % inner
+    step_g: u32,    // (256 / inner) % groups
+    _pad0: u32,
+    _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: GrowlParams;

@@ -430,6 +430,18 @@ mod gpu {
                 c_in: 33,
                 khw: 9,
             },
+            // Groups longer than 256 with rows longer than 256, fewer groups than 256, and
+            // kernels of more than 256 taps: every branch of the index stepping.
+            GroupLayout::Rows {
+                rows: 20,
+                cols: 1000,
+            },
+            GroupLayout::Columns { rows: 600, cols: 7 },
+            GroupLayout::ConvInChannels {
+                c_out: 3,
+                c_in: 5,
+                khw: 300,
+            },
         ];
         for layout in layouts {
             let m = rng.vec(layout.len());

@@ -502,8 +502,14 @@ struct GrowlParams {
     fold_x: u32,
     total_wg: u32,
     group_len: u32,
-    _pad: u32,
+    step_o: u32,
+    step_i: u32,
+    step_g: u32,
+    _pad: [u32; 2],
 }
+
+/// Elements each rescale thread scales (`PER_THREAD` in `growl_rescale.wgsl`).
+const RESCALE_PER_THREAD: u64 = 8;
 
 /// Longest group one norms workgroup reduces (256 threads x 60,000 steps: under the loop limiter).
 const MAX_GROUP_LEN: u64 = 256 * 60_000;
@@ -513,6 +519,7 @@ const MAX_GROUP_LEN: u64 = 256 * 60_000;
 pub struct GrowlProx {
     owl: OwlProx,
     norms: Arc<Kernel>,
+    factors: Arc<Kernel>,
     rescale: Arc<Kernel>,
 }
 
@@ -524,6 +531,7 @@ pub struct GrowlPlan {
     owl: OwlPlan,
     uniform: wgpu::Buffer,
     group_grid: Grid,
+    factor_grid: Grid,
     elem_grid: Grid,
     norms: wgpu::Buffer,
     new_norms: wgpu::Buffer,
@@ -555,17 +563,22 @@ impl GrowlProx {
                 &[Uniform, Read, ReadWrite, ReadWrite],
                 &[],
             );
-            let rescale = Kernel::new(
-                device,
-                "growl_rescale",
-                &module("growl_rescale", shaders::GROWL_RESCALE),
-                "main",
-                &[Uniform, ReadWrite, Read, Read],
-                &[],
-            );
+            let rescale_module = module("growl_rescale", shaders::GROWL_RESCALE);
+            let rescale_entry = |entry| {
+                Kernel::new(
+                    device,
+                    "growl_rescale",
+                    &rescale_module,
+                    entry,
+                    &[Uniform, ReadWrite, ReadWrite, Read],
+                    &[],
+                )
+            };
+            let (factors, rescale) = (rescale_entry("factors"), rescale_entry("main"));
             Ok(Self {
                 owl,
                 norms: Arc::new(norms),
+                factors: Arc::new(factors),
                 rescale: Arc::new(rescale),
             })
         })
@@ -594,7 +607,7 @@ impl GrowlProx {
         }
         let owl = self.owl.plan(groups as usize)?;
         let group_grid = Grid::fold(u64::from(groups), max_dim)?;
-        let elem_grid = Grid::fold(len.div_ceil(256), max_dim)?;
+        let elem_grid = Grid::fold(len.div_ceil(256 * RESCALE_PER_THREAD), max_dim)?;
         gpu.scoped(|| {
             let buf = |label: &str| {
                 device.create_buffer(&wgpu::BufferDescriptor {
@@ -612,7 +625,10 @@ impl GrowlProx {
                 fold_x: max_dim,
                 total_wg: elem_grid.total,
                 group_len: group_len as u32,
-                _pad: 0,
+                step_o: 256 / inner.max(1),
+                step_i: 256 % inner.max(1),
+                step_g: (256 / inner.max(1)) % groups.max(1),
+                _pad: [0; 2],
             };
             Ok(GrowlPlan {
                 growl: self.clone(),
@@ -620,6 +636,7 @@ impl GrowlProx {
                 owl,
                 uniform: dispatch::uniform(gpu, "growl params", &params),
                 group_grid,
+                factor_grid: Grid::fold(u64::from(groups).div_ceil(256), max_dim)?,
                 elem_grid,
                 norms: buf("growl norms"),
                 new_norms: buf("growl new norms"),
@@ -783,12 +800,13 @@ impl GrowlPlan {
             self.group_grid,
         );
         self.owl.record(encoder, &self.new_norms, w, blocks)?;
-        self.growl.rescale.run(
-            device,
-            encoder,
-            &[&self.uniform, matrix, &self.norms, &self.new_norms],
-            self.elem_grid,
-        );
+        let buffers = [&self.uniform, matrix, &self.norms, &self.new_norms];
+        self.growl
+            .factors
+            .run(device, encoder, &buffers, self.factor_grid);
+        self.growl
+            .rescale
+            .run(device, encoder, &buffers, self.elem_grid);
         Ok(())
     }
 }
