@@ -18,8 +18,8 @@ struct GrowlParams {
     step_o: u32,    // 256 / inner
     step_i: u32,    // 256 % inner
     step_g: u32,    // (256 / inner) % groups
-    _pad0: u32,
-    _pad1: u32,
+    group_base: u32, // a window's first group (tensors larger than a binding: rows)
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: GrowlParams;

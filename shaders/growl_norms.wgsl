@@ -50,7 +50,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         if (r < 1.1920929e-7) {
             r = 0.0;
         }
-        norms[g] = r;
-        v[g] = r;
+        norms[p.group_base + g] = r;
+        v[p.group_base + g] = r;
     }
 }

@@ -38,7 +38,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         if (e >= p.len) {
             break;
         }
-        matrix[e] = matrix[e] * factor[g];
+        matrix[e] = matrix[e] * factor[p.group_base + g];
         e += 256u;
         i += p.step_i;
         var carry = 0u;

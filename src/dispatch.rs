@@ -246,6 +246,37 @@ pub(crate) fn storage_init<T: bytemuck::Pod>(
     )
 }
 
+/// A whole buffer as a binding.
+pub(crate) fn whole(b: &wgpu::Buffer) -> wgpu::BufferBinding<'_> {
+    b.as_entire_buffer_binding()
+}
+
+/// `bytes` of `b` from `offset` as a binding (at least 4 bytes).
+pub(crate) fn range(b: &wgpu::Buffer, offset: u64, bytes: u64) -> wgpu::BufferBinding<'_> {
+    wgpu::BufferBinding {
+        buffer: b,
+        offset,
+        size: std::num::NonZeroU64::new(bytes.max(4)),
+    }
+}
+
+/// How many units of `unit_bytes` one binding window holds on this device: as many as fit in
+/// `max_binding` bytes, rounded down so every window's byte offset stays a multiple of
+/// `min_storage_buffer_offset_alignment`. 0 when one unit is larger than a window.
+pub(crate) fn units_per_window(device: &wgpu::Device, unit_bytes: u64, max_binding: u64) -> u64 {
+    fn gcd(a: u64, b: u64) -> u64 {
+        if b == 0 {
+            a.max(1)
+        } else {
+            gcd(b, a % b)
+        }
+    }
+    let align = u64::from(device.limits().min_storage_buffer_offset_alignment);
+    let unit_bytes = unit_bytes.max(1);
+    let step = align / gcd(unit_bytes, align);
+    (max_binding / unit_bytes) / step * step
+}
+
 /// Checks that a caller's buffer holds `elements` f32/u32 values, has `usage`, and fits one
 /// binding on this device.
 pub(crate) fn check_buffer(

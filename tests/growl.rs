@@ -400,6 +400,41 @@ mod gpu {
         G.get_or_init(|| tied::growl::GrowlProx::new(common::gpu()).expect("growl pipelines"))
     }
 
+    /// A row matrix larger than one binding is cut into windows of whole rows; interleaved
+    /// layouts that large are refused.
+    #[test]
+    fn gpu_growl_rows_past_one_binding() {
+        let _serial = common::serial();
+        let gpu = common::gpu_with_binding_limit(16 << 20);
+        let growl = tied::growl::GrowlProx::new(&gpu).unwrap();
+        // 5000 x 1000 f32 = 20 MB: two windows.
+        let layout = GroupLayout::Rows {
+            rows: 5000,
+            cols: 1000,
+        };
+        assert_eq!(growl.plan(layout).unwrap().windows(), 2);
+        let m = Rng::new(91).vec(layout.len());
+        let lam = Weights::Oscar { l1: 0.3, l2: 0.001 }
+            .sequence(layout.groups(), 1.0)
+            .unwrap();
+        let got = growl.prox_blocking(&m, layout, &lam).unwrap();
+        let want = growl_prox(&m, layout, &lam).unwrap();
+        let scale = want.norms.iter().fold(1e-30f32, |a, &b| a.max(b));
+        for (g, e) in got.norms.iter().zip(&want.norms) {
+            assert!((g - e).abs() <= 2e-6 * scale, "norm {g} vs {e}");
+        }
+        for (g, e) in got.weights.iter().zip(&want.weights) {
+            assert!((g - e).abs() <= 2e-6, "weight {g} vs {e}");
+        }
+        assert_eq!(got.zero, want.zero);
+        assert!(got.zero.iter().any(|&z| !z), "some rows must survive");
+        let r = growl.plan(GroupLayout::Columns {
+            rows: 5000,
+            cols: 1000,
+        });
+        assert!(matches!(r, Err(Error::LimitExceeded { .. })), "{r:?}");
+    }
+
     #[test]
     fn gpu_growl_matrix_vector_and_layouts() {
         let _serial = common::serial();

@@ -288,22 +288,7 @@ fn tensors_past_one_binding_are_cut_into_windows() {
     let _serial = common::serial();
     // A device whose bindings hold at most 16 MiB: a 5M-parameter tensor (20 MB) and a
     // 4500 x 1000 row-tied matrix (18 MB) need two windows each.
-    let instance =
-        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-    let adapter = pollster::block_on(wgpu::util::initialize_adapter_from_env_or_default(
-        &instance, None,
-    ))
-    .unwrap();
-    let limits = wgpu::Limits {
-        max_storage_buffer_binding_size: 16 << 20,
-        ..tied::required_limits()
-    };
-    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-        required_limits: limits,
-        ..Default::default()
-    }))
-    .unwrap();
-    let gpu = tied::Gpu::adopt(device, queue).unwrap();
+    let gpu = common::gpu_with_binding_limit(16 << 20);
     let ties = Ties::new(&gpu).unwrap();
     let mut rng = Rng::new(60);
     let p = 5_000_000usize;

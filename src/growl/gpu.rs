@@ -7,7 +7,9 @@
 
 use std::sync::Arc;
 
-use crate::dispatch::{self, check_buffer, check_distinct, Binding, Grid, Kernel};
+use crate::dispatch::{
+    self, check_buffer, check_buffer_unbound, check_distinct, range, whole, Binding, Grid, Kernel,
+};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::scan::{ScanKernels, ScanPlan};
@@ -505,7 +507,8 @@ struct GrowlParams {
     step_o: u32,
     step_i: u32,
     step_g: u32,
-    _pad: [u32; 2],
+    group_base: u32,
+    _pad: u32,
 }
 
 /// Elements each rescale thread scales (`PER_THREAD` in `growl_rescale.wgsl`).
@@ -529,12 +532,41 @@ pub struct GrowlPlan {
     growl: GrowlProx,
     layout: GroupLayout,
     owl: OwlPlan,
+    /// Whole-tensor sizes, for the per-group factors.
     uniform: wgpu::Buffer,
-    group_grid: Grid,
     factor_grid: Grid,
-    elem_grid: Grid,
+    windows: Vec<GrowlWindow>,
     norms: wgpu::Buffer,
     new_norms: wgpu::Buffer,
+}
+
+/// Whole groups of the tensor that fit one binding: one window unless a row layout is larger
+/// than a binding, then consecutive rows.
+#[derive(Debug)]
+struct GrowlWindow {
+    uniform: wgpu::Buffer,
+    offset: u64,
+    bytes: u64,
+    group_grid: Grid,
+    elem_grid: Grid,
+}
+
+impl GrowlWindow {
+    /// The norms and rescale bindings: uniform, the window's range of the matrix, norms (then
+    /// factors), new norms.
+    fn bindings<'a>(
+        &'a self,
+        matrix: &'a wgpu::Buffer,
+        norms: &'a wgpu::Buffer,
+        new_norms: &'a wgpu::Buffer,
+    ) -> [wgpu::BufferBinding<'a>; 4] {
+        [
+            whole(&self.uniform),
+            range(matrix, self.offset, self.bytes),
+            whole(norms),
+            whole(new_norms),
+        ]
+    }
 }
 
 impl GrowlProx {
@@ -584,18 +616,20 @@ impl GrowlProx {
         })
     }
 
-    /// Prepares scratch for tensors of `layout`.
+    /// Prepares scratch for tensors of `layout`. A row layout larger than one storage
+    /// binding is cut into windows of whole rows (each window's norms and rescale are separate
+    /// dispatches on a range of the buffer; the OWL prox sees every norm at once).
     ///
     /// # Errors
-    /// [`Error::LimitExceeded`] when the tensor does not fit one binding or a group is longer
-    /// than 15,360,000 elements.
+    /// [`Error::LimitExceeded`] when a column or conv-channel tensor (whose groups interleave)
+    /// or one row does not fit one binding, or a group is longer than 15,360,000 elements.
     pub fn plan(&self, layout: GroupLayout) -> Result<GrowlPlan> {
         let gpu = &self.owl.gpu;
         let device = gpu.device();
         let max_dim = device.limits().max_compute_workgroups_per_dimension;
+        let max_binding = device.limits().max_storage_buffer_binding_size;
         let (outer, groups, inner) = view(layout);
         let len = layout.len() as u64;
-        dispatch::check_binding_size(device, "matrix", len * 4)?;
         let group_len = u64::from(outer) * u64::from(inner);
         if group_len > MAX_GROUP_LEN {
             return Err(Error::LimitExceeded {
@@ -605,9 +639,38 @@ impl GrowlProx {
                 hint: "; split the tensor into smaller groups".into(),
             });
         }
+        // (first group, groups) of each window.
+        let spans: Vec<(u32, u32)> = match layout {
+            GroupLayout::Rows { cols, .. } if len * 4 > max_binding => {
+                let per = dispatch::units_per_window(device, cols as u64 * 4, max_binding);
+                if per == 0 {
+                    dispatch::check_binding_size(device, "one matrix row", cols as u64 * 4)?;
+                }
+                let per = per as u32;
+                (0..groups.div_ceil(per))
+                    .map(|w| (w * per, per.min(groups - w * per)))
+                    .collect()
+            }
+            _ => {
+                dispatch::check_binding_size(device, "matrix", len * 4)?;
+                vec![(0, groups)]
+            }
+        };
         let owl = self.owl.plan(groups as usize)?;
-        let group_grid = Grid::fold(u64::from(groups), max_dim)?;
-        let elem_grid = Grid::fold(len.div_ceil(256 * RESCALE_PER_THREAD), max_dim)?;
+        let params = |first: u32, count: u32, elem_grid: &Grid| GrowlParams {
+            outer,
+            groups: count,
+            inner,
+            len: (group_len * u64::from(count)) as u32,
+            fold_x: max_dim,
+            total_wg: elem_grid.total,
+            group_len: group_len as u32,
+            step_o: 256 / inner.max(1),
+            step_i: 256 % inner.max(1),
+            step_g: (256 / inner.max(1)) % count.max(1),
+            group_base: first,
+            _pad: 0,
+        };
         gpu.scoped(|| {
             let buf = |label: &str| {
                 device.create_buffer(&wgpu::BufferDescriptor {
@@ -617,27 +680,30 @@ impl GrowlProx {
                     mapped_at_creation: false,
                 })
             };
-            let params = GrowlParams {
-                outer,
-                groups,
-                inner,
-                len: len as u32,
-                fold_x: max_dim,
-                total_wg: elem_grid.total,
-                group_len: group_len as u32,
-                step_o: 256 / inner.max(1),
-                step_i: 256 % inner.max(1),
-                step_g: (256 / inner.max(1)) % groups.max(1),
-                _pad: [0; 2],
-            };
+            let mut windows = Vec::with_capacity(spans.len());
+            for &(first, count) in &spans {
+                let elems = group_len * u64::from(count);
+                let elem_grid = Grid::fold(elems.div_ceil(256 * RESCALE_PER_THREAD), max_dim)?;
+                windows.push(GrowlWindow {
+                    uniform: dispatch::uniform(
+                        gpu,
+                        "growl params",
+                        &params(first, count, &elem_grid),
+                    ),
+                    offset: u64::from(first) * group_len * 4,
+                    bytes: elems * 4,
+                    group_grid: Grid::fold(u64::from(count), max_dim)?,
+                    elem_grid,
+                });
+            }
+            let factor_grid = Grid::fold(u64::from(groups).div_ceil(256), max_dim)?;
             Ok(GrowlPlan {
                 growl: self.clone(),
                 layout,
                 owl,
-                uniform: dispatch::uniform(gpu, "growl params", &params),
-                group_grid,
-                factor_grid: Grid::fold(u64::from(groups).div_ceil(256), max_dim)?,
-                elem_grid,
+                uniform: dispatch::uniform(gpu, "growl params", &params(0, groups, &factor_grid)),
+                factor_grid,
+                windows,
                 norms: buf("growl norms"),
                 new_norms: buf("growl new norms"),
             })
@@ -763,6 +829,11 @@ impl GrowlPlan {
         self.record(encoder, out, w, blocks)
     }
 
+    /// Binding windows the tensor is cut into (1 when it fits one binding).
+    pub fn windows(&self) -> usize {
+        self.windows.len()
+    }
+
     /// The new group norms after [`GrowlPlan::record`] (f32 per group; 0 marks a zero group).
     pub fn new_norms(&self) -> &wgpu::Buffer {
         &self.new_norms
@@ -782,31 +853,32 @@ impl GrowlPlan {
         blocks: Option<&wgpu::Buffer>,
     ) -> Result<()> {
         let device = self.growl.owl.gpu.device();
-        check_buffer(
-            device,
-            "matrix",
-            matrix,
-            self.layout.len() as u64,
-            wgpu::BufferUsages::STORAGE,
-        )?;
+        let (len, st) = (self.layout.len() as u64, wgpu::BufferUsages::STORAGE);
+        if self.windows.len() > 1 {
+            check_buffer_unbound("matrix", matrix, len, st)?;
+        } else {
+            check_buffer(device, "matrix", matrix, len, st)?;
+        }
         check_distinct("matrix", matrix, &[w])?;
         if self.layout.is_empty() || self.layout.groups() == 0 {
             return Ok(());
         }
-        self.growl.norms.run(
-            device,
-            encoder,
-            &[&self.uniform, matrix, &self.norms, &self.new_norms],
-            self.group_grid,
-        );
+        let growl = &self.growl;
+        for win in &self.windows {
+            let b = win.bindings(matrix, &self.norms, &self.new_norms);
+            growl.norms.run_ranges(device, encoder, &b, win.group_grid);
+        }
         self.owl.record(encoder, &self.new_norms, w, blocks)?;
-        let buffers = [&self.uniform, matrix, &self.norms, &self.new_norms];
-        self.growl
+        // `factors` does not touch the matrix; any window of it satisfies the layout.
+        let mut b = self.windows[0].bindings(matrix, &self.norms, &self.new_norms);
+        b[0] = whole(&self.uniform);
+        growl
             .factors
-            .run(device, encoder, &buffers, self.factor_grid);
-        self.growl
-            .rescale
-            .run(device, encoder, &buffers, self.elem_grid);
+            .run_ranges(device, encoder, &b, self.factor_grid);
+        for win in &self.windows {
+            let b = win.bindings(matrix, &self.norms, &self.new_norms);
+            growl.rescale.run_ranges(device, encoder, &b, win.elem_grid);
+        }
         Ok(())
     }
 }

@@ -25,7 +25,7 @@ pub use map::{TieLayout, TieMap, UNTIED};
 use std::sync::Arc;
 
 use crate::dispatch::{
-    self, check_binding_size, check_buffer, check_distinct, Binding, Grid, Kernel,
+    self, check_binding_size, check_buffer, check_distinct, range, whole, Binding, Grid, Kernel,
 };
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
@@ -229,18 +229,6 @@ struct CombineParams {
     _pad: u32,
 }
 
-fn whole(b: &wgpu::Buffer) -> wgpu::BufferBinding<'_> {
-    b.as_entire_buffer_binding()
-}
-
-fn range(b: &wgpu::Buffer, offset: u64, bytes: u64) -> wgpu::BufferBinding<'_> {
-    wgpu::BufferBinding {
-        buffer: b,
-        offset,
-        size: std::num::NonZeroU64::new(bytes.max(4)),
-    }
-}
-
 impl Ties {
     /// Compiles the pipelines on `gpu`'s device.
     ///
@@ -375,9 +363,7 @@ impl Ties {
         }
         let align = u64::from(limits.min_storage_buffer_offset_alignment);
         let unit_bytes = u64::from(inner.max(1)) * 4;
-        // Units per window: as many as fit, a multiple of what keeps offsets aligned.
-        let step = align / gcd(unit_bytes, align);
-        let per_window = (max_binding / unit_bytes) / step * step;
+        let per_window = dispatch::units_per_window(device, unit_bytes, max_binding);
         if per_window == 0 {
             return Err(Error::shape(
                 "one tied unit is larger than a storage binding",
@@ -825,14 +811,6 @@ fn check_len(name: &'static str, expected: usize, data: &[f32]) -> Result<()> {
         });
     }
     Ok(())
-}
-
-fn gcd(a: u64, b: u64) -> u64 {
-    if b == 0 {
-        a.max(1)
-    } else {
-        gcd(b, a % b)
-    }
 }
 
 impl Single {

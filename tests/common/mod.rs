@@ -20,6 +20,27 @@ pub fn gpu() -> &'static Gpu {
     })
 }
 
+/// A second device on the same adapter whose storage bindings hold at most `bytes`: tensors
+/// past that must be cut into windows (or refused).
+pub fn gpu_with_binding_limit(bytes: u64) -> Gpu {
+    let instance =
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let adapter = pollster::block_on(wgpu::util::initialize_adapter_from_env_or_default(
+        &instance, None,
+    ))
+    .expect("adapter");
+    let limits = wgpu::Limits {
+        max_storage_buffer_binding_size: bytes,
+        ..tied::required_limits()
+    };
+    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        required_limits: limits,
+        ..Default::default()
+    }))
+    .expect("device");
+    Gpu::adopt(device, queue).expect("adopt")
+}
+
 pub fn conv() -> &'static Conv2d {
     static CONV: OnceLock<Conv2d> = OnceLock::new();
     CONV.get_or_init(|| Conv2d::new(gpu()).expect("conv pipelines"))
