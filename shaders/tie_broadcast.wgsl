@@ -25,15 +25,20 @@ const UNTIED: u32 = 0xffffffffu;
 @group(0) @binding(2) var<storage, read> values: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dst: array<f32>;
 
+// Element k of this thread, or p.len (out of range) in the workgroups that pad a folded grid.
+fn element(wg: vec3<u32>, lid: u32, k: u32) -> u32 {
+    let wid = wg.x + wg.y * p.fold_x;
+    if (wid >= p.total_wg) {
+        return p.len;
+    }
+    return k * p.stride + wid * 256u + lid;
+}
+
 // Scalar ties: element e takes values[ids[e]].
 @compute @workgroup_size(256)
 fn scalar(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let wid = wg.x + wg.y * p.fold_x;
-    if (wid >= p.total_wg) {
-        return;
-    }
     for (var k = 0u; k < PER_THREAD; k++) {
-        let e = k * p.stride + wid * 256u + lid;
+        let e = element(wg, lid, k);
         if (e < p.len) {
             let g = ids[e];
             if (g != UNTIED) {
@@ -46,12 +51,8 @@ fn scalar(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
 // Row, column and conv-channel ties: one id per row of the [outer][rows][inner] view.
 @compute @workgroup_size(256)
 fn blocks(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let wid = wg.x + wg.y * p.fold_x;
-    if (wid >= p.total_wg) {
-        return;
-    }
     for (var k = 0u; k < PER_THREAD; k++) {
-        let e = k * p.stride + wid * 256u + lid;
+        let e = element(wg, lid, k);
         if (e < p.len) {
             let q = e / p.inner;
             let i = e - q * p.inner;
