@@ -380,20 +380,12 @@ pub async fn read_back(gpu: &Gpu, buffer: &wgpu::Buffer, elements: usize) -> Res
         return Ok(Vec::new());
     }
     let bytes = (elements as u64).saturating_mul(4);
-    if buffer.size() < bytes {
-        return Err(Error::BufferTooSmall {
-            name: "read_back source",
-            needed: bytes,
-            actual: buffer.size(),
-        });
-    }
-    let missing = wgpu::BufferUsages::COPY_SRC - buffer.usage();
-    if !missing.is_empty() {
-        return Err(Error::MissingUsage {
-            name: "read_back source",
-            missing,
-        });
-    }
+    check_buffer_unbound(
+        "read_back source",
+        buffer,
+        elements as u64,
+        wgpu::BufferUsages::COPY_SRC,
+    )?;
     let device = gpu.device();
     let staging = gpu
         .scoped_async(|| {
@@ -428,6 +420,34 @@ pub async fn read_back(gpu: &Gpu, buffer: &wgpu::Buffer, elements: usize) -> Res
     let out = bytemuck::cast_slice::<u8, f32>(&view).to_vec();
     drop(view);
     staging.unmap();
+    Ok(out)
+}
+
+/// [`read_back`] of a buffer of `u32` (ids, block ids, payloads).
+pub(crate) async fn read_back_u32(
+    gpu: &Gpu,
+    buffer: &wgpu::Buffer,
+    elements: usize,
+) -> Result<Vec<u32>> {
+    let words = read_back(gpu, buffer, elements).await?;
+    Ok(words.into_iter().map(f32::to_bits).collect())
+}
+
+/// The convenience paths' one way to run: inside error scopes, `record` creates what it needs
+/// and records into a fresh encoder; the commands are then submitted. Returns what `record`
+/// returned (the buffers to read back).
+pub(crate) async fn record_and_submit<T>(
+    gpu: &Gpu,
+    record: impl FnOnce(&mut wgpu::CommandEncoder) -> Result<T>,
+) -> Result<T> {
+    let (encoder, out) = gpu
+        .scoped_async(|| {
+            let mut encoder = gpu.device().create_command_encoder(&Default::default());
+            let out = record(&mut encoder)?;
+            Ok((encoder, out))
+        })
+        .await?;
+    submit(gpu, encoder).await?;
     Ok(out)
 }
 

@@ -101,3 +101,15 @@ impl Error {
         }
     }
 }
+
+/// Checks that a host slice has the `expected` length.
+pub(crate) fn check_len<T>(name: &'static str, expected: usize, data: &[T]) -> Result<()> {
+    if data.len() != expected {
+        return Err(Error::LengthMismatch {
+            name,
+            expected,
+            actual: data.len(),
+        });
+    }
+    Ok(())
+}

@@ -4,7 +4,7 @@ use std::collections::hash_map::{Entry, HashMap};
 use std::sync::Mutex;
 
 use crate::dispatch::{self, check_buffer, check_distinct, Binding, Grid, Kernel};
-use crate::error::{Error, Result};
+use crate::error::{check_len, Result};
 use crate::gpu::Gpu;
 use crate::shaders;
 
@@ -142,23 +142,16 @@ impl LayoutTranspose {
     #[cfg(not(target_arch = "wasm32"))]
     pub fn nchw_to_nhwc_blocking(&self, dims: [u32; 4], x: &[f32]) -> Result<Vec<f32>> {
         let len = dims.iter().map(|&d| d as usize).product::<usize>();
-        if x.len() != len {
-            return Err(Error::LengthMismatch {
-                name: "x",
-                expected: len,
-                actual: x.len(),
-            });
-        }
+        check_len("x", len, x)?;
         let gpu = &self.gpu;
-        let (encoder, dst) = gpu.scoped(|| {
-            let src = dispatch::upload(gpu, "nchw", x);
-            let dst = dispatch::zeros(gpu, "nhwc", len);
-            let mut encoder = gpu.device().create_command_encoder(&Default::default());
-            self.record_nchw_to_nhwc(&mut encoder, dims, &src, &dst)?;
-            Ok((encoder, dst))
-        })?;
         pollster::block_on(async {
-            dispatch::submit(gpu, encoder).await?;
+            let dst = dispatch::record_and_submit(gpu, |encoder| {
+                let src = dispatch::upload(gpu, "nchw", x);
+                let dst = dispatch::zeros(gpu, "nhwc", len);
+                self.record_nchw_to_nhwc(encoder, dims, &src, &dst)?;
+                Ok(dst)
+            })
+            .await?;
             dispatch::read_back(gpu, &dst, len).await
         })
     }

@@ -24,7 +24,7 @@ pub use shape::Conv2dShape;
 use std::sync::Arc;
 
 use crate::dispatch::{self, check_buffer, check_distinct, Binding, Grid, Kernel};
-use crate::error::{Error, Result};
+use crate::error::{check_len, Error, Result};
 use crate::gpu::Gpu;
 use crate::shaders;
 
@@ -718,26 +718,23 @@ impl Conv2d {
         check_bias(shape, bias)?;
         let plan = self.plan(shape)?;
         let gpu = &self.gpu;
-        let (encoder, output) = gpu
-            .scoped_async(|| {
-                let input = dispatch::upload(gpu, "input", input);
-                let weight = dispatch::upload(gpu, "weight", weight);
-                let bias = bias.map(|b| dispatch::upload(gpu, "bias", b));
-                let output = dispatch::zeros(gpu, "output", shape.output_len());
-                let mut encoder = gpu.device().create_command_encoder(&Default::default());
-                plan.record_forward(
-                    &mut encoder,
-                    &ForwardBuffers {
-                        input: &input,
-                        weight: &weight,
-                        bias: bias.as_ref(),
-                        output: &output,
-                    },
-                )?;
-                Ok((encoder, output))
-            })
-            .await?;
-        dispatch::submit(gpu, encoder).await?;
+        let output = dispatch::record_and_submit(gpu, |encoder| {
+            let input = dispatch::upload(gpu, "input", input);
+            let weight = dispatch::upload(gpu, "weight", weight);
+            let bias = bias.map(|b| dispatch::upload(gpu, "bias", b));
+            let output = dispatch::zeros(gpu, "output", shape.output_len());
+            plan.record_forward(
+                encoder,
+                &ForwardBuffers {
+                    input: &input,
+                    weight: &weight,
+                    bias: bias.as_ref(),
+                    output: &output,
+                },
+            )?;
+            Ok(output)
+        })
+        .await?;
         dispatch::read_back(gpu, &output, shape.output_len()).await
     }
 
@@ -757,36 +754,33 @@ impl Conv2d {
         check_len("grad_output", shape.output_len(), grad_output)?;
         let plan = self.plan(shape)?;
         let gpu = &self.gpu;
-        let (encoder, gi, gw, gb) = gpu
-            .scoped_async(|| {
-                let input = dispatch::upload(gpu, "input", input);
-                let weight = dispatch::upload(gpu, "weight", weight);
-                let grad_output = dispatch::upload(gpu, "grad_output", grad_output);
-                let gi = dispatch::zeros(gpu, "grad_input", shape.input_len());
-                let gw = dispatch::zeros(gpu, "grad_weight", shape.weight_len());
-                let gb = dispatch::zeros(gpu, "grad_bias", shape.bias_len());
-                let mut encoder = gpu.device().create_command_encoder(&Default::default());
-                plan.record_backward_data(
-                    &mut encoder,
-                    &BackwardDataBuffers {
-                        grad_output: &grad_output,
-                        weight: &weight,
-                        grad_input: &gi,
-                    },
-                )?;
-                plan.record_backward_weight(
-                    &mut encoder,
-                    &BackwardWeightBuffers {
-                        grad_output: &grad_output,
-                        input: &input,
-                        grad_weight: &gw,
-                        grad_bias: shape.bias.then_some(&gb),
-                    },
-                )?;
-                Ok((encoder, gi, gw, gb))
-            })
-            .await?;
-        dispatch::submit(gpu, encoder).await?;
+        let (gi, gw, gb) = dispatch::record_and_submit(gpu, |encoder| {
+            let input = dispatch::upload(gpu, "input", input);
+            let weight = dispatch::upload(gpu, "weight", weight);
+            let grad_output = dispatch::upload(gpu, "grad_output", grad_output);
+            let gi = dispatch::zeros(gpu, "grad_input", shape.input_len());
+            let gw = dispatch::zeros(gpu, "grad_weight", shape.weight_len());
+            let gb = dispatch::zeros(gpu, "grad_bias", shape.bias_len());
+            plan.record_backward_data(
+                encoder,
+                &BackwardDataBuffers {
+                    grad_output: &grad_output,
+                    weight: &weight,
+                    grad_input: &gi,
+                },
+            )?;
+            plan.record_backward_weight(
+                encoder,
+                &BackwardWeightBuffers {
+                    grad_output: &grad_output,
+                    input: &input,
+                    grad_weight: &gw,
+                    grad_bias: shape.bias.then_some(&gb),
+                },
+            )?;
+            Ok((gi, gw, gb))
+        })
+        .await?;
         Ok(Conv2dGrads {
             input: dispatch::read_back(gpu, &gi, shape.input_len()).await?,
             weight: dispatch::read_back(gpu, &gw, shape.weight_len()).await?,
@@ -817,17 +811,6 @@ impl Conv2d {
     ) -> Result<Conv2dGrads> {
         pollster::block_on(self.backward(shape, input, weight, grad_output))
     }
-}
-
-fn check_len(name: &'static str, expected: usize, data: &[f32]) -> Result<()> {
-    if data.len() != expected {
-        return Err(Error::LengthMismatch {
-            name,
-            expected,
-            actual: data.len(),
-        });
-    }
-    Ok(())
 }
 
 fn check_bias(shape: &Conv2dShape, bias: Option<&[f32]>) -> Result<()> {

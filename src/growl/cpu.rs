@@ -4,8 +4,8 @@
 //! Speed comes from sorting magnitudes with an LSD radix sort on their bits (non-negative f32
 //! bits order like the floats) and a linear stack PAV with f64 block sums.
 
-use super::{validate, GroupLayout};
-use crate::error::{Error, Result};
+use super::GroupLayout;
+use crate::error::{check_len, Result};
 
 /// Indices of `mags` (all >= 0, finite) in descending order of magnitude; ties in any order
 /// (the prox gives equal outputs to equal inputs, so the tie order does not matter).
@@ -94,20 +94,7 @@ pub fn owl_prox(v: &[f32], w: &[f32]) -> Result<Vec<f32>> {
 /// # Errors
 /// As [`owl_prox`].
 pub fn owl_prox_blocks(v: &[f32], w: &[f32]) -> Result<(Vec<f32>, Vec<u32>)> {
-    if v.len() != w.len() {
-        return Err(Error::LengthMismatch {
-            name: "weights",
-            expected: v.len(),
-            actual: w.len(),
-        });
-    }
-    validate(w)?;
-    if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-        return Err(Error::shape(format!(
-            "input {i} is {}: the OWL prox needs finite input",
-            v[i]
-        )));
-    }
+    super::check_owl_input(v, w)?;
     let mags: Vec<f32> = v.iter().map(|x| x.abs()).collect();
     let order = argsort_desc(&mags);
     let z: Vec<f64> = order
@@ -151,13 +138,7 @@ pub struct GrowlOutput {
 /// [`Error::LengthMismatch`] when `weights` or `w` do not match `layout`; invalid weights;
 /// non-finite weights in the matrix.
 pub fn growl_prox(weights: &[f32], layout: GroupLayout, w: &[f32]) -> Result<GrowlOutput> {
-    if weights.len() != layout.len() {
-        return Err(Error::LengthMismatch {
-            name: "weights matrix",
-            expected: layout.len(),
-            actual: weights.len(),
-        });
-    }
+    check_len("weights matrix", layout.len(), weights)?;
     let groups = layout.groups();
     let mut sq = vec![0.0f64; groups];
     for (e, &x) in weights.iter().enumerate() {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use crate::dispatch::{
     self, check_buffer, check_buffer_unbound, check_distinct, range, whole, Binding, Grid, Kernel,
 };
-use crate::error::{Error, Result};
+use crate::error::{check_len, Error, Result};
 use crate::gpu::Gpu;
 use crate::scan::{ScanKernels, ScanPlan};
 use crate::shaders;
@@ -289,43 +289,23 @@ impl OwlProx {
         w: &[f32],
         with_blocks: bool,
     ) -> Result<(Vec<f32>, Vec<u32>)> {
-        if v.len() != w.len() {
-            return Err(Error::LengthMismatch {
-                name: "weights",
-                expected: v.len(),
-                actual: w.len(),
-            });
-        }
-        super::validate(w)?;
-        if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-            return Err(Error::shape(format!(
-                "input {i} is {}: the OWL prox needs finite input",
-                v[i]
-            )));
-        }
+        super::check_owl_input(v, w)?;
         if v.is_empty() {
             return Ok((Vec::new(), Vec::new()));
         }
         let plan = self.plan(v.len())?;
         let gpu = &self.gpu;
-        let (encoder, vb, bb) = gpu
-            .scoped_async(|| {
-                let vb = dispatch::upload(gpu, "owl v", v);
-                let wb = dispatch::upload(gpu, "owl w", w);
-                let bb = with_blocks.then(|| dispatch::zeros(gpu, "owl blocks", v.len()));
-                let mut encoder = gpu.device().create_command_encoder(&Default::default());
-                plan.record(&mut encoder, &vb, &wb, bb.as_ref())?;
-                Ok((encoder, vb, bb))
-            })
-            .await?;
-        dispatch::submit(gpu, encoder).await?;
+        let (vb, bb) = dispatch::record_and_submit(gpu, |encoder| {
+            let vb = dispatch::upload(gpu, "owl v", v);
+            let wb = dispatch::upload(gpu, "owl w", w);
+            let bb = with_blocks.then(|| dispatch::zeros(gpu, "owl blocks", v.len()));
+            plan.record(encoder, &vb, &wb, bb.as_ref())?;
+            Ok((vb, bb))
+        })
+        .await?;
         let values = dispatch::read_back(gpu, &vb, v.len()).await?;
         let blocks = match &bb {
-            Some(bb) => dispatch::read_back(gpu, bb, v.len())
-                .await?
-                .into_iter()
-                .map(f32::to_bits)
-                .collect(),
+            Some(bb) => dispatch::read_back_u32(gpu, bb, v.len()).await?,
             None => Vec::new(),
         };
         Ok((values, blocks))
@@ -722,20 +702,8 @@ impl GrowlProx {
         layout: GroupLayout,
         w: &[f32],
     ) -> Result<super::cpu::GrowlOutput> {
-        if matrix.len() != layout.len() {
-            return Err(Error::LengthMismatch {
-                name: "weights matrix",
-                expected: layout.len(),
-                actual: matrix.len(),
-            });
-        }
-        if w.len() != layout.groups() {
-            return Err(Error::LengthMismatch {
-                name: "OWL weights",
-                expected: layout.groups(),
-                actual: w.len(),
-            });
-        }
+        check_len("weights matrix", layout.len(), matrix)?;
+        check_len("OWL weights", layout.groups(), w)?;
         super::validate(w)?;
         if let Some(i) = matrix.iter().position(|x| !x.is_finite()) {
             return Err(Error::shape(format!("matrix element {i} is {}", matrix[i])));
@@ -751,24 +719,17 @@ impl GrowlProx {
         }
         let plan = self.plan(layout)?;
         let gpu = &self.owl.gpu;
-        let (encoder, mb, bb) = gpu
-            .scoped_async(|| {
-                let mb = dispatch::upload(gpu, "growl matrix", matrix);
-                let wb = dispatch::upload(gpu, "growl owl weights", w);
-                let bb = dispatch::zeros(gpu, "growl blocks", groups);
-                let mut encoder = gpu.device().create_command_encoder(&Default::default());
-                plan.record(&mut encoder, &mb, &wb, Some(&bb))?;
-                Ok((encoder, mb, bb))
-            })
-            .await?;
-        dispatch::submit(gpu, encoder).await?;
+        let (mb, bb) = dispatch::record_and_submit(gpu, |encoder| {
+            let mb = dispatch::upload(gpu, "growl matrix", matrix);
+            let wb = dispatch::upload(gpu, "growl owl weights", w);
+            let bb = dispatch::zeros(gpu, "growl blocks", groups);
+            plan.record(encoder, &mb, &wb, Some(&bb))?;
+            Ok((mb, bb))
+        })
+        .await?;
         let weights = dispatch::read_back(gpu, &mb, matrix.len()).await?;
         let norms = dispatch::read_back(gpu, &plan.new_norms, groups).await?;
-        let blocks = dispatch::read_back(gpu, &bb, groups)
-            .await?
-            .into_iter()
-            .map(f32::to_bits)
-            .collect();
+        let blocks = dispatch::read_back_u32(gpu, &bb, groups).await?;
         Ok(super::cpu::GrowlOutput {
             weights,
             zero: norms.iter().map(|&r| r == 0.0).collect(),

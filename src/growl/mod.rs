@@ -15,7 +15,7 @@ mod gpu;
 
 pub use gpu::{GrowlPlan, GrowlProx, OwlPlan, OwlProx};
 
-use crate::error::{Error, Result};
+use crate::error::{check_len, Error, Result};
 
 /// An OWL weight sequence, for `n` groups (1-based `k` below).
 #[derive(Clone, Debug, PartialEq)]
@@ -94,13 +94,7 @@ impl Weights {
                 (0..n).map(|k| if k == 0 { b1 + b2 } else { *b2 }).collect()
             }
             Weights::Custom(w) => {
-                if w.len() != n {
-                    return Err(Error::LengthMismatch {
-                        name: "weights",
-                        expected: n,
-                        actual: w.len(),
-                    });
-                }
+                check_len("weights", n, w)?;
                 w.clone()
             }
         };
@@ -108,6 +102,20 @@ impl Weights {
         validate(&w)?;
         Ok(w)
     }
+}
+
+/// The OWL prox's input checks, shared by the CPU twin and the GPU path: one weight per
+/// element, valid weights ([`validate`]), finite input.
+fn check_owl_input(v: &[f32], w: &[f32]) -> Result<()> {
+    check_len("weights", v.len(), w)?;
+    validate(w)?;
+    if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+        return Err(Error::shape(format!(
+            "input {i} is {}: the OWL prox needs finite input",
+            v[i]
+        )));
+    }
+    Ok(())
 }
 
 /// Checks that `w` is finite, non-negative and non-increasing.

@@ -16,7 +16,7 @@ pub mod cpu;
 use std::sync::Arc;
 
 use crate::dispatch::{self, check_buffer, check_distinct, Binding, Grid, Kernel};
-use crate::error::{Error, Result};
+use crate::error::{check_len, Error, Result};
 use crate::gpu::Gpu;
 use crate::scan::{ScanKernels, ScanPlan};
 use crate::shaders;
@@ -231,37 +231,24 @@ impl RadixSort {
         order: SortOrder,
     ) -> Result<(Vec<f32>, Vec<u32>)> {
         if let Some(v) = values {
-            if v.len() != keys.len() {
-                return Err(Error::LengthMismatch {
-                    name: "values",
-                    expected: keys.len(),
-                    actual: v.len(),
-                });
-            }
+            check_len("values", keys.len(), v)?;
         }
         if keys.is_empty() {
             return Ok((Vec::new(), Vec::new()));
         }
         let plan = self.plan(keys.len())?;
         let gpu = &self.gpu;
-        let (encoder, kb, vb) = gpu
-            .scoped_async(|| {
-                let kb = dispatch::upload(gpu, "keys", keys);
-                let vb = values
-                    .map(|v| dispatch::storage_init(gpu, "values", v, dispatch::TENSOR_USAGE));
-                let mut encoder = gpu.device().create_command_encoder(&Default::default());
-                plan.record(&mut encoder, &kb, vb.as_ref(), order)?;
-                Ok((encoder, kb, vb))
-            })
-            .await?;
-        dispatch::submit(gpu, encoder).await?;
+        let (kb, vb) = dispatch::record_and_submit(gpu, |encoder| {
+            let kb = dispatch::upload(gpu, "keys", keys);
+            let vb =
+                values.map(|v| dispatch::storage_init(gpu, "values", v, dispatch::TENSOR_USAGE));
+            plan.record(encoder, &kb, vb.as_ref(), order)?;
+            Ok((kb, vb))
+        })
+        .await?;
         let sorted = dispatch::read_back(gpu, &kb, keys.len()).await?;
         let vals = match &vb {
-            Some(vb) => dispatch::read_back(gpu, vb, keys.len())
-                .await?
-                .into_iter()
-                .map(f32::to_bits)
-                .collect(),
+            Some(vb) => dispatch::read_back_u32(gpu, vb, keys.len()).await?,
             None => Vec::new(),
         };
         Ok((sorted, vals))

@@ -1,6 +1,6 @@
 //! Tie maps: which parameters share a value.
 
-use crate::error::{Error, Result};
+use crate::error::{check_len, Error, Result};
 
 /// The id of a parameter (or row) that belongs to no group: reductions skip it and
 /// broadcasts leave it as it is.
@@ -102,13 +102,7 @@ impl TieMap {
     /// [`Error::Shape`] naming the first id that is neither below `groups` nor [`UNTIED`], or
     /// a tensor past `u32` indexing.
     pub fn new(layout: TieLayout, groups: u32, ids: Vec<u32>) -> Result<Self> {
-        if ids.len() != layout.units() {
-            return Err(Error::LengthMismatch {
-                name: "tie ids",
-                expected: layout.units(),
-                actual: ids.len(),
-            });
-        }
+        check_len("tie ids", layout.units(), &ids)?;
         if let Some((i, &g)) = ids
             .iter()
             .enumerate()

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use crate::dispatch::{
     self, check_binding_size, check_buffer, check_distinct, range, whole, Binding, Grid, Kernel,
 };
-use crate::error::{Error, Result};
+use crate::error::{check_len, Error, Result};
 use crate::gpu::Gpu;
 use crate::shaders;
 
@@ -681,16 +681,13 @@ impl Ties {
         check_len("src", map.layout().params_len(), src)?;
         let plan = self.plan(map)?;
         let gpu = &self.gpu;
-        let (encoder, out) = gpu
-            .scoped_async(|| {
-                let src = dispatch::upload(gpu, "tie src", src);
-                let out = dispatch::zeros(gpu, "tie values", map.values_len());
-                let mut encoder = gpu.device().create_command_encoder(&Default::default());
-                plan.record_reduce(&mut encoder, &src, &out, how)?;
-                Ok((encoder, out))
-            })
-            .await?;
-        dispatch::submit(gpu, encoder).await?;
+        let out = dispatch::record_and_submit(gpu, |encoder| {
+            let src = dispatch::upload(gpu, "tie src", src);
+            let out = dispatch::zeros(gpu, "tie values", map.values_len());
+            plan.record_reduce(encoder, &src, &out, how)?;
+            Ok(out)
+        })
+        .await?;
         dispatch::read_back(gpu, &out, map.values_len()).await
     }
 
@@ -710,22 +707,19 @@ impl Ties {
         }
         let plan = self.plan(map)?;
         let gpu = &self.gpu;
-        let (encoder, buf) = gpu
-            .scoped_async(|| {
-                let buf = dispatch::upload(gpu, "tie tensor", tensor);
-                let vals = match values {
-                    Some(v) => dispatch::upload(gpu, "tie values", v),
-                    None => dispatch::zeros(gpu, "tie values", map.values_len()),
-                };
-                let mut encoder = gpu.device().create_command_encoder(&Default::default());
-                if values.is_none() {
-                    plan.record_reduce(&mut encoder, &buf, &vals, how)?;
-                }
-                plan.record_broadcast(&mut encoder, &vals, &buf)?;
-                Ok((encoder, buf))
-            })
-            .await?;
-        dispatch::submit(gpu, encoder).await?;
+        let buf = dispatch::record_and_submit(gpu, |encoder| {
+            let buf = dispatch::upload(gpu, "tie tensor", tensor);
+            let vals = match values {
+                Some(v) => dispatch::upload(gpu, "tie values", v),
+                None => dispatch::zeros(gpu, "tie values", map.values_len()),
+            };
+            if values.is_none() {
+                plan.record_reduce(encoder, &buf, &vals, how)?;
+            }
+            plan.record_broadcast(encoder, &vals, &buf)?;
+            Ok(buf)
+        })
+        .await?;
         dispatch::read_back(gpu, &buf, map.layout().params_len()).await
     }
 
@@ -800,17 +794,6 @@ impl Ties {
     pub fn project_blocking(&self, map: &TieMap, weights: &[f32]) -> Result<Vec<f32>> {
         pollster::block_on(self.project(map, weights))
     }
-}
-
-fn check_len(name: &'static str, expected: usize, data: &[f32]) -> Result<()> {
-    if data.len() != expected {
-        return Err(Error::LengthMismatch {
-            name,
-            expected,
-            actual: data.len(),
-        });
-    }
-    Ok(())
 }
 
 impl Single {
