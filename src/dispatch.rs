@@ -290,6 +290,23 @@ pub(crate) fn check_buffer(
     check_binding_size(device, name, buffer.size())
 }
 
+/// [`check_buffer`] for a plan that may bind the buffer in windows: with `windowed`, only the
+/// size and usage are checked.
+pub(crate) fn check_buffer_windowed(
+    device: &wgpu::Device,
+    name: &'static str,
+    buffer: &wgpu::Buffer,
+    elements: u64,
+    usage: wgpu::BufferUsages,
+    windowed: bool,
+) -> Result<()> {
+    if windowed {
+        check_buffer_unbound(name, buffer, elements, usage)
+    } else {
+        check_buffer(device, name, buffer, elements, usage)
+    }
+}
+
 /// Checks a caller's buffer's size and usage only (for ops that bind it in windows).
 pub(crate) fn check_buffer_unbound(
     name: &'static str,

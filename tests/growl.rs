@@ -566,3 +566,29 @@ fn gpu_out_of_place_and_record_errors() {
     assert_eq!(got, vec![1.0, -1.5, 1.5]);
     assert_eq!(kept, v.to_vec(), "the input is unchanged");
 }
+
+/// The GrOWL plan checks `w` and `blocks` before recording anything: a bad call leaves the
+/// encoder as it was.
+#[test]
+fn gpu_growl_record_errors_record_nothing() {
+    let _serial = common::serial();
+    let gpu = common::gpu();
+    let growl = tied::growl::GrowlProx::new(gpu).unwrap();
+    let plan = growl.plan(GroupLayout::Rows { rows: 2, cols: 2 }).unwrap();
+    let m = [3.0f32, 4.0, 1.0, 0.0];
+    let mb = tied::dispatch::upload(gpu, "matrix", &m);
+    let wb = tied::dispatch::upload(gpu, "w", &[1.0, 0.5]);
+    let short_w = tied::dispatch::upload(gpu, "short w", &[1.0]);
+    let mut enc = gpu.device().create_command_encoder(&Default::default());
+    assert!(matches!(
+        plan.record(&mut enc, &mb, &short_w, None),
+        Err(Error::BufferTooSmall { name: "w", .. })
+    ));
+    assert!(
+        plan.record(&mut enc, &mb, &wb, Some(&mb)).is_err(),
+        "blocks aliasing the matrix is refused"
+    );
+    gpu.queue().submit([enc.finish()]);
+    let kept = pollster::block_on(tied::dispatch::read_back(gpu, &mb, 4)).unwrap();
+    assert_eq!(kept, m.to_vec(), "nothing was recorded");
+}

@@ -7,9 +7,7 @@
 
 use std::sync::Arc;
 
-use crate::dispatch::{
-    self, check_buffer, check_buffer_unbound, check_distinct, range, whole, Binding, Grid, Kernel,
-};
+use crate::dispatch::{self, check_buffer, check_distinct, range, whole, Binding, Grid, Kernel};
 use crate::error::{check_len, Error, Result};
 use crate::gpu::Gpu;
 use crate::scan::{ScanKernels, ScanPlan};
@@ -76,6 +74,7 @@ pub struct OwlPlan {
     elem_grid: Grid,
     point_grid: Grid,
     chunk_grid: Grid,
+    compact_grid: Grid,
     keys: wgpu::Buffer,
     payload: wgpu::Buffer,
     z: wgpu::Buffer,
@@ -195,6 +194,10 @@ impl OwlProx {
         let elem_grid = Grid::fold(u64::from(n).div_ceil(256), max_dim)?;
         let point_grid = Grid::fold(u64::from(points).div_ceil(256), max_dim)?;
         let chunk_grid = Grid::fold(u64::from(chunks).div_ceil(256), max_dim)?;
+        let compact_grid = Grid::fold(
+            (u64::from(chunk_grid.total) * 256 * u64::from(CHUNK)).div_ceil(256),
+            max_dim,
+        )?;
         let params = |len: u32, nodes_in: u32, grid: Grid| OwlParams {
             n,
             points,
@@ -253,6 +256,7 @@ impl OwlProx {
                 elem_grid,
                 point_grid,
                 chunk_grid,
+                compact_grid,
                 keys: buf("owl keys", u64::from(n) * 4),
                 payload: buf("owl payload", u64::from(n) * 4),
                 z: buf("owl z / sums (+ scale)", u64::from(n + 1) * 8),
@@ -343,16 +347,34 @@ impl OwlPlan {
             wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
         )?;
         check_distinct("out", out, &[v, w])?;
-        // Validate everything the in-place call checks before recording the copy.
-        check_buffer(device, "w", w, n, wgpu::BufferUsages::STORAGE)?;
+        self.check(out, w, blocks)?;
         if let Some(b) = blocks {
-            check_buffer(device, "blocks", b, n, wgpu::BufferUsages::STORAGE)?;
-            check_distinct("blocks", b, &[v, w, out])?;
+            check_distinct("blocks", b, &[v])?;
         }
         if n > 0 {
             encoder.copy_buffer_to_buffer(v, 0, out, 0, n * 4);
         }
-        self.record(encoder, out, w, blocks)
+        self.record_checked(encoder, out, w, blocks)
+    }
+
+    /// Everything [`OwlPlan::record`] checks, before anything is recorded.
+    pub(crate) fn check(
+        &self,
+        v: &wgpu::Buffer,
+        w: &wgpu::Buffer,
+        blocks: Option<&wgpu::Buffer>,
+    ) -> Result<()> {
+        let device = self.owl.gpu.device();
+        let st = wgpu::BufferUsages::STORAGE;
+        let n = u64::from(self.n);
+        check_buffer(device, "v", v, n, st)?;
+        check_buffer(device, "w", w, n, st)?;
+        check_distinct("v", v, &[w])?;
+        if let Some(b) = blocks {
+            check_buffer(device, "blocks", b, n, st)?;
+            check_distinct("blocks", b, &[v, w])?;
+        }
+        Ok(())
     }
 
     /// Records the OWL prox of `v` (f32, in place) with weights `w` (f32, non-negative and
@@ -369,21 +391,25 @@ impl OwlPlan {
         w: &wgpu::Buffer,
         blocks: Option<&wgpu::Buffer>,
     ) -> Result<()> {
-        let owl = &self.owl;
-        let device = owl.gpu.device();
-        let k = &owl.kernels;
-        let st = wgpu::BufferUsages::STORAGE;
-        let n = u64::from(self.n);
-        check_buffer(device, "v", v, n, st)?;
-        check_buffer(device, "w", w, n, st)?;
-        check_distinct("v", v, &[w])?;
-        if let Some(b) = blocks {
-            check_buffer(device, "blocks", b, n, st)?;
-            check_distinct("blocks", b, &[v, w])?;
-        }
+        self.check(v, w, blocks)?;
+        self.record_checked(encoder, v, w, blocks)
+    }
+
+    /// [`OwlPlan::record`] after [`OwlPlan::check`]: only plan-owned buffers are left to
+    /// fail, which they do not.
+    pub(crate) fn record_checked(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        v: &wgpu::Buffer,
+        w: &wgpu::Buffer,
+        blocks: Option<&wgpu::Buffer>,
+    ) -> Result<()> {
         if self.n == 0 {
             return Ok(());
         }
+        let owl = &self.owl;
+        let device = owl.gpu.device();
+        let k = &owl.kernels;
         let u = &self.uniform;
         k.prepare.run(
             device,
@@ -412,15 +438,11 @@ impl OwlPlan {
         );
         self.sizes0_scan
             .record(&k.scan_u32, device, encoder, &self.sizes0);
-        let compact_grid = Grid::fold(
-            (u64::from(self.chunk_grid.total) * 256 * u64::from(CHUNK)).div_ceil(256),
-            device.limits().max_compute_workgroups_per_dimension,
-        )?;
         k.compact.run(
             device,
             encoder,
             &[u, &self.hull_cap, &self.sizes0, &self.verts[0]],
-            compact_grid,
+            self.compact_grid,
         );
         let mut offsets_in = &self.sizes0;
         for (level, m) in self.levels.iter().enumerate() {
@@ -773,21 +795,50 @@ impl GrowlPlan {
         out: &wgpu::Buffer,
         blocks: Option<&wgpu::Buffer>,
     ) -> Result<()> {
-        let device = self.growl.owl.gpu.device();
         let len = self.layout.len() as u64;
-        check_buffer(device, "matrix", matrix, len, wgpu::BufferUsages::COPY_SRC)?;
-        check_buffer(
-            device,
+        self.check_matrix("matrix", matrix, wgpu::BufferUsages::COPY_SRC)?;
+        self.check_matrix(
             "out",
             out,
-            len,
             wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
         )?;
         check_distinct("out", out, &[matrix, w])?;
+        self.check(out, w, blocks)?;
+        if let Some(b) = blocks {
+            check_distinct("blocks", b, &[matrix])?;
+        }
         if len > 0 {
             encoder.copy_buffer_to_buffer(matrix, 0, out, 0, len * 4);
         }
-        self.record(encoder, out, w, blocks)
+        self.record_checked(encoder, out, w, blocks)
+    }
+
+    /// Checks a matrix-sized caller buffer: whole-binding limits only apply to one window.
+    fn check_matrix(
+        &self,
+        name: &'static str,
+        buffer: &wgpu::Buffer,
+        usage: wgpu::BufferUsages,
+    ) -> Result<()> {
+        let device = self.growl.owl.gpu.device();
+        let len = self.layout.len() as u64;
+        dispatch::check_buffer_windowed(device, name, buffer, len, usage, self.windows.len() > 1)
+    }
+
+    /// Everything [`GrowlPlan::record`] checks, before anything is recorded.
+    fn check(
+        &self,
+        matrix: &wgpu::Buffer,
+        w: &wgpu::Buffer,
+        blocks: Option<&wgpu::Buffer>,
+    ) -> Result<()> {
+        self.check_matrix("matrix", matrix, wgpu::BufferUsages::STORAGE)?;
+        check_distinct("matrix", matrix, &[w])?;
+        self.owl.check(&self.new_norms, w, blocks)?;
+        if let Some(b) = blocks {
+            check_distinct("blocks", b, &[matrix])?;
+        }
+        Ok(())
     }
 
     /// Binding windows the tensor is cut into (1 when it fits one binding).
@@ -805,7 +856,8 @@ impl GrowlPlan {
     /// given, receives each group's PAV block id. Never submits.
     ///
     /// # Errors
-    /// Buffer size, usage and aliasing errors. Nothing is recorded on error.
+    /// Buffer size, usage and aliasing errors (of `matrix`, `w` and `blocks`). Nothing is
+    /// recorded on error.
     pub fn record(
         &self,
         encoder: &mut wgpu::CommandEncoder,
@@ -813,23 +865,29 @@ impl GrowlPlan {
         w: &wgpu::Buffer,
         blocks: Option<&wgpu::Buffer>,
     ) -> Result<()> {
-        let device = self.growl.owl.gpu.device();
-        let (len, st) = (self.layout.len() as u64, wgpu::BufferUsages::STORAGE);
-        if self.windows.len() > 1 {
-            check_buffer_unbound("matrix", matrix, len, st)?;
-        } else {
-            check_buffer(device, "matrix", matrix, len, st)?;
-        }
-        check_distinct("matrix", matrix, &[w])?;
-        if self.layout.is_empty() || self.layout.groups() == 0 {
+        self.check(matrix, w, blocks)?;
+        self.record_checked(encoder, matrix, w, blocks)
+    }
+
+    /// [`GrowlPlan::record`] after [`GrowlPlan::check`].
+    fn record_checked(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        matrix: &wgpu::Buffer,
+        w: &wgpu::Buffer,
+        blocks: Option<&wgpu::Buffer>,
+    ) -> Result<()> {
+        if self.layout.is_empty() {
             return Ok(());
         }
+        let device = self.growl.owl.gpu.device();
         let growl = &self.growl;
         for win in &self.windows {
             let b = win.bindings(matrix, &self.norms, &self.new_norms);
             growl.norms.run_ranges(device, encoder, &b, win.group_grid);
         }
-        self.owl.record(encoder, &self.new_norms, w, blocks)?;
+        self.owl
+            .record_checked(encoder, &self.new_norms, w, blocks)?;
         // `factors` does not touch the matrix; any window of it satisfies the layout.
         let mut b = self.windows[0].bindings(matrix, &self.norms, &self.new_norms);
         b[0] = whole(&self.uniform);

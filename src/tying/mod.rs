@@ -987,12 +987,14 @@ impl TiePlan {
 
     /// Checks a tensor-sized caller buffer: whole-binding limits only apply to unwindowed plans.
     fn check_tensor(&self, name: &'static str, buffer: &wgpu::Buffer) -> Result<()> {
-        let elements = self.layout.params_len() as u64;
-        let st = wgpu::BufferUsages::STORAGE;
-        match self.body {
-            Body::Single(_) => check_buffer(self.device(), name, buffer, elements, st),
-            Body::Windowed(_) => dispatch::check_buffer_unbound(name, buffer, elements, st),
-        }
+        dispatch::check_buffer_windowed(
+            self.device(),
+            name,
+            buffer,
+            self.layout.params_len() as u64,
+            wgpu::BufferUsages::STORAGE,
+            matches!(self.body, Body::Windowed(_)),
+        )
     }
 
     /// Records the broadcast of `values` (`[groups][unit_len]`) into `target` (the parameter
