@@ -2,8 +2,8 @@
 //
 // The OWL prox on the GPU, around the radix sort:
 //   owl_prepare   keys = |v|, payload = index                       (then: sort descending)
-//   owl_make_z    z_k = sorted_k - w_k as an exact double-f32 (hi, lo) pair
-//   owl_scan      inclusive double-f32 scan of z: S_{k+1} = z_0 + ... + z_k (reduce-then-scan)
+//   owl_make_z    z_k = sorted_k - w_k as an exact 64-bit fixed-point integer
+//   owl_scan      inclusive 64-bit integer scan of z: S_{k+1} = z_0 + ... + z_k (reduce-then-scan)
 //   owl_leaf      upper hull of the points P_k = (k, S_k), S_0 = 0, per chunk of 256 points
 //   owl_compact   packs the chunk hulls (after a u32 scan of their sizes)
 //   owl_bridge    per pair of neighbouring hulls, their upper common tangent (nested binary

@@ -375,6 +375,22 @@ pub fn upload(gpu: &Gpu, label: &str, data: &[f32]) -> wgpu::Buffer {
     storage_init(gpu, label, data, TENSOR_USAGE)
 }
 
+/// Creates an uninitialised storage buffer (plus `extra` usages) of `bytes` (at least 4): a
+/// plan's scratch.
+pub(crate) fn scratch(
+    gpu: &Gpu,
+    label: &str,
+    bytes: u64,
+    extra: wgpu::BufferUsages,
+) -> wgpu::Buffer {
+    gpu.device().create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: bytes.max(4),
+        usage: wgpu::BufferUsages::STORAGE | extra,
+        mapped_at_creation: false,
+    })
+}
+
 /// Creates a zeroed storage buffer of `elements` f32 with [`TENSOR_USAGE`] (at least 4 bytes).
 pub fn zeros(gpu: &Gpu, label: &str, elements: usize) -> wgpu::Buffer {
     gpu.device().create_buffer(&wgpu::BufferDescriptor {

@@ -109,14 +109,8 @@ impl Probes {
             stride4: grid.total * 256,
         };
         let (uniform, src, dst) = self.gpu.scoped(|| {
-            let mk = |label| {
-                device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some(label),
-                    size: len4 * 16,
-                    usage: wgpu::BufferUsages::STORAGE,
-                    mapped_at_creation: false,
-                })
-            };
+            let mk =
+                |label| dispatch::scratch(&self.gpu, label, len4 * 16, wgpu::BufferUsages::empty());
             Ok((
                 dispatch::uniform(&self.gpu, "probe_copy params", &params),
                 mk("probe src"),

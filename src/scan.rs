@@ -1,12 +1,14 @@
 //! Multi-pass (reduce-then-scan) prefix sums over one buffer, level by level: each level
 //! scans blocks of 4096 values and writes the block totals, which the next level scans; the
 //! totals are then added back down. No spin-waiting. Used with the u32 kernels of
-//! `shaders/scan.wgsl` (exclusive) and the double-f32 kernels of `shaders/owl_scan.wgsl`
-//! (inclusive); both follow the same binding layout: uniform, data, totals.
+//! `shaders/scan.wgsl` (exclusive) and the 64-bit fixed-point kernels of
+//! `shaders/owl_scan.wgsl` (inclusive); both follow the same binding layout: uniform, data,
+//! totals.
 
-use crate::dispatch::{Grid, Kernel};
+use crate::dispatch::{self, Binding, Grid, Kernel};
 use crate::error::Result;
 use crate::gpu::Gpu;
+use crate::shaders;
 
 /// Values one scan workgroup owns.
 pub(crate) const SCAN_BLOCK: u32 = 4096;
@@ -17,6 +19,42 @@ pub(crate) const SCAN_BLOCK: u32 = 4096;
 pub(crate) struct ScanKernels {
     pub(crate) block: Kernel,
     pub(crate) add: Kernel,
+}
+
+impl ScanKernels {
+    /// The `scan_block` and `add_block` entry points of `module`, named `name` (binding
+    /// layout: uniform, data, totals).
+    pub(crate) fn new(
+        device: &wgpu::Device,
+        name: &'static str,
+        module: &wgpu::ShaderModule,
+    ) -> Self {
+        use Binding::{ReadWrite, Uniform};
+        let bindings = [Uniform, ReadWrite, ReadWrite];
+        Self {
+            block: Kernel::new(device, name, module, "scan_block", &bindings, &[]),
+            add: Kernel::new(device, name, module, "add_block", &bindings, &[]),
+        }
+    }
+
+    /// The exclusive u32 scan of `shaders/scan.wgsl`.
+    pub(crate) fn exclusive_u32(device: &wgpu::Device) -> Self {
+        Self::new(
+            device,
+            "scan",
+            &dispatch::shader(device, "scan", shaders::SCAN),
+        )
+    }
+}
+
+/// The uniform block of `shaders/scan.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct ScanParams {
+    len: u32,
+    blocks: u32,
+    fold_x: u32,
+    total_wg: u32,
 }
 
 #[derive(Debug)]
@@ -49,12 +87,12 @@ impl ScanPlan {
             levels.push(Level {
                 uniform: uniform(level_len, blocks, grid),
                 grid,
-                totals: gpu.device().create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("scan totals"),
-                    size: u64::from(blocks) * elem_bytes,
-                    usage: wgpu::BufferUsages::STORAGE,
-                    mapped_at_creation: false,
-                }),
+                totals: dispatch::scratch(
+                    gpu,
+                    "scan totals",
+                    u64::from(blocks) * elem_bytes,
+                    wgpu::BufferUsages::empty(),
+                ),
             });
             if blocks <= 1 {
                 break;
@@ -62,6 +100,19 @@ impl ScanPlan {
             level_len = blocks;
         }
         Ok(Self { levels })
+    }
+
+    /// The levels of the exclusive u32 scan ([`ScanKernels::exclusive_u32`]) of `len` values.
+    pub(crate) fn exclusive_u32(gpu: &Gpu, len: u32) -> Result<Self> {
+        Self::new(gpu, len, 4, |len, blocks, g| {
+            let params = ScanParams {
+                len,
+                blocks,
+                fold_x: g.x.max(1),
+                total_wg: g.total,
+            };
+            dispatch::uniform(gpu, "scan params", &params)
+        })
     }
 
     /// Records the scan of `data` in place.

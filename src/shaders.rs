@@ -31,7 +31,7 @@ const RADIX_SORT: &str = include_str!("../shaders/radix_sort.wgsl");
 const RADIX_SMALL: &str = include_str!("../shaders/radix_small.wgsl");
 /// Multi-pass exclusive scan of u32.
 pub const SCAN: &str = include_str!("../shaders/scan.wgsl");
-/// OWL prox: common part (parameters, double-f32 arithmetic).
+/// OWL prox: common part (parameters, 64-bit fixed-point integer helpers).
 pub const OWL_COMMON: &str = include_str!("../shaders/owl_prox.wgsl");
 /// OWL prox: the cumulative-sum points and orientation test.
 pub const OWL_GEOMETRY: &str = include_str!("../shaders/owl_geometry.wgsl");
@@ -39,7 +39,7 @@ pub const OWL_GEOMETRY: &str = include_str!("../shaders/owl_geometry.wgsl");
 pub const OWL_PREPARE: &str = include_str!("../shaders/owl_prepare.wgsl");
 /// OWL prox stage: z = sorted magnitudes - weights.
 pub const OWL_MAKE_Z: &str = include_str!("../shaders/owl_make_z.wgsl");
-/// OWL prox stage: double-f32 scan.
+/// OWL prox stage: inclusive 64-bit integer scan.
 pub const OWL_SCAN: &str = include_str!("../shaders/owl_scan.wgsl");
 /// OWL prox stage: leaf hulls.
 pub const OWL_LEAF: &str = include_str!("../shaders/owl_leaf.wgsl");
@@ -92,6 +92,21 @@ pub fn conv_backward_weight() -> String {
     format!("{CONV_GEMM_COMMON}\n{CONV_BACKWARD_WEIGHT}")
 }
 
+/// An OWL prox module: the common OWL declarations, then `parts` in order.
+pub fn owl_stage(parts: &[&str]) -> String {
+    let mut src = String::from(OWL_COMMON);
+    for part in parts {
+        src.push('\n');
+        src.push_str(part);
+    }
+    src
+}
+
+/// A GrOWL module: the common GrOWL declarations, then `stage`.
+pub fn growl_stage(stage: &str) -> String {
+    format!("{GROWL_COMMON}\n{stage}")
+}
+
 /// Pipeline-overridable constants each module is compiled with (name, value sets).
 pub fn override_sets(name: &str) -> Vec<Vec<(&'static str, f64)>> {
     if name.starts_with("conv_") {
@@ -128,25 +143,16 @@ pub fn all() -> Vec<(&'static str, String)> {
         ("radix_sort", radix_sort()),
         ("radix_small", radix_small()),
         ("scan", SCAN.to_string()),
-        ("owl_prepare", format!("{OWL_COMMON}\n{OWL_PREPARE}")),
-        ("owl_make_z", format!("{OWL_COMMON}\n{OWL_MAKE_Z}")),
-        ("owl_scan", format!("{OWL_COMMON}\n{OWL_SCAN}")),
-        (
-            "owl_leaf",
-            format!("{OWL_COMMON}\n{OWL_GEOMETRY}\n{OWL_LEAF}"),
-        ),
-        ("owl_compact", format!("{OWL_COMMON}\n{OWL_COMPACT}")),
-        (
-            "owl_bridge",
-            format!("{OWL_COMMON}\n{OWL_GEOMETRY}\n{OWL_BRIDGE}"),
-        ),
-        ("owl_copy", format!("{OWL_COMMON}\n{OWL_COPY}")),
-        (
-            "owl_finish",
-            format!("{OWL_COMMON}\n{OWL_GEOMETRY}\n{OWL_FINISH}"),
-        ),
-        ("growl_norms", format!("{GROWL_COMMON}\n{GROWL_NORMS}")),
-        ("growl_rescale", format!("{GROWL_COMMON}\n{GROWL_RESCALE}")),
+        ("owl_prepare", owl_stage(&[OWL_PREPARE])),
+        ("owl_make_z", owl_stage(&[OWL_MAKE_Z])),
+        ("owl_scan", owl_stage(&[OWL_SCAN])),
+        ("owl_leaf", owl_stage(&[OWL_GEOMETRY, OWL_LEAF])),
+        ("owl_compact", owl_stage(&[OWL_COMPACT])),
+        ("owl_bridge", owl_stage(&[OWL_GEOMETRY, OWL_BRIDGE])),
+        ("owl_copy", owl_stage(&[OWL_COPY])),
+        ("owl_finish", owl_stage(&[OWL_GEOMETRY, OWL_FINISH])),
+        ("growl_norms", growl_stage(GROWL_NORMS)),
+        ("growl_rescale", growl_stage(GROWL_RESCALE)),
         ("probe_copy", PROBE_COPY.to_string()),
         ("probe_fma", PROBE_FMA.to_string()),
     ]

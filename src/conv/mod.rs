@@ -493,12 +493,9 @@ impl Conv2d {
                 &kernel_table(s, false),
                 wgpu::BufferUsages::empty(),
             );
-            let scratch = device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("conv split-K partials"),
-                size: scratch_len * 4,
-                usage: wgpu::BufferUsages::STORAGE,
-                mapped_at_creation: false,
-            });
+            let none = wgpu::BufferUsages::empty();
+            let scratch =
+                dispatch::scratch(&self.gpu, "conv split-K partials", scratch_len * 4, none);
             let launch = |op, (params, tile): (ConvParams, Tile)| -> Result<GemmLaunch> {
                 let grid = Grid {
                     total: params.total_wg,
@@ -597,20 +594,9 @@ impl Conv2d {
                     pass += 1;
                 }
             }
-            let sum_scratch = sum_len.map(|len| {
-                device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("conv bias partials"),
-                    size: len * 4,
-                    usage: wgpu::BufferUsages::STORAGE,
-                    mapped_at_creation: false,
-                })
-            });
-            let dummy = device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("conv no bias"),
-                size: 4,
-                usage: wgpu::BufferUsages::STORAGE,
-                mapped_at_creation: false,
-            });
+            let sum_scratch = sum_len
+                .map(|len| dispatch::scratch(&self.gpu, "conv bias partials", len * 4, none));
+            let dummy = dispatch::scratch(&self.gpu, "conv no bias", 4, none);
             Ok(Conv2dPlan {
                 conv: self.clone(),
                 shape: *s,

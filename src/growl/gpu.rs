@@ -36,8 +36,8 @@ struct OwlParams {
 struct OwlKernels {
     prepare: Kernel,
     make_z: Kernel,
-    scan_df: ScanKernels,
-    scan_u32: ScanKernels,
+    /// Inclusive scan of the 64-bit fixed-point sums.
+    scan_z: ScanKernels,
     leaf: Kernel,
     compact: Kernel,
     bridge: Kernel,
@@ -97,18 +97,10 @@ impl OwlProx {
             let device = gpu.device();
             use Binding::{Read, ReadWrite, Uniform};
             let module = |name: &str, parts: &[&str]| {
-                let mut src = String::from(shaders::OWL_COMMON);
-                for part in parts {
-                    src.push('\n');
-                    src.push_str(part);
-                }
-                dispatch::shader(device, name, &src)
+                dispatch::shader(device, name, &shaders::owl_stage(parts))
             };
             let geo = shaders::OWL_GEOMETRY;
-            let scan_df = module("owl_scan", &[shaders::OWL_SCAN]);
-            let scan_u32 = dispatch::shader(device, "scan", shaders::SCAN);
             let finish = module("owl_finish", &[geo, shaders::OWL_FINISH]);
-            let scan_b = [Uniform, ReadWrite, ReadWrite];
             let k = |name, m: &wgpu::ShaderModule, entry, b: &[Binding]| {
                 Kernel::new(device, name, m, entry, b, &[])
             };
@@ -125,14 +117,11 @@ impl OwlProx {
                     "main",
                     &[Uniform, Read, Read, ReadWrite],
                 ),
-                scan_df: ScanKernels {
-                    block: k("owl_scan_block", &scan_df, "scan_block", &scan_b),
-                    add: k("owl_scan_add", &scan_df, "add_block", &scan_b),
-                },
-                scan_u32: ScanKernels {
-                    block: k("scan_block", &scan_u32, "scan_block", &scan_b),
-                    add: k("scan_add_block", &scan_u32, "add_block", &scan_b),
-                },
+                scan_z: ScanKernels::new(
+                    device,
+                    "owl_scan",
+                    &module("owl_scan", &[shaders::OWL_SCAN]),
+                ),
                 leaf: k(
                     "owl_leaf",
                     &module("owl_leaf", &[geo, shaders::OWL_LEAF]),
@@ -198,48 +187,34 @@ impl OwlProx {
             (u64::from(chunk_grid.total) * 256 * u64::from(CHUNK)).div_ceil(256),
             max_dim,
         )?;
+        // One uniform serves grids of several sizes: a grid that folds is max_dim wide, and
+        // one that does not has a single row, where fold_x does not matter.
         let params = |len: u32, nodes_in: u32, grid: Grid| OwlParams {
             n,
             points,
             len,
             nodes_in,
-            fold_x: grid.x.max(1),
+            fold_x: max_dim,
             total_wg: grid.total,
             chunks,
             _pad: 0,
         };
         gpu.scoped(|| {
             let buf = |label: &str, bytes: u64| {
-                device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some(label),
-                    size: bytes.max(4),
-                    usage: wgpu::BufferUsages::STORAGE,
-                    mapped_at_creation: false,
-                })
+                dispatch::scratch(gpu, label, bytes, wgpu::BufferUsages::empty())
             };
             let uniform_of = |p: OwlParams| dispatch::uniform(gpu, "owl params", &p);
-            let u32_scan = |len: u32| {
-                ScanPlan::new(gpu, len, 4, |len, blocks, g| {
-                    dispatch::uniform(gpu, "scan params", &[len, blocks, g.x.max(1), g.total])
-                })
-            };
-            // One uniform serves grids of several sizes: a grid that folds is max_dim wide, and
-            // one that does not has a single row, where fold_x does not matter.
-            let fold = max_dim;
             let mut levels = Vec::new();
             let mut nodes = chunks;
             while nodes > 1 {
                 let out = nodes.div_ceil(2);
                 let bridge_grid = Grid::fold(u64::from(out).div_ceil(256), max_dim)?;
                 levels.push(MergeLevel {
-                    uniform: uniform_of(OwlParams {
-                        fold_x: fold,
-                        ..params(0, nodes, bridge_grid)
-                    }),
+                    uniform: uniform_of(params(0, nodes, bridge_grid)),
                     bridge_grid,
                     bridges: buf("owl bridges", u64::from(out) * 8),
                     offsets_out: buf("owl hull offsets", u64::from(out + 1) * 4),
-                    sizes_scan: u32_scan(out + 1)?,
+                    sizes_scan: ScanPlan::exclusive_u32(gpu, out + 1)?,
                 });
                 nodes = out;
             }
@@ -249,10 +224,7 @@ impl OwlProx {
                 owl: self.clone(),
                 n,
                 sort,
-                uniform: uniform_of(OwlParams {
-                    fold_x: fold,
-                    ..params(n, chunks, elem_grid)
-                }),
+                uniform: uniform_of(params(n, chunks, elem_grid)),
                 elem_grid,
                 point_grid,
                 chunk_grid,
@@ -263,7 +235,7 @@ impl OwlProx {
                 z_scan,
                 hull_cap: buf("owl leaf hulls", u64::from(chunks) * u64::from(CHUNK) * 4),
                 sizes0: buf("owl leaf sizes", u64::from(chunks + 1) * 4),
-                sizes0_scan: u32_scan(chunks + 1)?,
+                sizes0_scan: ScanPlan::exclusive_u32(gpu, chunks + 1)?,
                 verts: [
                     buf("owl hull a", u64::from(points) * 4),
                     buf("owl hull b", u64::from(points) * 4),
@@ -357,6 +329,11 @@ impl OwlPlan {
         self.record_checked(encoder, out, w, blocks)
     }
 
+    /// The u32 scan kernels, shared with the radix sort.
+    fn sort_scan(&self) -> &ScanKernels {
+        self.owl.sort.scan_kernels()
+    }
+
     /// Everything [`OwlPlan::record`] checks, before anything is recorded.
     pub(crate) fn check(
         &self,
@@ -429,7 +406,7 @@ impl OwlPlan {
             &[u, &self.keys, w, &self.z],
             self.elem_grid,
         );
-        self.z_scan.record(&k.scan_df, device, encoder, &self.z);
+        self.z_scan.record(&k.scan_z, device, encoder, &self.z);
         k.leaf.run(
             device,
             encoder,
@@ -437,7 +414,7 @@ impl OwlPlan {
             self.chunk_grid,
         );
         self.sizes0_scan
-            .record(&k.scan_u32, device, encoder, &self.sizes0);
+            .record(self.sort_scan(), device, encoder, &self.sizes0);
         k.compact.run(
             device,
             encoder,
@@ -461,7 +438,7 @@ impl OwlPlan {
                 m.bridge_grid,
             );
             m.sizes_scan
-                .record(&k.scan_u32, device, encoder, &m.offsets_out);
+                .record(self.sort_scan(), device, encoder, &m.offsets_out);
             k.copy.run(
                 device,
                 encoder,
@@ -587,7 +564,7 @@ impl GrowlProx {
             let device = gpu.device();
             use Binding::{Read, ReadWrite, Uniform};
             let module = |name: &str, stage: &str| {
-                dispatch::shader(device, name, &format!("{}\n{stage}", shaders::GROWL_COMMON))
+                dispatch::shader(device, name, &shaders::growl_stage(stage))
             };
             let norms = Kernel::new(
                 device,
@@ -675,12 +652,12 @@ impl GrowlProx {
         };
         gpu.scoped(|| {
             let buf = |label: &str| {
-                device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some(label),
-                    size: (u64::from(groups) * 4).max(4),
-                    usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-                    mapped_at_creation: false,
-                })
+                dispatch::scratch(
+                    gpu,
+                    label,
+                    u64::from(groups) * 4,
+                    wgpu::BufferUsages::COPY_SRC,
+                )
             };
             let mut windows = Vec::with_capacity(spans.len());
             for &(first, count) in &spans {

@@ -48,15 +48,6 @@ struct SortParams {
     with_values: u32,
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-struct ScanParams {
-    len: u32,
-    blocks: u32,
-    fold_x: u32,
-    total_wg: u32,
-}
-
 #[derive(Debug)]
 struct SortKernels {
     histogram: Kernel,
@@ -89,6 +80,11 @@ pub struct SortPlan {
 }
 
 impl RadixSort {
+    /// The u32 scan kernels the sort uses (shared with the OWL prox).
+    pub(crate) fn scan_kernels(&self) -> &ScanKernels {
+        &self.kernels.scan
+    }
+
     /// Compiles the sort and scan pipelines.
     ///
     /// # Errors
@@ -99,9 +95,7 @@ impl RadixSort {
             use Binding::{Read, ReadWrite, Uniform};
             let sort_module = dispatch::shader(device, "radix_sort", &shaders::radix_sort());
             let small_module = dispatch::shader(device, "radix_small", &shaders::radix_small());
-            let scan_module = dispatch::shader(device, "scan", shaders::SCAN);
             let sort_bindings = [Uniform, Read, Read, ReadWrite, ReadWrite, ReadWrite];
-            let scan_bindings = [Uniform, ReadWrite, ReadWrite];
             let kernels = SortKernels {
                 histogram: Kernel::new(
                     device,
@@ -127,24 +121,7 @@ impl RadixSort {
                     &[Uniform, ReadWrite, ReadWrite, ReadWrite, ReadWrite],
                     &[],
                 ),
-                scan: ScanKernels {
-                    block: Kernel::new(
-                        device,
-                        "scan_block",
-                        &scan_module,
-                        "scan_block",
-                        &scan_bindings,
-                        &[],
-                    ),
-                    add: Kernel::new(
-                        device,
-                        "scan_add_block",
-                        &scan_module,
-                        "add_block",
-                        &scan_bindings,
-                        &[],
-                    ),
-                },
+                scan: ScanKernels::exclusive_u32(device),
             };
             Ok(Self {
                 gpu: gpu.clone(),
@@ -169,22 +146,9 @@ impl RadixSort {
         let offsets_len = workgroups * 16;
         gpu.scoped(|| {
             let scratch = |label: &str, elements: u64| {
-                device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some(label),
-                    size: (elements * 4).max(4),
-                    usage: wgpu::BufferUsages::STORAGE,
-                    mapped_at_creation: false,
-                })
+                dispatch::scratch(gpu, label, elements * 4, wgpu::BufferUsages::empty())
             };
-            let scan = ScanPlan::new(gpu, offsets_len, 4, |len, blocks, g| {
-                let params = ScanParams {
-                    len,
-                    blocks,
-                    fold_x: g.x.max(1),
-                    total_wg: g.total,
-                };
-                dispatch::uniform(gpu, "scan params", &params)
-            })?;
+            let scan = ScanPlan::exclusive_u32(gpu, offsets_len)?;
             let pass_uniforms = |descending: u32, with_values: u32| -> Vec<wgpu::Buffer> {
                 (0..PASSES)
                     .map(|pass| {

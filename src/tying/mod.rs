@@ -412,12 +412,12 @@ impl Ties {
             };
             Ok(Windowed {
                 windows,
-                partials: device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("tie window partials"),
-                    size: count * slot_bytes,
-                    usage: wgpu::BufferUsages::STORAGE,
-                    mapped_at_creation: false,
-                }),
+                partials: dispatch::scratch(
+                    gpu,
+                    "tie window partials",
+                    count * slot_bytes,
+                    wgpu::BufferUsages::empty(),
+                ),
                 slot_bytes,
                 sizes: dispatch::storage_init(
                     gpu,
