@@ -112,7 +112,7 @@ pub fn override_sets(name: &str) -> Vec<Vec<(&'static str, f64)>> {
     if name.starts_with("conv_") {
         crate::conv::TILE_SHAPES
             .iter()
-            .map(|&(m, n, k)| vec![("WG_M", m.into()), ("WG_N", n.into()), ("KT", k.into())])
+            .map(|&t| crate::conv::tile_constants(t).to_vec())
             .collect()
     } else if name == "tie_reduce_chunks" {
         vec![vec![("IDENTITY", 0.0)], vec![("IDENTITY", 1.0)]]

@@ -167,6 +167,17 @@ fn empty_batch_and_channels_are_no_ops() {
         .unwrap()
         .is_empty());
 
+    // No input channels but some output channels: the output is the bias alone, and the
+    // bias gradient the sum of the output gradient (empty tap tables are still bindable).
+    let s = Conv2dShape::new(2, 0, 3, [6, 6], [3, 3]).with_bias(true);
+    let bias = [0.5, -1.0, 2.0];
+    let y = conv.forward_blocking(&s, &[], &[], Some(&bias)).unwrap();
+    assert_eq!(y, tied::conv::cpu::forward(&s, &[], &[], Some(&bias)));
+    let dy = vec![1.0; s.output_len()];
+    let g = conv.backward_blocking(&s, &[], &[], &dy).unwrap();
+    assert!(g.input.is_empty() && g.weight.is_empty());
+    assert_eq!(g.bias, tied::conv::cpu::backward_bias(&s, &dy));
+
     // Recording an empty batch into an encoder records no dispatch (a clear at most).
     let s = Conv2dShape::new(0, 2, 2, [4, 4], [3, 3]);
     let plan = conv.plan(&s).unwrap();

@@ -118,6 +118,11 @@ const SUM_CHUNK: u32 = 4096;
 /// values of the `WG_M`, `WG_N` and `KT` overrides of the conv GEMM shaders.
 pub(crate) const TILE_SHAPES: [(u32, u32, u32); 3] = [(16, 16, 16), (4, 64, 8), (64, 4, 8)];
 
+/// The pipeline constants of a tile shape `(WG_M, WG_N, KT)` in `conv_gemm_common.wgsl`.
+pub(crate) fn tile_constants((wm, wn, kt): (u32, u32, u32)) -> [(&'static str, f64); 3] {
+    [("WG_M", wm.into()), ("WG_N", wn.into()), ("KT", kt.into())]
+}
+
 /// Tile shapes of the GEMM micro-kernel, chosen per launch to waste the least padding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Tile {
@@ -186,7 +191,7 @@ struct ConvKernels {
 
 impl ConvKernels {
     fn gemm(&self, op: Op, tile: Tile) -> &Kernel {
-        let i = Tile::ALL.iter().position(|&t| t == tile).unwrap_or(0);
+        let i = tile as usize;
         match op {
             Op::Forward => &self.forward[i],
             Op::BackwardData => &self.backward_data[i],
@@ -317,14 +322,13 @@ impl Conv2d {
         use Binding::{Read, ReadWrite, Uniform};
         let build = |name, module, bindings: &[Binding]| -> [Kernel; 3] {
             Tile::ALL.map(|t| {
-                let (wm, wn, kt) = t.dims();
                 Kernel::new(
                     device,
                     name,
                     module,
                     "main",
                     bindings,
-                    &[("WG_M", wm.into()), ("WG_N", wn.into()), ("KT", kt.into())],
+                    &tile_constants(t.dims()),
                 )
             })
         };
@@ -446,9 +450,10 @@ impl Conv2d {
                 s.input_len() as u32,
                 true,
             )?;
-            bwd_data.push((Op::BackwardDataFc, params, kernel_table(s, true)));
+            // The fully connected shader reads no tap table.
+            bwd_data.push((Op::BackwardDataFc, params, Vec::new()));
         } else {
-            for phase in data_phases(s) {
+            for phase in data_phases(s, out_size) {
                 let mut pb = base;
                 pb.phase_h = phase.start[0];
                 pb.phase_w = phase.start[1];
@@ -457,7 +462,7 @@ impl Conv2d {
                 pb.sub_h = phase.count[0];
                 pb.sub_w = phase.count[1];
                 let n = s.batch * phase.count[0] * phase.count[1];
-                let k = s.out_per_group() * (phase.table.len() as u32 / s.out_per_group().max(1));
+                let k = phase.table.len() as u32;
                 if n == 0 {
                     continue;
                 }
@@ -481,80 +486,58 @@ impl Conv2d {
         let scratch_len = [&fwd, &bwd_weight]
             .into_iter()
             .chain(bwd_data.iter().map(|(_, p, _)| p))
-            .filter(|(p, _)| p.splits > 1)
-            .map(|(p, _)| u64::from(p.splits) * u64::from(p.split_stride))
+            .filter(|(p, _, _)| p.splits > 1)
+            .map(|(p, _, _)| u64::from(p.splits) * u64::from(p.split_stride))
             .max()
             .unwrap_or(1);
 
         self.gpu.scoped(|| {
-            let table_fwd = dispatch::storage_init(
-                &self.gpu,
-                "conv table (ci, kh, kw)",
-                &kernel_table(s, false),
-                wgpu::BufferUsages::empty(),
-            );
+            let table_fwd = table_buffer(&self.gpu, "conv table (ci, kh, kw)", &forward_table(s));
             let none = wgpu::BufferUsages::empty();
             let scratch =
                 dispatch::scratch(&self.gpu, "conv split-K partials", scratch_len * 4, none);
-            let launch = |op, (params, tile): (ConvParams, Tile)| -> Result<GemmLaunch> {
-                let grid = Grid {
-                    total: params.total_wg,
-                    x: params.fold_x,
-                    y: if params.total_wg == 0 {
-                        0
+            let launch =
+                |op, (params, tile, grid): (ConvParams, Tile, Grid)| -> Result<GemmLaunch> {
+                    let reduce = if params.splits > 1 {
+                        let len = params.split_stride;
+                        let rgrid = Grid::fold(
+                            u64::from(len.div_ceil(256)),
+                            limits.max_compute_workgroups_per_dimension,
+                        )?;
+                        let (channels, inner) = match op {
+                            Op::Forward => (s.out_channels.max(1), (oh * ow).max(1)),
+                            _ => (1, 1),
+                        };
+                        let rp = SplitParams {
+                            len,
+                            splits: params.splits,
+                            split_stride: params.split_stride,
+                            has_bias: u32::from(op == Op::Forward && s.bias),
+                            channels,
+                            inner,
+                            fold_x: rgrid.x.max(1),
+                            total_wg: rgrid.total,
+                        };
+                        Some((
+                            dispatch::uniform(&self.gpu, "conv split reduce", &rp),
+                            rgrid,
+                        ))
                     } else {
-                        params.total_wg.div_ceil(params.fold_x)
-                    },
-                };
-                let reduce = if params.splits > 1 {
-                    let len = params.split_stride;
-                    let rgrid = Grid::fold(
-                        u64::from(len.div_ceil(256)),
-                        limits.max_compute_workgroups_per_dimension,
-                    )?;
-                    let (channels, inner) = match op {
-                        Op::Forward => (s.out_channels.max(1), (oh * ow).max(1)),
-                        _ => (1, 1),
+                        None
                     };
-                    let rp = SplitParams {
-                        len,
-                        splits: params.splits,
-                        split_stride: params.split_stride,
-                        has_bias: u32::from(op == Op::Forward && s.bias),
-                        channels,
-                        inner,
-                        fold_x: rgrid.x.max(1),
-                        total_wg: rgrid.total,
-                    };
-                    Some((
-                        dispatch::uniform(&self.gpu, "conv split reduce", &rp),
-                        rgrid,
-                    ))
-                } else {
-                    None
+                    Ok(GemmLaunch {
+                        op,
+                        tile,
+                        params,
+                        uniform: dispatch::uniform(&self.gpu, "conv params", &params),
+                        grid,
+                        reduce,
+                    })
                 };
-                Ok(GemmLaunch {
-                    op,
-                    tile,
-                    params,
-                    uniform: dispatch::uniform(&self.gpu, "conv params", &params),
-                    grid,
-                    reduce,
-                })
-            };
             let forward = launch(Op::Forward, fwd)?;
             let mut backward_data = Vec::new();
-            for (op, params, mut table) in bwd_data {
-                if table.is_empty() {
-                    // A phase no tap reaches (its gradient is zero): bind one unused entry.
-                    table.push([0; 4]);
-                }
-                let table = dispatch::storage_init(
-                    &self.gpu,
-                    "conv table (co, kh, kw)",
-                    &table,
-                    wgpu::BufferUsages::empty(),
-                );
+            for (op, params, table) in bwd_data {
+                let table = table_buffer(&self.gpu, "conv table (co, kh, kw)", &table);
                 backward_data.push((launch(op, params)?, table));
             }
             let backward_weight = launch(Op::BackwardWeight, bwd_weight)?;
@@ -621,7 +604,7 @@ impl Conv2d {
         [m, n, k]: [u32; 3],
         out_len: u32,
         allow_split: bool,
-    ) -> Result<(ConvParams, Tile)> {
+    ) -> Result<(ConvParams, Tile, Grid)> {
         let limits = self.gpu.device().limits();
         let tile = Tile::pick(m, n);
         let tiles_m = m.div_ceil(tile.rows());
@@ -666,11 +649,8 @@ impl Conv2d {
         };
         let splits = if k == 0 { 1 } else { k.div_ceil(k_chunk) };
         let total = tiles * u64::from(splits);
-        let empty = m == 0 || n == 0 || base.groups == 0;
-        let grid = Grid::fold(
-            if empty { 0 } else { total },
-            limits.max_compute_workgroups_per_dimension,
-        )?;
+        // No tiles when m or n is 0 (validation guarantees at least one group).
+        let grid = Grid::fold(total, limits.max_compute_workgroups_per_dimension)?;
         let params = ConvParams {
             gemm_m: m,
             gemm_n: n,
@@ -684,7 +664,7 @@ impl Conv2d {
             split_stride: out_len,
             ..base
         };
-        Ok((params, tile))
+        Ok((params, tile, grid))
     }
 
     /// Forward pass from host slices: uploads, runs, reads back `[batch, c_out, out_h, out_w]`.
@@ -821,15 +801,18 @@ struct DataPhase {
 
 /// Stride phases of the input gradient. With stride 1 (or when the per-phase reduction would
 /// be too long to run unsplit) a single phase covers every position with every tap.
-fn data_phases(s: &Conv2dShape) -> Vec<DataPhase> {
-    let [oh, ow] = s.out_size();
-    let (kh, kw) = (s.kernel[0], s.kernel[1]);
+fn data_phases(s: &Conv2dShape, out_size: [u32; 2]) -> Vec<DataPhase> {
     let cog = s.out_per_group();
     let full = || DataPhase {
         start: [0, 0],
         step: [1, 1],
         count: s.in_size,
-        table: kernel_table(s, true),
+        table: data_table(
+            s,
+            out_size,
+            &(0..s.kernel[0]).collect::<Vec<_>>(),
+            &(0..s.kernel[1]).collect::<Vec<_>>(),
+        ),
     };
     if s.stride == [1, 1] {
         return vec![full()];
@@ -858,20 +841,7 @@ fn data_phases(s: &Conv2dShape) -> Vec<DataPhase> {
     let mut phases = Vec::new();
     for ph in 0..s.stride[0].min(s.in_size[0]) {
         for pw in 0..s.stride[1].min(s.in_size[1]) {
-            let (th, tw) = (taps(0, ph), taps(1, pw));
-            let mut table = Vec::with_capacity(cog as usize * th.len() * tw.len());
-            for c in 0..cog {
-                for &y in &th {
-                    for &x in &tw {
-                        table.push([
-                            (c * oh * ow) as i32,
-                            (y * s.dilation[0]) as i32,
-                            (x * s.dilation[1]) as i32,
-                            (c * s.in_per_group() * kh * kw + y * kw + x) as i32,
-                        ]);
-                    }
-                }
-            }
+            let table = data_table(s, out_size, &taps(0, ph), &taps(1, pw));
             phases.push(DataPhase {
                 start: [ph, pw],
                 step: s.stride,
@@ -886,41 +856,55 @@ fn data_phases(s: &Conv2dShape) -> Vec<DataPhase> {
     phases
 }
 
-/// Per-(channel, kh, kw) offsets the shaders read instead of dividing: for the forward and
-/// weight-gradient ops `(ci * in_h * in_w, kh * dil_h, kw * dil_w, 0)`; for the input gradient
-/// `(co * out_h * out_w, kh * dil_h, kw * dil_w, co * c_in_g * kh * kw + kh * k_w + kw)`.
-fn kernel_table(s: &Conv2dShape, backward_data: bool) -> Vec<[i32; 4]> {
-    let [oh, ow] = s.out_size();
-    let (kh, kw) = (s.kernel[0], s.kernel[1]);
-    let channels = if backward_data {
-        s.out_per_group()
-    } else {
-        s.in_per_group()
-    };
-    let plane = if backward_data {
-        oh * ow
-    } else {
-        s.in_size[0] * s.in_size[1]
-    };
-    let mut table = Vec::with_capacity((channels * kh * kw) as usize);
-    for c in 0..channels {
-        for y in 0..kh {
-            for x in 0..kw {
-                let w = if backward_data {
-                    (c * s.in_per_group() * kh * kw + y * kw + x) as i32
-                } else {
-                    0
-                };
+/// Per-(ci, kh, kw) offsets the forward and weight-gradient shaders read instead of
+/// dividing: `(ci * in_h * in_w, kh * dil_h, kw * dil_w, 0)`.
+fn forward_table(s: &Conv2dShape) -> Vec<[i32; 4]> {
+    let plane = s.in_size[0] * s.in_size[1];
+    let mut table = Vec::with_capacity((s.in_per_group() * s.kernel[0] * s.kernel[1]) as usize);
+    for c in 0..s.in_per_group() {
+        for y in 0..s.kernel[0] {
+            for x in 0..s.kernel[1] {
                 table.push([
                     (c * plane) as i32,
                     (y * s.dilation[0]) as i32,
                     (x * s.dilation[1]) as i32,
-                    w,
+                    0,
                 ]);
             }
         }
     }
     table
+}
+
+/// The input-gradient taps `(co, th[i], tw[j])` of a stride phase:
+/// `(co * out_h * out_w, kh * dil_h, kw * dil_w, co * c_in_g * kh * kw + kh * k_w + kw)`.
+fn data_table(s: &Conv2dShape, [oh, ow]: [u32; 2], th: &[u32], tw: &[u32]) -> Vec<[i32; 4]> {
+    let (kh, kw) = (s.kernel[0], s.kernel[1]);
+    let mut table = Vec::with_capacity(s.out_per_group() as usize * th.len() * tw.len());
+    for c in 0..s.out_per_group() {
+        for &y in th {
+            for &x in tw {
+                table.push([
+                    (c * oh * ow) as i32,
+                    (y * s.dilation[0]) as i32,
+                    (x * s.dilation[1]) as i32,
+                    (c * s.in_per_group() * kh * kw + y * kw + x) as i32,
+                ]);
+            }
+        }
+    }
+    table
+}
+
+/// Uploads a tap table; an empty one (no input channels, or a phase no tap reaches) gets one
+/// unused entry so that it can be bound.
+fn table_buffer(gpu: &Gpu, label: &str, table: &[[i32; 4]]) -> wgpu::Buffer {
+    let table = if table.is_empty() {
+        &[[0; 4]][..]
+    } else {
+        table
+    };
+    dispatch::storage_init(gpu, label, table, wgpu::BufferUsages::empty())
 }
 
 impl Conv2dPlan {

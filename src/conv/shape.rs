@@ -168,7 +168,7 @@ impl Conv2dShape {
             }
         }
         for (name, n) in [
-            ("input", self.input_len_u64(out)),
+            ("input", self.input_len_u64()),
             ("weight", self.weight_len_u64()),
             ("output", self.output_len_u64(out)),
         ] {
@@ -181,7 +181,7 @@ impl Conv2dShape {
         Ok(out)
     }
 
-    fn input_len_u64(&self, _out: [u32; 2]) -> u64 {
+    fn input_len_u64(&self) -> u64 {
         product(&[
             self.batch,
             self.in_channels,
@@ -210,7 +210,7 @@ impl Conv2dShape {
 
     /// Elements of the input tensor.
     pub fn input_len(&self) -> usize {
-        self.input_len_u64(self.out_size()) as usize
+        self.input_len_u64() as usize
     }
 
     /// Elements of the weight tensor.
