@@ -779,6 +779,29 @@ impl Conv2d {
     }
 }
 
+/// A bias (or bias-gradient) buffer is given exactly when the shape has a bias, and holds one
+/// value per output channel.
+fn check_bias_buffer(
+    dev: &wgpu::Device,
+    s: &Conv2dShape,
+    name: &'static str,
+    buffer: Option<&wgpu::Buffer>,
+) -> Result<()> {
+    match (s.bias, buffer) {
+        (true, Some(b)) => check_buffer(
+            dev,
+            name,
+            b,
+            s.bias_len() as u64,
+            wgpu::BufferUsages::STORAGE,
+        ),
+        (false, None) => Ok(()),
+        _ => Err(Error::shape(format!(
+            "{name} buffer given iff the shape has a bias"
+        ))),
+    }
+}
+
 fn check_bias(shape: &Conv2dShape, bias: Option<&[f32]>) -> Result<()> {
     match (shape.bias, bias) {
         (true, Some(b)) => check_len("bias", shape.bias_len(), b),
@@ -952,11 +975,7 @@ impl Conv2dPlan {
         check_buffer(dev, "input", b.input, s.input_len() as u64, st)?;
         check_buffer(dev, "weight", b.weight, s.weight_len() as u64, st)?;
         check_buffer(dev, "output", b.output, s.output_len() as u64, st)?;
-        match (s.bias, b.bias) {
-            (true, Some(bias)) => check_buffer(dev, "bias", bias, s.bias_len() as u64, st)?,
-            (false, None) => {}
-            _ => return Err(Error::shape("bias buffer given iff the shape has a bias")),
-        }
+        check_bias_buffer(dev, s, "bias", b.bias)?;
         check_distinct("output", b.output, &[b.input, b.weight])?;
         if let Some(bias) = b.bias {
             check_distinct("output", b.output, &[bias])?;
@@ -1023,37 +1042,30 @@ impl Conv2dPlan {
         check_buffer(dev, "grad_output", b.grad_output, s.output_len() as u64, st)?;
         check_buffer(dev, "input", b.input, s.input_len() as u64, st)?;
         check_buffer(dev, "grad_weight", b.grad_weight, s.weight_len() as u64, st)?;
-        match (s.bias, b.grad_bias) {
-            (true, Some(gb)) => check_buffer(dev, "grad_bias", gb, s.bias_len() as u64, st)?,
-            (false, None) => {}
-            _ => {
-                return Err(Error::shape(
-                    "grad_bias buffer given iff the shape has a bias",
-                ))
-            }
-        }
+        check_bias_buffer(dev, s, "grad_bias", b.grad_bias)?;
         check_distinct("grad_weight", b.grad_weight, &[b.grad_output, b.input])?;
         if let Some(gb) = b.grad_bias {
             check_distinct("grad_bias", gb, &[b.grad_output, b.input, b.grad_weight])?;
         }
-        let outputs = [Some(b.grad_weight), b.grad_bias];
         if s.output_len() == 0 {
-            // No positions: the gradients are zero (a clear, not a dispatch).
-            for (name, buf) in ["grad_weight", "grad_bias"]
-                .iter()
-                .zip(outputs.iter().flatten())
-            {
-                let missing = wgpu::BufferUsages::COPY_DST - buf.usage();
-                if !missing.is_empty() && buf.size() > 0 {
-                    return Err(Error::MissingUsage { name, missing });
+            // No positions: the gradients are zero (a clear, not a dispatch). Check every
+            // buffer before clearing any.
+            let outputs = [
+                ("grad_weight", Some(b.grad_weight), s.weight_len()),
+                ("grad_bias", b.grad_bias, s.bias_len()),
+            ];
+            let outputs = outputs
+                .into_iter()
+                .filter_map(|(name, buf, len)| Some((name, buf?, len as u64)));
+            for (name, buf, _) in outputs.clone() {
+                if buf.size() > 0 {
+                    let copy_dst = wgpu::BufferUsages::COPY_DST;
+                    dispatch::check_buffer_unbound(name, buf, 0, copy_dst)?;
                 }
             }
-            let lens = [s.weight_len(), s.bias_len()];
-            for (buf, len) in outputs.iter().zip(lens) {
-                if let Some(buf) = buf {
-                    if len > 0 {
-                        encoder.clear_buffer(buf, 0, Some(len as u64 * 4));
-                    }
+            for (_, buf, len) in outputs {
+                if len > 0 {
+                    encoder.clear_buffer(buf, 0, Some(len * 4));
                 }
             }
             return Ok(());
