@@ -11,7 +11,7 @@
 //
 // Ranks come from 16 digit counters of 16 bits per thread, packed two per u32 (digits 0-7 in
 // `lo`: component c holds digits 2c and 2c + 1; digits 8-15 in `hi`), scanned across the 256
-// threads with a raking scan: no atomics, 5 barriers per tile of 4096 keys (16 per thread).
+// threads with a raking scan: no atomics, 3 barriers per tile of 4096 keys (16 per thread).
 
 struct SortParams {
     len: u32,
@@ -27,9 +27,7 @@ struct SortParams {
 const DIGITS: u32 = 16u;
 // Keys per thread in a tile, consecutive, so ranks follow positions (stable).
 const PER_THREAD: u32 = 16u;
-const TILE: u32 = 4096u;
-const TILES: u32 = 1u;
-// Keys one workgroup owns.
+// Keys one workgroup owns: one tile of 256 threads x PER_THREAD.
 const BLOCK: u32 = 4096u;
 
 @group(0) @binding(0) var<uniform> p: SortParams;

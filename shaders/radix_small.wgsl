@@ -8,8 +8,6 @@
 @group(0) @binding(3) var<storage, read_write> keys_b: array<u32>;
 @group(0) @binding(4) var<storage, read_write> vals_b: array<u32>;
 
-var<workgroup> digit_start: array<u32, 16>;
-
 fn load_key(pass_: u32, i: u32) -> u32 {
     if (pass_ % 2u == 0u) {
         return ordered(keys_a[i], pass_ == 0u);
@@ -45,15 +43,23 @@ fn store(pass_: u32, i: u32, key: u32, val: u32) {
 fn sort_small(@builtin(local_invocation_index) lid: u32) {
     for (var pass_ = 0u; pass_ < 8u; pass_++) {
         let shift = pass_ * 4u;
-        // Digit totals over all keys, then their exclusive scan.
+        // Each thread holds PER_THREAD consecutive keys (ranks follow positions: stable);
+        // one scan gives each thread its prefix and the digit totals (tile_lo / tile_hi).
+        let first = lid * PER_THREAD;
+        var keys: array<u32, 16>;
+        var vals: array<u32, 16>;
+        var digits: array<u32, 16>;
         var mine = array<vec4<u32>, 2>(vec4<u32>(0u), vec4<u32>(0u));
-        for (var t = 0u; t < 16u; t++) {
-            let i = t * 256u + lid;
+        for (var e = 0u; e < PER_THREAD; e++) {
+            let i = first + e;
             if (i < p.len) {
-                count_digit(&mine, (load_key(pass_, i) >> shift) & 15u);
+                keys[e] = load_key(pass_, i);
+                vals[e] = load_val(pass_, i);
+                digits[e] = (keys[e] >> shift) & 15u;
+                count_digit(&mine, digits[e]);
             }
         }
-        scan_packed(lid, mine);
+        var before = scan_packed(lid, mine);
         if (lid == 0u) {
             var acc = 0u;
             for (var d = 0u; d < DIGITS; d++) {
@@ -62,34 +68,12 @@ fn sort_small(@builtin(local_invocation_index) lid: u32) {
             }
         }
         workgroupBarrier();
-        for (var t = 0u; t < TILES; t++) {
-            let first = t * TILE + lid * PER_THREAD;
-            var keys: array<u32, 16>;
-            var vals: array<u32, 16>;
-            var digits: array<u32, 16>;
-            var tile = array<vec4<u32>, 2>(vec4<u32>(0u), vec4<u32>(0u));
-            for (var e = 0u; e < PER_THREAD; e++) {
-                let i = first + e;
-                if (i < p.len) {
-                    keys[e] = load_key(pass_, i);
-                    vals[e] = load_val(pass_, i);
-                    digits[e] = (keys[e] >> shift) & 15u;
-                    count_digit(&tile, digits[e]);
-                }
+        for (var e = 0u; e < PER_THREAD; e++) {
+            if (first + e < p.len) {
+                let d = digits[e];
+                store(pass_, running[d] + counter(before[0], before[1], d), keys[e], vals[e]);
+                count_digit(&before, d);
             }
-            var before = scan_packed(lid, tile);
-            for (var e = 0u; e < PER_THREAD; e++) {
-                if (first + e < p.len) {
-                    let d = digits[e];
-                    store(pass_, running[d] + counter(before[0], before[1], d), keys[e], vals[e]);
-                    count_digit(&before, d);
-                }
-            }
-            workgroupBarrier();
-            if (lid < DIGITS) {
-                running[lid] += counter(tile_lo, tile_hi, lid);
-            }
-            workgroupBarrier();
         }
         storageBarrier();
         workgroupBarrier();

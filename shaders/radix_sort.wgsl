@@ -44,41 +44,33 @@ fn scatter(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
     }
     let first_pass = p.first_pass != 0u;
     let last_pass = p.last_pass != 0u;
-    // Tiles of TILE keys; each thread holds PER_THREAD consecutive keys, so ranks follow
-    // positions (stable).
-    for (var t = 0u; t < TILES; t++) {
-        let first = wid * BLOCK + t * TILE + lid * PER_THREAD;
-        var keys: array<u32, 16>;
-        var vals: array<u32, 16>;
-        var digits: array<u32, 16>;
-        var mine = array<vec4<u32>, 2>(vec4<u32>(0u), vec4<u32>(0u));
-        for (var e = 0u; e < PER_THREAD; e++) {
-            let i = first + e;
-            if (i < p.len) {
-                keys[e] = ordered(keys_in[i], first_pass);
-                if (p.with_values != 0u) {
-                    vals[e] = vals_in[i];
-                }
-                digits[e] = digit_of(keys[e]);
-                count_digit(&mine, digits[e]);
+    // Each thread holds PER_THREAD consecutive keys, so ranks follow positions (stable).
+    let first = wid * BLOCK + lid * PER_THREAD;
+    var keys: array<u32, 16>;
+    var vals: array<u32, 16>;
+    var digits: array<u32, 16>;
+    var mine = array<vec4<u32>, 2>(vec4<u32>(0u), vec4<u32>(0u));
+    for (var e = 0u; e < PER_THREAD; e++) {
+        let i = first + e;
+        if (i < p.len) {
+            keys[e] = ordered(keys_in[i], first_pass);
+            if (p.with_values != 0u) {
+                vals[e] = vals_in[i];
             }
+            digits[e] = digit_of(keys[e]);
+            count_digit(&mine, digits[e]);
         }
-        var before = scan_packed(lid, mine);
-        for (var e = 0u; e < PER_THREAD; e++) {
-            if (first + e < p.len) {
-                let d = digits[e];
-                let dst = running[d] + counter(before[0], before[1], d);
-                keys_out[dst] = unordered(keys[e], last_pass);
-                if (p.with_values != 0u) {
-                    vals_out[dst] = vals[e];
-                }
-                count_digit(&before, d);
+    }
+    var before = scan_packed(lid, mine);
+    for (var e = 0u; e < PER_THREAD; e++) {
+        if (first + e < p.len) {
+            let d = digits[e];
+            let dst = running[d] + counter(before[0], before[1], d);
+            keys_out[dst] = unordered(keys[e], last_pass);
+            if (p.with_values != 0u) {
+                vals_out[dst] = vals[e];
             }
+            count_digit(&before, d);
         }
-        workgroupBarrier();
-        if (lid < DIGITS) {
-            running[lid] += counter(tile_lo, tile_hi, lid);
-        }
-        workgroupBarrier();
     }
 }
