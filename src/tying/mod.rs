@@ -238,74 +238,45 @@ impl Ties {
         gpu.scoped(|| {
             let device = gpu.device();
             use Binding::{Read, ReadWrite, Uniform};
-            let special = |name: &'static str,
-                           src: &str,
-                           entry: &str,
-                           bindings: &[Binding],
-                           constants: &[(&str, f64)]| {
-                Kernel::new(
-                    device,
-                    name,
-                    &dispatch::shader(device, name, src),
-                    entry,
-                    bindings,
-                    constants,
-                )
+            // Each module is compiled once; modules with several entry points (or constant
+            // sets) give several pipelines.
+            let module = |name, src| (name, dispatch::shader(device, name, src));
+            let k = |(name, m): &(&'static str, wgpu::ShaderModule),
+                     entry,
+                     bindings: &[Binding],
+                     constants: &[(&str, f64)]| {
+                Kernel::new(device, name, m, entry, bindings, constants)
             };
-            let entry =
-                |name, src, entry, bindings: &[Binding]| special(name, src, entry, bindings, &[]);
-            let k = |name, src, bindings: &[Binding]| entry(name, src, "main", bindings);
-            let chunks = [Read, Read, Read, Read, ReadWrite, ReadWrite];
-            let chunks = [&[Uniform][..], &chunks].concat();
-            let spans = [Uniform, Read, Read, Read, ReadWrite];
+            let chunks = module("tie_reduce_chunks", shaders::TIE_REDUCE_CHUNKS);
+            let spans = module("tie_reduce_spans", shaders::TIE_REDUCE_SPANS);
+            let broadcast = module("tie_broadcast", shaders::TIE_BROADCAST);
+            let chunk_bindings = [Uniform, Read, Read, Read, Read, ReadWrite, ReadWrite];
+            let span_bindings = [Uniform, Read, Read, Read, ReadWrite];
+            let broadcast_bindings = [Uniform, Read, Read, ReadWrite];
             let kernels = TieKernels {
-                reduce_chunks: [0.0, 1.0].map(|identity| {
-                    special(
-                        "tie_reduce_chunks",
-                        shaders::TIE_REDUCE_CHUNKS,
-                        "main",
-                        &chunks,
-                        &[("IDENTITY", identity)],
-                    )
-                }),
-                reduce_spans_short: entry(
-                    "tie_reduce_spans",
-                    shaders::TIE_REDUCE_SPANS,
-                    "short_spans",
-                    &spans,
-                ),
-                reduce_spans_long: entry(
-                    "tie_reduce_spans",
-                    shaders::TIE_REDUCE_SPANS,
-                    "long_spans",
-                    &spans,
-                ),
+                reduce_chunks: [0.0, 1.0]
+                    .map(|identity| k(&chunks, "main", &chunk_bindings, &[("IDENTITY", identity)])),
+                reduce_spans_short: k(&spans, "short_spans", &span_bindings, &[]),
+                reduce_spans_long: k(&spans, "long_spans", &span_bindings, &[]),
                 reduce_blocks: k(
-                    "tie_reduce_blocks",
-                    shaders::TIE_REDUCE_BLOCKS,
+                    &module("tie_reduce_blocks", shaders::TIE_REDUCE_BLOCKS),
+                    "main",
                     &[Uniform, Read, Read, Read, ReadWrite, ReadWrite],
+                    &[],
                 ),
                 reduce_block_pieces: k(
-                    "tie_reduce_block_pieces",
-                    shaders::TIE_REDUCE_BLOCK_PIECES,
+                    &module("tie_reduce_block_pieces", shaders::TIE_REDUCE_BLOCK_PIECES),
+                    "main",
                     &[Uniform, Read, Read, ReadWrite],
+                    &[],
                 ),
-                broadcast_scalar: entry(
-                    "tie_broadcast",
-                    shaders::TIE_BROADCAST,
-                    "scalar",
-                    &[Uniform, Read, Read, ReadWrite],
-                ),
-                broadcast_blocks: entry(
-                    "tie_broadcast",
-                    shaders::TIE_BROADCAST,
-                    "blocks",
-                    &[Uniform, Read, Read, ReadWrite],
-                ),
+                broadcast_scalar: k(&broadcast, "scalar", &broadcast_bindings, &[]),
+                broadcast_blocks: k(&broadcast, "blocks", &broadcast_bindings, &[]),
                 combine: k(
-                    "tie_combine",
-                    shaders::TIE_COMBINE,
+                    &module("tie_combine", shaders::TIE_COMBINE),
+                    "main",
                     &[Uniform, Read, Read, ReadWrite],
+                    &[],
                 ),
             };
             Ok(Self {
@@ -470,8 +441,8 @@ impl Ties {
                             }
                         }
                     }
-                    let spans_bytes = (short_spans.len() as u64).max(long_spans.len() as u64);
-                    check_binding_size(device, "tie spans", spans_bytes * 16)?;
+                    let most_spans = (short_spans.len() as u64).max(long_spans.len() as u64);
+                    check_binding_size(device, "tie spans", most_spans * 16)?;
                     check_binding_size(device, "tie offsets", offsets.len() as u64 * 4)?;
                     let grid = Grid::fold(u64::from(chunks), max_dim)?;
                     let span_pass = |label, entries: usize, workgroups: u64| -> Result<Pass> {
