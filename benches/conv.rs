@@ -5,30 +5,23 @@
 //! `cargo bench --bench conv` (full cases); `TIED_BENCH_QUICK=1 cargo bench --bench conv`
 //! (small cases for software GPUs). Choose the adapter with `WGPU_BACKEND`.
 
+mod common;
+
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use tied::conv::{cases, cpu, BackwardDataBuffers, BackwardWeightBuffers, Conv2d, ForwardBuffers};
 use tied::dispatch::{upload, zeros};
-use tied::timing::time_gpu;
 use tied::verify::Rng;
-use tied::Gpu;
-
-/// Runs `iters` repetitions of the recorded work between two timestamps.
-fn gpu_time(
-    gpu: &Gpu,
-    iters: u64,
-    record: impl FnMut(&mut wgpu::CommandEncoder) -> tied::Result<()>,
-) -> Duration {
-    let t = time_gpu(gpu, iters.min(u64::from(u32::MAX)) as u32, 1, record).expect("gpu run");
-    Duration::from_secs_f64(t.ms * 1e-3 * iters as f64)
-}
 
 fn conv_benches(c: &mut Criterion) {
-    let gpu = Gpu::new_blocking().expect("a GPU adapter (install lavapipe or set WGPU_BACKEND)");
+    let gpu = common::gpu();
     let conv = Conv2d::new(&gpu).expect("pipelines");
-    let quick = std::env::var_os("TIED_BENCH_QUICK").is_some();
-    let shapes = if quick { cases::quick() } else { cases::full() };
+    let shapes = if common::quick() {
+        cases::quick()
+    } else {
+        cases::full()
+    };
     let mut group = c.benchmark_group("conv2d");
     group
         .sample_size(10)
@@ -64,7 +57,9 @@ fn conv_benches(c: &mut Criterion) {
             output: &yb,
         };
         group.bench_function(BenchmarkId::new("forward_gpu", &case), |bench| {
-            bench.iter_custom(|iters| gpu_time(&gpu, iters, |e| plan.record_forward(e, &fwd)))
+            bench.iter_custom(|iters| {
+                common::gpu_time(&gpu, iters, |e| plan.record_forward(e, &fwd))
+            })
         });
         let bwd_data = BackwardDataBuffers {
             grad_output: &dyb,
@@ -73,7 +68,7 @@ fn conv_benches(c: &mut Criterion) {
         };
         group.bench_function(BenchmarkId::new("backward_data_gpu", &case), |bench| {
             bench.iter_custom(|iters| {
-                gpu_time(&gpu, iters, |e| plan.record_backward_data(e, &bwd_data))
+                common::gpu_time(&gpu, iters, |e| plan.record_backward_data(e, &bwd_data))
             })
         });
         let bwd_weight = BackwardWeightBuffers {
@@ -84,7 +79,7 @@ fn conv_benches(c: &mut Criterion) {
         };
         group.bench_function(BenchmarkId::new("backward_weight_gpu", &case), |bench| {
             bench.iter_custom(|iters| {
-                gpu_time(&gpu, iters, |e| plan.record_backward_weight(e, &bwd_weight))
+                common::gpu_time(&gpu, iters, |e| plan.record_backward_weight(e, &bwd_weight))
             })
         });
         let bias = s.bias.then_some(&b[..]);

@@ -3,23 +3,22 @@
 //! 112 ms at 1e6 and 1.98 s at 1e7 on one core of this kind of machine
 //! (`shared/docs/growl-prox.md`).
 
+mod common;
+
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use tied::dispatch::upload;
 use tied::growl::{cpu, OwlProx, Weights};
-use tied::timing::time_gpu;
 use tied::verify::Rng;
-use tied::Gpu;
 
 fn growl_benches(c: &mut Criterion) {
-    let quick = std::env::var_os("TIED_BENCH_QUICK").is_some();
-    let sizes: &[usize] = if quick {
+    let sizes: &[usize] = if common::quick() {
         &[100_000]
     } else {
         &[1_000_000, 10_000_000]
     };
-    let gpu = Gpu::new_blocking().expect("a GPU adapter (install lavapipe or set WGPU_BACKEND)");
+    let gpu = common::gpu();
     let owl = OwlProx::new(&gpu).expect("pipelines");
     let mut group = c.benchmark_group("owl_prox");
     group
@@ -42,12 +41,10 @@ fn growl_benches(c: &mut Criterion) {
         );
         group.bench_function(BenchmarkId::new("gpu", n), |b| {
             b.iter_custom(|iters| {
-                let t = time_gpu(&gpu, iters as u32, 1, |e| {
+                common::gpu_time(&gpu, iters, |e| {
                     e.copy_buffer_to_buffer(&v0, 0, &vb, 0, (n * 4) as u64);
                     plan.record(e, &vb, &wb, None)
                 })
-                .expect("gpu run");
-                Duration::from_secs_f64(t.ms * 1e-3 * iters as f64)
             })
         });
     }

@@ -1,16 +1,17 @@
 //! Device probes: copy bandwidth (bytes read + written as throughput) and FMA throughput
 //! (FLOPs as elements), GPU time from timestamps where available.
 
+mod common;
+
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tied::probe::Probes;
-use tied::Gpu;
 
 fn probe_benches(c: &mut Criterion) {
-    let gpu = Gpu::new_blocking().expect("a GPU adapter (install lavapipe or set WGPU_BACKEND)");
+    let gpu = common::gpu();
     let probes = Probes::new(&gpu).expect("pipelines");
-    let quick = std::env::var_os("TIED_BENCH_QUICK").is_some();
+    let quick = common::quick();
     let mut group = c.benchmark_group("probes");
     group
         .sample_size(10)

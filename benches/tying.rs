@@ -4,20 +4,23 @@
 //!
 //! `cargo bench --bench tying`; `TIED_BENCH_QUICK=1` for small maps on software GPUs.
 
+mod common;
+
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use tied::dispatch::{upload, zeros};
-use tied::timing::time_gpu;
 use tied::tying::{cases, cpu, Reduction, Ties};
 use tied::verify::Rng;
-use tied::Gpu;
 
 fn tie_benches(c: &mut Criterion) {
-    let gpu = Gpu::new_blocking().expect("a GPU adapter (install lavapipe or set WGPU_BACKEND)");
+    let gpu = common::gpu();
     let ties = Ties::new(&gpu).expect("pipelines");
-    let quick = std::env::var_os("TIED_BENCH_QUICK").is_some();
-    let maps = if quick { cases::quick() } else { cases::full() };
+    let maps = if common::quick() {
+        cases::quick()
+    } else {
+        cases::full()
+    };
     let mut group = c.benchmark_group("tied");
     group
         .sample_size(10)
@@ -32,14 +35,9 @@ fn tie_benches(c: &mut Criterion) {
         let bytes =
             4 * (map.layout().params_len() + map.layout().units() + map.values_len()) as u64;
         group.throughput(Throughput::Bytes(bytes));
-        let gpu_time =
-            |iters: u64, f: &mut dyn FnMut(&mut wgpu::CommandEncoder) -> tied::Result<()>| {
-                let t = time_gpu(&gpu, iters as u32, 1, f).expect("gpu run");
-                Duration::from_secs_f64(t.ms * 1e-3 * iters as f64)
-            };
         group.bench_function(BenchmarkId::new("reduce_gpu", &case.name), |b| {
             b.iter_custom(|iters| {
-                gpu_time(iters, &mut |e| {
+                common::gpu_time(&gpu, iters, |e| {
                     plan.record_reduce(e, &src, &values, Reduction::Sum)
                 })
             })
@@ -48,11 +46,13 @@ fn tie_benches(c: &mut Criterion) {
             b.iter(|| cpu::reduce(map, &x, Reduction::Sum))
         });
         group.bench_function(BenchmarkId::new("broadcast_gpu", &case.name), |b| {
-            b.iter_custom(|iters| gpu_time(iters, &mut |e| plan.record_broadcast(e, &values, &src)))
+            b.iter_custom(|iters| {
+                common::gpu_time(&gpu, iters, |e| plan.record_broadcast(e, &values, &src))
+            })
         });
         group.bench_function(BenchmarkId::new("reduce_broadcast_gpu", &case.name), |b| {
             b.iter_custom(|iters| {
-                gpu_time(iters, &mut |e| {
+                common::gpu_time(&gpu, iters, |e| {
                     plan.record_reduce_broadcast(e, &src, &values, Reduction::Mean)
                 })
             })
