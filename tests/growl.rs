@@ -4,7 +4,7 @@
 mod common;
 
 use proptest::prelude::*;
-use tied::growl::cpu::{growl_prox, owl_prox, owl_prox_blocks};
+use tied::growl::cpu::{growl_prox, owl_prox, owl_prox_blocks, GrowlOutput};
 use tied::growl::{GroupLayout, Weights};
 use tied::verify::Rng;
 use tied::Error;
@@ -62,15 +62,12 @@ fn exact_vectors() {
     }
 }
 
-#[test]
-fn growl_matrix_vector() {
-    let w = [3.0, 4.0, 0.0, 0.0, -6.0, 8.0, 0.0, -5.0, 1.0, 0.0];
-    let out = growl_prox(
-        &w,
-        GroupLayout::Rows { rows: 5, cols: 2 },
-        &[5.0, 1.5, 1.0, 0.5, 0.0],
-    )
-    .unwrap();
+/// The GrOWL matrix case of the reference notes: a 5 x 2 matrix, row groups, these weights.
+const MATRIX: [f32; 10] = [3.0, 4.0, 0.0, 0.0, -6.0, 8.0, 0.0, -5.0, 1.0, 0.0];
+const MATRIX_LAMBDA: [f32; 5] = [5.0, 1.5, 1.0, 0.5, 0.0];
+
+/// Checks the exact outputs of the matrix case.
+fn assert_matrix_case(out: &GrowlOutput) {
     assert_eq!(
         out.weights,
         vec![2.25, 3.0, 0.0, 0.0, -3.0, 4.0, 0.0, -3.75, 0.5, 0.0]
@@ -81,12 +78,19 @@ fn growl_matrix_vector() {
         out.blocks[0], out.blocks[3],
         "rows 0 and 3 share a PAV block"
     );
+}
+
+#[test]
+fn growl_matrix_vector() {
+    let w = MATRIX;
+    let out = growl_prox(&w, GroupLayout::Rows { rows: 5, cols: 2 }, &MATRIX_LAMBDA).unwrap();
+    assert_matrix_case(&out);
     // The same groups as columns of the transposed matrix, and as conv input channels.
     let wt: Vec<f32> = (0..10).map(|e| w[(e % 5) * 2 + e / 5]).collect();
     let out_t = growl_prox(
         &wt,
         GroupLayout::Columns { rows: 2, cols: 5 },
-        &[5.0, 1.5, 1.0, 0.5, 0.0],
+        &MATRIX_LAMBDA,
     )
     .unwrap();
     assert_eq!(out_t.norms, out.norms);
@@ -97,7 +101,7 @@ fn growl_matrix_vector() {
             c_in: 5,
             khw: 1,
         },
-        &[5.0, 1.5, 1.0, 0.5, 0.0],
+        &MATRIX_LAMBDA,
     )
     .unwrap();
     assert_eq!(out_c.weights, out_t.weights);
@@ -340,6 +344,23 @@ mod gpu {
 
     use crate::common;
 
+    /// GPU against the CPU twin: norms within 2e-6 of the largest norm, weights within 2e-6,
+    /// the same zero groups.
+    fn assert_matches_twin(got: &GrowlOutput, want: &GrowlOutput, layout: GroupLayout) {
+        let scale = want
+            .norms
+            .iter()
+            .chain(&got.norms)
+            .fold(1e-30f32, |a, &b| a.max(b));
+        for (g, e) in got.norms.iter().zip(&want.norms) {
+            assert!((g - e).abs() <= 2e-6 * scale, "{layout:?}: norm {g} vs {e}");
+        }
+        for (g, e) in got.weights.iter().zip(&want.weights) {
+            assert!((g - e).abs() <= 2e-6, "{layout:?}: weight {g} vs {e}");
+        }
+        assert_eq!(got.zero, want.zero, "{layout:?}");
+    }
+
     fn owl() -> &'static OwlProx {
         static O: OnceLock<OwlProx> = OnceLock::new();
         O.get_or_init(|| OwlProx::new(common::gpu()).expect("owl pipelines"))
@@ -418,15 +439,7 @@ mod gpu {
             .sequence(layout.groups(), 1.0)
             .unwrap();
         let got = growl.prox_blocking(&m, layout, &lam).unwrap();
-        let want = growl_prox(&m, layout, &lam).unwrap();
-        let scale = want.norms.iter().fold(1e-30f32, |a, &b| a.max(b));
-        for (g, e) in got.norms.iter().zip(&want.norms) {
-            assert!((g - e).abs() <= 2e-6 * scale, "norm {g} vs {e}");
-        }
-        for (g, e) in got.weights.iter().zip(&want.weights) {
-            assert!((g - e).abs() <= 2e-6, "weight {g} vs {e}");
-        }
-        assert_eq!(got.zero, want.zero);
+        assert_matches_twin(&got, &growl_prox(&m, layout, &lam).unwrap(), layout);
         assert!(got.zero.iter().any(|&z| !z), "some rows must survive");
         let r = growl.plan(GroupLayout::Columns {
             rows: 5000,
@@ -438,18 +451,14 @@ mod gpu {
     #[test]
     fn gpu_growl_matrix_vector_and_layouts() {
         let _serial = common::serial();
-        let w = [3.0, 4.0, 0.0, 0.0, -6.0, 8.0, 0.0, -5.0, 1.0, 0.0];
-        let lam = [5.0, 1.5, 1.0, 0.5, 0.0];
         let out = growl()
-            .prox_blocking(&w, GroupLayout::Rows { rows: 5, cols: 2 }, &lam)
+            .prox_blocking(
+                &MATRIX,
+                GroupLayout::Rows { rows: 5, cols: 2 },
+                &MATRIX_LAMBDA,
+            )
             .unwrap();
-        assert_eq!(
-            out.weights,
-            vec![2.25, 3.0, 0.0, 0.0, -3.0, 4.0, 0.0, -3.75, 0.5, 0.0]
-        );
-        assert_eq!(out.norms, vec![3.75, 0.0, 5.0, 3.75, 0.5]);
-        assert_eq!(out.zero, vec![false, true, false, false, false]);
-        assert_eq!(out.blocks[0], out.blocks[3]);
+        assert_matrix_case(&out);
         let mut rng = Rng::new(77);
         let layouts = [
             GroupLayout::Rows {
@@ -484,19 +493,7 @@ mod gpu {
                 .sequence(layout.groups(), 1.0)
                 .unwrap();
             let got = growl().prox_blocking(&m, layout, &lam).unwrap();
-            let want = growl_prox(&m, layout, &lam).unwrap();
-            let scale = want
-                .norms
-                .iter()
-                .chain(&got.norms)
-                .fold(1e-30f32, |a, &b| a.max(b));
-            for (g, e) in got.norms.iter().zip(&want.norms) {
-                assert!((g - e).abs() <= 2e-6 * scale, "{layout:?}: norm {g} vs {e}");
-            }
-            for (g, e) in got.weights.iter().zip(&want.weights) {
-                assert!((g - e).abs() <= 2e-6, "{layout:?}: weight {g} vs {e}");
-            }
-            assert_eq!(got.zero, want.zero, "{layout:?}");
+            assert_matches_twin(&got, &growl_prox(&m, layout, &lam).unwrap(), layout);
         }
         let r = growl().prox_blocking(
             &[1.0; 4],
