@@ -27,6 +27,14 @@ fn check(keys: &[f32], order: SortOrder) {
         "payload (stability), n = {} {order:?}",
         keys.len()
     );
+    // Keys alone (no payload buffers bound for writing) sort the same.
+    let (k_only, _) = sorter().sort_blocking(keys, None, order).expect("sort");
+    assert_eq!(
+        bits(&k_only),
+        bits(&k_ref),
+        "keys only, n = {} {order:?}",
+        keys.len()
+    );
 }
 
 #[test]

@@ -48,7 +48,7 @@ fn argsort_desc(mags: &[f32]) -> Vec<u32> {
 
 /// Non-increasing isotonic regression of `z` by stack PAV, clipped at zero, written into `y`.
 /// Also returns each position's block id (0-based, in sorted order).
-fn pav_clip(z: &[f64], y: &mut [f64], block_of: Option<&mut [u32]>) {
+fn pav_clip(z: &[f64], y: &mut [f64], block_of: &mut [u32]) {
     // Blocks as (sum, count, first position).
     let mut sums: Vec<f64> = Vec::with_capacity(z.len());
     let mut counts: Vec<usize> = Vec::with_capacity(z.len());
@@ -69,13 +69,10 @@ fn pav_clip(z: &[f64], y: &mut [f64], block_of: Option<&mut [u32]>) {
         counts.push(c);
     }
     let mut pos = 0;
-    let mut blocks = block_of;
     for (b, (&s, &c)) in sums.iter().zip(&counts).enumerate() {
         let v = (s / c as f64).max(0.0);
         y[pos..pos + c].fill(v);
-        if let Some(ids) = blocks.as_deref_mut() {
-            ids[pos..pos + c].fill(b as u32);
-        }
+        block_of[pos..pos + c].fill(b as u32);
         pos += c;
     }
 }
@@ -104,7 +101,7 @@ pub fn owl_prox_blocks(v: &[f32], w: &[f32]) -> Result<(Vec<f32>, Vec<u32>)> {
         .collect();
     let mut y = vec![0.0f64; z.len()];
     let mut blocks_sorted = vec![0u32; z.len()];
-    pav_clip(&z, &mut y, Some(&mut blocks_sorted));
+    pav_clip(&z, &mut y, &mut blocks_sorted);
     let mut out = vec![0.0f32; v.len()];
     let mut blocks = vec![0u32; v.len()];
     for (k, &i) in order.iter().enumerate() {

@@ -287,22 +287,14 @@ impl SortPlan {
         }
         let uniforms = &self.passes[usize::from(order == SortOrder::Descending)]
             [usize::from(values.is_some())];
-        let (vals, vals_alt) = match values {
-            Some(v) => (v, &self.vals_alt),
-            None => (&self.dummy, &self.dummy),
-        };
         for (pass, uniform) in uniforms.iter().enumerate() {
-            let (kin, vin, kout, vout) = if pass % 2 == 0 {
-                (keys, vals, &self.keys_alt, vals_alt)
-            } else {
-                (&self.keys_alt, vals_alt, keys, vals)
-            };
-            // Without payloads both value slots are the dummy; bind it once read-only and give
-            // the writable slot the other ping-pong buffer (never touched then).
-            let vout = if values.is_none() {
-                &self.vals_alt
-            } else {
-                vout
+            let (kin, vin, kout, vout) = match (values, pass % 2 == 0) {
+                (Some(v), true) => (keys, v, &self.keys_alt, &self.vals_alt),
+                (Some(v), false) => (&self.keys_alt, &self.vals_alt, keys, v),
+                // Without payloads the value slots are never touched: the dummy read-only, the
+                // spare ping-pong buffer writable.
+                (None, true) => (keys, &self.dummy, &self.keys_alt, &self.vals_alt),
+                (None, false) => (&self.keys_alt, &self.dummy, keys, &self.vals_alt),
             };
             let bind = [uniform, kin, vin, &self.offsets, kout, vout];
             k.histogram.run(device, encoder, &bind, self.grid);
