@@ -37,3 +37,30 @@ fn wrong_length_is_an_error() {
     let t = LayoutTranspose::new(common::gpu()).unwrap();
     assert!(t.nchw_to_nhwc_blocking([1, 2, 3, 4], &[0.0; 5]).is_err());
 }
+
+#[test]
+fn planned_round_trip_and_record_errors() {
+    let _serial = common::serial();
+    let gpu = common::gpu();
+    let t = LayoutTranspose::new(gpu).unwrap();
+    let dims = [2u32, 5, 3, 4];
+    let plan = t.plan(dims).unwrap();
+    let x = Rng::new(9).vec(2 * 5 * 3 * 4);
+    let src = tied::dispatch::upload(gpu, "nchw", &x);
+    let mid = tied::dispatch::zeros(gpu, "nhwc", x.len());
+    let back = tied::dispatch::zeros(gpu, "nchw again", x.len());
+    let mut enc = gpu.device().create_command_encoder(&Default::default());
+    plan.record_nchw_to_nhwc(&mut enc, &src, &mid).unwrap();
+    plan.record_nhwc_to_nchw(&mut enc, &mid, &back).unwrap();
+    let small = tied::dispatch::zeros(gpu, "small", x.len() - 1);
+    assert!(matches!(
+        plan.record_nchw_to_nhwc(&mut enc, &src, &small),
+        Err(tied::Error::BufferTooSmall { name: "dst", .. })
+    ));
+    assert!(plan.record_nhwc_to_nchw(&mut enc, &mid, &mid).is_err());
+    gpu.queue().submit([enc.finish()]);
+    let nhwc = pollster::block_on(tied::dispatch::read_back(gpu, &mid, x.len())).unwrap();
+    let nchw = pollster::block_on(tied::dispatch::read_back(gpu, &back, x.len())).unwrap();
+    assert_eq!(nhwc, cpu::nchw_to_nhwc(&x, 2, 5, 3, 4));
+    assert_eq!(nchw, x);
+}

@@ -18,7 +18,7 @@ pub mod cpu;
 mod layout;
 mod shape;
 
-pub use layout::LayoutTranspose;
+pub use layout::{LayoutTranspose, TransposePlan};
 pub use shape::Conv2dShape;
 
 use std::sync::Arc;

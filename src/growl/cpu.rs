@@ -80,7 +80,7 @@ fn pav_clip(z: &[f64], y: &mut [f64], block_of: &mut [u32]) {
 /// The OWL prox of `v` with weights `w` (same length, non-negative, non-increasing).
 ///
 /// # Errors
-/// [`Error::LengthMismatch`], [`Error::Shape`] for invalid weights or a non-finite input.
+/// [`Error::LengthMismatch`](crate::Error::LengthMismatch), [`Error::Shape`](crate::Error::Shape) for invalid weights or a non-finite input.
 pub fn owl_prox(v: &[f32], w: &[f32]) -> Result<Vec<f32>> {
     Ok(owl_prox_blocks(v, w)?.0)
 }
@@ -132,7 +132,7 @@ pub struct GrowlOutput {
 /// group rescaled. Groups whose norm is below `f32::EPSILON` are treated as zero (no division).
 ///
 /// # Errors
-/// [`Error::LengthMismatch`] when `weights` or `w` do not match `layout`; invalid weights;
+/// [`Error::LengthMismatch`](crate::Error::LengthMismatch) when `weights` or `w` do not match `layout`; invalid weights;
 /// non-finite weights in the matrix.
 pub fn growl_prox(weights: &[f32], layout: GroupLayout, w: &[f32]) -> Result<GrowlOutput> {
     check_len("weights matrix", layout.len(), weights)?;
