@@ -59,12 +59,14 @@ struct ScanParams {
 
 #[derive(Debug)]
 struct Level {
-    uniform: wgpu::Buffer,
     grid: Grid,
-    totals: wgpu::Buffer,
+    /// (uniform, this level's data, its totals) for the `block` and the `add` kernel.
+    block: wgpu::BindGroup,
+    add: wgpu::BindGroup,
 }
 
-/// The levels of the scan of `len` values of `elem_bytes` bytes.
+/// The levels of the in-place scan of one plan-owned buffer of `len` values of `elem_bytes`
+/// bytes, bound once: recording costs only the dispatches.
 #[derive(Debug)]
 pub(crate) struct ScanPlan {
     levels: Vec<Level>,
@@ -74,37 +76,49 @@ impl ScanPlan {
     /// `uniform(len, blocks, grid)` makes a level's uniform buffer.
     pub(crate) fn new(
         gpu: &Gpu,
+        kernels: &ScanKernels,
+        data: &wgpu::Buffer,
         len: u32,
         elem_bytes: u64,
         uniform: impl Fn(u32, u32, Grid) -> wgpu::Buffer,
     ) -> Result<Self> {
-        let max_dim = gpu.device().limits().max_compute_workgroups_per_dimension;
+        let device = gpu.device();
+        let max_dim = device.limits().max_compute_workgroups_per_dimension;
         let mut levels = Vec::new();
         let mut level_len = len;
+        let mut level_data = data.clone();
         loop {
             let blocks = level_len.div_ceil(SCAN_BLOCK).max(1);
             let grid = Grid::fold(u64::from(blocks), max_dim)?;
+            let totals = dispatch::scratch(
+                gpu,
+                "scan totals",
+                u64::from(blocks) * elem_bytes,
+                wgpu::BufferUsages::empty(),
+            );
+            let bufs = [&uniform(level_len, blocks, grid), &level_data, &totals];
             levels.push(Level {
-                uniform: uniform(level_len, blocks, grid),
                 grid,
-                totals: dispatch::scratch(
-                    gpu,
-                    "scan totals",
-                    u64::from(blocks) * elem_bytes,
-                    wgpu::BufferUsages::empty(),
-                ),
+                block: kernels.block.bind(device, &bufs),
+                add: kernels.add.bind(device, &bufs),
             });
             if blocks <= 1 {
                 break;
             }
             level_len = blocks;
+            level_data = totals;
         }
         Ok(Self { levels })
     }
 
     /// The levels of the exclusive u32 scan ([`ScanKernels::exclusive_u32`]) of `len` values.
-    pub(crate) fn exclusive_u32(gpu: &Gpu, len: u32) -> Result<Self> {
-        Self::new(gpu, len, 4, |len, blocks, g| {
+    pub(crate) fn exclusive_u32(
+        gpu: &Gpu,
+        kernels: &ScanKernels,
+        data: &wgpu::Buffer,
+        len: u32,
+    ) -> Result<Self> {
+        Self::new(gpu, kernels, data, len, 4, |len, blocks, g| {
             let params = ScanParams {
                 len,
                 blocks,
@@ -115,28 +129,13 @@ impl ScanPlan {
         })
     }
 
-    /// Records the scan of `data` in place.
-    pub(crate) fn record(
-        &self,
-        kernels: &ScanKernels,
-        device: &wgpu::Device,
-        encoder: &mut wgpu::CommandEncoder,
-        data: &wgpu::Buffer,
-    ) {
-        let data_of = |i: usize| {
-            if i == 0 {
-                data
-            } else {
-                &self.levels[i - 1].totals
-            }
-        };
-        for (i, level) in self.levels.iter().enumerate() {
-            let bufs = [&level.uniform, data_of(i), &level.totals];
-            kernels.block.run(device, encoder, &bufs, level.grid);
+    /// Records the scan in place (with the kernels the plan was made with).
+    pub(crate) fn record(&self, kernels: &ScanKernels, encoder: &mut wgpu::CommandEncoder) {
+        for level in &self.levels {
+            kernels.block.record(encoder, &level.block, level.grid);
         }
-        for (i, level) in self.levels.iter().enumerate().rev().skip(1) {
-            let bufs = [&level.uniform, data_of(i), &level.totals];
-            kernels.add.run(device, encoder, &bufs, level.grid);
+        for level in self.levels.iter().rev().skip(1) {
+            kernels.add.record(encoder, &level.add, level.grid);
         }
     }
 }

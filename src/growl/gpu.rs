@@ -204,22 +204,28 @@ impl OwlProx {
                 dispatch::scratch(gpu, label, bytes, wgpu::BufferUsages::empty())
             };
             let uniform_of = |p: OwlParams| dispatch::uniform(gpu, "owl params", &p);
+            let u32_scan = self.sort.scan_kernels();
             let mut levels = Vec::new();
             let mut nodes = chunks;
             while nodes > 1 {
                 let out = nodes.div_ceil(2);
                 let bridge_grid = Grid::fold(u64::from(out).div_ceil(256), max_dim)?;
+                let offsets_out = buf("owl hull offsets", u64::from(out + 1) * 4);
                 levels.push(MergeLevel {
                     uniform: uniform_of(params(0, nodes, bridge_grid)),
                     bridge_grid,
                     bridges: buf("owl bridges", u64::from(out) * 8),
-                    offsets_out: buf("owl hull offsets", u64::from(out + 1) * 4),
-                    sizes_scan: ScanPlan::exclusive_u32(gpu, out + 1)?,
+                    sizes_scan: ScanPlan::exclusive_u32(gpu, u32_scan, &offsets_out, out + 1)?,
+                    offsets_out,
                 });
                 nodes = out;
             }
-            let z_scan =
-                ScanPlan::new(gpu, n.max(1), 8, |len, _, g| uniform_of(params(len, 0, g)))?;
+            let z = buf("owl z / sums (+ scale)", u64::from(n + 1) * 8);
+            let z_scan = ScanPlan::new(gpu, &self.kernels.scan_z, &z, n.max(1), 8, |len, _, g| {
+                uniform_of(params(len, 0, g))
+            })?;
+            let sizes0 = buf("owl leaf sizes", u64::from(chunks + 1) * 4);
+            let sizes0_scan = ScanPlan::exclusive_u32(gpu, u32_scan, &sizes0, chunks + 1)?;
             Ok(OwlPlan {
                 owl: self.clone(),
                 n,
@@ -231,11 +237,11 @@ impl OwlProx {
                 compact_grid,
                 keys: buf("owl keys", u64::from(n) * 4),
                 payload: buf("owl payload", u64::from(n) * 4),
-                z: buf("owl z / sums (+ scale)", u64::from(n + 1) * 8),
+                z,
                 z_scan,
                 hull_cap: buf("owl leaf hulls", u64::from(chunks) * u64::from(CHUNK) * 4),
-                sizes0: buf("owl leaf sizes", u64::from(chunks + 1) * 4),
-                sizes0_scan: ScanPlan::exclusive_u32(gpu, chunks + 1)?,
+                sizes0,
+                sizes0_scan,
                 verts: [
                     buf("owl hull a", u64::from(points) * 4),
                     buf("owl hull b", u64::from(points) * 4),
@@ -406,15 +412,14 @@ impl OwlPlan {
             &[u, &self.keys, w, &self.z],
             self.elem_grid,
         );
-        self.z_scan.record(&k.scan_z, device, encoder, &self.z);
+        self.z_scan.record(&k.scan_z, encoder);
         k.leaf.run(
             device,
             encoder,
             &[u, &self.z, &self.hull_cap, &self.sizes0],
             self.chunk_grid,
         );
-        self.sizes0_scan
-            .record(self.sort_scan(), device, encoder, &self.sizes0);
+        self.sizes0_scan.record(self.sort_scan(), encoder);
         k.compact.run(
             device,
             encoder,
@@ -437,8 +442,7 @@ impl OwlPlan {
                 ],
                 m.bridge_grid,
             );
-            m.sizes_scan
-                .record(self.sort_scan(), device, encoder, &m.offsets_out);
+            m.sizes_scan.record(self.sort_scan(), encoder);
             k.copy.run(
                 device,
                 encoder,

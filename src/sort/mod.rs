@@ -148,7 +148,8 @@ impl RadixSort {
             let scratch = |label: &str, elements: u64| {
                 dispatch::scratch(gpu, label, elements * 4, wgpu::BufferUsages::empty())
             };
-            let scan = ScanPlan::exclusive_u32(gpu, offsets_len)?;
+            let offsets = scratch("radix digit offsets", u64::from(offsets_len));
+            let scan = ScanPlan::exclusive_u32(gpu, &self.kernels.scan, &offsets, offsets_len)?;
             let pass_uniforms = |descending: u32, with_values: u32| -> Vec<wgpu::Buffer> {
                 (0..PASSES)
                     .map(|pass| {
@@ -172,7 +173,7 @@ impl RadixSort {
                 grid,
                 keys_alt: scratch("radix keys (ping-pong)", u64::from(len)),
                 vals_alt: scratch("radix values (ping-pong)", u64::from(len)),
-                offsets: scratch("radix digit offsets", u64::from(offsets_len)),
+                offsets,
                 scan,
                 passes: [
                     [pass_uniforms(0, 0), pass_uniforms(0, 1)],
@@ -298,16 +299,10 @@ impl SortPlan {
             };
             let bind = [uniform, kin, vin, &self.offsets, kout, vout];
             k.histogram.run(device, encoder, &bind, self.grid);
-            self.record_scan(encoder);
+            // Digit counts -> scatter offsets, in place.
+            self.scan.record(&k.scan, encoder);
             k.scatter.run(device, encoder, &bind, self.grid);
         }
         Ok(())
-    }
-
-    /// Exclusive scan of the digit offsets.
-    fn record_scan(&self, encoder: &mut wgpu::CommandEncoder) {
-        let device = self.sort.gpu.device();
-        self.scan
-            .record(&self.sort.kernels.scan, device, encoder, &self.offsets);
     }
 }
