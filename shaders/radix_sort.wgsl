@@ -2,12 +2,27 @@
 // `histogram` counts digits per workgroup of 4096 keys, scan.wgsl turns the [digit][workgroup]
 // counts into scatter offsets, `scatter` moves keys and payloads. Reduce-then-scan: no
 // spin-waiting, so no forward-progress assumption.
+//
+// Keys past one storage binding are cut into windows of whole workgroup blocks: `histogram`
+// runs once per input window, `scatter` once per (input window, output window) pair and writes
+// only the keys whose destination falls in its output window. With one window (every tensor
+// that fits a binding) that is one dispatch each, as before.
 
 @group(0) @binding(1) var<storage, read> keys_in: array<u32>;
 @group(0) @binding(2) var<storage, read> vals_in: array<u32>;
 @group(0) @binding(3) var<storage, read_write> offsets: array<u32>;
 @group(0) @binding(4) var<storage, read_write> keys_out: array<u32>;
 @group(0) @binding(5) var<storage, read_write> vals_out: array<u32>;
+@group(0) @binding(6) var<uniform> win: SortWindow;
+
+// Where the bound ranges sit in the whole arrays: `keys_in[0]` is key `in_first_wg * BLOCK`,
+// `keys_out[0]` is key `out_first`, and `keys_out` holds `out_len` keys.
+struct SortWindow {
+    in_first_wg: u32,
+    in_workgroups: u32,
+    out_first: u32,
+    out_len: u32,
+}
 
 fn digit_of(k: u32) -> u32 {
     return (k >> p.shift) & 15u;
@@ -15,15 +30,19 @@ fn digit_of(k: u32) -> u32 {
 
 @compute @workgroup_size(256)
 fn histogram(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let wid = wg.x + wg.y * p.fold_x;
-    if (wid >= p.workgroups) {
+    // `local` counts workgroups within the window, `wid` within the whole sort.
+    let local = wg.x + wg.y * p.fold_x;
+    if (local >= win.in_workgroups) {
         return;
     }
+    let wid = win.in_first_wg + local;
+    // Keys of this window still in the sort.
+    let valid = p.len - win.in_first_wg * BLOCK;
     // Each thread counts its 16 keys in packed counters, then one scan adds them up.
     var mine = array<vec4<u32>, 2>(vec4<u32>(0u), vec4<u32>(0u));
     for (var t = 0u; t < 16u; t++) {
-        let i = wid * BLOCK + t * 256u + lid;
-        if (i < p.len) {
+        let i = local * BLOCK + t * 256u + lid;
+        if (i < valid) {
             count_digit(&mine, digit_of(ordered(keys_in[i], p.first_pass != 0u)));
         }
     }
@@ -35,24 +54,26 @@ fn histogram(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
 
 @compute @workgroup_size(256)
 fn scatter(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let wid = wg.x + wg.y * p.fold_x;
-    if (wid >= p.workgroups) {
+    let local = wg.x + wg.y * p.fold_x;
+    if (local >= win.in_workgroups) {
         return;
     }
+    let wid = win.in_first_wg + local;
+    let valid = p.len - win.in_first_wg * BLOCK;
     if (lid < DIGITS) {
         running[lid] = offsets[lid * p.workgroups + wid];
     }
     let first_pass = p.first_pass != 0u;
     let last_pass = p.last_pass != 0u;
     // Each thread holds PER_THREAD consecutive keys, so ranks follow positions (stable).
-    let first = wid * BLOCK + lid * PER_THREAD;
+    let first = local * BLOCK + lid * PER_THREAD;
     var keys: array<u32, 16>;
     var vals: array<u32, 16>;
     var digits: array<u32, 16>;
     var mine = array<vec4<u32>, 2>(vec4<u32>(0u), vec4<u32>(0u));
     for (var e = 0u; e < PER_THREAD; e++) {
         let i = first + e;
-        if (i < p.len) {
+        if (i < valid) {
             keys[e] = ordered(keys_in[i], first_pass);
             if (p.with_values != 0u) {
                 vals[e] = vals_in[i];
@@ -63,12 +84,15 @@ fn scatter(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
     }
     var before = scan_packed(lid, mine);
     for (var e = 0u; e < PER_THREAD; e++) {
-        if (first + e < p.len) {
+        if (first + e < valid) {
             let d = digits[e];
-            let dst = running[d] + counter(before[0], before[1], d);
-            keys_out[dst] = unordered(keys[e], last_pass);
-            if (p.with_values != 0u) {
-                vals_out[dst] = vals[e];
+            // Wraps below the window's start, so one comparison tests both ends.
+            let dst = running[d] + counter(before[0], before[1], d) - win.out_first;
+            if (dst < win.out_len) {
+                keys_out[dst] = unordered(keys[e], last_pass);
+                if (p.with_values != 0u) {
+                    vals_out[dst] = vals[e];
+                }
             }
             count_digit(&before, d);
         }

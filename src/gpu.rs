@@ -20,7 +20,8 @@ pub fn optional_features() -> wgpu::Features {
 }
 
 /// The limits the crate's kernels need: every kernel fits the WebGPU defaults (at most 6
-/// storage buffers per stage, 256 invocations, at most 16 KiB of workgroup memory).
+/// storage and 2 uniform buffers per stage, 256 invocations, at most 16 KiB of workgroup
+/// memory).
 ///
 /// Binding sizes are checked per call against the device's real
 /// `max_storage_buffer_binding_size`; larger devices simply allow larger tensors.
@@ -28,7 +29,7 @@ pub fn required_limits() -> wgpu::Limits {
     let d = wgpu::Limits::default();
     wgpu::Limits {
         max_storage_buffers_per_shader_stage: 6,
-        max_uniform_buffers_per_shader_stage: 1,
+        max_uniform_buffers_per_shader_stage: 2,
         max_bind_groups: 1,
         max_compute_invocations_per_workgroup: 256,
         max_compute_workgroup_size_x: 256,

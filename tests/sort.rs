@@ -14,8 +14,12 @@ fn sorter() -> &'static RadixSort {
 }
 
 fn check(keys: &[f32], order: SortOrder) {
+    check_with(sorter(), keys, order);
+}
+
+fn check_with(sorter: &RadixSort, keys: &[f32], order: SortOrder) {
     let values: Vec<u32> = (0..keys.len() as u32).collect();
-    let (k, v) = sorter()
+    let (k, v) = sorter
         .sort_blocking(keys, Some(&values), order)
         .expect("sort");
     let (k_ref, v_ref) = cpu::sort(keys, &values, order);
@@ -28,7 +32,7 @@ fn check(keys: &[f32], order: SortOrder) {
         keys.len()
     );
     // Keys alone (no payload buffers bound for writing) sort the same.
-    let (k_only, _) = sorter().sort_blocking(keys, None, order).expect("sort");
+    let (k_only, _) = sorter.sort_blocking(keys, None, order).expect("sort");
     assert_eq!(
         bits(&k_only),
         bits(&k_ref),
@@ -55,6 +59,24 @@ fn large_with_two_scan_levels() {
     let mut rng = Rng::new(2);
     let keys: Vec<f32> = (0..1_100_000).map(|_| rng.uniform() * 1e3).collect();
     check(&keys, SortOrder::Descending);
+}
+
+#[test]
+fn keys_past_one_binding_sort_in_windows() {
+    let _serial = common::serial();
+    // Bindings of 16 MiB (the least the crate accepts) hold 1024 blocks of 4096 keys:
+    // 4.2e6 keys need 2 windows, the second one short. Every pass scatters across every
+    // window pair.
+    let gpu = common::gpu_with_binding_limit(16 << 20);
+    let sorter = RadixSort::new(&gpu).expect("sort pipelines");
+    let mut rng = Rng::new(4);
+    let mut keys = rng.vec(4_200_001);
+    // Runs of equal keys straddle the window edge, so stability across windows counts.
+    for chunk in keys.chunks_mut(300_000).step_by(2) {
+        chunk.fill(0.5);
+    }
+    check_with(&sorter, &keys, SortOrder::Ascending);
+    check_with(&sorter, &keys, SortOrder::Descending);
 }
 
 #[test]

@@ -6,6 +6,11 @@
 //! dispatch (`shaders/radix_small.wgsl`). No spin-waiting or decoupled look-back, no subgroup
 //! operations, no assumed subgroup size: it runs on WebGPU, Apple GPUs and software drivers.
 //!
+//! **Sizes**: up to 2^32 - 1 keys. Keys past `max_storage_buffer_binding_size` are bound in
+//! windows of whole 4096-key blocks: each pass counts digits per input window and scatters
+//! once per (input window, output window) pair, so a sort over `W` windows reads its input
+//! `W` times per pass. The buffers themselves must fit `max_buffer_size`.
+//!
 //! **Order and NaN policy**: keys are ordered like [`f32::total_cmp`]:
 //! `-NaN < -inf < ... < -0.0 < +0.0 < ... < +inf < +NaN`. NaNs are not an error; they sort to
 //! the ends by their sign bit. The sort is **stable**: equal keys (same bits) keep their input
@@ -15,7 +20,7 @@ pub mod cpu;
 
 use std::sync::Arc;
 
-use crate::dispatch::{self, check_buffer, check_distinct, Binding, Grid, Kernel};
+use crate::dispatch::{self, check_distinct, Binding, Grid, Kernel};
 use crate::error::{check_len, Error, Result};
 use crate::gpu::Gpu;
 use crate::scan::{ScanKernels, ScanPlan};
@@ -48,6 +53,34 @@ struct SortParams {
     with_values: u32,
 }
 
+/// Where one (input window, output window) dispatch reads and writes; see `radix_sort.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct SortWindowParams {
+    in_first_wg: u32,
+    in_workgroups: u32,
+    out_first: u32,
+    out_len: u32,
+}
+
+/// A range of whole workgroup blocks, bound as one window.
+#[derive(Clone, Copy, Debug)]
+struct SortWindow {
+    first_key: u32,
+    keys: u32,
+    grid: Grid,
+}
+
+impl SortWindow {
+    fn binding(self, buffer: &wgpu::Buffer) -> wgpu::BufferBinding<'_> {
+        dispatch::range(
+            buffer,
+            u64::from(self.first_key) * 4,
+            u64::from(self.keys) * 4,
+        )
+    }
+}
+
 #[derive(Debug)]
 struct SortKernels {
     histogram: Kernel,
@@ -69,7 +102,10 @@ pub struct RadixSort {
 pub struct SortPlan {
     sort: RadixSort,
     len: u32,
-    grid: Grid,
+    /// One window when the keys fit a binding.
+    windows: Vec<SortWindow>,
+    /// Per (input window, output window), row-major.
+    window_uniforms: Vec<wgpu::Buffer>,
     keys_alt: wgpu::Buffer,
     vals_alt: wgpu::Buffer,
     offsets: wgpu::Buffer,
@@ -95,7 +131,9 @@ impl RadixSort {
             use Binding::{Read, ReadWrite, Uniform};
             let sort_module = dispatch::shader(device, "radix_sort", &shaders::radix_sort());
             let small_module = dispatch::shader(device, "radix_small", &shaders::radix_small());
-            let sort_bindings = [Uniform, Read, Read, ReadWrite, ReadWrite, ReadWrite];
+            let sort_bindings = [
+                Uniform, Read, Read, ReadWrite, ReadWrite, ReadWrite, Uniform,
+            ];
             let kernels = SortKernels {
                 histogram: Kernel::new(
                     device,
@@ -130,19 +168,55 @@ impl RadixSort {
         })
     }
 
-    /// Prepares scratch for sorting `len` keys.
+    /// Prepares scratch for sorting `len` keys (two ping-pong buffers of `len` f32/u32).
     ///
     /// # Errors
-    /// [`Error::LimitExceeded`] when `len` keys do not fit one binding (or the grid one
-    /// dispatch); errors captured while creating buffers.
+    /// [`Error::LimitExceeded`] when `len` keys do not fit `max_buffer_size`, or a binding
+    /// cannot hold one block of 4096 keys; errors captured while creating buffers.
     pub fn plan(&self, len: usize) -> Result<SortPlan> {
         let gpu = &self.gpu;
         let device = gpu.device();
-        let max_dim = device.limits().max_compute_workgroups_per_dimension;
+        let limits = device.limits();
+        let max_dim = limits.max_compute_workgroups_per_dimension;
         let len = u32::try_from(len).map_err(|_| Error::shape("at most 2^32 - 1 keys"))?;
-        dispatch::check_binding_size(device, "keys", u64::from(len) * 4)?;
+        let bytes = u64::from(len) * 4;
+        if bytes > limits.max_buffer_size {
+            return Err(Error::LimitExceeded {
+                limit: "max_buffer_size",
+                needed: bytes,
+                allowed: limits.max_buffer_size,
+                hint: "; sort fewer keys at a time, or request the adapter's limits".into(),
+            });
+        }
         let workgroups = len.div_ceil(SORT_BLOCK);
-        let grid = Grid::fold(u64::from(workgroups), max_dim)?;
+        let block_bytes = u64::from(SORT_BLOCK) * 4;
+        let blocks_per_window = if bytes <= limits.max_storage_buffer_binding_size {
+            workgroups.max(1)
+        } else {
+            match dispatch::units_per_window(
+                device,
+                block_bytes,
+                limits.max_storage_buffer_binding_size,
+            ) {
+                0 => {
+                    dispatch::check_binding_size(device, "a block of 4096 keys", block_bytes)?;
+                    1
+                }
+                n => u32::try_from(n).unwrap_or(u32::MAX),
+            }
+        };
+        let windows = (0..workgroups.div_ceil(blocks_per_window).max(1))
+            .map(|w| {
+                let first_wg = w * blocks_per_window;
+                let count = blocks_per_window.min(workgroups - first_wg);
+                let first_key = first_wg * SORT_BLOCK;
+                Ok(SortWindow {
+                    first_key,
+                    keys: (count * SORT_BLOCK).min(len - first_key),
+                    grid: Grid::fold(u64::from(count), max_dim)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         let offsets_len = workgroups * 16;
         gpu.scoped(|| {
             let scratch = |label: &str, elements: u64| {
@@ -160,17 +234,30 @@ impl RadixSort {
                             last_pass: u32::from(pass == PASSES - 1),
                             descending,
                             workgroups,
-                            fold_x: grid.x.max(1),
+                            fold_x: max_dim,
                             with_values,
                         };
                         dispatch::uniform(gpu, "radix pass", &params)
                     })
                     .collect()
             };
+            let window_uniforms = windows
+                .iter()
+                .flat_map(|input| {
+                    windows.iter().map(move |output| SortWindowParams {
+                        in_first_wg: input.first_key / SORT_BLOCK,
+                        in_workgroups: input.grid.total,
+                        out_first: output.first_key,
+                        out_len: output.keys,
+                    })
+                })
+                .map(|params| dispatch::uniform(gpu, "radix window", &params))
+                .collect();
             Ok(SortPlan {
                 sort: self.clone(),
                 len,
-                grid,
+                windows,
+                window_uniforms,
                 keys_alt: scratch("radix keys (ping-pong)", u64::from(len)),
                 vals_alt: scratch("radix values (ping-pong)", u64::from(len)),
                 offsets,
@@ -258,9 +345,17 @@ impl SortPlan {
         let k = &self.sort.kernels;
         let device = self.sort.gpu.device();
         let st = wgpu::BufferUsages::STORAGE;
-        check_buffer(device, "keys", keys, u64::from(self.len), st)?;
+        let windowed = self.windows.len() > 1;
+        dispatch::check_buffer_windowed(device, "keys", keys, u64::from(self.len), st, windowed)?;
         if let Some(v) = values {
-            check_buffer(device, "values", v, u64::from(self.len), st)?;
+            dispatch::check_buffer_windowed(
+                device,
+                "values",
+                v,
+                u64::from(self.len),
+                st,
+                windowed,
+            )?;
             check_distinct("values", v, &[keys])?;
         }
         if self.len <= 1 {
@@ -288,6 +383,7 @@ impl SortPlan {
         }
         let uniforms = &self.passes[usize::from(order == SortOrder::Descending)]
             [usize::from(values.is_some())];
+        let count = self.windows.len();
         for (pass, uniform) in uniforms.iter().enumerate() {
             let (kin, vin, kout, vout) = match (values, pass % 2 == 0) {
                 (Some(v), true) => (keys, v, &self.keys_alt, &self.vals_alt),
@@ -297,11 +393,34 @@ impl SortPlan {
                 (None, true) => (keys, &self.dummy, &self.keys_alt, &self.vals_alt),
                 (None, false) => (&self.keys_alt, &self.dummy, keys, &self.vals_alt),
             };
-            let bind = [uniform, kin, vin, &self.offsets, kout, vout];
-            k.histogram.run(device, encoder, &bind, self.grid);
+            let vin_window = |w: SortWindow| match values {
+                Some(_) => w.binding(vin),
+                None => dispatch::whole(vin),
+            };
+            let bind = |input: usize, output: usize| {
+                let (i, o) = (self.windows[input], self.windows[output]);
+                [
+                    dispatch::whole(uniform),
+                    i.binding(kin),
+                    vin_window(i),
+                    dispatch::whole(&self.offsets),
+                    o.binding(kout),
+                    o.binding(vout),
+                    dispatch::whole(&self.window_uniforms[input * count + output]),
+                ]
+            };
+            for (input, window) in self.windows.iter().enumerate() {
+                k.histogram
+                    .run_ranges(device, encoder, &bind(input, 0), window.grid);
+            }
             // Digit counts -> scatter offsets, in place.
             self.scan.record(&k.scan, encoder);
-            k.scatter.run(device, encoder, &bind, self.grid);
+            for (input, window) in self.windows.iter().enumerate() {
+                for output in 0..count {
+                    k.scatter
+                        .run_ranges(device, encoder, &bind(input, output), window.grid);
+                }
+            }
         }
         Ok(())
     }
