@@ -18,8 +18,14 @@ struct GrowlParams {
     step_o: u32,    // 256 / inner
     step_i: u32,    // 256 % inner
     step_g: u32,    // (256 / inner) % groups
-    group_base: u32, // a window's first group (tensors larger than a binding: rows)
-    _pad: u32,
+    group_base: u32, // a window's first group (row tensors larger than a binding)
+    // growl_norms over windows of outer slabs (interleaved tensors larger than a binding):
+    // bit 0 adds the partial sum of squares earlier windows left in `norms`; bit 1 finishes
+    // (square root, new norms). A window of whole groups has only bit 1.
+    norms_role: u32,
 }
+
+const NORMS_ACCUMULATE: u32 = 1u;
+const NORMS_FINISH: u32 = 2u;
 
 @group(0) @binding(0) var<uniform> p: GrowlParams;

@@ -1,5 +1,7 @@
 // One workgroup per group: thread t adds the squares of elements t, t + 256, ... of the group
 // (in order), then a fixed-order raking reduction. The host keeps group_len <= 256 * 60000.
+// Over windows of outer slabs, the partial sums of squares add up in window order
+// (`norms_role`): still a fixed order, so still deterministic.
 @group(0) @binding(1) var<storage, read> matrix: array<f32>;
 @group(0) @binding(2) var<storage, read_write> norms: array<f32>;
 @group(0) @binding(3) var<storage, read_write> v: array<f32>;
@@ -45,6 +47,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         var total = 0.0;
         for (var k = 0u; k < 16u; k++) {
             total += rake[k];
+        }
+        if ((p.norms_role & NORMS_ACCUMULATE) != 0u) {
+            total = norms[p.group_base + g] + total;
+        }
+        if ((p.norms_role & NORMS_FINISH) == 0u) {
+            norms[p.group_base + g] = total;
+            return;
         }
         var r = sqrt(total);
         if (r < 1.1920929e-7) {

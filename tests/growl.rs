@@ -421,31 +421,71 @@ mod gpu {
         G.get_or_init(|| tied::growl::GrowlProx::new(common::gpu()).expect("growl pipelines"))
     }
 
-    /// A row matrix larger than one binding is cut into windows of whole rows; interleaved
-    /// layouts that large are refused.
+    /// Tensors larger than one binding are cut into windows: a row layout into whole rows,
+    /// column and conv-channel layouts (interleaved groups) into whole outer slabs whose
+    /// partial norms add up across windows.
     #[test]
-    fn gpu_growl_rows_past_one_binding() {
+    fn gpu_growl_past_one_binding() {
         let _serial = common::serial();
         let gpu = common::gpu_with_binding_limit(16 << 20);
         let growl = tied::growl::GrowlProx::new(&gpu).unwrap();
-        // 5000 x 1000 f32 = 20 MB: two windows.
-        let layout = GroupLayout::Rows {
-            rows: 5000,
-            cols: 1000,
-        };
-        assert_eq!(growl.plan(layout).unwrap().windows(), 2);
-        let m = Rng::new(91).vec(layout.len());
-        let lam = Weights::Oscar { l1: 0.3, l2: 0.001 }
-            .sequence(layout.groups(), 1.0)
+        let cases = [
+            // 5000 x 1000 f32 = 20 MB: two windows of rows.
+            (
+                GroupLayout::Rows {
+                    rows: 5000,
+                    cols: 1000,
+                },
+                2,
+            ),
+            // 5000 x 1000 by columns: 1000-element rows of the [out, in] matrix, two windows.
+            (
+                GroupLayout::Columns {
+                    rows: 5000,
+                    cols: 1000,
+                },
+                2,
+            ),
+            // 300 output channels of 64 x 15 x 15 (57,600 bytes each) = 17 MB: two windows.
+            (
+                GroupLayout::ConvInChannels {
+                    c_out: 300,
+                    c_in: 64,
+                    khw: 225,
+                },
+                2,
+            ),
+        ];
+        for (i, (layout, windows)) in cases.into_iter().enumerate() {
+            assert_eq!(growl.plan(layout).unwrap().windows(), windows, "{layout:?}");
+            // Even groups ten times smaller than odd ones; weights from 0.4 to 0.6 times the
+            // large groups' norm zero the small groups and halve the large ones.
+            let mut m = Rng::new(91 + i as u64).vec(layout.len());
+            for (e, x) in m.iter_mut().enumerate() {
+                if layout.group_of(e) % 2 == 0 {
+                    *x *= 0.1;
+                }
+            }
+            let n = layout.groups();
+            let norms = growl_prox(&m, layout, &vec![0.0; n]).unwrap().norms;
+            let large = norms.iter().fold(0.0f32, |a, &b| a.max(b));
+            let lam = Weights::Oscar {
+                l1: 0.4 * large,
+                l2: 0.2 * large / n as f32,
+            }
+            .sequence(n, 1.0)
             .unwrap();
-        let got = growl.prox_blocking(&m, layout, &lam).unwrap();
-        assert_matches_twin(&got, &growl_prox(&m, layout, &lam).unwrap(), layout);
-        assert!(got.zero.iter().any(|&z| !z), "some rows must survive");
-        let r = growl.plan(GroupLayout::Columns {
-            rows: 5000,
-            cols: 1000,
-        });
-        assert!(matches!(r, Err(Error::LimitExceeded { .. })), "{r:?}");
+            let got = growl.prox_blocking(&m, layout, &lam).unwrap();
+            assert_matches_twin(&got, &growl_prox(&m, layout, &lam).unwrap(), layout);
+            assert!(
+                got.zero.iter().any(|&z| !z),
+                "{layout:?}: some groups must survive"
+            );
+            assert!(
+                got.zero.iter().any(|&z| z),
+                "{layout:?}: some groups must be zeroed"
+            );
+        }
     }
 
     #[test]

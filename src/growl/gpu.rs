@@ -491,7 +491,7 @@ struct GrowlParams {
     step_i: u32,
     step_g: u32,
     group_base: u32,
-    _pad: u32,
+    norms_role: u32,
 }
 
 /// Elements each rescale thread scales (`PER_THREAD` in `growl_rescale.wgsl`).
@@ -523,8 +523,8 @@ pub struct GrowlPlan {
     new_norms: wgpu::Buffer,
 }
 
-/// Whole groups of the tensor that fit one binding: one window unless a row layout is larger
-/// than a binding, then consecutive rows.
+/// A range of the tensor that fits one binding (see [`window_spans`]): the whole tensor, or
+/// consecutive rows, or consecutive outer slabs.
 #[derive(Debug)]
 struct GrowlWindow {
     uniform: wgpu::Buffer,
@@ -599,60 +599,40 @@ impl GrowlProx {
         })
     }
 
-    /// Prepares scratch for tensors of `layout`. A row layout larger than one storage
-    /// binding is cut into windows of whole rows (each window's norms and rescale are separate
-    /// dispatches on a range of the buffer; the OWL prox sees every norm at once).
+    /// Prepares scratch for tensors of `layout`. A tensor larger than one storage binding is
+    /// cut into windows (each window's norms and rescale are separate dispatches on a range
+    /// of the buffer; the OWL prox sees every norm at once): a row layout into runs of whole
+    /// rows; a column or conv-channel layout, whose groups interleave, into runs of whole
+    /// outer slabs (`[groups][inner]`: one row of an `[out, in]` matrix, one output channel of
+    /// a conv kernel), whose partial norms add up in window order. Groups longer than
+    /// 15,360,000 elements are cut the same way.
     ///
     /// # Errors
-    /// [`Error::LimitExceeded`] when a column or conv-channel tensor (whose groups interleave)
-    /// or one row does not fit one binding, or a group is longer than 15,360,000 elements.
+    /// [`Error::LimitExceeded`] when one row, or one outer slab, does not fit one binding, or
+    /// a row is longer than 15,360,000 elements.
     pub fn plan(&self, layout: GroupLayout) -> Result<GrowlPlan> {
         let gpu = &self.owl.gpu;
         let device = gpu.device();
         let max_dim = device.limits().max_compute_workgroups_per_dimension;
-        let max_binding = device.limits().max_storage_buffer_binding_size;
         let (outer, groups, inner) = view(layout);
-        let len = layout.len() as u64;
-        let group_len = u64::from(outer) * u64::from(inner);
-        if group_len > MAX_GROUP_LEN {
-            return Err(Error::LimitExceeded {
-                limit: "GrOWL group length",
-                needed: group_len,
-                allowed: MAX_GROUP_LEN,
-                hint: "; split the tensor into smaller groups".into(),
-            });
-        }
-        // (first group, groups) of each window.
-        let spans: Vec<(u32, u32)> = match layout {
-            GroupLayout::Rows { cols, .. } if len * 4 > max_binding => {
-                let per = dispatch::units_per_window(device, cols as u64 * 4, max_binding);
-                if per == 0 {
-                    dispatch::check_binding_size(device, "one matrix row", cols as u64 * 4)?;
-                }
-                let per = per as u32;
-                (0..groups.div_ceil(per))
-                    .map(|w| (w * per, per.min(groups - w * per)))
-                    .collect()
-            }
-            _ => {
-                dispatch::check_binding_size(device, "matrix", len * 4)?;
-                vec![(0, groups)]
-            }
-        };
+        let spans = window_spans(device, outer, groups, inner)?;
         let owl = self.owl.plan(groups as usize)?;
-        let params = |first: u32, count: u32, elem_grid: &Grid| GrowlParams {
-            outer,
-            groups: count,
-            inner,
-            len: (group_len * u64::from(count)) as u32,
-            fold_x: max_dim,
-            total_wg: elem_grid.total,
-            group_len: group_len as u32,
-            step_o: 256 / inner.max(1),
-            step_i: 256 % inner.max(1),
-            step_g: (256 / inner.max(1)) % count.max(1),
-            group_base: first,
-            _pad: 0,
+        let params = |span: &WindowSpan, elem_grid: &Grid| {
+            let group_len = u64::from(span.outers) * u64::from(inner);
+            GrowlParams {
+                outer: span.outers,
+                groups: span.groups,
+                inner,
+                len: (group_len * u64::from(span.groups)) as u32,
+                fold_x: max_dim,
+                total_wg: elem_grid.total,
+                group_len: group_len as u32,
+                step_o: 256 / inner.max(1),
+                step_i: 256 % inner.max(1),
+                step_g: (256 / inner.max(1)) % span.groups.max(1),
+                group_base: span.first_group,
+                norms_role: span.norms_role,
+            }
         };
         gpu.scoped(|| {
             let buf = |label: &str| {
@@ -664,18 +644,17 @@ impl GrowlProx {
                 )
             };
             let mut windows = Vec::with_capacity(spans.len());
-            for &(first, count) in &spans {
-                let elems = group_len * u64::from(count);
+            for span in &spans {
+                let elems = u64::from(span.outers) * u64::from(span.groups) * u64::from(inner);
                 let elem_grid = Grid::fold(elems.div_ceil(256 * RESCALE_PER_THREAD), max_dim)?;
+                let first_elem = (u64::from(span.first_outer) * u64::from(groups)
+                    + u64::from(span.first_group))
+                    * u64::from(inner);
                 windows.push(GrowlWindow {
-                    uniform: dispatch::uniform(
-                        gpu,
-                        "growl params",
-                        &params(first, count, &elem_grid),
-                    ),
-                    offset: u64::from(first) * group_len * 4,
+                    uniform: dispatch::uniform(gpu, "growl params", &params(span, &elem_grid)),
+                    offset: first_elem * 4,
                     bytes: elems * 4,
-                    group_grid: Grid::fold(u64::from(count), max_dim)?,
+                    group_grid: Grid::fold(u64::from(span.groups), max_dim)?,
                     elem_grid,
                 });
             }
@@ -684,7 +663,11 @@ impl GrowlProx {
                 growl: self.clone(),
                 layout,
                 owl,
-                uniform: dispatch::uniform(gpu, "growl params", &params(0, groups, &factor_grid)),
+                uniform: dispatch::uniform(
+                    gpu,
+                    "growl params",
+                    &params(&WindowSpan::whole(outer, groups), &factor_grid),
+                ),
                 factor_grid,
                 windows,
                 norms: buf("growl norms"),
@@ -751,6 +734,111 @@ impl GrowlProx {
     ) -> Result<super::cpu::GrowlOutput> {
         pollster::block_on(self.prox(matrix, layout, w))
     }
+}
+
+/// Where one window sits in the `[outer][groups][inner]` view: either whole groups of a row
+/// layout (`outers == 1`) or whole outer slabs of every group.
+#[derive(Clone, Copy, Debug)]
+struct WindowSpan {
+    first_outer: u32,
+    outers: u32,
+    first_group: u32,
+    groups: u32,
+    /// `norms_role` of `growl_common.wgsl`.
+    norms_role: u32,
+}
+
+/// `NORMS_ACCUMULATE` and `NORMS_FINISH` of `growl_common.wgsl`.
+const NORMS_ACCUMULATE: u32 = 1;
+const NORMS_FINISH: u32 = 2;
+
+impl WindowSpan {
+    fn whole(outer: u32, groups: u32) -> Self {
+        Self {
+            first_outer: 0,
+            outers: outer,
+            first_group: 0,
+            groups,
+            norms_role: NORMS_FINISH,
+        }
+    }
+}
+
+/// Cuts the `[outer][groups][inner]` view into windows that each fit one binding and whose
+/// groups each reduce under the loop limiter (`MAX_GROUP_LEN`).
+fn window_spans(
+    device: &wgpu::Device,
+    outer: u32,
+    groups: u32,
+    inner: u32,
+) -> Result<Vec<WindowSpan>> {
+    let max_binding = device.limits().max_storage_buffer_binding_size;
+    let (outer64, groups64, inner64) = (u64::from(outer), u64::from(groups), u64::from(inner));
+    let bytes = outer64 * groups64 * inner64 * 4;
+    let too_long = |needed: u64| Error::LimitExceeded {
+        limit: "GrOWL group length",
+        needed,
+        allowed: MAX_GROUP_LEN,
+        hint: "; split the tensor into smaller groups".into(),
+    };
+    if bytes <= max_binding && outer64 * inner64 <= MAX_GROUP_LEN {
+        return Ok(vec![WindowSpan::whole(outer, groups)]);
+    }
+    if outer == 1 {
+        // Rows: windows of whole groups.
+        if inner64 > MAX_GROUP_LEN {
+            return Err(too_long(inner64));
+        }
+        let per = dispatch::units_per_window(device, inner64 * 4, max_binding);
+        if per == 0 {
+            dispatch::check_binding_size(device, "one matrix row", inner64 * 4)?;
+        }
+        let per = u32::try_from(per).unwrap_or(u32::MAX);
+        return Ok((0..groups.div_ceil(per))
+            .map(|w| WindowSpan {
+                first_outer: 0,
+                outers: 1,
+                first_group: w * per,
+                groups: per.min(groups - w * per),
+                norms_role: NORMS_FINISH,
+            })
+            .collect());
+    }
+    // Interleaved groups: windows of whole outer slabs, as many as fit a binding and keep
+    // each window's share of a group under the limiter.
+    let slab_bytes = groups64 * inner64 * 4;
+    let longest = (MAX_GROUP_LEN / inner64.max(1)) * slab_bytes;
+    let per = dispatch::units_per_window(device, slab_bytes, max_binding.min(longest));
+    if per == 0 {
+        dispatch::check_binding_size(
+            device,
+            "one outer slab [groups][inner] of the tensor",
+            slab_bytes,
+        )?;
+        if inner64 > MAX_GROUP_LEN {
+            return Err(too_long(inner64));
+        }
+        return Err(Error::LimitExceeded {
+            limit: "max_storage_buffer_binding_size",
+            needed: bytes,
+            allowed: max_binding,
+            hint: "; windows of whole outer slabs cannot start at offsets aligned to \
+                   min_storage_buffer_offset_alignment: request larger limits"
+                .into(),
+        });
+    }
+    let per = u32::try_from(per).unwrap_or(u32::MAX);
+    let count = outer.div_ceil(per);
+    Ok((0..count)
+        .map(|w| WindowSpan {
+            first_outer: w * per,
+            outers: per.min(outer - w * per),
+            first_group: 0,
+            groups,
+            norms_role: if w > 0 { NORMS_ACCUMULATE } else { 0 }
+                | if w + 1 == count { NORMS_FINISH } else { 0 },
+        })
+        .collect())
 }
 
 fn view(layout: GroupLayout) -> (u32, u32, u32) {
