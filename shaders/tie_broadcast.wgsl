@@ -10,11 +10,13 @@ struct BroadcastParams {
     len: u32,
     rows: u32,
     inner: u32,
-    cols: u32,
     fold_x: u32,
     total_wg: u32,
     stride: u32,
-    _pad: u32,
+    // blocks: group g's value vector starts at values_offset + g * values_stride (a window of
+    // outer slabs reads its columns of the whole [groups][outer * inner]).
+    values_stride: u32,
+    values_offset: u32,
 }
 
 const PER_THREAD: u32 = 4u;
@@ -60,7 +62,7 @@ fn blocks(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
             let r = q - o * p.rows;
             let g = ids[r];
             if (g != UNTIED) {
-                dst[e] = values[g * p.cols + o * p.inner + i];
+                dst[e] = values[p.values_offset + g * p.values_stride + o * p.inner + i];
             }
         }
     }

@@ -10,8 +10,8 @@ struct PieceParams {
     entries: u32,
     fold_x: u32,
     total_wg: u32,
-    _pad0: u32,
-    _pad1: u32,
+    values_stride: u32, // as in tie_reduce_blocks.wgsl
+    values_offset: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: PieceParams;
@@ -37,5 +37,5 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     if (p.mean != 0u && e.w > 0u) {
         s = s / f32(e.w);
     }
-    out[e.x * p.cols + c] = s;
+    out[p.values_offset + e.x * p.values_stride + c] = s;
 }

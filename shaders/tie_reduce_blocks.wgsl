@@ -16,6 +16,12 @@ struct BlockParams {
     mean: u32,
     fold_x: u32,
     total_wg: u32,
+    // out[g][c] sits at values_offset + g * values_stride + c: a window of outer slabs writes
+    // its columns straight into the whole tensor's [groups][outer * inner].
+    values_stride: u32,
+    values_offset: u32,
+    _pad0: u32,
+    _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: BlockParams;
@@ -49,7 +55,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         if (p.mean != 0u) {
             s = s / f32(piece.z);
         }
-        out[piece.x * p.cols + c] = s;
+        out[p.values_offset + piece.x * p.values_stride + c] = s;
     } else {
         partials[(piece.w - 1u) * p.cols + c] = s;
     }

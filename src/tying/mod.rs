@@ -84,6 +84,8 @@ struct BlockParams {
     mean: u32,
     fold_x: u32,
     total_wg: u32,
+    values: ValuesView,
+    _pad: [u32; 2],
 }
 
 #[repr(C)]
@@ -95,7 +97,27 @@ struct PieceParams {
     entries: u32,
     fold_x: u32,
     total_wg: u32,
-    _pad: [u32; 2],
+    values: ValuesView,
+}
+
+/// Where a block plan's group values sit in the values buffer: group `g`'s vector starts at
+/// element `offset + g * stride`. Dense (`stride` = unit length, `offset` 0) except in a
+/// window of outer slabs, which owns columns `offset..offset + its unit length` of every
+/// group's vector.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct ValuesView {
+    stride: u32,
+    offset: u32,
+}
+
+impl ValuesView {
+    fn dense(layout: TieLayout) -> Self {
+        Self {
+            stride: layout.unit_len() as u32,
+            offset: 0,
+        }
+    }
 }
 
 #[repr(C)]
@@ -104,11 +126,10 @@ struct BroadcastParams {
     len: u32,
     rows: u32,
     inner: u32,
-    cols: u32,
     fold_x: u32,
     total_wg: u32,
     stride: u32,
-    _pad: u32,
+    values: ValuesView,
 }
 
 #[derive(Debug)]
@@ -173,10 +194,11 @@ enum ReducePlan {
 /// A tie map on the GPU: built once, reused every step, rebuilt only when the tying changes.
 /// Recording costs only bind groups and passes.
 ///
-/// A tensor larger than one storage binding (scalars, or whole rows) is cut into windows that
-/// each fit: every window is reduced into its own slot of group partials, which
-/// `shaders/tie_combine.wgsl` adds in window order (then divides for means); broadcasts run
-/// window by window.
+/// A tensor larger than one storage binding is cut into windows that each fit. Scalars and
+/// whole rows: every window is reduced into its own slot of group partials, which
+/// `shaders/tie_combine.wgsl` adds in window order (then divides for means). Columns and conv
+/// channels: windows of whole outer slabs, each owning its columns of every group's value
+/// vector, reduce straight into them. Broadcasts run window by window.
 #[derive(Debug)]
 pub struct TiePlan {
     ties: Ties,
@@ -202,11 +224,18 @@ struct Single {
 #[derive(Debug)]
 struct Windowed {
     windows: Vec<Window>,
+    /// Windows of whole units reduce into slots that `combine` adds up; windows of outer
+    /// slabs (`None`) each own their columns of every group's vector and write them in place.
+    combine: Option<Combine>,
+}
+
+#[derive(Debug)]
+struct Combine {
     partials: wgpu::Buffer,
     /// Bytes between window slots in `partials` (a multiple of the offset alignment).
     slot_bytes: u64,
     sizes: wgpu::Buffer,
-    combine: Pass,
+    pass: Pass,
 }
 
 #[derive(Debug)]
@@ -303,7 +332,7 @@ impl Ties {
         check_binding_size(device, "group values", map.values_len() as u64 * 4)?;
         let max_binding = device.limits().max_storage_buffer_binding_size;
         let body = if layout.params_len() as u64 * 4 <= max_binding {
-            Body::Single(Box::new(self.build_single(map)?))
+            Body::Single(Box::new(self.build_single(map, ValuesView::dense(layout))?))
         } else {
             Body::Windowed(self.build_windowed(map, max_binding)?)
         };
@@ -323,14 +352,7 @@ impl Ties {
         let layout = map.layout();
         let (outer, _, inner) = layout.view();
         if outer != 1 {
-            return Err(Error::LimitExceeded {
-                limit: "max_storage_buffer_binding_size",
-                needed: layout.params_len() as u64 * 4,
-                allowed: max_binding,
-                hint: "; column and conv-channel ties interleave their units, so the tensor \
-                       cannot be cut into windows: request larger limits or tie rows"
-                    .into(),
-            });
+            return self.build_slab_windows(map, max_binding);
         }
         let align = u64::from(limits.min_storage_buffer_offset_alignment);
         let unit_bytes = u64::from(inner.max(1)) * 4;
@@ -360,7 +382,7 @@ impl Ties {
                 map.ids()[u0 as usize..u1 as usize].to_vec(),
             )?;
             windows.push(Window {
-                plan: self.build_single(&sub)?,
+                plan: self.build_single(&sub, ValuesView::dense(sub_layout))?,
                 offset: u0 * unit_bytes,
                 bytes: (u1 - u0) * unit_bytes,
             });
@@ -383,30 +405,85 @@ impl Ties {
             };
             Ok(Windowed {
                 windows,
-                partials: dispatch::scratch(
-                    gpu,
-                    "tie window partials",
-                    count * slot_bytes,
-                    wgpu::BufferUsages::empty(),
-                ),
-                slot_bytes,
-                sizes: dispatch::storage_init(
-                    gpu,
-                    "tie group sizes",
-                    &map.group_sizes(),
-                    wgpu::BufferUsages::empty(),
-                ),
-                combine: Pass {
-                    uniforms: [0, 1]
-                        .map(|mean| dispatch::uniform(gpu, "tie combine", &params(mean))),
-                    grid,
-                },
+                combine: Some(Combine {
+                    partials: dispatch::scratch(
+                        gpu,
+                        "tie window partials",
+                        count * slot_bytes,
+                        wgpu::BufferUsages::empty(),
+                    ),
+                    slot_bytes,
+                    sizes: dispatch::storage_init(
+                        gpu,
+                        "tie group sizes",
+                        &map.group_sizes(),
+                        wgpu::BufferUsages::empty(),
+                    ),
+                    pass: Pass {
+                        uniforms: [0, 1]
+                            .map(|mean| dispatch::uniform(gpu, "tie combine", &params(mean))),
+                        grid,
+                    },
+                }),
             })
         })
     }
 
-    /// The plan of a tensor that fits one binding.
-    fn build_single(&self, map: &TieMap) -> Result<Single> {
+    /// Cuts a column or conv-channel tensor (`[outer][rows][inner]`, whose tied units
+    /// interleave) past one binding into windows of whole outer slabs `[rows][inner]`. Every
+    /// window holds every unit's share for its slabs, so it reduces and broadcasts its own
+    /// columns of each group's vector directly: no partials to combine.
+    fn build_slab_windows(&self, map: &TieMap, max_binding: u64) -> Result<Windowed> {
+        let device = self.gpu.device();
+        let layout = map.layout();
+        let (outer, rows, inner) = layout.view();
+        let slab_bytes = u64::from(rows) * u64::from(inner) * 4;
+        let per = dispatch::units_per_window(device, slab_bytes, max_binding);
+        if per == 0 {
+            check_binding_size(
+                device,
+                "one outer slab [rows][inner] of the tensor",
+                slab_bytes,
+            )?;
+            return Err(Error::LimitExceeded {
+                limit: "max_storage_buffer_binding_size",
+                needed: layout.params_len() as u64 * 4,
+                allowed: max_binding,
+                hint: "; windows of whole outer slabs cannot start at offsets aligned to \
+                       min_storage_buffer_offset_alignment: request larger limits"
+                    .into(),
+            });
+        }
+        let per = u32::try_from(per).unwrap_or(u32::MAX);
+        let windows = (0..outer.div_ceil(per))
+            .map(|w| {
+                let (first, count) = (w * per, per.min(outer - w * per));
+                let sub_layout = TieLayout::Blocks {
+                    outer: count,
+                    rows,
+                    inner,
+                };
+                let sub = TieMap::new(sub_layout, map.groups(), map.ids().to_vec())?;
+                let values = ValuesView {
+                    stride: outer * inner,
+                    offset: first * inner,
+                };
+                Ok(Window {
+                    plan: self.build_single(&sub, values)?,
+                    offset: u64::from(first) * slab_bytes,
+                    bytes: u64::from(count) * slab_bytes,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Windowed {
+            windows,
+            combine: None,
+        })
+    }
+
+    /// The plan of a tensor that fits one binding, writing (and reading) group values at
+    /// `values`.
+    fn build_single(&self, map: &TieMap, values: ValuesView) -> Result<Single> {
         let gpu = &self.gpu;
         let device = gpu.device();
         let max_dim = device.limits().max_compute_workgroups_per_dimension;
@@ -574,6 +651,8 @@ impl Ties {
                                     mean,
                                     fold_x: grid.x.max(1),
                                     total_wg: grid.total,
+                                    values,
+                                    _pad: [0; 2],
                                 },
                             )
                         }),
@@ -591,7 +670,7 @@ impl Ties {
                                     entries: entries.len() as u32,
                                     fold_x: grid2.x.max(1),
                                     total_wg: grid2.total,
-                                    _pad: [0; 2],
+                                    values,
                                 },
                             )
                         }),
@@ -629,11 +708,10 @@ impl Ties {
                 len: len as u32,
                 rows: rows.max(1),
                 inner: inner.max(1),
-                cols: layout.unit_len() as u32,
                 fold_x: grid.x.max(1),
                 total_wg: grid.total,
                 stride: grid.total * 256,
-                _pad: 0,
+                values,
             };
             let broadcast = (dispatch::uniform(gpu, "tie broadcast", &bp), grid);
             Ok(Single {
@@ -933,25 +1011,48 @@ impl TiePlan {
             Body::Single(single) => {
                 single.record_reduce(k, dev, encoder, whole(src), whole(values), how)
             }
-            Body::Windowed(win) => {
-                let values_bytes = self.values_len() as u64 * 4;
-                for (w, window) in win.windows.iter().enumerate() {
-                    window.plan.record_reduce(
-                        k,
+            Body::Windowed(win) => match &win.combine {
+                Some(combine) => {
+                    let values_bytes = self.values_len() as u64 * 4;
+                    for (w, window) in win.windows.iter().enumerate() {
+                        window.plan.record_reduce(
+                            k,
+                            dev,
+                            encoder,
+                            range(src, window.offset, window.bytes),
+                            range(
+                                &combine.partials,
+                                w as u64 * combine.slot_bytes,
+                                values_bytes,
+                            ),
+                            Reduction::Sum,
+                        );
+                    }
+                    k.combine.run(
                         dev,
                         encoder,
-                        range(src, window.offset, window.bytes),
-                        range(&win.partials, w as u64 * win.slot_bytes, values_bytes),
-                        Reduction::Sum,
+                        &[
+                            combine.pass.uniform(how),
+                            &combine.partials,
+                            &combine.sizes,
+                            values,
+                        ],
+                        combine.pass.grid,
                     );
                 }
-                k.combine.run(
-                    dev,
-                    encoder,
-                    &[win.combine.uniform(how), &win.partials, &win.sizes, values],
-                    win.combine.grid,
-                );
-            }
+                None => {
+                    for window in &win.windows {
+                        window.plan.record_reduce(
+                            k,
+                            dev,
+                            encoder,
+                            range(src, window.offset, window.bytes),
+                            whole(values),
+                            how,
+                        );
+                    }
+                }
+            },
         }
         Ok(())
     }
