@@ -1,26 +1,22 @@
-// Exclusive prefix sum of u32 values, in place, reduce-then-scan over several dispatches
-// (no spin-waiting, so no forward-progress assumption):
+// Prefix sum in place, reduce-then-scan over several dispatches (no spin-waiting, so no
+// forward-progress assumption). Generic over the element: a prelude declares `Elem`,
+// `ELEM_ZERO`, `elem_add`, `INCLUSIVE` and the uniform `p` (with `len`, `fold_x`,
+// `total_wg`): `scan_u32.wgsl` (exclusive u32, the sort's digit offsets) or `owl_scan.wgsl`
+// (inclusive 64-bit fixed point, the OWL prox's cumulative sums). Integer sums: exact.
+//
 // `scan_block`: workgroup w scans its BLOCK = 4096 values (each thread 16 consecutive ones,
-// then a raking scan of the 256 thread totals), writes the exclusive prefixes in place and the
-// block's total to totals[w]. The host scans `totals` the same way (recursively), then
-// `add_block` adds each block's scanned total to its values. Integer sums: exact.
-
-struct ScanParams {
-    len: u32,
-    blocks: u32,
-    fold_x: u32,
-    total_wg: u32,
-}
+// then a raking scan of the 256 thread totals), writes the prefixes in place and the block's
+// total to totals[w]. The host scans `totals` the same way (recursively), then `add_block`
+// adds the scanned total of the earlier blocks to each block's values.
 
 const PER_THREAD: u32 = 16u;
 const BLOCK: u32 = 4096u;
 
-@group(0) @binding(0) var<uniform> p: ScanParams;
-@group(0) @binding(1) var<storage, read_write> data: array<u32>;
-@group(0) @binding(2) var<storage, read_write> totals: array<u32>;
+@group(0) @binding(1) var<storage, read_write> data: array<Elem>;
+@group(0) @binding(2) var<storage, read_write> totals: array<Elem>;
 
-var<workgroup> sums: array<u32, 256>;
-var<workgroup> rake: array<u32, 16>;
+var<workgroup> sums: array<Elem, 256>;
+var<workgroup> rake: array<Elem, 16>;
 
 @compute @workgroup_size(256)
 fn scan_block(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -29,40 +25,46 @@ fn scan_block(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_in
         return;
     }
     let first = wid * BLOCK + lid * PER_THREAD;
-    var s = 0u;
+    var s = ELEM_ZERO;
     for (var e = 0u; e < PER_THREAD; e++) {
         if (first + e < p.len) {
-            s += data[first + e];
+            s = elem_add(s, data[first + e]);
         }
     }
     sums[lid] = s;
     workgroupBarrier();
     if (lid < 16u) {
-        var run = 0u;
+        var run = ELEM_ZERO;
         for (var j = 0u; j < 16u; j++) {
             let v = sums[lid * 16u + j];
             sums[lid * 16u + j] = run;
-            run += v;
+            run = elem_add(run, v);
         }
         rake[lid] = run;
     }
     workgroupBarrier();
     if (lid == 0u) {
-        var run = 0u;
+        var run = ELEM_ZERO;
         for (var j = 0u; j < 16u; j++) {
             let v = rake[j];
             rake[j] = run;
-            run += v;
+            run = elem_add(run, v);
         }
         totals[wid] = run;
     }
     workgroupBarrier();
-    var run = sums[lid] + rake[lid / 16u];
+    // The sum of everything before this thread's first value in the block.
+    var run = elem_add(rake[lid / 16u], sums[lid]);
     for (var e = 0u; e < PER_THREAD; e++) {
         if (first + e < p.len) {
             let v = data[first + e];
-            data[first + e] = run;
-            run += v;
+            if (INCLUSIVE) {
+                run = elem_add(run, v);
+                data[first + e] = run;
+            } else {
+                data[first + e] = run;
+                run = elem_add(run, v);
+            }
         }
     }
 }
@@ -73,11 +75,21 @@ fn add_block(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
     if (wid >= p.total_wg) {
         return;
     }
-    let add = totals[wid];
+    // Scanned totals: exclusive ones hold the earlier blocks' sum at wid, inclusive ones at
+    // wid - 1 (block 0 has nothing to add).
+    var add = ELEM_ZERO;
+    if (INCLUSIVE) {
+        if (wid == 0u) {
+            return;
+        }
+        add = totals[wid - 1u];
+    } else {
+        add = totals[wid];
+    }
     let first = wid * BLOCK + lid * PER_THREAD;
     for (var e = 0u; e < PER_THREAD; e++) {
         if (first + e < p.len) {
-            data[first + e] += add;
+            data[first + e] = elem_add(add, data[first + e]);
         }
     }
 }

@@ -1,9 +1,8 @@
 //! Multi-pass (reduce-then-scan) prefix sums over one buffer, level by level: each level
 //! scans blocks of 4096 values and writes the block totals, which the next level scans; the
-//! totals are then added back down. No spin-waiting. Used with the u32 kernels of
-//! `shaders/scan.wgsl` (exclusive) and the 64-bit fixed-point kernels of
-//! `shaders/owl_scan.wgsl` (inclusive); both follow the same binding layout: uniform, data,
-//! totals.
+//! totals are then added back down. No spin-waiting. One WGSL scan, `shaders/scan.wgsl`,
+//! compiled with two preludes: u32 exclusive (`shaders/scan_u32.wgsl`) and 64-bit
+//! fixed-point inclusive (`shaders/owl_scan.wgsl`); binding layout: uniform, data, totals.
 
 use crate::dispatch::{self, Binding, Grid, Kernel};
 use crate::error::Result;
@@ -37,17 +36,17 @@ impl ScanKernels {
         }
     }
 
-    /// The exclusive u32 scan of `shaders/scan.wgsl`.
+    /// The exclusive u32 scan (`shaders/scan.wgsl` after `shaders/scan_u32.wgsl`).
     pub(crate) fn exclusive_u32(device: &wgpu::Device) -> Self {
         Self::new(
             device,
             "scan",
-            &dispatch::shader(device, "scan", shaders::SCAN),
+            &dispatch::shader(device, "scan", &shaders::scan_u32()),
         )
     }
 }
 
-/// The uniform block of `shaders/scan.wgsl`.
+/// The uniform block of `shaders/scan_u32.wgsl`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
 struct ScanParams {

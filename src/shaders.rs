@@ -29,8 +29,10 @@ pub const TIE_BROADCAST: &str = include_str!("../shaders/tie_broadcast.wgsl");
 const RADIX_COMMON: &str = include_str!("../shaders/radix_common.wgsl");
 const RADIX_SORT: &str = include_str!("../shaders/radix_sort.wgsl");
 const RADIX_SMALL: &str = include_str!("../shaders/radix_small.wgsl");
-/// Multi-pass exclusive scan of u32.
+/// Multi-pass scan, generic over its element (needs a prelude).
 pub const SCAN: &str = include_str!("../shaders/scan.wgsl");
+/// The prelude of the exclusive u32 scan.
+const SCAN_U32: &str = include_str!("../shaders/scan_u32.wgsl");
 /// OWL prox: common part (parameters, 64-bit fixed-point integer helpers).
 pub const OWL_COMMON: &str = include_str!("../shaders/owl_prox.wgsl");
 /// OWL prox: the cumulative-sum points and orientation test.
@@ -39,7 +41,7 @@ pub const OWL_GEOMETRY: &str = include_str!("../shaders/owl_geometry.wgsl");
 pub const OWL_PREPARE: &str = include_str!("../shaders/owl_prepare.wgsl");
 /// OWL prox stage: z = sorted magnitudes - weights.
 pub const OWL_MAKE_Z: &str = include_str!("../shaders/owl_make_z.wgsl");
-/// OWL prox stage: inclusive 64-bit integer scan.
+/// OWL prox stage: the prelude of the inclusive 64-bit integer scan (then [`SCAN`]).
 pub const OWL_SCAN: &str = include_str!("../shaders/owl_scan.wgsl");
 /// OWL prox stage: leaf hulls.
 pub const OWL_LEAF: &str = include_str!("../shaders/owl_leaf.wgsl");
@@ -61,6 +63,11 @@ pub const GROWL_RESCALE: &str = include_str!("../shaders/growl_rescale.wgsl");
 pub const PROBE_COPY: &str = include_str!("../shaders/probe_copy.wgsl");
 /// FMA-throughput probe.
 pub const PROBE_FMA: &str = include_str!("../shaders/probe_fma.wgsl");
+
+/// Exclusive u32 scan: prelude + the generic scan.
+pub fn scan_u32() -> String {
+    format!("{SCAN_U32}\n{SCAN}")
+}
 
 /// Radix sort passes (histogram, scatter): common part + multi-pass kernels.
 pub fn radix_sort() -> String {
@@ -142,10 +149,10 @@ pub fn all() -> Vec<(&'static str, String)> {
         ("tie_combine", TIE_COMBINE.to_string()),
         ("radix_sort", radix_sort()),
         ("radix_small", radix_small()),
-        ("scan", SCAN.to_string()),
+        ("scan", scan_u32()),
         ("owl_prepare", owl_stage(&[OWL_PREPARE])),
         ("owl_make_z", owl_stage(&[OWL_MAKE_Z])),
-        ("owl_scan", owl_stage(&[OWL_SCAN])),
+        ("owl_scan", owl_stage(&[OWL_SCAN, SCAN])),
         ("owl_leaf", owl_stage(&[OWL_GEOMETRY, OWL_LEAF])),
         ("owl_compact", owl_stage(&[OWL_COMPACT])),
         ("owl_bridge", owl_stage(&[OWL_GEOMETRY, OWL_BRIDGE])),

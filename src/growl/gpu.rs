@@ -120,7 +120,7 @@ impl OwlProx {
                 scan_z: ScanKernels::new(
                     device,
                     "owl_scan",
-                    &module("owl_scan", &[shaders::OWL_SCAN]),
+                    &module("owl_scan", &[shaders::OWL_SCAN, shaders::SCAN]),
                 ),
                 leaf: k(
                     "owl_leaf",
