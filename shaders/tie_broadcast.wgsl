@@ -17,9 +17,13 @@ struct BroadcastParams {
     // outer slabs reads its columns of the whole [groups][outer * inner]).
     values_stride: u32,
     values_offset: u32,
+    first: u32, // scalar: the first element (the tail after tie_broadcast_quads.wgsl)
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
-const PER_THREAD: u32 = 4u;
+const PER_THREAD: u32 = 4u; // BROADCAST_PER_THREAD on the host
 const UNTIED: u32 = 0xffffffffu;
 
 @group(0) @binding(0) var<uniform> p: BroadcastParams;
@@ -33,10 +37,10 @@ fn element(wg: vec3<u32>, lid: u32, k: u32) -> u32 {
     if (wid >= p.total_wg) {
         return p.len;
     }
-    return k * p.stride + wid * 256u + lid;
+    return p.first + k * p.stride + wid * 256u + lid;
 }
 
-// Scalar ties: element e takes values[ids[e]].
+// Scalar ties: element e takes values[ids[e]] (the tail of tie_broadcast_quads.wgsl).
 @compute @workgroup_size(256)
 fn scalar(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     for (var k = 0u; k < PER_THREAD; k++) {

@@ -14,10 +14,10 @@ pub const SPLIT_REDUCE: &str = include_str!("../shaders/split_reduce.wgsl");
 pub const CHANNEL_SUM: &str = include_str!("../shaders/channel_sum.wgsl");
 /// Batched tiled transpose (NCHW <-> NHWC).
 pub const LAYOUT_TRANSPOSE: &str = include_str!("../shaders/layout_transpose.wgsl");
-/// Tied groups, scalars: segmented chunk reduction.
-pub const TIE_REDUCE_CHUNKS: &str = include_str!("../shaders/tie_reduce_chunks.wgsl");
-/// Tied groups, scalars: groups crossing chunks.
-pub const TIE_REDUCE_SPANS: &str = include_str!("../shaders/tie_reduce_spans.wgsl");
+/// Tied groups, scalars: the segmented walk every level shares.
+const TIE_REDUCE_WALK: &str = include_str!("../shaders/tie_reduce_walk.wgsl");
+const TIE_REDUCE_FIRST: &str = include_str!("../shaders/tie_reduce_first.wgsl");
+const TIE_REDUCE_UPPER: &str = include_str!("../shaders/tie_reduce_upper.wgsl");
 /// Tied groups, blocks: piece reduction.
 pub const TIE_REDUCE_BLOCKS: &str = include_str!("../shaders/tie_reduce_blocks.wgsl");
 /// Tied groups, blocks: multi-piece groups.
@@ -26,6 +26,8 @@ pub const TIE_REDUCE_BLOCK_PIECES: &str = include_str!("../shaders/tie_reduce_bl
 pub const TIE_COMBINE: &str = include_str!("../shaders/tie_combine.wgsl");
 /// Tied groups: broadcast of group values to members.
 pub const TIE_BROADCAST: &str = include_str!("../shaders/tie_broadcast.wgsl");
+/// Tied groups, scalars: broadcast four members at a time.
+pub const TIE_BROADCAST_QUADS: &str = include_str!("../shaders/tie_broadcast_quads.wgsl");
 const RADIX_COMMON: &str = include_str!("../shaders/radix_common.wgsl");
 const RADIX_SORT: &str = include_str!("../shaders/radix_sort.wgsl");
 const RADIX_SMALL: &str = include_str!("../shaders/radix_small.wgsl");
@@ -63,6 +65,16 @@ pub const GROWL_RESCALE: &str = include_str!("../shaders/growl_rescale.wgsl");
 pub const PROBE_COPY: &str = include_str!("../shaders/probe_copy.wgsl");
 /// FMA-throughput probe.
 pub const PROBE_FMA: &str = include_str!("../shaders/probe_fma.wgsl");
+
+/// Tied scalar reduction, level 1 (the members): the walk + member loading.
+pub fn tie_reduce_first() -> String {
+    format!("{TIE_REDUCE_WALK}\n{TIE_REDUCE_FIRST}")
+}
+
+/// Tied scalar reduction, levels 2 and up (and empty groups): the walk + pair loading.
+pub fn tie_reduce_upper() -> String {
+    format!("{TIE_REDUCE_WALK}\n{TIE_REDUCE_UPPER}")
+}
 
 /// Exclusive u32 scan: prelude + the generic scan.
 pub fn scan_u32() -> String {
@@ -121,7 +133,7 @@ pub fn override_sets(name: &str) -> Vec<Vec<(&'static str, f64)>> {
             .iter()
             .map(|&t| crate::conv::tile_constants(t).to_vec())
             .collect()
-    } else if name == "tie_reduce_chunks" {
+    } else if name == "tie_reduce_first" {
         vec![vec![("IDENTITY", 0.0)], vec![("IDENTITY", 1.0)]]
     } else {
         vec![Vec::new()]
@@ -138,14 +150,15 @@ pub fn all() -> Vec<(&'static str, String)> {
         ("split_reduce", SPLIT_REDUCE.to_string()),
         ("channel_sum", CHANNEL_SUM.to_string()),
         ("layout_transpose", LAYOUT_TRANSPOSE.to_string()),
-        ("tie_reduce_chunks", TIE_REDUCE_CHUNKS.to_string()),
-        ("tie_reduce_spans", TIE_REDUCE_SPANS.to_string()),
+        ("tie_reduce_first", tie_reduce_first()),
+        ("tie_reduce_upper", tie_reduce_upper()),
         ("tie_reduce_blocks", TIE_REDUCE_BLOCKS.to_string()),
         (
             "tie_reduce_block_pieces",
             TIE_REDUCE_BLOCK_PIECES.to_string(),
         ),
         ("tie_broadcast", TIE_BROADCAST.to_string()),
+        ("tie_broadcast_quads", TIE_BROADCAST_QUADS.to_string()),
         ("tie_combine", TIE_COMBINE.to_string()),
         ("radix_sort", radix_sort()),
         ("radix_small", radix_small()),

@@ -73,19 +73,29 @@ fn random_ids(rng: &mut Rng, n: usize, groups: u32, untied_every: u64) -> Vec<u3
         .collect()
 }
 
+/// Sizes around the level structure: one thread walks 32 members (the last 1-3 past a whole
+/// quad one by one), one upper-level thread 16 threads' pairs (512 members), two levels
+/// 8192, three 131,072.
 #[test]
-fn scalar_random_maps_around_chunk_sizes() {
+fn scalar_random_maps_around_level_sizes() {
     let _serial = common::serial();
     let mut rng = Rng::new(1);
     for (p, k) in [
         (1usize, 1u32),
+        (3, 2),
+        (5, 1),
         (7, 3),
+        (31, 4),
+        (32, 5),
         (33, 2),
+        (511, 20),
+        (512, 7),
+        (513, 9),
         (8191, 10),
         (8192, 1000),
         (8193, 2),
         (20_000, 37),
-        (70_000, 300),
+        (70_001, 300),
     ] {
         let ids = random_ids(&mut rng, p, k, 7);
         let map = TieMap::new(TieLayout::Scalar { len: p as u32 }, k, ids).unwrap();
@@ -93,13 +103,14 @@ fn scalar_random_maps_around_chunk_sizes() {
     }
 }
 
-/// Contiguous groups (the identity-permutation path) whose sizes sit around a thread's 32
-/// positions and a workgroup's 8192, so segments start and end at every kind of edge.
+/// Contiguous groups (the identity-permutation path, vec4 loads) whose sizes sit around a
+/// thread's 32 members and an upper thread's 512, in a tensor that ends mid-quad, so
+/// segments start and end at every kind of edge.
 #[test]
-fn scalar_contiguous_groups_around_thread_and_chunk_edges() {
+fn scalar_contiguous_groups_around_thread_and_level_edges() {
     let _serial = common::serial();
-    let p = 40_000u32;
-    for size in [1u32, 31, 32, 33, 8191, 8192, 8193] {
+    let p = 40_003u32;
+    for size in [1u32, 3, 31, 32, 33, 511, 512, 513, 8191, 8192, 8193] {
         let k = p.div_ceil(size);
         let map = TieMap::new(
             TieLayout::Scalar { len: p },
@@ -111,11 +122,12 @@ fn scalar_contiguous_groups_around_thread_and_chunk_edges() {
     }
 }
 
-/// A group crossing 63 chunk edges is finished by one thread, one crossing 64 by a workgroup.
+/// One group whose members fill whole levels exactly, or one member more, next to a second
+/// group: the head and tail entries of every level meet at the group edge.
 #[test]
-fn scalar_groups_around_the_short_span_limit() {
+fn scalar_groups_around_level_edges() {
     let _serial = common::serial();
-    for members in [64 * 8192, 64 * 8192 + 1] {
+    for members in [512u32, 513, 8192, 8193, 131_072, 131_073] {
         let p = members + 5000;
         let ids = (0..p).map(|i| u32::from(i >= members)).collect();
         let map = TieMap::new(TieLayout::Scalar { len: p }, 2, ids).unwrap();
@@ -127,7 +139,7 @@ fn scalar_groups_around_the_short_span_limit() {
 fn scalar_adversarial_maps() {
     let _serial = common::serial();
     let p = 100_000u32;
-    // One giant group crossing 12 chunks.
+    // One giant group (three levels).
     let map = TieMap::new(TieLayout::Scalar { len: p }, 1, vec![0; p as usize]).unwrap();
     check_map(&map, 2);
     // Nothing tied together: every parameter its own group (identity permutation).
@@ -286,9 +298,10 @@ fn empty_maps_are_no_ops() {
 #[test]
 fn tensors_past_one_binding_are_cut_into_windows() {
     let _serial = common::serial();
-    // A device whose bindings hold at most 16 MiB: a 5M-parameter tensor (20 MB), a
-    // 4500 x 1000 row-tied matrix (18 MB), the columns of a 5000 x 1000 matrix (20 MB) and the
-    // input channels of a 300 x 64 x 15 x 15 conv kernel (17 MB) need two windows each.
+    // A device whose bindings hold at most 16 MiB: a 5M-parameter tensor (20 MB, and 40 MB of
+    // group ids and parameter indices) needs three windows; a 4500 x 1000 row-tied matrix
+    // (18 MB), the columns of a 5000 x 1000 matrix (20 MB) and the input channels of a
+    // 300 x 64 x 15 x 15 conv kernel (17 MB) two each.
     let gpu = common::gpu_with_binding_limit(16 << 20);
     let ties = Ties::new(&gpu).unwrap();
     let mut rng = Rng::new(60);
@@ -313,8 +326,13 @@ fn tensors_past_one_binding_are_cut_into_windows() {
         random_ids(&mut rng, 64, 9, 5),
     )
     .unwrap();
-    for map in [&scalar, &rows, &columns, &channels] {
-        assert_eq!(ties.plan(map).unwrap().windows(), 2, "{:?}", map.layout());
+    for (map, windows) in [(&scalar, 3), (&rows, 2), (&columns, 2), (&channels, 2)] {
+        assert_eq!(
+            ties.plan(map).unwrap().windows(),
+            windows,
+            "{:?}",
+            map.layout()
+        );
         let x = rng.vec(map.layout().params_len());
         for how in [Reduction::Sum, Reduction::Mean] {
             let got = ties.reduce_blocking(map, &x, how).unwrap();

@@ -4,12 +4,12 @@
 //! A [`TieMap`] assigns each unit (a scalar, or a row / column / conv input channel, see
 //! [`TieLayout`]) to a group or to none. [`Ties::plan`] turns it once into a [`TiePlan`] on
 //! the GPU, reused every step:
-//! - scalars: the tied parameters sorted by group (a stable counting sort on the host), cut
-//!   into equal chunks of 8192 reduced by one workgroup each (each thread sums 32 consecutive
-//!   members in one pass, a segmented scan carries the segments that cross threads), then the
-//!   groups crossing chunk edges added in chunk order (one thread per group crossing fewer
-//!   than 64 edges) or in a fixed tree (`shaders/tie_reduce_*.wgsl`): one giant group and
-//!   millions of singletons balance alike;
+//! - scalars: the tied parameters sorted by group (a stable counting sort on the host), then
+//!   a segmented reduction in levels with no barriers (`shaders/tie_reduce_walk.wgsl`): each
+//!   thread walks 32 consecutive members once, writes the groups that close inside it, and
+//!   passes its first and last (possibly unfinished) segments to the next level, 16 times
+//!   smaller; one thread finishes the last level. Equal work per thread, so one giant group
+//!   and millions of singletons balance alike, and no loop is longer than 32 steps;
 //! - blocks: each group's rows cut into pieces of at most 64 rows, one workgroup per piece and
 //!   256 columns, then multi-piece groups added in piece order.
 //!
@@ -40,11 +40,9 @@ pub enum Reduction {
     Mean,
 }
 
-/// Positions one scalar-reduction workgroup covers (`CHUNK` in the shader).
-const CHUNK: u32 = 8192;
-/// Groups crossing at most this many chunks are finished by one thread each (in chunk
-/// order); longer ones by a workgroup's fixed tree.
-const SHORT_SPAN: u32 = 64;
+/// Entries each thread of a scalar-reduction level walks (`ENTRIES` in the shader); a level
+/// passes two entries per thread to the next.
+const WALK_ENTRIES: u32 = 32;
 /// Rows one block-reduction piece covers at most.
 const PIECE_ROWS: u32 = 64;
 /// Pieces one group may have: bounds the second pass's per-thread loop far below the
@@ -53,24 +51,17 @@ const MAX_PIECES: u32 = 60_000;
 /// Elements each broadcast thread writes.
 const BROADCAST_PER_THREAD: u64 = 4;
 
+/// The uniform block of `shaders/tie_reduce_walk.wgsl`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-struct ReduceParams {
-    members: u32,
-    chunks: u32,
-    fold_x: u32,
-    total_wg: u32,
-    mean: u32,
-    _pad: [u32; 3],
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-struct SpanParams {
-    entries: u32,
+struct LevelParams {
+    len: u32,
+    threads: u32,
+    top: u32,
     mean: u32,
     fold_x: u32,
     total_wg: u32,
+    _pad: [u32; 2],
 }
 
 #[repr(C)]
@@ -130,16 +121,29 @@ struct BroadcastParams {
     total_wg: u32,
     stride: u32,
     values: ValuesView,
+    first: u32,
+    _pad: [u32; 3],
+}
+
+/// The uniform block of `shaders/tie_broadcast_quads.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct QuadParams {
+    quads: u32,
+    fold_x: u32,
+    total_wg: u32,
+    stride: u32,
 }
 
 #[derive(Debug)]
 struct TieKernels {
-    /// Scalar chunks through the permutation, and without it (IDENTITY).
-    reduce_chunks: [Kernel; 2],
-    reduce_spans_short: Kernel,
-    reduce_spans_long: Kernel,
+    /// Scalar level 1 through the permutation, and without it (IDENTITY).
+    reduce_first: [Kernel; 2],
+    reduce_upper: Kernel,
+    reduce_empty: Kernel,
     reduce_blocks: Kernel,
     reduce_block_pieces: Kernel,
+    broadcast_quads: Kernel,
     broadcast_scalar: Kernel,
     broadcast_blocks: Kernel,
     combine: Kernel,
@@ -168,18 +172,17 @@ impl Pass {
 #[derive(Debug)]
 enum ReducePlan {
     Scalar {
-        perm: wgpu::Buffer,
-        member_group: wgpu::Buffer,
+        /// Group quads of the sorted members (IDENTITY), or (group quad, parameter quad)
+        /// pairs; see `shaders/tie_reduce_first.wgsl`.
+        grouped: wgpu::Buffer,
         offsets: wgpu::Buffer,
         identity: bool,
-        /// Groups crossing chunk edges (or empty): (group, first chunk, last chunk, 0),
-        /// short spans then long ones.
-        short_spans: wgpu::Buffer,
-        long_spans: wgpu::Buffer,
-        partials: wgpu::Buffer,
-        chunks: Pass,
-        short_fixups: Pass,
-        long_fixups: Pass,
+        /// Level 1, then each upper level until one thread finishes.
+        levels: Vec<Pass>,
+        /// Ping-pong (head, tail) pairs between levels.
+        pairs: [wgpu::Buffer; 2],
+        /// Groups with no members (four per element) and the pass that zeroes them.
+        empty: Option<(wgpu::Buffer, Pass)>,
     },
     Blocks {
         row_perm: wgpu::Buffer,
@@ -216,9 +219,25 @@ enum Body {
 /// The plan of a tensor that fits one binding.
 #[derive(Debug)]
 struct Single {
+    /// One id per unit; for scalars padded with `UNTIED` to whole quads.
     ids: wgpu::Buffer,
     reduce: ReducePlan,
-    broadcast: (wgpu::Buffer, Grid),
+    broadcast: Vec<BroadcastPass>,
+}
+
+/// One broadcast dispatch: scalars go four at a time, then their last 1-3 one by one.
+#[derive(Debug)]
+struct BroadcastPass {
+    kernel: BroadcastKernel,
+    uniform: wgpu::Buffer,
+    grid: Grid,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum BroadcastKernel {
+    Quads,
+    Scalar,
+    Blocks,
 }
 
 #[derive(Debug)]
@@ -258,6 +277,15 @@ struct CombineParams {
     _pad: u32,
 }
 
+/// The largest plan buffer per tensor byte that must fit one binding alongside the tensor:
+/// scalar plans through a permutation hold a group id and a parameter index per member.
+fn plan_bytes_per_tensor_byte(layout: TieLayout) -> u64 {
+    match layout {
+        TieLayout::Scalar { .. } => 2,
+        TieLayout::Blocks { .. } => 1,
+    }
+}
+
 impl Ties {
     /// Compiles the pipelines on `gpu`'s device.
     ///
@@ -269,24 +297,26 @@ impl Ties {
             use Binding::{Read, ReadWrite, Uniform};
             // Each module is compiled once; modules with several entry points (or constant
             // sets) give several pipelines.
-            let module = |name, src| (name, dispatch::shader(device, name, src));
+            let module =
+                |name: &'static str, src: &str| (name, dispatch::shader(device, name, src));
             let k = |(name, m): &(&'static str, wgpu::ShaderModule),
                      entry,
                      bindings: &[Binding],
                      constants: &[(&str, f64)]| {
                 Kernel::new(device, name, m, entry, bindings, constants)
             };
-            let chunks = module("tie_reduce_chunks", shaders::TIE_REDUCE_CHUNKS);
-            let spans = module("tie_reduce_spans", shaders::TIE_REDUCE_SPANS);
+            let first = module("tie_reduce_first", &shaders::tie_reduce_first());
+            let upper = module("tie_reduce_upper", &shaders::tie_reduce_upper());
             let broadcast = module("tie_broadcast", shaders::TIE_BROADCAST);
-            let chunk_bindings = [Uniform, Read, Read, Read, Read, ReadWrite, ReadWrite];
-            let span_bindings = [Uniform, Read, Read, Read, ReadWrite];
+            // uniform, offsets, out, pairs_out, then the level's inputs.
+            let first_bindings = [Uniform, Read, ReadWrite, ReadWrite, Read, Read, Read];
+            let upper_bindings = [Uniform, Read, ReadWrite, ReadWrite, Read];
             let broadcast_bindings = [Uniform, Read, Read, ReadWrite];
             let kernels = TieKernels {
-                reduce_chunks: [0.0, 1.0]
-                    .map(|identity| k(&chunks, "main", &chunk_bindings, &[("IDENTITY", identity)])),
-                reduce_spans_short: k(&spans, "short_spans", &span_bindings, &[]),
-                reduce_spans_long: k(&spans, "long_spans", &span_bindings, &[]),
+                reduce_first: [0.0, 1.0]
+                    .map(|identity| k(&first, "main", &first_bindings, &[("IDENTITY", identity)])),
+                reduce_upper: k(&upper, "main", &upper_bindings, &[]),
+                reduce_empty: k(&upper, "empty_groups", &upper_bindings, &[]),
                 reduce_blocks: k(
                     &module("tie_reduce_blocks", shaders::TIE_REDUCE_BLOCKS),
                     "main",
@@ -297,6 +327,12 @@ impl Ties {
                     &module("tie_reduce_block_pieces", shaders::TIE_REDUCE_BLOCK_PIECES),
                     "main",
                     &[Uniform, Read, Read, ReadWrite],
+                    &[],
+                ),
+                broadcast_quads: k(
+                    &module("tie_broadcast_quads", shaders::TIE_BROADCAST_QUADS),
+                    "main",
+                    &broadcast_bindings,
                     &[],
                 ),
                 broadcast_scalar: k(&broadcast, "scalar", &broadcast_bindings, &[]),
@@ -331,11 +367,12 @@ impl Ties {
         let layout = map.layout();
         check_binding_size(device, "group values", map.values_len() as u64 * 4)?;
         let max_binding = device.limits().max_storage_buffer_binding_size;
-        let body = if layout.params_len() as u64 * 4 <= max_binding {
-            Body::Single(Box::new(self.build_single(map, ValuesView::dense(layout))?))
-        } else {
-            Body::Windowed(self.build_windowed(map, max_binding)?)
-        };
+        let body =
+            if layout.params_len() as u64 * 4 * plan_bytes_per_tensor_byte(layout) <= max_binding {
+                Body::Single(Box::new(self.build_single(map, ValuesView::dense(layout))?))
+            } else {
+                Body::Windowed(self.build_windowed(map, max_binding)?)
+            };
         Ok(TiePlan {
             ties: self.clone(),
             layout,
@@ -356,7 +393,11 @@ impl Ties {
         }
         let align = u64::from(limits.min_storage_buffer_offset_alignment);
         let unit_bytes = u64::from(inner.max(1)) * 4;
-        let per_window = dispatch::units_per_window(device, unit_bytes, max_binding);
+        let per_window = dispatch::units_per_window(
+            device,
+            unit_bytes,
+            max_binding / plan_bytes_per_tensor_byte(layout),
+        );
         if per_window == 0 {
             return Err(Error::shape(
                 "one tied unit is larger than a storage binding",
@@ -495,104 +536,118 @@ impl Ties {
             let up = |label: &str, data: &[u32]| {
                 dispatch::storage_init(gpu, label, data, wgpu::BufferUsages::empty())
             };
-            let ids = up("tie ids", map.ids());
+            let ids = match layout {
+                // Whole quads (at least one) for the vec4 broadcast.
+                TieLayout::Scalar { .. } => {
+                    let mut padded = map.ids().to_vec();
+                    padded.resize(padded.len().div_ceil(4).max(1) * 4, UNTIED);
+                    up("tie ids", &padded)
+                }
+                TieLayout::Blocks { .. } => up("tie ids", map.ids()),
+            };
             let reduce = match layout {
                 TieLayout::Scalar { len } => {
                     let members = perm.len() as u32;
-                    let chunks = members.div_ceil(CHUNK);
                     let identity =
                         members == len && perm.iter().enumerate().all(|(i, &p)| p == i as u32);
-                    let mut member_group = vec![0u32; perm.len()];
-                    let (mut short_spans, mut long_spans) = (Vec::new(), Vec::new());
+                    // At least one quad: a vec4 binding needs 16 bytes.
+                    let quads = members.div_ceil(4).max(1) as usize;
+                    let mut group_of = vec![UNTIED; quads * 4];
                     for g in 0..map.groups() as usize {
-                        let (lo, hi) = (offsets[g], offsets[g + 1]);
-                        member_group[lo as usize..hi as usize].fill(g as u32);
-                        if lo == hi {
-                            short_spans.push([g as u32, 1, 0, 0]);
-                        } else if lo / CHUNK != (hi - 1) / CHUNK {
-                            let (c0, c1) = (lo / CHUNK, (hi - 1) / CHUNK);
-                            if c1 - c0 < SHORT_SPAN {
-                                short_spans.push([g as u32, c0, c1, 0]);
-                            } else {
-                                long_spans.push([g as u32, c0, c1, 0]);
-                            }
-                        }
+                        group_of[offsets[g] as usize..offsets[g + 1] as usize].fill(g as u32);
                     }
-                    let most_spans = (short_spans.len() as u64).max(long_spans.len() as u64);
-                    check_binding_size(device, "tie spans", most_spans * 16)?;
+                    let grouped: Vec<u32> = if identity {
+                        group_of
+                    } else {
+                        let mut at = perm.clone();
+                        at.resize(quads * 4, 0);
+                        group_of
+                            .chunks(4)
+                            .zip(at.chunks(4))
+                            .flat_map(|(g, a)| g.iter().chain(a).copied())
+                            .collect()
+                    };
+                    check_binding_size(device, "tie grouped members", grouped.len() as u64 * 4)?;
                     check_binding_size(device, "tie offsets", offsets.len() as u64 * 4)?;
-                    let grid = Grid::fold(u64::from(chunks), max_dim)?;
-                    let span_pass = |label, entries: usize, workgroups: u64| -> Result<Pass> {
-                        let grid = Grid::fold(workgroups, max_dim)?;
-                        Ok(Pass {
+                    // Level sizes: entries, threads; each level passes 2 entries per thread.
+                    let mut levels = Vec::new();
+                    let mut entries = members;
+                    let mut per_thread = WALK_ENTRIES;
+                    loop {
+                        let threads = entries.div_ceil(per_thread).max(1);
+                        let top = threads == 1;
+                        let grid = Grid::fold(u64::from(threads).div_ceil(256), max_dim)?;
+                        levels.push(Pass {
                             uniforms: mean_flags.map(|mean| {
                                 dispatch::uniform(
                                     gpu,
-                                    label,
-                                    &SpanParams {
-                                        entries: entries as u32,
+                                    "tie reduce level",
+                                    &LevelParams {
+                                        len: entries,
+                                        threads,
+                                        top: u32::from(top),
                                         mean,
                                         fold_x: grid.x.max(1),
                                         total_wg: grid.total,
+                                        _pad: [0; 2],
                                     },
                                 )
                             }),
                             grid,
-                        })
+                        });
+                        if top || members == 0 {
+                            break;
+                        }
+                        // The next level reads this one's (head, tail) pairs.
+                        entries = threads;
+                        per_thread = WALK_ENTRIES / 2;
+                    }
+                    let level_threads = |i: usize| -> u64 {
+                        levels
+                            .get(i)
+                            .map_or(0, |l: &Pass| u64::from(l.grid.total) * 256)
                     };
-                    let short_fixups = span_pass(
-                        "tie reduce short spans",
-                        short_spans.len(),
-                        (short_spans.len() as u64).div_ceil(256),
-                    )?;
-                    let long_fixups = span_pass(
-                        "tie reduce long spans",
-                        long_spans.len(),
-                        long_spans.len() as u64,
-                    )?;
-                    let chunk_pass = Pass {
-                        uniforms: mean_flags.map(|mean| {
-                            dispatch::uniform(
-                                gpu,
-                                "tie reduce chunks",
-                                &ReduceParams {
-                                    members,
-                                    chunks,
-                                    fold_x: grid.x.max(1),
-                                    total_wg: grid.total,
-                                    mean,
-                                    _pad: [0; 3],
-                                },
-                            )
-                        }),
-                        grid,
+                    let pairs = [0, 1].map(|i| {
+                        dispatch::scratch(
+                            gpu,
+                            "tie level pairs",
+                            level_threads(i).max(1) * 16,
+                            wgpu::BufferUsages::empty(),
+                        )
+                    });
+                    let empty_groups: Vec<u32> = (0..map.groups())
+                        .filter(|&g| offsets[g as usize] == offsets[g as usize + 1])
+                        .collect();
+                    let empty = if empty_groups.is_empty() {
+                        None
+                    } else {
+                        let count = empty_groups.len() as u32;
+                        let mut list = empty_groups;
+                        list.resize(list.len().div_ceil(4) * 4, 0);
+                        let grid = Grid::fold(u64::from(count).div_ceil(256), max_dim)?;
+                        let params = LevelParams {
+                            len: count,
+                            threads: count,
+                            fold_x: grid.x.max(1),
+                            total_wg: grid.total,
+                            ..Default::default()
+                        };
+                        let uniform = dispatch::uniform(gpu, "tie empty groups", &params);
+                        Some((
+                            up("tie empty groups", &list),
+                            Pass {
+                                uniforms: [uniform.clone(), uniform],
+                                grid,
+                            },
+                        ))
                     };
                     ReducePlan::Scalar {
-                        perm: up("tie perm", if identity { &[] } else { &perm }),
-                        member_group: up("tie member groups", &member_group),
+                        grouped: up("tie grouped members", &grouped),
                         offsets: up("tie offsets", &offsets),
                         identity,
-                        short_spans: dispatch::storage_init(
-                            gpu,
-                            "tie short spans",
-                            &short_spans,
-                            wgpu::BufferUsages::empty(),
-                        ),
-                        long_spans: dispatch::storage_init(
-                            gpu,
-                            "tie long spans",
-                            &long_spans,
-                            wgpu::BufferUsages::empty(),
-                        ),
-                        partials: dispatch::storage_init(
-                            gpu,
-                            "tie chunk partials",
-                            &vec![0f32; 2 * chunks as usize],
-                            wgpu::BufferUsages::empty(),
-                        ),
-                        chunks: chunk_pass,
-                        short_fixups,
-                        long_fixups,
+                        levels,
+                        pairs,
+                        empty,
                     }
                 }
                 TieLayout::Blocks { outer, rows, inner } => {
@@ -703,17 +758,48 @@ impl Ties {
             };
             let (_, rows, inner) = layout.view();
             let len = layout.params_len() as u64;
-            let grid = Grid::fold(len.div_ceil(BROADCAST_PER_THREAD * 256), max_dim)?;
-            let bp = BroadcastParams {
-                len: len as u32,
-                rows: rows.max(1),
-                inner: inner.max(1),
-                fold_x: grid.x.max(1),
-                total_wg: grid.total,
-                stride: grid.total * 256,
-                values,
+            // Scalars: whole quads four at a time, the rest (from `first`) one by one.
+            let (quads, first) = match layout {
+                TieLayout::Scalar { .. } => (len / 4, len / 4 * 4),
+                TieLayout::Blocks { .. } => (0, 0),
             };
-            let broadcast = (dispatch::uniform(gpu, "tie broadcast", &bp), grid);
+            let mut broadcast = Vec::new();
+            if quads > 0 {
+                let grid = Grid::fold(quads.div_ceil(BROADCAST_PER_THREAD * 256), max_dim)?;
+                let qp = QuadParams {
+                    quads: quads as u32,
+                    fold_x: grid.x.max(1),
+                    total_wg: grid.total,
+                    stride: grid.total * 256,
+                };
+                broadcast.push(BroadcastPass {
+                    kernel: BroadcastKernel::Quads,
+                    uniform: dispatch::uniform(gpu, "tie broadcast quads", &qp),
+                    grid,
+                });
+            }
+            if len > first {
+                let grid = Grid::fold((len - first).div_ceil(BROADCAST_PER_THREAD * 256), max_dim)?;
+                let bp = BroadcastParams {
+                    len: len as u32,
+                    rows: rows.max(1),
+                    inner: inner.max(1),
+                    fold_x: grid.x.max(1),
+                    total_wg: grid.total,
+                    stride: grid.total * 256,
+                    values,
+                    first: first as u32,
+                    _pad: [0; 3],
+                };
+                broadcast.push(BroadcastPass {
+                    kernel: match layout {
+                        TieLayout::Scalar { .. } => BroadcastKernel::Scalar,
+                        TieLayout::Blocks { .. } => BroadcastKernel::Blocks,
+                    },
+                    uniform: dispatch::uniform(gpu, "tie broadcast", &bp),
+                    grid,
+                });
+            }
             Ok(Single {
                 ids,
                 reduce,
@@ -857,44 +943,56 @@ impl Single {
     ) {
         match &self.reduce {
             ReducePlan::Scalar {
-                perm,
-                member_group,
+                grouped,
                 offsets,
                 identity,
-                short_spans,
-                long_spans,
-                partials,
-                chunks,
-                short_fixups,
-                long_fixups,
+                levels,
+                pairs,
+                empty,
             } => {
-                k.reduce_chunks[usize::from(*identity)].run_ranges(
-                    dev,
-                    encoder,
-                    &[
-                        whole(chunks.uniform(how)),
-                        src,
-                        whole(perm),
-                        whole(member_group),
+                for (i, level) in levels.iter().enumerate() {
+                    let head = [
+                        whole(level.uniform(how)),
                         whole(offsets),
                         values.clone(),
-                        whole(partials),
-                    ],
-                    chunks.grid,
-                );
-                for (kernel, spans, pass) in [
-                    (&k.reduce_spans_short, short_spans, short_fixups),
-                    (&k.reduce_spans_long, long_spans, long_fixups),
-                ] {
-                    kernel.run_ranges(
+                        whole(&pairs[i % 2]),
+                    ];
+                    if i == 0 {
+                        let [u, o, v, po] = head;
+                        // The vec4 view needs 16 bytes; under 4 members it is never read.
+                        let src_bytes =
+                            src.size.map_or(src.buffer.size() - src.offset, |s| s.get());
+                        let src4 = if src_bytes >= 16 {
+                            src.clone()
+                        } else {
+                            whole(grouped)
+                        };
+                        k.reduce_first[usize::from(*identity)].run_ranges(
+                            dev,
+                            encoder,
+                            &[u, o, v, po, src4, src.clone(), whole(grouped)],
+                            level.grid,
+                        );
+                    } else {
+                        let [u, o, v, po] = head;
+                        k.reduce_upper.run_ranges(
+                            dev,
+                            encoder,
+                            &[u, o, v, po, whole(&pairs[(i - 1) % 2])],
+                            level.grid,
+                        );
+                    }
+                }
+                if let Some((list, pass)) = empty {
+                    k.reduce_empty.run_ranges(
                         dev,
                         encoder,
                         &[
                             whole(pass.uniform(how)),
-                            whole(spans),
-                            whole(partials),
                             whole(offsets),
                             values.clone(),
+                            whole(&pairs[0]),
+                            whole(list),
                         ],
                         pass.grid,
                     );
@@ -944,21 +1042,24 @@ impl Single {
         values: &wgpu::Buffer,
         target: wgpu::BufferBinding<'_>,
     ) {
-        let kernel = match self.reduce {
-            ReducePlan::Scalar { .. } => &k.broadcast_scalar,
-            ReducePlan::Blocks { .. } => &k.broadcast_blocks,
-        };
-        kernel.run_ranges(
-            dev,
-            encoder,
-            &[
-                whole(&self.broadcast.0),
-                whole(&self.ids),
-                whole(values),
-                target,
-            ],
-            self.broadcast.1,
-        );
+        for pass in &self.broadcast {
+            let kernel = match pass.kernel {
+                BroadcastKernel::Quads => &k.broadcast_quads,
+                BroadcastKernel::Scalar => &k.broadcast_scalar,
+                BroadcastKernel::Blocks => &k.broadcast_blocks,
+            };
+            kernel.run_ranges(
+                dev,
+                encoder,
+                &[
+                    whole(&pass.uniform),
+                    whole(&self.ids),
+                    whole(values),
+                    target.clone(),
+                ],
+                pass.grid,
+            );
+        }
     }
 }
 

@@ -1,0 +1,42 @@
+// Tied groups, scalar ties: broadcast four parameters at a time. Quad q of the tensor takes
+// values[ids[q]] lane by lane; untied lanes (id 0xffffffff) keep their value (the quad is read
+// back only when it has one). Each thread handles PER_THREAD quads strided by the grid, so
+// the ids and the tensor move as coalesced vec4s; the group values are a small, cached
+// gather. The last 1-3 parameters past the last whole quad go through `scalar` of
+// tie_broadcast.wgsl.
+
+struct QuadParams {
+    quads: u32,
+    fold_x: u32,
+    total_wg: u32,
+    stride: u32,
+}
+
+const PER_THREAD: u32 = 4u;
+const UNTIED: u32 = 0xffffffffu;
+
+@group(0) @binding(0) var<uniform> p: QuadParams;
+@group(0) @binding(1) var<storage, read> ids: array<vec4<u32>>;
+@group(0) @binding(2) var<storage, read> values: array<f32>;
+@group(0) @binding(3) var<storage, read_write> dst: array<vec4<f32>>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let wid = wg.x + wg.y * p.fold_x;
+    if (wid >= p.total_wg) {
+        return;
+    }
+    for (var k = 0u; k < PER_THREAD; k++) {
+        let q = k * p.stride + wid * 256u + lid;
+        if (q < p.quads) {
+            let g = ids[q];
+            let untied = g == vec4<u32>(UNTIED);
+            let at = select(g, vec4<u32>(0u), untied);
+            var v = vec4<f32>(values[at.x], values[at.y], values[at.z], values[at.w]);
+            if (any(untied)) {
+                v = select(v, dst[q], untied);
+            }
+            dst[q] = v;
+        }
+    }
+}
