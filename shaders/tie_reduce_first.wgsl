@@ -45,12 +45,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     for (var k = 0u; k < ENTRIES / 4u; k++) {
         let q = t * (ENTRIES / 4u) + k;
         if (q < full_quads) {
-            let v = value_quad(q);
-            let g = group_quad(q);
-            step(&w, v.x, g.x);
-            step(&w, v.y, g.y);
-            step(&w, v.z, g.z);
-            step(&w, v.w, g.w);
+            step4(&w, value_quad(q), group_quad(q));
         }
     }
     // The last 1-3 members, past the last whole quad, belong to the last thread.

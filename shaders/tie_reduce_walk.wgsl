@@ -77,6 +77,19 @@ fn step(w: ptr<function, Walk>, v: f32, g: u32) {
     (*w).group = g;
 }
 
+// Adds four entries: at once when they continue the open segment (the same additions, in
+// the same order, as four steps).
+fn step4(w: ptr<function, Walk>, v: vec4<f32>, g: vec4<u32>) {
+    if (all(g == vec4<u32>((*w).group))) {
+        (*w).run = (((*w).run + v.x) + v.y) + v.z + v.w;
+    } else {
+        step(w, v.x, g.x);
+        step(w, v.y, g.y);
+        step(w, v.z, g.z);
+        step(w, v.w, g.w);
+    }
+}
+
 // After the thread's last entry: the open segment is final on the last level, else the
 // thread's tail (and head, when it is the only segment).
 fn end_walk(w: Walk, t: u32) {
