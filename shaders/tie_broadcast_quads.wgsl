@@ -12,7 +12,7 @@ struct QuadParams {
     stride: u32,
 }
 
-const PER_THREAD: u32 = 4u;
+const PER_THREAD: u32 = 4u; // QUADS_PER_THREAD on the host
 const UNTIED: u32 = 0xffffffffu;
 
 @group(0) @binding(0) var<uniform> p: QuadParams;

@@ -48,8 +48,10 @@ const PIECE_ROWS: u32 = 64;
 /// Pieces one group may have: bounds the second pass's per-thread loop far below the
 /// 65,535 iterations software drivers allow.
 const MAX_PIECES: u32 = 60_000;
-/// Elements each broadcast thread writes.
-const BROADCAST_PER_THREAD: u64 = 4;
+/// Quads each scalar broadcast thread writes (`PER_THREAD` in `tie_broadcast_quads.wgsl`).
+const QUADS_PER_THREAD: u64 = 4;
+/// Elements each block broadcast thread writes (`PER_THREAD` in `tie_broadcast.wgsl`).
+const BLOCKS_PER_THREAD: u64 = 16;
 
 /// The uniform block of `shaders/tie_reduce_walk.wgsl`.
 #[repr(C)]
@@ -119,10 +121,12 @@ struct BroadcastParams {
     inner: u32,
     fold_x: u32,
     total_wg: u32,
-    stride: u32,
-    values: ValuesView,
     first: u32,
-    _pad: [u32; 3],
+    step_i: u32,
+    step_r: u32,
+    step_o: u32,
+    values: ValuesView,
+    _pad: u32,
 }
 
 /// The uniform block of `shaders/tie_broadcast_quads.wgsl`.
@@ -765,7 +769,7 @@ impl Ties {
             };
             let mut broadcast = Vec::new();
             if quads > 0 {
-                let grid = Grid::fold(quads.div_ceil(BROADCAST_PER_THREAD * 256), max_dim)?;
+                let grid = Grid::fold(quads.div_ceil(QUADS_PER_THREAD * 256), max_dim)?;
                 let qp = QuadParams {
                     quads: quads as u32,
                     fold_x: grid.x.max(1),
@@ -779,17 +783,24 @@ impl Ties {
                 });
             }
             if len > first {
-                let grid = Grid::fold((len - first).div_ceil(BROADCAST_PER_THREAD * 256), max_dim)?;
+                let per_thread = match layout {
+                    TieLayout::Scalar { .. } => 1,
+                    TieLayout::Blocks { .. } => BLOCKS_PER_THREAD,
+                };
+                let grid = Grid::fold((len - first).div_ceil(per_thread * 256), max_dim)?;
+                let (rows, inner) = (rows.max(1), inner.max(1));
                 let bp = BroadcastParams {
                     len: len as u32,
-                    rows: rows.max(1),
-                    inner: inner.max(1),
+                    rows,
+                    inner,
                     fold_x: grid.x.max(1),
                     total_wg: grid.total,
-                    stride: grid.total * 256,
-                    values,
                     first: first as u32,
-                    _pad: [0; 3],
+                    step_i: 256 % inner,
+                    step_r: (256 / inner) % rows,
+                    step_o: 256 / inner / rows,
+                    values,
+                    _pad: 0,
                 };
                 broadcast.push(BroadcastPass {
                     kernel: match layout {
