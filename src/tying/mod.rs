@@ -43,6 +43,9 @@ pub enum Reduction {
 /// Entries each thread of a scalar-reduction level walks (`ENTRIES` in the shader); a level
 /// passes two entries per thread to the next.
 const WALK_ENTRIES: u32 = 32;
+/// Columns each block-reduction thread adds (`COLS_PER_THREAD` in
+/// `tie_reduce_blocks.wgsl`).
+const BLOCK_COLS_PER_THREAD: u32 = 4;
 /// Rows one block-reduction piece covers at most.
 const PIECE_ROWS: u32 = 64;
 /// Pieces one group may have: bounds the second pass's per-thread loop far below the
@@ -656,7 +659,8 @@ impl Ties {
                 }
                 TieLayout::Blocks { outer, rows, inner } => {
                     let cols = outer * inner;
-                    let col_blocks = cols.div_ceil(256).max(1);
+                    let col_blocks = cols.div_ceil(256 * BLOCK_COLS_PER_THREAD).max(1);
+                    let piece_col_blocks = cols.div_ceil(256).max(1);
                     let mut pieces: Vec<[u32; 4]> = Vec::new();
                     let mut entries: Vec<[u32; 4]> = Vec::new();
                     let mut slots = 0u32;
@@ -695,7 +699,8 @@ impl Ties {
                     )?;
                     check_binding_size(device, "tie pieces", pieces.len() as u64 * 16)?;
                     let grid = Grid::fold(pieces.len() as u64 * u64::from(col_blocks), max_dim)?;
-                    let grid2 = Grid::fold(entries.len() as u64 * u64::from(col_blocks), max_dim)?;
+                    let grid2 =
+                        Grid::fold(entries.len() as u64 * u64::from(piece_col_blocks), max_dim)?;
                     let first = Pass {
                         uniforms: mean_flags.map(|mean| {
                             dispatch::uniform(
@@ -724,7 +729,7 @@ impl Ties {
                                 "tie reduce block pieces",
                                 &PieceParams {
                                     cols,
-                                    col_blocks,
+                                    col_blocks: piece_col_blocks,
                                     mean,
                                     entries: entries.len() as u32,
                                     fold_x: grid2.x.max(1),
