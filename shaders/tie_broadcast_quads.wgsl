@@ -1,18 +1,31 @@
-// Tied groups, scalar ties: broadcast four parameters at a time. Quad q of the tensor takes
-// values[ids[q]] lane by lane; untied lanes (id 0xffffffff) keep their value (the quad is read
-// back only when it has one). Each thread handles PER_THREAD quads strided by the grid, so
-// the ids and the tensor move as coalesced vec4s; the group values are a small, cached
-// gather. The last 1-3 parameters past the last whole quad go through `scalar` of
-// tie_broadcast.wgsl.
+// Tied groups: broadcast four elements at a time (ids padded with UNTIED to whole quads).
+// - `main`, scalar ties: quad q of the tensor takes values[ids[q]] lane by lane; untied lanes
+//   (id 0xffffffff) keep their value (the quad is read back only when it has one). Each
+//   thread handles PER_THREAD quads strided by the grid, so the ids and the tensor move as
+//   coalesced vec4s; the group values are a small, cached gather. The last 1-3 parameters
+//   past the last whole quad go through `scalar` of tie_broadcast.wgsl.
+// - `blocks`, ties of [outer][rows][inner] with inner a multiple of 4: as `blocks` of
+//   tie_broadcast.wgsl, in quads (a quad never straddles two rows).
 
 struct QuadParams {
     quads: u32,
     fold_x: u32,
     total_wg: u32,
     stride: u32,
+    // blocks: the view in quads (inner4 = inner / 4), the steps of 256 quads, where group
+    // g's value vector starts (in quads).
+    rows: u32,
+    inner4: u32,
+    step_i: u32,
+    step_r: u32,
+    step_o: u32,
+    values_stride4: u32,
+    values_offset4: u32,
+    _pad: u32,
 }
 
 const PER_THREAD: u32 = 4u; // QUADS_PER_THREAD on the host
+const BLOCK_QUADS_PER_THREAD: u32 = 4u; // BLOCK_QUADS_PER_THREAD on the host
 const UNTIED: u32 = 0xffffffffu;
 
 @group(0) @binding(0) var<uniform> p: QuadParams;
@@ -38,5 +51,36 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             }
             dst[q] = v;
         }
+    }
+}
+
+@compute @workgroup_size(256)
+fn blocks(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let wid = wg.x + wg.y * p.fold_x;
+    if (wid >= p.total_wg) {
+        return;
+    }
+    var q = wid * 256u * BLOCK_QUADS_PER_THREAD + lid;
+    let ro = q / p.inner4;
+    var i = q - ro * p.inner4;
+    var o = ro / p.rows;
+    var r = ro - o * p.rows;
+    for (var k = 0u; k < BLOCK_QUADS_PER_THREAD; k++) {
+        if (q >= p.quads) {
+            break;
+        }
+        let g = ids[r / 4u][r % 4u];
+        if (g != UNTIED) {
+            let at = 4u * (p.values_offset4 + g * p.values_stride4 + o * p.inner4 + i);
+            dst[q] = vec4<f32>(values[at], values[at + 1u], values[at + 2u], values[at + 3u]);
+        }
+        q += 256u;
+        i += p.step_i;
+        let carry_i = i >= p.inner4;
+        i = select(i, i - p.inner4, carry_i);
+        r += p.step_r + select(0u, 1u, carry_i);
+        let carry_r = r >= p.rows;
+        r = select(r, r - p.rows, carry_r);
+        o += p.step_o + select(0u, 1u, carry_r);
     }
 }

@@ -172,13 +172,16 @@ fn block_layouts() {
     let _serial = common::serial();
     let mut rng = Rng::new(7);
     // Rows of a matrix, a giant group of 200 rows (several pieces), columns, conv channels
-    // (kernels smaller and larger than the 256 elements a broadcast thread steps by).
+    // (kernels smaller and larger than the 256 elements a broadcast thread steps by, and
+    // kernels of whole quads, broadcast four at a time).
     let layouts = [
         (TieLayout::rows(50, 33), 8u32),
         (TieLayout::rows(200, 300), 1),
         (TieLayout::columns(17, 40), 6),
         (TieLayout::conv_in_channels(5, 12, 3, 3), 4),
         (TieLayout::conv_in_channels(3, 5, 17, 17), 2),
+        (TieLayout::conv_in_channels(300, 5, 2, 2), 3),
+        (TieLayout::conv_in_channels(40, 30, 4, 4), 7),
         (TieLayout::rows(300, 1), 300),
     ];
     for (i, (layout, k)) in layouts.into_iter().enumerate() {

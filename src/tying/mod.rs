@@ -55,6 +55,9 @@ const MAX_PIECES: u32 = 60_000;
 const QUADS_PER_THREAD: u64 = 4;
 /// Elements each block broadcast thread writes (`PER_THREAD` in `tie_broadcast.wgsl`).
 const BLOCKS_PER_THREAD: u64 = 16;
+/// Quads each block broadcast thread writes when rows are whole quads
+/// (`BLOCK_QUADS_PER_THREAD` in `tie_broadcast_quads.wgsl`).
+const BLOCK_QUADS_PER_THREAD: u64 = 4;
 
 /// The uniform block of `shaders/tie_reduce_walk.wgsl`.
 #[repr(C)]
@@ -140,6 +143,14 @@ struct QuadParams {
     fold_x: u32,
     total_wg: u32,
     stride: u32,
+    rows: u32,
+    inner4: u32,
+    step_i: u32,
+    step_r: u32,
+    step_o: u32,
+    values_stride4: u32,
+    values_offset4: u32,
+    _pad: u32,
 }
 
 #[derive(Debug)]
@@ -151,6 +162,7 @@ struct TieKernels {
     reduce_blocks: Kernel,
     reduce_block_pieces: Kernel,
     broadcast_quads: Kernel,
+    broadcast_block_quads: Kernel,
     broadcast_scalar: Kernel,
     broadcast_blocks: Kernel,
     combine: Kernel,
@@ -245,6 +257,7 @@ enum BroadcastKernel {
     Quads,
     Scalar,
     Blocks,
+    BlockQuads,
 }
 
 #[derive(Debug)]
@@ -315,6 +328,7 @@ impl Ties {
             let first = module("tie_reduce_first", &shaders::tie_reduce_first());
             let upper = module("tie_reduce_upper", &shaders::tie_reduce_upper());
             let broadcast = module("tie_broadcast", shaders::TIE_BROADCAST);
+            let quads = module("tie_broadcast_quads", shaders::TIE_BROADCAST_QUADS);
             // uniform, offsets, out, pairs_out, then the level's inputs.
             let first_bindings = [Uniform, Read, ReadWrite, ReadWrite, Read, Read, Read];
             let upper_bindings = [Uniform, Read, ReadWrite, ReadWrite, Read];
@@ -336,12 +350,8 @@ impl Ties {
                     &[Uniform, Read, Read, ReadWrite],
                     &[],
                 ),
-                broadcast_quads: k(
-                    &module("tie_broadcast_quads", shaders::TIE_BROADCAST_QUADS),
-                    "main",
-                    &broadcast_bindings,
-                    &[],
-                ),
+                broadcast_quads: k(&quads, "main", &broadcast_bindings, &[]),
+                broadcast_block_quads: k(&quads, "blocks", &broadcast_bindings, &[]),
                 broadcast_scalar: k(&broadcast, "scalar", &broadcast_bindings, &[]),
                 broadcast_blocks: k(&broadcast, "blocks", &broadcast_bindings, &[]),
                 combine: k(
@@ -543,15 +553,10 @@ impl Ties {
             let up = |label: &str, data: &[u32]| {
                 dispatch::storage_init(gpu, label, data, wgpu::BufferUsages::empty())
             };
-            let ids = match layout {
-                // Whole quads (at least one) for the vec4 broadcast.
-                TieLayout::Scalar { .. } => {
-                    let mut padded = map.ids().to_vec();
-                    padded.resize(padded.len().div_ceil(4).max(1) * 4, UNTIED);
-                    up("tie ids", &padded)
-                }
-                TieLayout::Blocks { .. } => up("tie ids", map.ids()),
-            };
+            // Whole quads of ids (at least one) for the vec4 broadcasts.
+            let mut padded_ids = map.ids().to_vec();
+            padded_ids.resize(padded_ids.len().div_ceil(4).max(1) * 4, UNTIED);
+            let ids = up("tie ids", &padded_ids);
             let reduce = match layout {
                 TieLayout::Scalar { len } => {
                     let members = perm.len() as u32;
@@ -767,22 +772,39 @@ impl Ties {
             };
             let (_, rows, inner) = layout.view();
             let len = layout.params_len() as u64;
-            // Scalars: whole quads four at a time, the rest (from `first`) one by one.
+            // Scalars: whole quads four at a time, the rest (from `first`) one by one. Blocks
+            // whose inner extent is whole quads: all in quads.
             let (quads, first) = match layout {
                 TieLayout::Scalar { .. } => (len / 4, len / 4 * 4),
+                TieLayout::Blocks { .. } if inner % 4 == 0 && inner > 0 => (len / 4, len),
                 TieLayout::Blocks { .. } => (0, 0),
             };
             let mut broadcast = Vec::new();
             if quads > 0 {
-                let grid = Grid::fold(quads.div_ceil(QUADS_PER_THREAD * 256), max_dim)?;
+                let (kernel, per_thread) = match layout {
+                    TieLayout::Scalar { .. } => (BroadcastKernel::Quads, QUADS_PER_THREAD),
+                    TieLayout::Blocks { .. } => {
+                        (BroadcastKernel::BlockQuads, BLOCK_QUADS_PER_THREAD)
+                    }
+                };
+                let grid = Grid::fold(quads.div_ceil(per_thread * 256), max_dim)?;
+                let (rows, inner4) = (rows.max(1), (inner / 4).max(1));
                 let qp = QuadParams {
                     quads: quads as u32,
                     fold_x: grid.x.max(1),
                     total_wg: grid.total,
                     stride: grid.total * 256,
+                    rows,
+                    inner4,
+                    step_i: 256 % inner4,
+                    step_r: (256 / inner4) % rows,
+                    step_o: 256 / inner4 / rows,
+                    values_stride4: values.stride / 4,
+                    values_offset4: values.offset / 4,
+                    _pad: 0,
                 };
                 broadcast.push(BroadcastPass {
-                    kernel: BroadcastKernel::Quads,
+                    kernel,
                     uniform: dispatch::uniform(gpu, "tie broadcast quads", &qp),
                     grid,
                 });
@@ -1063,6 +1085,7 @@ impl Single {
                 BroadcastKernel::Quads => &k.broadcast_quads,
                 BroadcastKernel::Scalar => &k.broadcast_scalar,
                 BroadcastKernel::Blocks => &k.broadcast_blocks,
+                BroadcastKernel::BlockQuads => &k.broadcast_block_quads,
             };
             kernel.run_ranges(
                 dev,
