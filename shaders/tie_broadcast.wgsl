@@ -4,9 +4,7 @@
 // Two entry points:
 // - `blocks` (row, column and conv-channel ties): workgroup w covers elements
 //   [w * 256 * PER_THREAD, (w + 1) * 256 * PER_THREAD), thread t the ones t apart by 256
-//   (coalesced). Stepping 256 elements moves (o, r, i) by (step_o, step_r, step_i) plus
-//   carries, so each thread divides once and then only adds and compares (an integer
-//   division per element dominates on GPUs without a divider and on software drivers);
+//   (coalesced), stepping its position with view_cursor.wgsl (no division per element);
 // - `scalar`: elements first .. len one per thread, ids[e] per element: the last 1-3
 //   parameters of scalar ties, after tie_broadcast_quads.wgsl.
 
@@ -57,25 +55,17 @@ fn blocks(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
         return;
     }
     var e = wid * 256u * PER_THREAD + lid;
-    let q = e / p.inner;
-    var i = e - q * p.inner;
-    var o = q / p.rows;
-    var r = q - o * p.rows;
+    var c = cursor_at(e, p.rows, p.inner);
+    let step = vec3<u32>(p.step_o, p.step_r, p.step_i);
     for (var k = 0u; k < PER_THREAD; k++) {
         if (e >= p.len) {
             break;
         }
-        let g = ids[r];
+        let g = ids[c.r];
         if (g != UNTIED) {
-            dst[e] = values[p.values_offset + g * p.values_stride + o * p.inner + i];
+            dst[e] = values[p.values_offset + g * p.values_stride + c.o * p.inner + c.i];
         }
         e += 256u;
-        i += p.step_i;
-        let carry_i = i >= p.inner;
-        i = select(i, i - p.inner, carry_i);
-        r += p.step_r + select(0u, 1u, carry_i);
-        let carry_r = r >= p.rows;
-        r = select(r, r - p.rows, carry_r);
-        o += p.step_o + select(0u, 1u, carry_r);
+        c = cursor_advance(c, step, p.rows, p.inner);
     }
 }

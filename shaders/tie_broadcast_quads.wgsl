@@ -61,26 +61,18 @@ fn blocks(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
         return;
     }
     var q = wid * 256u * BLOCK_QUADS_PER_THREAD + lid;
-    let ro = q / p.inner4;
-    var i = q - ro * p.inner4;
-    var o = ro / p.rows;
-    var r = ro - o * p.rows;
+    var c = cursor_at(q, p.rows, p.inner4);
+    let step = vec3<u32>(p.step_o, p.step_r, p.step_i);
     for (var k = 0u; k < BLOCK_QUADS_PER_THREAD; k++) {
         if (q >= p.quads) {
             break;
         }
-        let g = ids[r / 4u][r % 4u];
+        let g = ids[c.r / 4u][c.r % 4u];
         if (g != UNTIED) {
-            let at = 4u * (p.values_offset4 + g * p.values_stride4 + o * p.inner4 + i);
+            let at = 4u * (p.values_offset4 + g * p.values_stride4 + c.o * p.inner4 + c.i);
             dst[q] = vec4<f32>(values[at], values[at + 1u], values[at + 2u], values[at + 3u]);
         }
         q += 256u;
-        i += p.step_i;
-        let carry_i = i >= p.inner4;
-        i = select(i, i - p.inner4, carry_i);
-        r += p.step_r + select(0u, 1u, carry_i);
-        let carry_r = r >= p.rows;
-        r = select(r, r - p.rows, carry_r);
-        o += p.step_o + select(0u, 1u, carry_r);
+        c = cursor_advance(c, step, p.rows, p.inner4);
     }
 }

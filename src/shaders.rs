@@ -24,10 +24,10 @@ pub const TIE_REDUCE_BLOCKS: &str = include_str!("../shaders/tie_reduce_blocks.w
 pub const TIE_REDUCE_BLOCK_PIECES: &str = include_str!("../shaders/tie_reduce_block_pieces.wgsl");
 /// Tied groups past one binding: combine the windows' partials.
 pub const TIE_COMBINE: &str = include_str!("../shaders/tie_combine.wgsl");
-/// Tied groups: broadcast of group values to members.
-pub const TIE_BROADCAST: &str = include_str!("../shaders/tie_broadcast.wgsl");
-/// Tied groups, scalars: broadcast four members at a time.
-pub const TIE_BROADCAST_QUADS: &str = include_str!("../shaders/tie_broadcast_quads.wgsl");
+/// Stepping a position in an [outer][rows][inner] view without divisions.
+const VIEW_CURSOR: &str = include_str!("../shaders/view_cursor.wgsl");
+const TIE_BROADCAST: &str = include_str!("../shaders/tie_broadcast.wgsl");
+const TIE_BROADCAST_QUADS: &str = include_str!("../shaders/tie_broadcast_quads.wgsl");
 const RADIX_COMMON: &str = include_str!("../shaders/radix_common.wgsl");
 const RADIX_SORT: &str = include_str!("../shaders/radix_sort.wgsl");
 const RADIX_SMALL: &str = include_str!("../shaders/radix_small.wgsl");
@@ -65,6 +65,16 @@ pub const GROWL_RESCALE: &str = include_str!("../shaders/growl_rescale.wgsl");
 pub const PROBE_COPY: &str = include_str!("../shaders/probe_copy.wgsl");
 /// FMA-throughput probe.
 pub const PROBE_FMA: &str = include_str!("../shaders/probe_fma.wgsl");
+
+/// Tied groups: broadcast of group values to members, one element at a time.
+pub fn tie_broadcast() -> String {
+    format!("{VIEW_CURSOR}\n{TIE_BROADCAST}")
+}
+
+/// Tied groups: broadcast of group values to members, four elements at a time.
+pub fn tie_broadcast_quads() -> String {
+    format!("{VIEW_CURSOR}\n{TIE_BROADCAST_QUADS}")
+}
 
 /// Tied scalar reduction, level 1 (the members): the walk + member loading.
 pub fn tie_reduce_first() -> String {
@@ -157,8 +167,8 @@ pub fn all() -> Vec<(&'static str, String)> {
             "tie_reduce_block_pieces",
             TIE_REDUCE_BLOCK_PIECES.to_string(),
         ),
-        ("tie_broadcast", TIE_BROADCAST.to_string()),
-        ("tie_broadcast_quads", TIE_BROADCAST_QUADS.to_string()),
+        ("tie_broadcast", tie_broadcast()),
+        ("tie_broadcast_quads", tie_broadcast_quads()),
         ("tie_combine", TIE_COMBINE.to_string()),
         ("radix_sort", radix_sort()),
         ("radix_small", radix_small()),

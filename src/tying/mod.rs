@@ -327,8 +327,8 @@ impl Ties {
             };
             let first = module("tie_reduce_first", &shaders::tie_reduce_first());
             let upper = module("tie_reduce_upper", &shaders::tie_reduce_upper());
-            let broadcast = module("tie_broadcast", shaders::TIE_BROADCAST);
-            let quads = module("tie_broadcast_quads", shaders::TIE_BROADCAST_QUADS);
+            let broadcast = module("tie_broadcast", &shaders::tie_broadcast());
+            let quads = module("tie_broadcast_quads", &shaders::tie_broadcast_quads());
             // uniform, offsets, out, pairs_out, then the level's inputs.
             let first_bindings = [Uniform, Read, ReadWrite, ReadWrite, Read, Read, Read];
             let upper_bindings = [Uniform, Read, ReadWrite, ReadWrite, Read];
