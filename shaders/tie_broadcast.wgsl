@@ -2,7 +2,8 @@
 // [outer][rows][inner] with one group id per row; element (o, r, i) of a tied row takes
 // values[ids[r]][o * inner + i]; untied rows (id 0xffffffff) are left as they are.
 // Two entry points:
-// - `blocks` (row, column and conv-channel ties): workgroup w covers elements
+// - `blocks` (row, column and conv-channel ties whose inner extent is not whole quads; the
+//   others go four at a time, tie_broadcast_quads.wgsl): workgroup w covers elements
 //   [w * 256 * PER_THREAD, (w + 1) * 256 * PER_THREAD), thread t the ones t apart by 256
 //   (coalesced), stepping its position with view_cursor.wgsl (no division per element);
 // - `scalar`: elements first .. len one per thread, ids[e] per element: the last 1-3

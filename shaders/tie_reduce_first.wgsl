@@ -3,27 +3,26 @@
 // group groups[pos]. Thread t walks positions 32t .. 32t + 31, four at a time.
 //
 // IDENTITY (pipeline constant): the permutation is the identity (groups already contiguous in
-// the tensor), so `grouped` holds only the group quads and the values load as vec4; otherwise
-// `grouped` interleaves (group quad, parameter quad) and the values are gathered.
+// the tensor), so `quads` is a vec4 view of the tensor's bits and the values load four at a
+// time; otherwise `quads` holds the parameter indices (four per element) and the values are
+// gathered from `src`.
 
 override IDENTITY: bool = false;
 
-@group(0) @binding(4) var<storage, read> src4: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> quads: array<vec4<u32>>;
 @group(0) @binding(5) var<storage, read> src: array<f32>;
-@group(0) @binding(6) var<storage, read> grouped: array<vec4<u32>>;
+// The members' groups, four per element.
+@group(0) @binding(6) var<storage, read> groups: array<vec4<u32>>;
 
 fn group_quad(q: u32) -> vec4<u32> {
-    if (IDENTITY) {
-        return grouped[q];
-    }
-    return grouped[2u * q];
+    return groups[q];
 }
 
 fn value_quad(q: u32) -> vec4<f32> {
     if (IDENTITY) {
-        return src4[q];
+        return bitcast<vec4<f32>>(quads[q]);
     }
-    let at = grouped[2u * q + 1u];
+    let at = quads[q];
     return vec4<f32>(src[at.x], src[at.y], src[at.z], src[at.w]);
 }
 
@@ -31,7 +30,7 @@ fn value_at(pos: u32) -> f32 {
     if (IDENTITY) {
         return src[pos];
     }
-    return src[grouped[2u * (pos / 4u) + 1u][pos % 4u]];
+    return src[quads[pos / 4u][pos % 4u]];
 }
 
 @compute @workgroup_size(256)

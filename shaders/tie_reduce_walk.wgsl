@@ -94,7 +94,10 @@ fn step4(w: ptr<function, Walk>, v: vec4<f32>, g: vec4<u32>) {
 // thread's tail (and head, when it is the only segment).
 fn end_walk(w: Walk, t: u32) {
     if (p.top != 0u) {
-        out[w.group] = finish(w.group, w.run);
+        // (No group when nothing is tied: the empty-groups pass writes every group.)
+        if (w.group != NONE) {
+            out[w.group] = finish(w.group, w.run);
+        }
         return;
     }
     if (w.closed == 0u) {

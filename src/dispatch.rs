@@ -2,8 +2,9 @@
 //!
 //! A `Kernel` is one compute pipeline with its bind-group layout, built once per device.
 //! Bindings are in declaration order: binding 0 is always the uniform block of sizes, the rest
-//! are storage buffers (the sort adds a second uniform, its window, last). Large 1D grids are folded into 2D with [`Grid`]; shaders recover the
-//! linear workgroup index as `wg.x + wg.y * fold_x`, with `fold_x` passed in the uniform.
+//! are storage buffers (the sort adds a second uniform, its window, last). Large 1D grids are
+//! folded into 2D with [`Grid`]; shaders recover the linear workgroup index as
+//! `wg.x + wg.y * fold_x`, with `fold_x` passed in the uniform.
 
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;

@@ -212,12 +212,15 @@ impl RadixSort {
                 let first_key = first_wg * SORT_BLOCK;
                 Ok(SortWindow {
                     first_key,
-                    keys: (count * SORT_BLOCK).min(len - first_key),
+                    // (u64: one window may hold every one of 2^20 blocks.)
+                    keys: (u64::from(count) * u64::from(SORT_BLOCK)).min(u64::from(len - first_key))
+                        as u32,
                     grid: Grid::fold(u64::from(count), max_dim)?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
         let offsets_len = workgroups * 16;
+        dispatch::check_binding_size(device, "radix digit offsets", u64::from(offsets_len) * 4)?;
         gpu.scoped(|| {
             let scratch = |label: &str, elements: u64| {
                 dispatch::scratch(gpu, label, elements * 4, wgpu::BufferUsages::empty())

@@ -11,7 +11,7 @@
 //!   smaller; one thread finishes the last level. Equal work per thread, so one giant group
 //!   and millions of singletons balance alike, and no loop is longer than 32 steps;
 //! - blocks: each group's rows cut into pieces of at most 64 rows, one workgroup per piece and
-//!   256 columns, then multi-piece groups added in piece order.
+//!   1024 columns (4 per thread), then multi-piece groups added in piece order.
 //!
 //! Results are bitwise identical on every run: the summation order depends only on the plan.
 //! No atomics. Broadcast is a coalesced pass over the tensor gathering the group values.
@@ -191,9 +191,11 @@ impl Pass {
 #[derive(Debug)]
 enum ReducePlan {
     Scalar {
-        /// Group quads of the sorted members (IDENTITY), or (group quad, parameter quad)
-        /// pairs; see `shaders/tie_reduce_first.wgsl`.
-        grouped: wgpu::Buffer,
+        /// The sorted members' groups, four per element; see
+        /// `shaders/tie_reduce_first.wgsl`.
+        groups: wgpu::Buffer,
+        /// Their parameter indices, four per element (`None` when that is the identity).
+        perm: Option<wgpu::Buffer>,
         offsets: wgpu::Buffer,
         identity: bool,
         /// Level 1, then each upper level until one thread finishes.
@@ -297,15 +299,6 @@ struct CombineParams {
     _pad: u32,
 }
 
-/// The largest plan buffer per tensor byte that must fit one binding alongside the tensor:
-/// scalar plans through a permutation hold a group id and a parameter index per member.
-fn plan_bytes_per_tensor_byte(layout: TieLayout) -> u64 {
-    match layout {
-        TieLayout::Scalar { .. } => 2,
-        TieLayout::Blocks { .. } => 1,
-    }
-}
-
 impl Ties {
     /// Compiles the pipelines on `gpu`'s device.
     ///
@@ -384,12 +377,13 @@ impl Ties {
         let layout = map.layout();
         check_binding_size(device, "group values", map.values_len() as u64 * 4)?;
         let max_binding = device.limits().max_storage_buffer_binding_size;
-        let body =
-            if layout.params_len() as u64 * 4 * plan_bytes_per_tensor_byte(layout) <= max_binding {
-                Body::Single(Box::new(self.build_single(map, ValuesView::dense(layout))?))
-            } else {
-                Body::Windowed(self.build_windowed(map, max_binding)?)
-            };
+        // Whole quads: scalar plans pad their per-member buffers to them.
+        let plan_bytes = (layout.params_len() as u64).div_ceil(4) * 16;
+        let body = if plan_bytes <= max_binding {
+            Body::Single(Box::new(self.build_single(map, ValuesView::dense(layout))?))
+        } else {
+            Body::Windowed(self.build_windowed(map, max_binding)?)
+        };
         Ok(TiePlan {
             ties: self.clone(),
             layout,
@@ -410,11 +404,8 @@ impl Ties {
         }
         let align = u64::from(limits.min_storage_buffer_offset_alignment);
         let unit_bytes = u64::from(inner.max(1)) * 4;
-        let per_window = dispatch::units_per_window(
-            device,
-            unit_bytes,
-            max_binding / plan_bytes_per_tensor_byte(layout),
-        );
+        // Less one quad, so the quad-padded plan buffers of a window fit too.
+        let per_window = dispatch::units_per_window(device, unit_bytes, max_binding - 16);
         if per_window == 0 {
             return Err(Error::shape(
                 "one tied unit is larger than a storage binding",
@@ -568,18 +559,14 @@ impl Ties {
                     for g in 0..map.groups() as usize {
                         group_of[offsets[g] as usize..offsets[g + 1] as usize].fill(g as u32);
                     }
-                    let grouped: Vec<u32> = if identity {
-                        group_of
+                    check_binding_size(device, "tie member groups", group_of.len() as u64 * 4)?;
+                    let perm = if identity {
+                        None
                     } else {
                         let mut at = perm.clone();
                         at.resize(quads * 4, 0);
-                        group_of
-                            .chunks(4)
-                            .zip(at.chunks(4))
-                            .flat_map(|(g, a)| g.iter().chain(a).copied())
-                            .collect()
+                        Some(up("tie member indices", &at))
                     };
-                    check_binding_size(device, "tie grouped members", grouped.len() as u64 * 4)?;
                     check_binding_size(device, "tie offsets", offsets.len() as u64 * 4)?;
                     // Level sizes: entries, threads; each level passes 2 entries per thread.
                     let mut levels = Vec::new();
@@ -654,7 +641,8 @@ impl Ties {
                         ))
                     };
                     ReducePlan::Scalar {
-                        grouped: up("tie grouped members", &grouped),
+                        groups: up("tie member groups", &group_of),
+                        perm,
                         offsets: up("tie offsets", &offsets),
                         identity,
                         levels,
@@ -981,7 +969,8 @@ impl Single {
     ) {
         match &self.reduce {
             ReducePlan::Scalar {
-                grouped,
+                groups,
+                perm,
                 offsets,
                 identity,
                 levels,
@@ -997,18 +986,19 @@ impl Single {
                     ];
                     if i == 0 {
                         let [u, o, v, po] = head;
-                        // The vec4 view needs 16 bytes; under 4 members it is never read.
+                        // The parameter indices, or the tensor itself as quads (a vec4 view
+                        // needs 16 bytes; under 4 members it is never read).
                         let src_bytes =
                             src.size.map_or(src.buffer.size() - src.offset, |s| s.get());
-                        let src4 = if src_bytes >= 16 {
-                            src.clone()
-                        } else {
-                            whole(grouped)
+                        let quads = match perm {
+                            Some(perm) => whole(perm),
+                            None if src_bytes >= 16 => src.clone(),
+                            None => whole(groups),
                         };
                         k.reduce_first[usize::from(*identity)].run_ranges(
                             dev,
                             encoder,
-                            &[u, o, v, po, src4, src.clone(), whole(grouped)],
+                            &[u, o, v, po, quads, src.clone(), whole(groups)],
                             level.grid,
                         );
                     } else {
