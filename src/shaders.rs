@@ -58,7 +58,10 @@ pub const OWL_FINISH: &str = include_str!("../shaders/owl_finish.wgsl");
 /// GrOWL: common part.
 pub const GROWL_COMMON: &str = include_str!("../shaders/growl_common.wgsl");
 /// GrOWL stage: group norms.
-pub const GROWL_NORMS: &str = include_str!("../shaders/growl_norms.wgsl");
+const GROWL_NORMS: &str = include_str!("../shaders/growl_norms.wgsl");
+const GROWL_NORMS_ELEMENTS: &str = include_str!("../shaders/growl_norms_elements.wgsl");
+const GROWL_NORMS_QUADS: &str = include_str!("../shaders/growl_norms_quads.wgsl");
+const GROWL_RESCALE_QUADS: &str = include_str!("../shaders/growl_rescale_quads.wgsl");
 /// GrOWL stage: group rescale.
 pub const GROWL_RESCALE: &str = include_str!("../shaders/growl_rescale.wgsl");
 /// Copy-bandwidth probe.
@@ -136,6 +139,21 @@ pub fn growl_stage(stage: &str) -> String {
     format!("{GROWL_COMMON}\n{stage}")
 }
 
+/// GrOWL group norms, element by element (any layout).
+pub fn growl_norms_elements() -> String {
+    growl_stage(&format!("{GROWL_NORMS}\n{GROWL_NORMS_ELEMENTS}"))
+}
+
+/// GrOWL group norms of rows of whole quads.
+pub fn growl_norms_quads() -> String {
+    growl_stage(&format!("{GROWL_NORMS}\n{GROWL_NORMS_QUADS}"))
+}
+
+/// GrOWL rescale of tensors whose inner extent is whole quads.
+pub fn growl_rescale_quads() -> String {
+    growl_stage(&format!("{VIEW_CURSOR}\n{GROWL_RESCALE_QUADS}"))
+}
+
 /// Pipeline-overridable constants each module is compiled with (name, value sets).
 pub fn override_sets(name: &str) -> Vec<Vec<(&'static str, f64)>> {
     if name.starts_with("conv_") {
@@ -181,7 +199,9 @@ pub fn all() -> Vec<(&'static str, String)> {
         ("owl_bridge", owl_stage(&[OWL_GEOMETRY, OWL_BRIDGE])),
         ("owl_copy", owl_stage(&[OWL_COPY])),
         ("owl_finish", owl_stage(&[OWL_GEOMETRY, OWL_FINISH])),
-        ("growl_norms", growl_stage(GROWL_NORMS)),
+        ("growl_norms", growl_norms_elements()),
+        ("growl_norms_quads", growl_norms_quads()),
+        ("growl_rescale_quads", growl_rescale_quads()),
         ("growl_rescale", growl_stage(GROWL_RESCALE)),
         ("probe_copy", PROBE_COPY.to_string()),
         ("probe_fma", PROBE_FMA.to_string()),

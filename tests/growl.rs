@@ -526,6 +526,18 @@ mod gpu {
                 c_in: 5,
                 khw: 300,
             },
+            // Inner extents of whole quads (vec4 norms for rows, vec4 rescale): a step of 256
+            // quads crossing rows, groups and outer slabs.
+            GroupLayout::Rows { rows: 700, cols: 4 },
+            GroupLayout::Rows {
+                rows: 7,
+                cols: 2052,
+            },
+            GroupLayout::ConvInChannels {
+                c_out: 200,
+                c_in: 6,
+                khw: 4,
+            },
         ];
         for layout in layouts {
             let m = rng.vec(layout.len());

@@ -492,10 +492,16 @@ struct GrowlParams {
     step_g: u32,
     group_base: u32,
     norms_role: u32,
+    quad_step_o: u32,
+    quad_step_g: u32,
+    quad_step_i: u32,
+    quad_total_wg: u32,
 }
 
 /// Elements each rescale thread scales (`PER_THREAD` in `growl_rescale.wgsl`).
 const RESCALE_PER_THREAD: u64 = 8;
+/// Quads each rescale thread scales (`PER_THREAD` in `growl_rescale_quads.wgsl`).
+const RESCALE_QUADS_PER_THREAD: u64 = 4;
 
 /// Longest group one norms workgroup reduces (256 threads x 60,000 steps: under the loop limiter).
 const MAX_GROUP_LEN: u64 = 256 * 60_000;
@@ -505,8 +511,12 @@ const MAX_GROUP_LEN: u64 = 256 * 60_000;
 pub struct GrowlProx {
     owl: OwlProx,
     norms: Arc<Kernel>,
+    /// Norms of rows of whole quads.
+    norms_quads: Arc<Kernel>,
     factors: Arc<Kernel>,
     rescale: Arc<Kernel>,
+    /// Rescale of tensors whose inner extent is whole quads.
+    rescale_quads: Arc<Kernel>,
 }
 
 /// Scratch for the GrOWL prox of tensors of one [`GroupLayout`].
@@ -518,6 +528,10 @@ pub struct GrowlPlan {
     /// Whole-tensor sizes, for the per-group factors.
     uniform: wgpu::Buffer,
     factor_grid: Grid,
+    /// The rescale moves vec4s (inner extent of whole quads).
+    quads: bool,
+    /// The norms move vec4s (rows of whole quads).
+    norms_quads: bool,
     windows: Vec<GrowlWindow>,
     norms: wgpu::Buffer,
     new_norms: wgpu::Buffer,
@@ -532,6 +546,7 @@ struct GrowlWindow {
     bytes: u64,
     group_grid: Grid,
     elem_grid: Grid,
+    quad_grid: Grid,
 }
 
 impl GrowlWindow {
@@ -567,34 +582,47 @@ impl GrowlProx {
         gpu.scoped(|| {
             let device = gpu.device();
             use Binding::{Read, ReadWrite, Uniform};
-            let module = |name: &str, stage: &str| {
-                dispatch::shader(device, name, &shaders::growl_stage(stage))
+            let norms_kernel = |name, source: &str| {
+                let module = dispatch::shader(device, name, source);
+                let bindings = [Uniform, Read, ReadWrite, ReadWrite];
+                Arc::new(Kernel::new(device, name, &module, "main", &bindings, &[]))
             };
-            let norms = Kernel::new(
+            let rescale_bindings = [Uniform, ReadWrite, ReadWrite, Read];
+            let rescale_module = dispatch::shader(
                 device,
-                "growl_norms",
-                &module("growl_norms", shaders::GROWL_NORMS),
-                "main",
-                &[Uniform, Read, ReadWrite, ReadWrite],
-                &[],
+                "growl_rescale",
+                &shaders::growl_stage(shaders::GROWL_RESCALE),
             );
-            let rescale_module = module("growl_rescale", shaders::GROWL_RESCALE);
             let rescale_entry = |entry| {
-                Kernel::new(
+                let name = "growl_rescale";
+                Arc::new(Kernel::new(
                     device,
-                    "growl_rescale",
+                    name,
                     &rescale_module,
                     entry,
-                    &[Uniform, ReadWrite, ReadWrite, Read],
+                    &rescale_bindings,
                     &[],
-                )
+                ))
             };
-            let (factors, rescale) = (rescale_entry("factors"), rescale_entry("main"));
+            let quads_module = dispatch::shader(
+                device,
+                "growl_rescale_quads",
+                &shaders::growl_rescale_quads(),
+            );
             Ok(Self {
                 owl,
-                norms: Arc::new(norms),
-                factors: Arc::new(factors),
-                rescale: Arc::new(rescale),
+                norms: norms_kernel("growl_norms", &shaders::growl_norms_elements()),
+                norms_quads: norms_kernel("growl_norms_quads", &shaders::growl_norms_quads()),
+                factors: rescale_entry("factors"),
+                rescale: rescale_entry("main"),
+                rescale_quads: Arc::new(Kernel::new(
+                    device,
+                    "growl_rescale_quads",
+                    &quads_module,
+                    "main",
+                    &rescale_bindings,
+                    &[],
+                )),
             })
         })
     }
@@ -617,7 +645,10 @@ impl GrowlProx {
         let (outer, groups, inner) = view(layout);
         let spans = window_spans(device, outer, groups, inner)?;
         let owl = self.owl.plan(groups as usize)?;
-        let params = |span: &WindowSpan, elem_grid: &Grid| {
+        // Tensors whose inner extent is whole quads move as vec4s (the norms: rows only).
+        let quads = inner % 4 == 0 && inner > 0;
+        let inner4 = (inner / 4).max(1);
+        let params = |span: &WindowSpan, elem_grid: &Grid, quad_grid: &Grid| {
             let group_len = u64::from(span.outers) * u64::from(inner);
             GrowlParams {
                 outer: span.outers,
@@ -632,6 +663,10 @@ impl GrowlProx {
                 step_g: (256 / inner.max(1)) % span.groups.max(1),
                 group_base: span.first_group,
                 norms_role: span.norms_role,
+                quad_step_o: 256 / inner4 / span.groups.max(1),
+                quad_step_g: (256 / inner4) % span.groups.max(1),
+                quad_step_i: 256 % inner4,
+                quad_total_wg: quad_grid.total,
             }
         };
         gpu.scoped(|| {
@@ -647,15 +682,24 @@ impl GrowlProx {
             for span in &spans {
                 let elems = u64::from(span.outers) * u64::from(span.groups) * u64::from(inner);
                 let elem_grid = Grid::fold(elems.div_ceil(256 * RESCALE_PER_THREAD), max_dim)?;
+                let quad_grid = Grid::fold(
+                    (elems / 4).div_ceil(256 * RESCALE_QUADS_PER_THREAD),
+                    max_dim,
+                )?;
                 let first_elem = (u64::from(span.first_outer) * u64::from(groups)
                     + u64::from(span.first_group))
                     * u64::from(inner);
                 windows.push(GrowlWindow {
-                    uniform: dispatch::uniform(gpu, "growl params", &params(span, &elem_grid)),
+                    uniform: dispatch::uniform(
+                        gpu,
+                        "growl params",
+                        &params(span, &elem_grid, &quad_grid),
+                    ),
                     offset: first_elem * 4,
                     bytes: elems * 4,
                     group_grid: Grid::fold(u64::from(span.groups), max_dim)?,
                     elem_grid,
+                    quad_grid,
                 });
             }
             let factor_grid = Grid::fold(u64::from(groups).div_ceil(256), max_dim)?;
@@ -666,9 +710,15 @@ impl GrowlProx {
                 uniform: dispatch::uniform(
                     gpu,
                     "growl params",
-                    &params(&WindowSpan::whole(outer, groups), &factor_grid),
+                    &params(
+                        &WindowSpan::whole(outer, groups),
+                        &factor_grid,
+                        &factor_grid,
+                    ),
                 ),
                 factor_grid,
+                quads,
+                norms_quads: quads && outer == 1,
                 windows,
                 norms: buf("growl norms"),
                 new_norms: buf("growl new norms"),
@@ -953,7 +1003,12 @@ impl GrowlPlan {
         let growl = &self.growl;
         for win in &self.windows {
             let b = win.bindings(matrix, &self.norms, &self.new_norms);
-            growl.norms.run_ranges(device, encoder, &b, win.group_grid);
+            let norms = if self.norms_quads {
+                &growl.norms_quads
+            } else {
+                &growl.norms
+            };
+            norms.run_ranges(device, encoder, &b, win.group_grid);
         }
         self.owl
             .record_checked(encoder, &self.new_norms, w, blocks)?;
@@ -965,7 +1020,13 @@ impl GrowlPlan {
             .run_ranges(device, encoder, &b, self.factor_grid);
         for win in &self.windows {
             let b = win.bindings(matrix, &self.norms, &self.new_norms);
-            growl.rescale.run_ranges(device, encoder, &b, win.elem_grid);
+            if self.quads {
+                growl
+                    .rescale_quads
+                    .run_ranges(device, encoder, &b, win.quad_grid);
+            } else {
+                growl.rescale.run_ranges(device, encoder, &b, win.elem_grid);
+            }
         }
         Ok(())
     }

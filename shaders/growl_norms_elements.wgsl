@@ -1,0 +1,28 @@
+// Element loader of growl_norms.wgsl: thread t adds elements t, t + 256, ... of group g.
+@group(0) @binding(1) var<storage, read> matrix: array<f32>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let g = wg.x + wg.y * p.fold_x;
+    if (g >= p.groups) {
+        return;
+    }
+    // Element j of the group is (o, i) = divmod(j, inner), at (o * groups + g) * inner + i.
+    var o = lid / p.inner;
+    var i = lid - o * p.inner;
+    let row = p.groups * p.inner;
+    var at = o * row + g * p.inner + i;
+    var s = 0.0;
+    for (var j = lid; j < p.group_len; j += 256u) {
+        let x = matrix[at];
+        s = fma(x, x, s);
+        i += p.step_i;
+        var carry = 0u;
+        if (i >= p.inner) {
+            i -= p.inner;
+            carry = 1u;
+        }
+        at += (p.step_o + carry) * row + p.step_i - carry * p.inner;
+    }
+    store_norm(g, s, lid);
+}
