@@ -4,8 +4,13 @@
 // rows r of group g, with c = o * inner + i.
 // The plan cuts each group's rows (grouped, in order) into pieces of at most 64 rows.
 // Workgroup (piece, column block of 256 * COLS_PER_THREAD): thread t adds columns t,
-// t + 256, ... over the piece's rows in order (coalesced across threads). A group of one piece writes out[g] directly; otherwise the
-// piece's sums go to partials[slot] and tie_reduce_block_pieces.wgsl adds them in order.
+// t + 256, ... over the piece's rows in order (coalesced across threads). A group of one
+// piece writes out[g] directly; otherwise the piece's sums go to partials[slot] and
+// tie_reduce_block_pieces.wgsl adds them in order.
+//
+// A column is a `Lane`, declared by the prelude: one f32, or, when the inner extent is whole
+// quads, a vec4 of four neighbouring columns (the host then gives every extent, offset and
+// stride below in quads).
 
 struct BlockParams {
     outer: u32,
@@ -27,12 +32,12 @@ struct BlockParams {
 const COLS_PER_THREAD: u32 = 4u; // BLOCK_COLS_PER_THREAD on the host
 
 @group(0) @binding(0) var<uniform> p: BlockParams;
-@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(1) var<storage, read> src: array<Lane>;
 @group(0) @binding(2) var<storage, read> row_perm: array<u32>;
 // Per piece: (group, first position, row count, slot + 1 or 0 when the group has one piece).
 @group(0) @binding(3) var<storage, read> pieces: array<vec4<u32>>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
-@group(0) @binding(5) var<storage, read_write> partials: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<Lane>;
+@group(0) @binding(5) var<storage, read_write> partials: array<Lane>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -41,23 +46,26 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         return;
     }
     let piece = pieces[wid / p.col_blocks];
-    // This thread's columns: COLS_PER_THREAD of the block's 256 * COLS_PER_THREAD, 256 apart.
-    let c0 = (wid % p.col_blocks) * 256u * COLS_PER_THREAD + lid;
+    // This thread's columns: up to COLS_PER_THREAD of the block's 256 * COLS_PER_THREAD, 256
+    // apart; `sets` of them hold columns (the same for the whole workgroup).
+    let first = (wid % p.col_blocks) * 256u * COLS_PER_THREAD;
+    let sets = min(COLS_PER_THREAD, (p.cols - first + 255u) / 256u);
+    let c0 = first + lid;
     var base: array<u32, COLS_PER_THREAD>;
-    var s: array<f32, COLS_PER_THREAD>;
-    for (var j = 0u; j < COLS_PER_THREAD; j++) {
+    var s: array<Lane, COLS_PER_THREAD>;
+    for (var j = 0u; j < sets; j++) {
         let c = min(c0 + j * 256u, p.cols - 1u);
         let o = c / p.inner;
         base[j] = o * p.rows * p.inner + c - o * p.inner;
-        s[j] = 0.0;
+        s[j] = Lane(0.0);
     }
     for (var k = 0u; k < piece.z; k++) {
         let row = row_perm[piece.y + k] * p.inner;
-        for (var j = 0u; j < COLS_PER_THREAD; j++) {
+        for (var j = 0u; j < sets; j++) {
             s[j] += src[base[j] + row];
         }
     }
-    for (var j = 0u; j < COLS_PER_THREAD; j++) {
+    for (var j = 0u; j < sets; j++) {
         let c = c0 + j * 256u;
         if (c < p.cols) {
             var total = s[j];

@@ -19,7 +19,7 @@ const TIE_REDUCE_WALK: &str = include_str!("../shaders/tie_reduce_walk.wgsl");
 const TIE_REDUCE_FIRST: &str = include_str!("../shaders/tie_reduce_first.wgsl");
 const TIE_REDUCE_UPPER: &str = include_str!("../shaders/tie_reduce_upper.wgsl");
 /// Tied groups, blocks: piece reduction.
-pub const TIE_REDUCE_BLOCKS: &str = include_str!("../shaders/tie_reduce_blocks.wgsl");
+const TIE_REDUCE_BLOCKS: &str = include_str!("../shaders/tie_reduce_blocks.wgsl");
 /// Tied groups, blocks: multi-piece groups.
 pub const TIE_REDUCE_BLOCK_PIECES: &str = include_str!("../shaders/tie_reduce_block_pieces.wgsl");
 /// Tied groups past one binding: combine the windows' partials.
@@ -68,6 +68,12 @@ pub const GROWL_RESCALE: &str = include_str!("../shaders/growl_rescale.wgsl");
 pub const PROBE_COPY: &str = include_str!("../shaders/probe_copy.wgsl");
 /// FMA-throughput probe.
 pub const PROBE_FMA: &str = include_str!("../shaders/probe_fma.wgsl");
+
+/// Tied groups, blocks: piece reduction over columns of type `lane` (`f32`, or `vec4<f32>`
+/// when the inner extent is whole quads).
+pub fn tie_reduce_blocks(lane: &str) -> String {
+    format!("alias Lane = {lane};\n{TIE_REDUCE_BLOCKS}")
+}
 
 /// Tied groups: broadcast of group values to members, one element at a time.
 pub fn tie_broadcast() -> String {
@@ -180,7 +186,8 @@ pub fn all() -> Vec<(&'static str, String)> {
         ("layout_transpose", LAYOUT_TRANSPOSE.to_string()),
         ("tie_reduce_first", tie_reduce_first()),
         ("tie_reduce_upper", tie_reduce_upper()),
-        ("tie_reduce_blocks", TIE_REDUCE_BLOCKS.to_string()),
+        ("tie_reduce_blocks", tie_reduce_blocks("f32")),
+        ("tie_reduce_blocks_quads", tie_reduce_blocks("vec4<f32>")),
         (
             "tie_reduce_block_pieces",
             TIE_REDUCE_BLOCK_PIECES.to_string(),

@@ -305,7 +305,8 @@ fn tensors_past_one_binding_are_cut_into_windows() {
     let _serial = common::serial();
     // A device whose bindings hold at most 16 MiB: a 5M-parameter tensor (20 MB), a
     // 4500 x 1000 row-tied matrix (18 MB), the columns of a 5000 x 1000 matrix (20 MB) and the
-    // input channels of a 300 x 64 x 15 x 15 conv kernel (17 MB) need two windows each.
+    // input channels of a 300 x 64 x 16 x 16 conv kernel (20 MB, whole quads) need two windows
+    // each.
     let gpu = common::gpu_with_binding_limit(16 << 20);
     let ties = Ties::new(&gpu).unwrap();
     let mut rng = Rng::new(60);
@@ -325,7 +326,7 @@ fn tensors_past_one_binding_are_cut_into_windows() {
     )
     .unwrap();
     let channels = TieMap::new(
-        TieLayout::conv_in_channels(300, 64, 15, 15),
+        TieLayout::conv_in_channels(300, 64, 16, 16),
         9,
         random_ids(&mut rng, 64, 9, 5),
     )

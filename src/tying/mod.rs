@@ -159,7 +159,8 @@ struct TieKernels {
     reduce_first: [Kernel; 2],
     reduce_upper: Kernel,
     reduce_empty: Kernel,
-    reduce_blocks: Kernel,
+    /// Block pieces over f32 columns, and over vec4 columns (inner extent of whole quads).
+    reduce_blocks: [Kernel; 2],
     reduce_block_pieces: Kernel,
     broadcast_quads: Kernel,
     broadcast_block_quads: Kernel,
@@ -210,6 +211,8 @@ enum ReducePlan {
         pieces: wgpu::Buffer,
         entries: wgpu::Buffer,
         partials: wgpu::Buffer,
+        /// The first pass reads and writes vec4 columns (inner extent of whole quads).
+        quads: bool,
         first: Pass,
         second: Pass,
     },
@@ -331,12 +334,18 @@ impl Ties {
                     .map(|identity| k(&first, "main", &first_bindings, &[("IDENTITY", identity)])),
                 reduce_upper: k(&upper, "main", &upper_bindings, &[]),
                 reduce_empty: k(&upper, "empty_groups", &upper_bindings, &[]),
-                reduce_blocks: k(
-                    &module("tie_reduce_blocks", shaders::TIE_REDUCE_BLOCKS),
-                    "main",
-                    &[Uniform, Read, Read, Read, ReadWrite, ReadWrite],
-                    &[],
-                ),
+                reduce_blocks: [
+                    ("tie_reduce_blocks", "f32"),
+                    ("tie_reduce_blocks_quads", "vec4<f32>"),
+                ]
+                .map(|(name, lane)| {
+                    k(
+                        &module(name, &shaders::tie_reduce_blocks(lane)),
+                        "main",
+                        &[Uniform, Read, Read, Read, ReadWrite, ReadWrite],
+                        &[],
+                    )
+                }),
                 reduce_block_pieces: k(
                     &module("tie_reduce_block_pieces", shaders::TIE_REDUCE_BLOCK_PIECES),
                     "main",
@@ -652,7 +661,10 @@ impl Ties {
                 }
                 TieLayout::Blocks { outer, rows, inner } => {
                     let cols = outer * inner;
-                    let col_blocks = cols.div_ceil(256 * BLOCK_COLS_PER_THREAD).max(1);
+                    // The first pass's columns: quads when the inner extent is whole quads.
+                    let quads = inner % 4 == 0 && inner > 0;
+                    let lane = if quads { 4 } else { 1 };
+                    let col_blocks = (cols / lane).div_ceil(256 * BLOCK_COLS_PER_THREAD).max(1);
                     let piece_col_blocks = cols.div_ceil(256).max(1);
                     let mut pieces: Vec<[u32; 4]> = Vec::new();
                     let mut entries: Vec<[u32; 4]> = Vec::new();
@@ -702,13 +714,16 @@ impl Ties {
                                 &BlockParams {
                                     outer,
                                     rows,
-                                    inner,
-                                    cols,
+                                    inner: inner / lane,
+                                    cols: cols / lane,
                                     col_blocks,
                                     mean,
                                     fold_x: grid.x.max(1),
                                     total_wg: grid.total,
-                                    values,
+                                    values: ValuesView {
+                                        stride: values.stride / lane,
+                                        offset: values.offset / lane,
+                                    },
                                     _pad: [0; 2],
                                 },
                             )
@@ -750,9 +765,11 @@ impl Ties {
                         partials: dispatch::storage_init(
                             gpu,
                             "tie block partials",
-                            &vec![0f32; (slots * cols) as usize],
+                            // At least one quad: a vec4 binding needs 16 bytes.
+                            &vec![0f32; (slots * cols).max(4) as usize],
                             wgpu::BufferUsages::empty(),
                         ),
+                        quads,
                         first,
                         second,
                     }
@@ -1031,10 +1048,11 @@ impl Single {
                 pieces,
                 entries,
                 partials,
+                quads,
                 first,
                 second,
             } => {
-                k.reduce_blocks.run_ranges(
+                k.reduce_blocks[usize::from(*quads)].run_ranges(
                     dev,
                     encoder,
                     &[
