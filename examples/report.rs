@@ -189,7 +189,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Device probes.
     let probes = Probes::new(&gpu)?;
     let copy_bytes: u64 = if quick { 16 << 20 } else { 256 << 20 };
-    let copy = probes.copy(copy_bytes, if quick { 2 } else { 10 })?;
+    let copy_reps = if quick { 2 } else { 10 };
+    let copy = probes.copy(copy_bytes, copy_reps)?;
+    // Software drivers on a shared machine drift by 2x within minutes: every memory-bound
+    // row is stated against a copy probe measured just before it (the row above is the
+    // first such measurement).
+    let copy_now = || probes.copy(copy_bytes, copy_reps).map(|r| r.rate);
     report.print(&Row {
         kernel: "copy".into(),
         case: format!("{} MiB read+write", copy.work / 2.0 / (1 << 20) as f64),
@@ -227,7 +232,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let conv = Conv2d::new(&gpu)?;
         let shapes = if quick { cases::quick() } else { cases::full() };
         for (i, shape) in shapes.iter().enumerate() {
-            run_conv_case(&gpu, &conv, &report, shape, i as u64, fma.rate, copy.rate)?;
+            let fma_now = probes.fma(wgs, iters, 2)?.rate;
+            run_conv_case(&gpu, &conv, &report, shape, i as u64, fma_now, copy_now()?)?;
         }
     }
     if wanted("sort") {
@@ -240,7 +246,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             &[1_000_000, 10_000_000, 100_000_000]
         };
         for &n in sizes {
-            run_sort_case(&gpu, &sorter, &report, n, copy.rate)?;
+            run_sort_case(&gpu, &sorter, &report, n, copy_now()?)?;
         }
     }
     if wanted("owl") || wanted("growl") {
@@ -252,7 +258,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         };
         if wanted("owl") {
             for &n in sizes {
-                run_owl_case(&gpu, &growl, &report, n, copy.rate)?;
+                run_owl_case(&gpu, &growl, &report, n, copy_now()?)?;
             }
         }
         let layouts: &[(usize, usize)] = if quick {
@@ -267,7 +273,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     &growl,
                     &report,
                     GroupLayout::Rows { rows, cols },
-                    copy.rate,
+                    copy_now()?,
                 )?;
             }
         }
@@ -280,7 +286,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             tying::cases::full()
         };
         for (i, case) in tie_cases.iter().enumerate() {
-            run_tie_case(&gpu, &ties, &report, case, i as u64, copy.rate)?;
+            run_tie_case(&gpu, &ties, &report, case, i as u64, copy_now()?)?;
         }
     }
     Ok(())
