@@ -16,19 +16,22 @@ var<workgroup> rake: array<f32, 16>;
 fn store_norm(g: u32, s: f32, lid: u32) {
     tree[lid] = s;
     workgroupBarrier();
-    if (lid < 16u) {
+    // The thread tests are loop bounds, not branches (see scan.wgsl).
+    {
         var t = 0.0;
-        for (var k = 0u; k < 16u; k++) {
+        for (var k = 0u; k < select(0u, 16u, lid < 16u); k++) {
             t += tree[lid * 16u + k];
         }
-        rake[lid] = t;
+        if (lid < 16u) {
+            rake[lid] = t;
+        }
     }
     workgroupBarrier();
+    var total = 0.0;
+    for (var k = 0u; k < select(0u, 16u, lid == 0u); k++) {
+        total += rake[k];
+    }
     if (lid == 0u) {
-        var total = 0.0;
-        for (var k = 0u; k < 16u; k++) {
-            total += rake[k];
-        }
         if ((p.norms_role & NORMS_ACCUMULATE) != 0u) {
             total = norms[p.group_base + g] + total;
         }

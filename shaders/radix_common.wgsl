@@ -104,10 +104,13 @@ fn scan_packed(lid: u32, mine: array<vec4<u32>, 2>) -> array<vec4<u32>, 2> {
     packed_lo[lid] = mine[0];
     packed_hi[lid] = mine[1];
     workgroupBarrier();
-    if (lid < 16u) {
+    // Threads 0-15 rake, then thread 0 adds the rakers; the thread tests are loop bounds,
+    // not branches (see scan.wgsl).
+    let raker_steps = select(0u, 16u, lid < 16u);
+    {
         var run_lo = vec4<u32>(0u);
         var run_hi = vec4<u32>(0u);
-        for (var j = 0u; j < 16u; j++) {
+        for (var j = 0u; j < raker_steps; j++) {
             let k = lid * 16u + j;
             let vl = packed_lo[k];
             let vh = packed_hi[k];
@@ -116,14 +119,17 @@ fn scan_packed(lid: u32, mine: array<vec4<u32>, 2>) -> array<vec4<u32>, 2> {
             run_lo += vl;
             run_hi += vh;
         }
-        rake_lo[lid] = run_lo;
-        rake_hi[lid] = run_hi;
+        if (lid < 16u) {
+            rake_lo[lid] = run_lo;
+            rake_hi[lid] = run_hi;
+        }
     }
     workgroupBarrier();
-    if (lid == 0u) {
+    let total_steps = select(0u, 16u, lid == 0u);
+    {
         var run_lo = vec4<u32>(0u);
         var run_hi = vec4<u32>(0u);
-        for (var j = 0u; j < 16u; j++) {
+        for (var j = 0u; j < total_steps; j++) {
             let vl = rake_lo[j];
             let vh = rake_hi[j];
             rake_lo[j] = run_lo;
@@ -131,8 +137,10 @@ fn scan_packed(lid: u32, mine: array<vec4<u32>, 2>) -> array<vec4<u32>, 2> {
             run_lo += vl;
             run_hi += vh;
         }
-        tile_lo = run_lo;
-        tile_hi = run_hi;
+        if (lid == 0u) {
+            tile_lo = run_lo;
+            tile_hi = run_hi;
+        }
     }
     workgroupBarrier();
     let r = lid / 16u;

@@ -60,12 +60,11 @@ fn sort_small(@builtin(local_invocation_index) lid: u32) {
             }
         }
         var before = scan_packed(lid, mine);
-        if (lid == 0u) {
-            var acc = 0u;
-            for (var d = 0u; d < DIGITS; d++) {
-                running[d] = acc;
-                acc += counter(tile_lo, tile_hi, d);
-            }
+        // Thread 0 only; a loop bound, not a branch (see scan.wgsl).
+        var acc = 0u;
+        for (var d = 0u; d < select(0u, DIGITS, lid == 0u); d++) {
+            running[d] = acc;
+            acc += counter(tile_lo, tile_hi, d);
         }
         workgroupBarrier();
         for (var e = 0u; e < PER_THREAD; e++) {

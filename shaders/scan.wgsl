@@ -33,24 +33,31 @@ fn scan_block(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_in
     }
     sums[lid] = s;
     workgroupBarrier();
-    if (lid < 16u) {
+    // Threads 0-15 rake 16 sums each, then thread 0 the 16 rakers. The thread test is the
+    // loops' bound, not a branch: software drivers skip a loop that no lane of a SIMD batch
+    // enters, but run a branch's body masked for every batch.
+    {
         var run = ELEM_ZERO;
-        for (var j = 0u; j < 16u; j++) {
+        for (var j = 0u; j < select(0u, 16u, lid < 16u); j++) {
             let v = sums[lid * 16u + j];
             sums[lid * 16u + j] = run;
             run = elem_add(run, v);
         }
-        rake[lid] = run;
+        if (lid < 16u) {
+            rake[lid] = run;
+        }
     }
     workgroupBarrier();
-    if (lid == 0u) {
+    {
         var run = ELEM_ZERO;
-        for (var j = 0u; j < 16u; j++) {
+        for (var j = 0u; j < select(0u, 16u, lid == 0u); j++) {
             let v = rake[j];
             rake[j] = run;
             run = elem_add(run, v);
         }
-        totals[wid] = run;
+        if (lid == 0u) {
+            totals[wid] = run;
+        }
     }
     workgroupBarrier();
     // The sum of everything before this thread's first value in the block.
