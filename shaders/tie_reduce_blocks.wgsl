@@ -53,7 +53,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let c0 = first + lid;
     var base: array<u32, COLS_PER_THREAD>;
     var s: array<Lane, COLS_PER_THREAD>;
-    for (var j = 0u; j < sets; j++) {
+    // Constant trip counts (the arrays stay in registers); sets past the tensor are skipped.
+    for (var j = 0u; j < COLS_PER_THREAD; j++) {
         let c = min(c0 + j * 256u, p.cols - 1u);
         let o = c / p.inner;
         base[j] = o * p.rows * p.inner + c - o * p.inner;
@@ -61,8 +62,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     }
     for (var k = 0u; k < piece.z; k++) {
         let row = row_perm[piece.y + k] * p.inner;
-        for (var j = 0u; j < sets; j++) {
-            s[j] += src[base[j] + row];
+        for (var j = 0u; j < COLS_PER_THREAD; j++) {
+            if (j < sets) {
+                s[j] += src[base[j] + row];
+            }
         }
     }
     for (var j = 0u; j < sets; j++) {

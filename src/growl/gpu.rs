@@ -642,7 +642,7 @@ impl GrowlProx {
         let gpu = &self.owl.gpu;
         let device = gpu.device();
         let max_dim = device.limits().max_compute_workgroups_per_dimension;
-        let (outer, groups, inner) = view(layout);
+        let (outer, groups, inner) = view(layout)?;
         let spans = window_spans(device, outer, groups, inner)?;
         let owl = self.owl.plan(groups as usize)?;
         // Tensors whose inner extent is whole quads move as vec4s (the norms: rows only).
@@ -891,13 +891,23 @@ fn window_spans(
         .collect())
 }
 
-fn view(layout: GroupLayout) -> (u32, u32, u32) {
+/// `(outer, groups, inner)` of the `[outer][groups][inner]` view.
+///
+/// # Errors
+/// [`Error::Shape`] when the tensor has 2^32 elements or more (u32 indexing).
+fn view(layout: GroupLayout) -> Result<(u32, u32, u32)> {
     let (o, g, i) = match layout {
         GroupLayout::Rows { rows, cols } => (1, rows, cols),
         GroupLayout::Columns { rows, cols } => (rows, cols, 1),
         GroupLayout::ConvInChannels { c_out, c_in, khw } => (c_out, c_in, khw),
     };
-    (o as u32, g as u32, i as u32)
+    let fits = (o as u128) * (g as u128) * (i as u128) < 1 << 32;
+    match (u32::try_from(o), u32::try_from(g), u32::try_from(i)) {
+        (Ok(o), Ok(g), Ok(i)) if fits => Ok((o, g, i)),
+        _ => Err(Error::shape(format!(
+            "{layout:?} has 2^32 elements or more: GrOWL tensors use u32 indices"
+        ))),
+    }
 }
 
 impl GrowlPlan {

@@ -11,7 +11,8 @@
 //!   smaller; one thread finishes the last level. Equal work per thread, so one giant group
 //!   and millions of singletons balance alike, and no loop is longer than 32 steps;
 //! - blocks: each group's rows cut into pieces of at most 64 rows, one workgroup per piece and
-//!   1024 columns (4 per thread), then multi-piece groups added in piece order.
+//!   1024 columns (4 per thread; columns of four elements when rows are whole quads), then
+//!   multi-piece groups added in piece order.
 //!
 //! Results are bitwise identical on every run: the summation order depends only on the plan.
 //! No atomics. Broadcast is a coalesced pass over the tensor gathering the group values.
@@ -43,8 +44,8 @@ pub enum Reduction {
 /// Entries each thread of a scalar-reduction level walks (`ENTRIES` in the shader); a level
 /// passes two entries per thread to the next.
 const WALK_ENTRIES: u32 = 32;
-/// Columns each block-reduction thread adds (`COLS_PER_THREAD` in
-/// `tie_reduce_blocks.wgsl`).
+/// Columns (single elements, or quads when rows are whole quads) each block-reduction thread
+/// adds (`COLS_PER_THREAD` in `tie_reduce_blocks.wgsl`).
 const BLOCK_COLS_PER_THREAD: u32 = 4;
 /// Rows one block-reduction piece covers at most.
 const PIECE_ROWS: u32 = 64;
@@ -386,8 +387,11 @@ impl Ties {
         let layout = map.layout();
         check_binding_size(device, "group values", map.values_len() as u64 * 4)?;
         let max_binding = device.limits().max_storage_buffer_binding_size;
-        // Whole quads: scalar plans pad their per-member buffers to them.
-        let plan_bytes = (layout.params_len() as u64).div_ceil(4) * 16;
+        // Scalar plans pad their per-member buffers to whole quads.
+        let plan_bytes = match layout {
+            TieLayout::Scalar { .. } => (layout.params_len() as u64).div_ceil(4) * 16,
+            TieLayout::Blocks { .. } => layout.params_len() as u64 * 4,
+        };
         let body = if plan_bytes <= max_binding {
             Body::Single(Box::new(self.build_single(map, ValuesView::dense(layout))?))
         } else {
@@ -766,7 +770,7 @@ impl Ties {
                             gpu,
                             "tie block partials",
                             // At least one quad: a vec4 binding needs 16 bytes.
-                            &vec![0f32; (slots * cols).max(4) as usize],
+                            &vec![0f32; (slots as usize * cols as usize).max(4)],
                             wgpu::BufferUsages::empty(),
                         ),
                         quads,
