@@ -347,3 +347,41 @@ fn tensors_past_one_binding_are_cut_into_windows() {
         assert!(e <= TOL, "{:?} project: {e}", map.layout());
     }
 }
+
+/// Random maps with shrinking: every layout, sizes around the level and quad edges, group
+/// counts from everything tied to nothing tied, untied units mixed in, sorted or shuffled ids.
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn layout() -> impl Strategy<Value = TieLayout> {
+        prop_oneof![
+            (0u32..1500).prop_map(|len| TieLayout::Scalar { len }),
+            (1u32..40, 1u32..40).prop_map(|(n, d)| TieLayout::rows(n, d)),
+            (1u32..30, 1u32..30).prop_map(|(o, i)| TieLayout::columns(o, i)),
+            (1u32..6, 1u32..9, 1u32..4, 1u32..4)
+                .prop_map(|(co, ci, kh, kw)| TieLayout::conv_in_channels(co, ci, kh, kw)),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+        #[test]
+        fn random_maps_match_the_twin(
+            layout in layout(),
+            groups in 1u32..64,
+            untied_every in 0u64..5,
+            sorted in any::<bool>(),
+            seed in any::<u64>(),
+        ) {
+            let _serial = common::serial();
+            let mut rng = Rng::new(seed);
+            let mut ids = random_ids(&mut rng, layout.units(), groups, untied_every);
+            if sorted {
+                ids.sort_unstable();
+            }
+            let map = TieMap::new(layout, groups, ids).unwrap();
+            check_map(&map, seed);
+        }
+    }
+}
