@@ -375,7 +375,7 @@ mod properties {
             seed in any::<u64>(),
         ) {
             let _serial = common::serial();
-            let mut rng = Rng::new(seed);
+            let mut rng = tied::verify::Rng::new(seed);
             let mut ids = random_ids(&mut rng, layout.units(), groups, untied_every);
             if sorted {
                 ids.sort_unstable();
