@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::dispatch::{self, check_buffer, check_distinct, Binding, Grid, Kernel};
-use crate::error::{check_len, Result};
+use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::shaders;
 
@@ -116,7 +116,7 @@ impl LayoutTranspose {
     #[cfg(not(target_arch = "wasm32"))]
     pub fn nchw_to_nhwc_blocking(&self, dims: [u32; 4], x: &[f32]) -> Result<Vec<f32>> {
         let len = dims.iter().map(|&d| d as usize).product::<usize>();
-        check_len("x", len, x)?;
+        crate::error::check_len("x", len, x)?;
         let plan = self.plan(dims)?;
         let gpu = &self.gpu;
         pollster::block_on(async {
