@@ -278,6 +278,34 @@ pub(crate) fn units_per_window(device: &wgpu::Device, unit_bytes: u64, max_bindi
     (max_binding / unit_bytes) / step * step
 }
 
+/// [`units_per_window`] for a tensor that must be cut into windows of whole units of
+/// `unit_bytes`, each at most `max_binding` bytes: the count, or the error saying why no
+/// window fits (`unit` past the binding limit, or windows of whole units that cannot start at
+/// aligned offsets).
+pub(crate) fn window_units(
+    device: &wgpu::Device,
+    unit: &'static str,
+    unit_bytes: u64,
+    max_binding: u64,
+) -> Result<u64> {
+    match units_per_window(device, unit_bytes, max_binding) {
+        0 => {
+            check_binding_size(device, unit, unit_bytes)?;
+            Err(Error::LimitExceeded {
+                limit: "max_storage_buffer_binding_size",
+                needed: unit_bytes,
+                allowed: max_binding,
+                hint: format!(
+                    "; windows of whole `{unit}` units cannot start at offsets aligned to \
+                     min_storage_buffer_offset_alignment and still fit one binding: request \
+                     larger limits"
+                ),
+            })
+        }
+        n => Ok(n),
+    }
+}
+
 /// Checks that a caller's buffer holds `elements` f32/u32 values, has `usage`, and fits one
 /// binding on this device.
 pub(crate) fn check_buffer(

@@ -834,15 +834,13 @@ fn window_spans(
     if bytes <= max_binding && outer64 * inner64 <= MAX_GROUP_LEN {
         return Ok(vec![WindowSpan::whole(outer, groups)]);
     }
+    // Windows cut across groups (rows) or outer slabs, never inside a run of `inner`.
+    if inner64 > MAX_GROUP_LEN {
+        return Err(too_long(inner64));
+    }
     if outer == 1 {
         // Rows: windows of whole groups.
-        if inner64 > MAX_GROUP_LEN {
-            return Err(too_long(inner64));
-        }
-        let per = dispatch::units_per_window(device, inner64 * 4, max_binding);
-        if per == 0 {
-            dispatch::check_binding_size(device, "one matrix row", inner64 * 4)?;
-        }
+        let per = dispatch::window_units(device, "one matrix row", inner64 * 4, max_binding)?;
         let per = u32::try_from(per).unwrap_or(u32::MAX);
         return Ok((0..groups.div_ceil(per))
             .map(|w| WindowSpan {
@@ -858,25 +856,12 @@ fn window_spans(
     // each window's share of a group under the limiter.
     let slab_bytes = groups64 * inner64 * 4;
     let longest = (MAX_GROUP_LEN / inner64.max(1)) * slab_bytes;
-    let per = dispatch::units_per_window(device, slab_bytes, max_binding.min(longest));
-    if per == 0 {
-        dispatch::check_binding_size(
-            device,
-            "one outer slab [groups][inner] of the tensor",
-            slab_bytes,
-        )?;
-        if inner64 > MAX_GROUP_LEN {
-            return Err(too_long(inner64));
-        }
-        return Err(Error::LimitExceeded {
-            limit: "max_storage_buffer_binding_size",
-            needed: bytes,
-            allowed: max_binding,
-            hint: "; windows of whole outer slabs cannot start at offsets aligned to \
-                   min_storage_buffer_offset_alignment: request larger limits"
-                .into(),
-        });
-    }
+    let per = dispatch::window_units(
+        device,
+        "one outer slab [groups][inner] of the tensor",
+        slab_bytes,
+        max_binding.min(longest),
+    )?;
     let per = u32::try_from(per).unwrap_or(u32::MAX);
     let count = outer.div_ceil(per);
     Ok((0..count)

@@ -193,17 +193,13 @@ impl RadixSort {
         let blocks_per_window = if bytes <= limits.max_storage_buffer_binding_size {
             workgroups.max(1)
         } else {
-            match dispatch::units_per_window(
+            let per = dispatch::window_units(
                 device,
+                "a block of 4096 keys",
                 block_bytes,
                 limits.max_storage_buffer_binding_size,
-            ) {
-                0 => {
-                    dispatch::check_binding_size(device, "a block of 4096 keys", block_bytes)?;
-                    1
-                }
-                n => u32::try_from(n).unwrap_or(u32::MAX),
-            }
+            )?;
+            u32::try_from(per).unwrap_or(u32::MAX)
         };
         let windows = (0..workgroups.div_ceil(blocks_per_window).max(1))
             .map(|w| {

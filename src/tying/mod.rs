@@ -418,12 +418,8 @@ impl Ties {
         let align = u64::from(limits.min_storage_buffer_offset_alignment);
         let unit_bytes = u64::from(inner.max(1)) * 4;
         // Less one quad, so the quad-padded plan buffers of a window fit too.
-        let per_window = dispatch::units_per_window(device, unit_bytes, max_binding - 16);
-        if per_window == 0 {
-            return Err(Error::shape(
-                "one tied unit is larger than a storage binding",
-            ));
-        }
+        let per_window =
+            dispatch::window_units(device, "one tied unit", unit_bytes, max_binding - 16)?;
         let units = layout.units() as u64;
         let values_bytes = (map.values_len() as u64 * 4).max(4);
         let slot_bytes = values_bytes.div_ceil(align) * align;
@@ -500,22 +496,12 @@ impl Ties {
         let layout = map.layout();
         let (outer, rows, inner) = layout.view();
         let slab_bytes = u64::from(rows) * u64::from(inner) * 4;
-        let per = dispatch::units_per_window(device, slab_bytes, max_binding);
-        if per == 0 {
-            check_binding_size(
-                device,
-                "one outer slab [rows][inner] of the tensor",
-                slab_bytes,
-            )?;
-            return Err(Error::LimitExceeded {
-                limit: "max_storage_buffer_binding_size",
-                needed: layout.params_len() as u64 * 4,
-                allowed: max_binding,
-                hint: "; windows of whole outer slabs cannot start at offsets aligned to \
-                       min_storage_buffer_offset_alignment: request larger limits"
-                    .into(),
-            });
-        }
+        let per = dispatch::window_units(
+            device,
+            "one outer slab [rows][inner] of the tensor",
+            slab_bytes,
+            max_binding,
+        )?;
         let per = u32::try_from(per).unwrap_or(u32::MAX);
         let windows = (0..outer.div_ceil(per))
             .map(|w| {
