@@ -23,8 +23,8 @@ struct GrowlParams {
     // bit 0 adds the partial sum of squares earlier windows left in `norms`; bit 1 finishes
     // (square root, new norms). A window of whole groups has only bit 1.
     norms_role: u32,
-    // growl_rescale_quads.wgsl: 256 quads step (o, g, i / 4) by these; its grid.
-    quad_step_o: u32,
+    // growl_rescale_quads.wgsl: 256 quads step (g, i / 4) by these; its grid.
+    _pad: u32,
     quad_step_g: u32,
     quad_step_i: u32,
     quad_total_wg: u32,

@@ -3,7 +3,7 @@
 //   written over the old norms;
 // - `main`: element e of group g = (e / inner) % groups is multiplied by factor_g.
 //   Workgroup w covers elements [w * 256 * PER_THREAD, (w + 1) * 256 * PER_THREAD), thread t
-//   the ones t apart by 256 (coalesced); one division per thread, then additions.
+//   the ones t apart by 256 (coalesced), stepping its position with view_cursor.wgsl.
 @group(0) @binding(1) var<storage, read_write> matrix: array<f32>;
 @group(0) @binding(2) var<storage, read_write> factor: array<f32>;
 @group(0) @binding(3) var<storage, read> new_norms: array<f32>;
@@ -31,24 +31,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         return;
     }
     var e = wid * 256u * PER_THREAD + lid;
-    var q = e / p.inner;
-    var i = e - q * p.inner;
-    var g = q % p.groups;
+    var c = cursor_at(e, p.groups, p.inner);
+    // The group is the cursor's row; the outer index is never needed, so it does not step.
+    let step = vec3<u32>(0u, p.step_g, p.step_i);
     for (var k = 0u; k < PER_THREAD; k++) {
         if (e >= p.len) {
             break;
         }
-        matrix[e] = matrix[e] * factor[p.group_base + g];
+        matrix[e] = matrix[e] * factor[p.group_base + c.r];
         e += 256u;
-        i += p.step_i;
-        var carry = 0u;
-        if (i >= p.inner) {
-            i -= p.inner;
-            carry = 1u;
-        }
-        g += p.step_g + carry;
-        if (g >= p.groups) {
-            g -= p.groups;
-        }
+        c = cursor_advance(c, step, p.groups, p.inner);
     }
 }

@@ -17,7 +17,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let inner4 = p.inner / 4u;
     var q = wid * 256u * PER_THREAD + lid;
     var c = cursor_at(q, p.groups, inner4);
-    let step = vec3<u32>(p.quad_step_o, p.quad_step_g, p.quad_step_i);
+    // The group is the cursor's row; the outer index is never needed, so it does not step.
+    let step = vec3<u32>(0u, p.quad_step_g, p.quad_step_i);
     for (var k = 0u; k < PER_THREAD; k++) {
         if (q >= quads) {
             break;

@@ -63,7 +63,7 @@ const GROWL_NORMS_ELEMENTS: &str = include_str!("../shaders/growl_norms_elements
 const GROWL_NORMS_QUADS: &str = include_str!("../shaders/growl_norms_quads.wgsl");
 const GROWL_RESCALE_QUADS: &str = include_str!("../shaders/growl_rescale_quads.wgsl");
 /// GrOWL stage: group rescale.
-pub const GROWL_RESCALE: &str = include_str!("../shaders/growl_rescale.wgsl");
+const GROWL_RESCALE: &str = include_str!("../shaders/growl_rescale.wgsl");
 /// Copy-bandwidth probe.
 pub const PROBE_COPY: &str = include_str!("../shaders/probe_copy.wgsl");
 /// FMA-throughput probe.
@@ -155,6 +155,11 @@ pub fn growl_norms_quads() -> String {
     growl_stage(&format!("{GROWL_NORMS}\n{GROWL_NORMS_QUADS}"))
 }
 
+/// GrOWL per-group factors and rescale, element by element (any layout).
+pub fn growl_rescale() -> String {
+    growl_stage(&format!("{VIEW_CURSOR}\n{GROWL_RESCALE}"))
+}
+
 /// GrOWL rescale of tensors whose inner extent is whole quads.
 pub fn growl_rescale_quads() -> String {
     growl_stage(&format!("{VIEW_CURSOR}\n{GROWL_RESCALE_QUADS}"))
@@ -209,7 +214,7 @@ pub fn all() -> Vec<(&'static str, String)> {
         ("growl_norms", growl_norms_elements()),
         ("growl_norms_quads", growl_norms_quads()),
         ("growl_rescale_quads", growl_rescale_quads()),
-        ("growl_rescale", growl_stage(GROWL_RESCALE)),
+        ("growl_rescale", growl_rescale()),
         ("probe_copy", PROBE_COPY.to_string()),
         ("probe_fma", PROBE_FMA.to_string()),
     ]

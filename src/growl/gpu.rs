@@ -492,7 +492,7 @@ struct GrowlParams {
     step_g: u32,
     group_base: u32,
     norms_role: u32,
-    quad_step_o: u32,
+    _pad: u32,
     quad_step_g: u32,
     quad_step_i: u32,
     quad_total_wg: u32,
@@ -588,11 +588,8 @@ impl GrowlProx {
                 Arc::new(Kernel::new(device, name, &module, "main", &bindings, &[]))
             };
             let rescale_bindings = [Uniform, ReadWrite, ReadWrite, Read];
-            let rescale_module = dispatch::shader(
-                device,
-                "growl_rescale",
-                &shaders::growl_stage(shaders::GROWL_RESCALE),
-            );
+            let rescale_module =
+                dispatch::shader(device, "growl_rescale", &shaders::growl_rescale());
             let rescale_entry = |entry| {
                 let name = "growl_rescale";
                 Arc::new(Kernel::new(
@@ -663,7 +660,7 @@ impl GrowlProx {
                 step_g: (256 / inner.max(1)) % span.groups.max(1),
                 group_base: span.first_group,
                 norms_role: span.norms_role,
-                quad_step_o: 256 / inner4 / span.groups.max(1),
+                _pad: 0,
                 quad_step_g: (256 / inner4) % span.groups.max(1),
                 quad_step_i: 256 % inner4,
                 quad_total_wg: quad_grid.total,
