@@ -393,7 +393,11 @@ impl Ties {
             TieLayout::Blocks { .. } => layout.params_len() as u64 * 4,
         };
         let body = if plan_bytes <= max_binding {
-            Body::Single(Box::new(self.build_single(map, ValuesView::dense(layout))?))
+            Body::Single(Box::new(self.build_single(
+                map,
+                ValuesView::dense(layout),
+                None,
+            )?))
         } else {
             Body::Windowed(self.build_windowed(map, max_binding)?)
         };
@@ -440,7 +444,7 @@ impl Ties {
                 map.ids()[u0 as usize..u1 as usize].to_vec(),
             )?;
             windows.push(Window {
-                plan: self.build_single(&sub, ValuesView::dense(sub_layout))?,
+                plan: self.build_single(&sub, ValuesView::dense(sub_layout), None)?,
                 offset: u0 * unit_bytes,
                 bytes: (u1 - u0) * unit_bytes,
             });
@@ -503,26 +507,28 @@ impl Ties {
             max_binding,
         )?;
         let per = u32::try_from(per).unwrap_or(u32::MAX);
-        let windows = (0..outer.div_ceil(per))
-            .map(|w| {
-                let (first, count) = (w * per, per.min(outer - w * per));
-                let sub_layout = TieLayout::Blocks {
-                    outer: count,
-                    rows,
-                    inner,
-                };
-                let sub = TieMap::new(sub_layout, map.groups(), map.ids().to_vec())?;
-                let values = ValuesView {
-                    stride: outer * inner,
-                    offset: first * inner,
-                };
-                Ok(Window {
-                    plan: self.build_single(&sub, values)?,
-                    offset: u64::from(first) * slab_bytes,
-                    bytes: u64::from(count) * slab_bytes,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let mut windows: Vec<Window> = Vec::new();
+        for w in 0..outer.div_ceil(per) {
+            let (first, count) = (w * per, per.min(outer - w * per));
+            let sub_layout = TieLayout::Blocks {
+                outer: count,
+                rows,
+                inner,
+            };
+            let sub = TieMap::new(sub_layout, map.groups(), map.ids().to_vec())?;
+            let values = ValuesView {
+                stride: outer * inner,
+                offset: first * inner,
+            };
+            // Every window ties the same rows: the first window's tables serve them all (its
+            // partials are the largest).
+            let tables = windows.first().map(|w| &w.plan);
+            windows.push(Window {
+                plan: self.build_single(&sub, values, tables)?,
+                offset: u64::from(first) * slab_bytes,
+                bytes: u64::from(count) * slab_bytes,
+            });
+        }
         Ok(Windowed {
             windows,
             combine: None,
@@ -531,7 +537,16 @@ impl Ties {
 
     /// The plan of a tensor that fits one binding, writing (and reading) group values at
     /// `values`.
-    fn build_single(&self, map: &TieMap, values: ValuesView) -> Result<Single> {
+    ///
+    /// `tables`: a plan of the same ids (a window of the same block tie map) whose uploaded
+    /// ids, row permutation, piece lists and partials this plan shares instead of uploading
+    /// its own.
+    fn build_single(
+        &self,
+        map: &TieMap,
+        values: ValuesView,
+        tables: Option<&Single>,
+    ) -> Result<Single> {
         let gpu = &self.gpu;
         let device = gpu.device();
         let max_dim = device.limits().max_compute_workgroups_per_dimension;
@@ -544,9 +559,14 @@ impl Ties {
                 dispatch::storage_init(gpu, label, data, wgpu::BufferUsages::empty())
             };
             // Whole quads of ids (at least one) for the vec4 broadcasts.
-            let mut padded_ids = map.ids().to_vec();
-            padded_ids.resize(padded_ids.len().div_ceil(4).max(1) * 4, UNTIED);
-            let ids = up("tie ids", &padded_ids);
+            let ids = match tables {
+                Some(shared) => shared.ids.clone(),
+                None => {
+                    let mut padded_ids = map.ids().to_vec();
+                    padded_ids.resize(padded_ids.len().div_ceil(4).max(1) * 4, UNTIED);
+                    up("tie ids", &padded_ids)
+                }
+            };
             let reduce = match layout {
                 TieLayout::Scalar { len } => {
                     let members = perm.len() as u32;
@@ -738,27 +758,51 @@ impl Ties {
                         }),
                         grid: grid2,
                     };
+                    let (row_perm, pieces, entries, partials) = match tables {
+                        Some(Single {
+                            reduce:
+                                ReducePlan::Blocks {
+                                    row_perm,
+                                    pieces,
+                                    entries,
+                                    partials,
+                                    ..
+                                },
+                            ..
+                        }) => (
+                            row_perm.clone(),
+                            pieces.clone(),
+                            entries.clone(),
+                            partials.clone(),
+                        ),
+                        _ => (
+                            up("tie row perm", &perm),
+                            dispatch::storage_init(
+                                gpu,
+                                "tie pieces",
+                                &pieces,
+                                wgpu::BufferUsages::empty(),
+                            ),
+                            dispatch::storage_init(
+                                gpu,
+                                "tie piece groups",
+                                &entries,
+                                wgpu::BufferUsages::empty(),
+                            ),
+                            dispatch::storage_init(
+                                gpu,
+                                "tie block partials",
+                                // At least one quad: a vec4 binding needs 16 bytes.
+                                &vec![0f32; (slots as usize * cols as usize).max(4)],
+                                wgpu::BufferUsages::empty(),
+                            ),
+                        ),
+                    };
                     ReducePlan::Blocks {
-                        row_perm: up("tie row perm", &perm),
-                        pieces: dispatch::storage_init(
-                            gpu,
-                            "tie pieces",
-                            &pieces,
-                            wgpu::BufferUsages::empty(),
-                        ),
-                        entries: dispatch::storage_init(
-                            gpu,
-                            "tie piece groups",
-                            &entries,
-                            wgpu::BufferUsages::empty(),
-                        ),
-                        partials: dispatch::storage_init(
-                            gpu,
-                            "tie block partials",
-                            // At least one quad: a vec4 binding needs 16 bytes.
-                            &vec![0f32; (slots as usize * cols as usize).max(4)],
-                            wgpu::BufferUsages::empty(),
-                        ),
+                        row_perm,
+                        pieces,
+                        entries,
+                        partials,
                         quads,
                         first,
                         second,
