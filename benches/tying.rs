@@ -1,5 +1,6 @@
 //! Tied groups: reduce, broadcast and the fused reduce-broadcast on the report's maps, GPU time
-//! from timestamps (or wall time after a full sync), with the CPU twin side by side.
+//! from timestamps (or wall time after a full sync), with the CPU twin side by side, and the
+//! unstaged reduction next to a staged one (see `tied::tying::Staging`).
 //! Throughput is the bytes that must move (tensor, ids, group values).
 //!
 //! `cargo bench --bench tying`; `TIED_BENCH_QUICK=1` for small maps on software GPUs.
@@ -10,7 +11,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use tied::dispatch::{upload, zeros};
-use tied::tying::{cases, cpu, Reduction, Ties};
+use tied::tying::{cases, cpu, Reduction, Staging, Ties};
 use tied::verify::Rng;
 
 fn tie_benches(c: &mut Criterion) {
@@ -42,6 +43,17 @@ fn tie_benches(c: &mut Criterion) {
                 })
             })
         });
+        if plan.staged() {
+            // The same reduction without the staging pass (see `Staging`).
+            let unstaged = ties.plan_with(map, Staging::Never).expect("plan");
+            group.bench_function(BenchmarkId::new("reduce_gpu_unstaged", &case.name), |b| {
+                b.iter_custom(|iters| {
+                    common::gpu_time(&gpu, iters, |e| {
+                        unstaged.record_reduce(e, &src, &values, Reduction::Sum)
+                    })
+                })
+            });
+        }
         group.bench_function(BenchmarkId::new("reduce_cpu_twin", &case.name), |b| {
             b.iter(|| cpu::reduce(map, &x, Reduction::Sum))
         });

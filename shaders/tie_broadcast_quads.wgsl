@@ -6,6 +6,11 @@
 //   past the last whole quad go through `scalar` of tie_broadcast.wgsl.
 // - `blocks`, ties of [outer][rows][inner] with inner a multiple of 4: as `blocks` of
 //   tie_broadcast.wgsl, in quads (a quad never straddles two rows).
+// - `stage`, the staging gather of a scalar reduction whose members lie scattered over the
+//   tensor (see `Staging` in src/tying/mod.rs): staged quad q takes src[base + ids[q]] lane
+//   by lane, where `ids` holds each staged slot's offset inside its chunk of STAGE_CHUNK
+//   parameters and `base` is that chunk's first parameter. `values` is the source tensor,
+//   `dst` the staged copy. Every read stays inside one chunk (64 KiB), so it hits the cache.
 
 struct QuadParams {
     quads: u32,
@@ -27,25 +32,32 @@ struct QuadParams {
 const PER_THREAD: u32 = 4u; // QUADS_PER_THREAD on the host
 const BLOCK_QUADS_PER_THREAD: u32 = 4u; // BLOCK_QUADS_PER_THREAD on the host
 const UNTIED: u32 = 0xffffffffu;
+const STAGE_CHUNK: u32 = 16384u; // STAGE_CHUNK on the host
 
 @group(0) @binding(0) var<uniform> p: QuadParams;
 @group(0) @binding(1) var<storage, read> ids: array<vec4<u32>>;
 @group(0) @binding(2) var<storage, read> values: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dst: array<vec4<f32>>;
 
+// The quad of the k-th of PER_THREAD grid-strided steps of `main` and `stage`; p.quads (past
+// the end) in the folded grid's spare workgroups.
+fn strided_quad(wg: vec3<u32>, lid: u32, k: u32) -> u32 {
+    let wid = wg.x + wg.y * p.fold_x;
+    return select(p.quads, k * p.stride + wid * 256u + lid, wid < p.total_wg);
+}
+
+fn gather4(at: vec4<u32>) -> vec4<f32> {
+    return vec4<f32>(values[at.x], values[at.y], values[at.z], values[at.w]);
+}
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let wid = wg.x + wg.y * p.fold_x;
-    if (wid >= p.total_wg) {
-        return;
-    }
     for (var k = 0u; k < PER_THREAD; k++) {
-        let q = k * p.stride + wid * 256u + lid;
+        let q = strided_quad(wg, lid, k);
         if (q < p.quads) {
             let g = ids[q];
             let untied = g == vec4<u32>(UNTIED);
-            let at = select(g, vec4<u32>(0u), untied);
-            var v = vec4<f32>(values[at.x], values[at.y], values[at.z], values[at.w]);
+            var v = gather4(select(g, vec4<u32>(0u), untied));
             if (any(untied)) {
                 v = select(v, dst[q], untied);
             }
@@ -74,5 +86,16 @@ fn blocks(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
         }
         q += 256u;
         c = cursor_advance(c, step, p.rows, p.inner4);
+    }
+}
+
+@compute @workgroup_size(256)
+fn stage(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    for (var k = 0u; k < PER_THREAD; k++) {
+        let q = strided_quad(wg, lid, k);
+        if (q < p.quads) {
+            // A chunk is whole quads: the four slots share it.
+            dst[q] = gather4(vec4<u32>(q / (STAGE_CHUNK / 4u) * STAGE_CHUNK) + ids[q]);
+        }
     }
 }

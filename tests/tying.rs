@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::OnceLock;
 
-use tied::tying::{cpu, Reduction, TieLayout, TieMap, Ties, UNTIED};
+use tied::tying::{cpu, Reduction, Staging, TieLayout, TieMap, TiePlan, Ties, UNTIED};
 use tied::verify::{abs, max_rel_err, Rng};
 use tied::Error;
 
@@ -214,6 +214,86 @@ fn grids_fold_past_65535_workgroups() {
     check_map(&map, 31);
 }
 
+/// Runs `plan`'s reduction of `x` through the recording path.
+fn plan_reduce(plan: &TiePlan, x: &[f32], how: Reduction) -> Vec<f32> {
+    let gpu = ties().gpu();
+    let src = tied::dispatch::upload(gpu, "src", x);
+    let values = tied::dispatch::zeros(gpu, "values", plan.values_len());
+    let mut encoder = gpu.device().create_command_encoder(&Default::default());
+    plan.record_reduce(&mut encoder, &src, &values, how)
+        .unwrap();
+    gpu.queue().submit([encoder.finish()]);
+    pollster::block_on(tied::dispatch::read_back(gpu, &values, plan.values_len())).unwrap()
+}
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+/// Staging moves values, never changes an addition: staged and unstaged plans give identical
+/// bits, for tensors of a partial chunk, whole chunks, and chunks plus a partial quad, with
+/// untied parameters, a power-law map and one giant group mixed in. `Auto` stages scattered
+/// maps past `STAGE_MIN_PARAMS` on CPU adapters only; nothing stages an identity map.
+#[test]
+fn staging_changes_no_bit() {
+    let _serial = common::serial();
+    let mut rng = Rng::new(70);
+    let chunk = 1usize << 14;
+    let mut maps = Vec::new();
+    for (p, k, untied_every) in [
+        (1000usize, 10u32, 3u64),
+        (chunk, 500, 0),
+        (4 * chunk, 3000, 5),
+        (3 * chunk + 7, 1, 4),
+        (2 * chunk + 1, 20_000, 9),
+    ] {
+        let ids = random_ids(&mut rng, p, k, untied_every);
+        maps.push(TieMap::new(TieLayout::Scalar { len: p as u32 }, k, ids).unwrap());
+    }
+    let p = 3 * chunk + 2;
+    let skewed = (0..p)
+        .map(|_| (rng.next_u64() % 64).trailing_zeros().min(5))
+        .collect();
+    maps.push(TieMap::new(TieLayout::Scalar { len: p as u32 }, 6, skewed).unwrap());
+    for map in &maps {
+        let never = ties().plan_with(map, Staging::Never).unwrap();
+        let always = ties().plan_with(map, Staging::Always).unwrap();
+        assert!(!never.staged());
+        assert!(always.staged(), "{:?}", map.layout());
+        let x = rng.vec(map.layout().params_len());
+        for how in [Reduction::Sum, Reduction::Mean] {
+            let unstaged = plan_reduce(&never, &x, how);
+            let staged = plan_reduce(&always, &x, how);
+            assert_eq!(bits(&staged), bits(&unstaged), "{:?} {how:?}", map.layout());
+            let e = max_rel_err(
+                &staged,
+                &cpu::reduce(map, &x, how),
+                &cpu::reduce(map, &abs(&x), how),
+            );
+            assert!(e <= TOL, "{:?} {how:?}: {e}", map.layout());
+        }
+    }
+    // Auto: past STAGE_MIN_PARAMS and scattered, on CPU adapters only.
+    let auto = |map: &TieMap| ties().plan(map).unwrap().staged();
+    assert!(!auto(&maps[2]), "a tensor in cache is not staged");
+    let big = tied::tying::STAGE_MIN_PARAMS as usize;
+    let scattered = random_ids(&mut rng, big, 1000, 0);
+    let scattered = TieMap::new(TieLayout::Scalar { len: big as u32 }, 1000, scattered).unwrap();
+    let cpu_adapter = ties().gpu().adapter_info().device_type == wgpu::DeviceType::Cpu;
+    assert_eq!(auto(&scattered), cpu_adapter);
+    let p = 4 * chunk as u32;
+    let contiguous = TieMap::new(
+        TieLayout::Scalar { len: p },
+        16,
+        (0..p).map(|i| i / chunk as u32).collect(),
+    )
+    .unwrap();
+    assert!(!ties()
+        .plan_with(&contiguous, Staging::Always)
+        .unwrap()
+        .staged());
+}
+
 #[test]
 fn deterministic_bits() {
     let _serial = common::serial();
@@ -228,10 +308,7 @@ fn deterministic_bits() {
     let x = rng.vec(p);
     let a = ties().reduce_blocking(&map, &x, Reduction::Sum).unwrap();
     let b = ties().reduce_blocking(&map, &x, Reduction::Sum).unwrap();
-    assert_eq!(
-        a.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-        b.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
-    );
+    assert_eq!(bits(&a), bits(&b));
 }
 
 #[test]
@@ -333,6 +410,11 @@ fn tensors_past_one_binding_are_cut_into_windows() {
     .unwrap();
     for map in [&scalar, &rows, &columns, &channels] {
         assert_eq!(ties.plan(map).unwrap().windows(), 2, "{:?}", map.layout());
+    }
+    // The scattered scalar windows (past STAGE_MIN_PARAMS each) stage on CPU adapters.
+    let cpu_adapter = gpu.adapter_info().device_type == wgpu::DeviceType::Cpu;
+    assert_eq!(ties.plan(&scalar).unwrap().staged(), cpu_adapter);
+    for map in [&scalar, &rows, &columns, &channels] {
         let x = rng.vec(map.layout().params_len());
         for how in [Reduction::Sum, Reduction::Mean] {
             let got = ties.reduce_blocking(map, &x, how).unwrap();

@@ -9,7 +9,8 @@
 //!   thread walks 32 consecutive members once, writes the groups that close inside it, and
 //!   passes its first and last (possibly unfinished) segments to the next level, 16 times
 //!   smaller; one thread finishes the last level. Equal work per thread, so one giant group
-//!   and millions of singletons balance alike, and no loop is longer than 32 steps;
+//!   and millions of singletons balance alike, and no loop is longer than 32 steps. Members
+//!   scattered over a large tensor may first be staged chunk by chunk (see [`Staging`]);
 //! - blocks: each group's rows cut into pieces of at most 64 rows, one workgroup per piece and
 //!   1024 columns (4 per thread; columns of four elements when rows are whole quads), then
 //!   multi-piece groups added in piece order.
@@ -56,9 +57,79 @@ const MAX_PIECES: u32 = 60_000;
 const QUADS_PER_THREAD: u64 = 4;
 /// Elements each block broadcast thread writes (`PER_THREAD` in `tie_broadcast.wgsl`).
 const BLOCKS_PER_THREAD: u64 = 16;
+/// Parameters per staging chunk (`STAGE_CHUNK` in `tie_broadcast_quads.wgsl`): 64 KiB of
+/// f32, so the staging gather stays in cache; a multiple of 4.
+const STAGE_CHUNK: u32 = 1 << 14;
+/// Parameters from which [`Staging::Auto`] stages a scattered scalar map (4 MiB of f32).
+pub const STAGE_MIN_PARAMS: u32 = 1 << 20;
 /// Quads each block broadcast thread writes when rows are whole quads
 /// (`BLOCK_QUADS_PER_THREAD` in `tie_broadcast_quads.wgsl`).
 const BLOCK_QUADS_PER_THREAD: u64 = 4;
+
+/// How a scalar plan reads members that lie scattered over the tensor.
+///
+/// The scalar reduction walks the members in group order, so a random tie map makes it
+/// gather single floats from all over the tensor, and most loads miss the cache. A staged
+/// plan first copies the tensor, chunk by chunk of 2^14 parameters (64 KiB), into a scratch
+/// copy in which each chunk's members stand in the order the walk visits them (a gather that
+/// stays inside one cached chunk); the walk then gathers from the staged copy, where the
+/// members a stretch of the walk needs from one chunk are neighbours. One more pass over the
+/// tensor, far fewer cache misses.
+///
+/// Staging never changes a result: the walk adds the same values in the same order, so
+/// staged and unstaged plans give bitwise identical sums. A staged plan holds 8 more bytes per
+/// parameter (the staging offsets and the staged copy).
+///
+/// Measured on lavapipe (2 cores, P = 1e7, 1e5 random groups, the same run): the staged
+/// reduction takes 0.6-0.85 of the unstaged one's time; at P = 2e5 (800 KB, in cache) it
+/// takes 1.15-1.5 times as long. It has not been measured on a
+/// hardware GPU, whose caches and gathers differ, so [`Staging::Auto`] stages only on CPU
+/// adapters; [`Staging::Always`] tries it anywhere.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Staging {
+    /// Stage on CPU adapters (software drivers) when the tensor is past
+    /// [`STAGE_MIN_PARAMS`] (4 MiB: smaller ones stay in a core's cache, where staging only
+    /// adds a pass) and at least a quarter of the members, in group order, jump more than one
+    /// 64-byte line from the one before.
+    #[default]
+    Auto,
+    /// Stage every scalar plan whose members are not already in tensor order.
+    Always,
+    /// Never stage.
+    Never,
+}
+
+impl Staging {
+    /// Whether a scalar plan on `device` of `len` parameters whose members, in group order,
+    /// are the parameters `perm` (not the identity) is staged.
+    fn applies(self, device: &wgpu::Device, len: u32, perm: &[u32]) -> bool {
+        match self {
+            Staging::Always => true,
+            Staging::Never => false,
+            Staging::Auto => {
+                let cpu = device.adapter_info().device_type == wgpu::DeviceType::Cpu;
+                let jumps = || {
+                    perm.windows(2)
+                        .filter(|w| (w[1] / 16).abs_diff(w[0] / 16) > 1)
+                        .count()
+                };
+                cpu && len >= STAGE_MIN_PARAMS && jumps() * 4 > perm.len()
+            }
+        }
+    }
+}
+
+/// The staging pass of a scalar plan (see [`Staging`]).
+#[derive(Debug)]
+struct Staged {
+    /// Per staged slot, four per element: the offset inside its chunk of the parameter it
+    /// takes.
+    offsets: wgpu::Buffer,
+    /// The staged copy, whole quads.
+    values: wgpu::Buffer,
+    uniform: wgpu::Buffer,
+    grid: Grid,
+}
 
 /// The uniform block of `shaders/tie_reduce_walk.wgsl`.
 #[repr(C)]
@@ -165,6 +236,8 @@ struct TieKernels {
     reduce_block_pieces: Kernel,
     broadcast_quads: Kernel,
     broadcast_block_quads: Kernel,
+    /// The staging gather of scattered scalar members.
+    stage: Kernel,
     broadcast_scalar: Kernel,
     broadcast_blocks: Kernel,
     combine: Kernel,
@@ -196,8 +269,10 @@ enum ReducePlan {
         /// The sorted members' groups, four per element; see
         /// `shaders/tie_reduce_first.wgsl`.
         groups: wgpu::Buffer,
-        /// Their parameter indices, four per element (`None` when that is the identity).
+        /// Their parameter indices, or their slots in the staged copy when `staged`, four
+        /// per element (`None` when that is the identity).
         perm: Option<wgpu::Buffer>,
+        staged: Option<Staged>,
         offsets: wgpu::Buffer,
         identity: bool,
         /// Level 1, then each upper level until one thread finishes.
@@ -355,6 +430,7 @@ impl Ties {
                 ),
                 broadcast_quads: k(&quads, "main", &broadcast_bindings, &[]),
                 broadcast_block_quads: k(&quads, "blocks", &broadcast_bindings, &[]),
+                stage: k(&quads, "stage", &broadcast_bindings, &[]),
                 broadcast_scalar: k(&broadcast, "scalar", &broadcast_bindings, &[]),
                 broadcast_blocks: k(&broadcast, "blocks", &broadcast_bindings, &[]),
                 combine: k(
@@ -377,12 +453,22 @@ impl Ties {
     }
 
     /// Builds the GPU plan of `map`: sorts units by group on the host, uploads the
-    /// permutation, offsets and work lists, and prepares every uniform.
+    /// permutation, offsets and work lists, and prepares every uniform. Scattered scalar
+    /// members are staged as [`Staging::Auto`] decides.
     ///
     /// # Errors
     /// [`Error::LimitExceeded`] when the tensor or the plan does not fit one binding or one
     /// dispatch on this device; errors captured while creating buffers.
     pub fn plan(&self, map: &TieMap) -> Result<TiePlan> {
+        self.plan_with(map, Staging::Auto)
+    }
+
+    /// [`Ties::plan`] with an explicit [`Staging`] choice for scalar maps (ignored for
+    /// blocks), to compare both on a device or to save the staging memory.
+    ///
+    /// # Errors
+    /// As [`Ties::plan`].
+    pub fn plan_with(&self, map: &TieMap, staging: Staging) -> Result<TiePlan> {
         let device = self.gpu.device();
         let layout = map.layout();
         check_binding_size(device, "group values", map.values_len() as u64 * 4)?;
@@ -397,9 +483,10 @@ impl Ties {
                 map,
                 ValuesView::dense(layout),
                 None,
+                staging,
             )?))
         } else {
-            Body::Windowed(self.build_windowed(map, max_binding)?)
+            Body::Windowed(self.build_windowed(map, max_binding, staging)?)
         };
         Ok(TiePlan {
             ties: self.clone(),
@@ -410,7 +497,7 @@ impl Ties {
     }
 
     /// Cuts a tensor past one binding into windows of whole units that each fit.
-    fn build_windowed(&self, map: &TieMap, max_binding: u64) -> Result<Windowed> {
+    fn build_windowed(&self, map: &TieMap, max_binding: u64, staging: Staging) -> Result<Windowed> {
         let gpu = &self.gpu;
         let device = gpu.device();
         let limits = device.limits();
@@ -444,7 +531,7 @@ impl Ties {
                 map.ids()[u0 as usize..u1 as usize].to_vec(),
             )?;
             windows.push(Window {
-                plan: self.build_single(&sub, ValuesView::dense(sub_layout), None)?,
+                plan: self.build_single(&sub, ValuesView::dense(sub_layout), None, staging)?,
                 offset: u0 * unit_bytes,
                 bytes: (u1 - u0) * unit_bytes,
             });
@@ -524,7 +611,7 @@ impl Ties {
             // partials are the largest).
             let tables = windows.first().map(|w| &w.plan);
             windows.push(Window {
-                plan: self.build_single(&sub, values, tables)?,
+                plan: self.build_single(&sub, values, tables, Staging::Never)?,
                 offset: u64::from(first) * slab_bytes,
                 bytes: u64::from(count) * slab_bytes,
             });
@@ -540,12 +627,13 @@ impl Ties {
     ///
     /// `tables`: a plan of the same ids (a window of the same block tie map) whose uploaded
     /// ids, row permutation, piece lists and partials this plan shares instead of uploading
-    /// its own.
+    /// its own. `staging` applies to scalar maps.
     fn build_single(
         &self,
         map: &TieMap,
         values: ValuesView,
         tables: Option<&Single>,
+        staging: Staging,
     ) -> Result<Single> {
         let gpu = &self.gpu;
         let device = gpu.device();
@@ -579,12 +667,40 @@ impl Ties {
                         group_of[offsets[g] as usize..offsets[g + 1] as usize].fill(g as u32);
                     }
                     check_binding_size(device, "tie member groups", group_of.len() as u64 * 4)?;
-                    let perm = if identity {
-                        None
+                    let staged = !identity && staging.applies(device, len, &perm);
+                    let (perm, staged) = if identity {
+                        (None, None)
+                    } else if staged {
+                        let (slots, offsets) = stage_slots(len, &perm);
+                        let grid = Grid::fold(
+                            u64::from(len.div_ceil(4)).div_ceil(QUADS_PER_THREAD * 256),
+                            max_dim,
+                        )?;
+                        let params = QuadParams {
+                            quads: len.div_ceil(4),
+                            fold_x: grid.x.max(1),
+                            total_wg: grid.total,
+                            stride: grid.total * 256,
+                            ..Default::default()
+                        };
+                        let mut at = slots;
+                        at.resize(quads * 4, 0);
+                        let staged = Staged {
+                            offsets: up("tie staging offsets", &offsets),
+                            values: dispatch::scratch(
+                                gpu,
+                                "tie staged values",
+                                offsets.len() as u64 * 4,
+                                wgpu::BufferUsages::empty(),
+                            ),
+                            uniform: dispatch::uniform(gpu, "tie staging", &params),
+                            grid,
+                        };
+                        (Some(up("tie member slots", &at)), Some(staged))
                     } else {
                         let mut at = perm.clone();
                         at.resize(quads * 4, 0);
-                        Some(up("tie member indices", &at))
+                        (Some(up("tie member indices", &at)), None)
                     };
                     check_binding_size(device, "tie offsets", offsets.len() as u64 * 4)?;
                     // Level sizes: entries, threads; each level passes 2 entries per thread.
@@ -662,6 +778,7 @@ impl Ties {
                     ReducePlan::Scalar {
                         groups: up("tie member groups", &group_of),
                         perm,
+                        staged,
                         offsets: up("tie offsets", &offsets),
                         identity,
                         levels,
@@ -1022,12 +1139,31 @@ impl Single {
             ReducePlan::Scalar {
                 groups,
                 perm,
+                staged,
                 offsets,
                 identity,
                 levels,
                 pairs,
                 empty,
             } => {
+                // The walk gathers from the staged copy when there is one.
+                let src = match staged {
+                    Some(staged) => {
+                        k.stage.run_ranges(
+                            dev,
+                            encoder,
+                            &[
+                                whole(&staged.uniform),
+                                whole(&staged.offsets),
+                                src,
+                                whole(&staged.values),
+                            ],
+                            staged.grid,
+                        );
+                        whole(&staged.values)
+                    }
+                    None => src,
+                };
                 for (i, level) in levels.iter().enumerate() {
                     let head = [
                         whole(level.uniform(how)),
@@ -1160,6 +1296,24 @@ impl TiePlan {
         match &self.body {
             Body::Single(_) => 1,
             Body::Windowed(w) => w.windows.len(),
+        }
+    }
+
+    /// Whether the scalar reduction stages its members (see [`Staging`]); for a windowed
+    /// plan, whether any window does.
+    pub fn staged(&self) -> bool {
+        let staged = |single: &Single| {
+            matches!(
+                single.reduce,
+                ReducePlan::Scalar {
+                    staged: Some(_),
+                    ..
+                }
+            )
+        };
+        match &self.body {
+            Body::Single(single) => staged(single),
+            Body::Windowed(win) => win.windows.iter().any(|w| staged(&w.plan)),
         }
     }
 
@@ -1313,4 +1467,25 @@ impl TiePlan {
     ) -> Result<()> {
         self.record_reduce_broadcast(encoder, weights, scratch_values, Reduction::Mean)
     }
+}
+
+/// The staged layout of a scalar plan of `len` parameters whose members, in walk order, are
+/// the parameters `perm`: each chunk of [`STAGE_CHUNK`] parameters keeps its place, and its
+/// members fill it from the start in walk order. Returns each member's slot (walk order) and,
+/// per slot of the whole quads of `len`, the offset inside its chunk of the parameter it takes
+/// (0 for slots no member fills: a valid parameter, read and never used).
+fn stage_slots(len: u32, perm: &[u32]) -> (Vec<u32>, Vec<u32>) {
+    let mut filled = vec![0u32; len.div_ceil(STAGE_CHUNK) as usize];
+    let mut offsets = vec![0u32; len.div_ceil(4) as usize * 4];
+    let slots = perm
+        .iter()
+        .map(|&param| {
+            let chunk = param / STAGE_CHUNK;
+            let slot = chunk * STAGE_CHUNK + filled[chunk as usize];
+            filled[chunk as usize] += 1;
+            offsets[slot as usize] = param - chunk * STAGE_CHUNK;
+            slot
+        })
+        .collect();
+    (slots, offsets)
 }
