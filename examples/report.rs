@@ -5,11 +5,15 @@
 //! cargo run --release --example report [-- --quick] [--json]
 //! ```
 //! `--quick` uses small cases (well under a minute on a software GPU); `--json` prints one
-//! JSON object per line; `--only conv|sort|owl|growl|tied` runs one kernel family (the probes always run). Choose the adapter with `WGPU_BACKEND` / `WGPU_ADAPTER_NAME`.
+//! JSON object per line; `--only conv|sort|owl|growl|tied` runs one kernel family (the probes
+//! always run). Choose the adapter with `WGPU_BACKEND` / `WGPU_ADAPTER_NAME`.
 //!
 //! `roofline` is the time the work would take at the probes' rates divided by the measured
 //! time: for the conv kernels `max(FLOPs / FMA rate, bytes / copy bandwidth) / time` (the
 //! roofline model: whichever bound applies), for the probes 1 by definition.
+//!
+//! Scalar tie maps whose members lie scattered get a second `tied_reduce` row with the other
+//! staging choice, its case suffixed `(staged)` or `(unstaged)` (see `tied::tying::Staging`).
 
 use std::time::Instant;
 
@@ -21,7 +25,7 @@ use tied::growl::{GroupLayout, GrowlProx, Weights};
 use tied::probe::Probes;
 use tied::sort::{RadixSort, SortOrder};
 use tied::timing::{time_gpu, Timing};
-use tied::tying::{self, Reduction, Ties};
+use tied::tying::{self, Reduction, Staging, Ties};
 use tied::verify::{abs, max_rel_err, Rng};
 use tied::Gpu;
 
@@ -469,13 +473,29 @@ fn run_tie_case(
     let got = pollster::block_on(read_back(gpu, &values, map.values_len()))?;
     let (want, cpu_ms) = timed(|| tying::cpu::reduce(map, &x, Reduction::Sum));
     let scale = tying::cpu::reduce(map, &abs(&x), Reduction::Sum);
-    report.print(&row(
-        "tied_reduce",
-        t,
-        cpu_ms,
-        reduce_bytes,
-        max_rel_err(&got, &want, &scale),
-    ));
+    let reduce_err = max_rel_err(&got, &want, &scale);
+    report.print(&row("tied_reduce", t, cpu_ms, reduce_bytes, reduce_err));
+
+    // The other staging choice, where it changes the plan (scattered scalar members): the
+    // same bits (else the error shows as inf), another time.
+    let other = if plan.staged() {
+        (Staging::Never, "unstaged")
+    } else {
+        (Staging::Always, "staged")
+    };
+    let alt = ties.plan_with(map, other.0)?;
+    if alt.staged() != plan.staged() {
+        let t = measure(gpu, |e| alt.record_reduce(e, &src, &values, Reduction::Sum))?;
+        let alt_got = pollster::block_on(read_back(gpu, &values, map.values_len()))?;
+        let err = if alt_got == got {
+            reduce_err
+        } else {
+            f64::INFINITY
+        };
+        let mut r = row("tied_reduce", t, cpu_ms, reduce_bytes, err);
+        r.case = format!("{} ({})", case.name, other.1);
+        report.print(&r);
+    }
 
     // `values` now holds the GPU's group sums; `work` holds x. Broadcasting is a copy: exact.
     let sums = pollster::block_on(read_back(gpu, &values, map.values_len()))?;
