@@ -1,4 +1,4 @@
-// Tied groups: broadcast four elements at a time (ids padded with UNTIED to whole quads).
+// Tied groups: gathers four elements at a time (ids padded with UNTIED to whole quads).
 // - `main`, scalar ties: quad q of the tensor takes values[ids[q]] lane by lane; untied lanes
 //   (id 0xffffffff) keep their value (the quad is read back only when it has one). Each
 //   thread handles PER_THREAD quads strided by the grid, so the ids and the tensor move as
@@ -9,8 +9,9 @@
 // - `stage`, the staging gather of a scalar reduction whose members lie scattered over the
 //   tensor (see `Staging` in src/tying/mod.rs): staged quad q takes src[base + ids[q]] lane
 //   by lane, where `ids` holds each staged slot's offset inside its chunk of STAGE_CHUNK
-//   parameters and `base` is that chunk's first parameter. `values` is the source tensor,
-//   `dst` the staged copy. Every read stays inside one chunk (64 KiB), so it hits the cache.
+//   parameters (a constant the host prepends) and `base` is that chunk's first parameter.
+//   `values` is the source tensor, `dst` the staged copy. Every read stays inside one chunk
+//   (64 KiB), so it hits the cache.
 
 struct QuadParams {
     quads: u32,
@@ -32,7 +33,6 @@ struct QuadParams {
 const PER_THREAD: u32 = 4u; // QUADS_PER_THREAD on the host
 const BLOCK_QUADS_PER_THREAD: u32 = 4u; // BLOCK_QUADS_PER_THREAD on the host
 const UNTIED: u32 = 0xffffffffu;
-const STAGE_CHUNK: u32 = 16384u; // STAGE_CHUNK on the host
 
 @group(0) @binding(0) var<uniform> p: QuadParams;
 @group(0) @binding(1) var<storage, read> ids: array<vec4<u32>>;

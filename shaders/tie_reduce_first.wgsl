@@ -5,7 +5,8 @@
 // IDENTITY (pipeline constant): the permutation is the identity (groups already contiguous in
 // the tensor), so `quads` is a vec4 view of the tensor's bits and the values load four at a
 // time; otherwise `quads` holds the parameter indices (four per element) and the values are
-// gathered from `src`.
+// gathered from `src`. A staged plan (see `Staging` in src/tying/mod.rs) binds its staged
+// copy as `src` and the members' slots in it as `quads`.
 
 override IDENTITY: bool = false;
 

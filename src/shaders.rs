@@ -80,9 +80,11 @@ pub fn tie_broadcast() -> String {
     format!("{VIEW_CURSOR}\n{TIE_BROADCAST}")
 }
 
-/// Tied groups: broadcast of group values to members, four elements at a time.
+/// Tied groups: gathers four elements at a time: the broadcast of group values to members,
+/// and the staging copy of scattered scalar members (`STAGE_CHUNK` from the host).
 pub fn tie_broadcast_quads() -> String {
-    format!("{VIEW_CURSOR}\n{TIE_BROADCAST_QUADS}")
+    let chunk = crate::tying::STAGE_CHUNK;
+    format!("const STAGE_CHUNK: u32 = {chunk}u;\n{VIEW_CURSOR}\n{TIE_BROADCAST_QUADS}")
 }
 
 /// Tied scalar reduction, level 1 (the members): the walk + member loading.

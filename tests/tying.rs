@@ -214,9 +214,8 @@ fn grids_fold_past_65535_workgroups() {
     check_map(&map, 31);
 }
 
-/// Runs `plan`'s reduction of `x` through the recording path.
-fn plan_reduce(plan: &TiePlan, x: &[f32], how: Reduction) -> Vec<f32> {
-    let gpu = ties().gpu();
+/// Runs `plan`'s reduction of `x` on `gpu` through the recording path.
+fn plan_reduce(gpu: &tied::Gpu, plan: &TiePlan, x: &[f32], how: Reduction) -> Vec<f32> {
     let src = tied::dispatch::upload(gpu, "src", x);
     let values = tied::dispatch::zeros(gpu, "values", plan.values_len());
     let mut encoder = gpu.device().create_command_encoder(&Default::default());
@@ -231,39 +230,58 @@ fn bits(v: &[f32]) -> Vec<u32> {
 }
 
 /// Staging moves values, never changes an addition: staged and unstaged plans give identical
-/// bits, for tensors of a partial chunk, whole chunks, and chunks plus a partial quad, with
-/// untied parameters, a power-law map and one giant group mixed in. `Auto` stages scattered
-/// maps past `STAGE_MIN_PARAMS` on CPU adapters only; nothing stages an identity map.
+/// bits, for tensors of 2-7 parameters, a partial chunk, whole chunks, and chunks plus a
+/// partial quad, with untied parameters, a power-law map and one giant group mixed in.
+/// `Always` skips members already in tensor order; `Auto` stages only scattered maps past
+/// `STAGE_MIN_PARAMS` with a quarter of them tied, on CPU adapters.
 #[test]
 fn staging_changes_no_bit() {
     let _serial = common::serial();
     let mut rng = Rng::new(70);
     let chunk = 1usize << 14;
-    let mut maps = Vec::new();
+    let scalar = |ids: Vec<u32>, k: u32| {
+        TieMap::new(
+            TieLayout::Scalar {
+                len: ids.len() as u32,
+            },
+            k,
+            ids,
+        )
+        .unwrap()
+    };
+    let mut maps = vec![
+        scalar(vec![1, 0], 2),
+        scalar(vec![1, 0, 1], 2),
+        scalar(vec![2, UNTIED, 1, 0, 2, 1, 0], 3),
+    ];
     for (p, k, untied_every) in [
         (1000usize, 10u32, 3u64),
         (chunk, 500, 0),
         (4 * chunk, 3000, 5),
-        (3 * chunk + 7, 1, 4),
         (2 * chunk + 1, 20_000, 9),
     ] {
-        let ids = random_ids(&mut rng, p, k, untied_every);
-        maps.push(TieMap::new(TieLayout::Scalar { len: p as u32 }, k, ids).unwrap());
+        maps.push(scalar(random_ids(&mut rng, p, k, untied_every), k));
     }
-    let p = 3 * chunk + 2;
-    let skewed = (0..p)
+    // One giant group and a small one interleaved.
+    maps.push(scalar(
+        (0..3 * chunk as u32 + 7)
+            .map(|i| u32::from(i % 97 == 0))
+            .collect(),
+        2,
+    ));
+    let skewed = (0..3 * chunk + 2)
         .map(|_| (rng.next_u64() % 64).trailing_zeros().min(5))
         .collect();
-    maps.push(TieMap::new(TieLayout::Scalar { len: p as u32 }, 6, skewed).unwrap());
+    maps.push(scalar(skewed, 6));
     for map in &maps {
         let never = ties().plan_with(map, Staging::Never).unwrap();
         let always = ties().plan_with(map, Staging::Always).unwrap();
-        assert!(!never.staged());
         assert!(always.staged(), "{:?}", map.layout());
         let x = rng.vec(map.layout().params_len());
         for how in [Reduction::Sum, Reduction::Mean] {
-            let unstaged = plan_reduce(&never, &x, how);
-            let staged = plan_reduce(&always, &x, how);
+            let gpu = ties().gpu();
+            let unstaged = plan_reduce(gpu, &never, &x, how);
+            let staged = plan_reduce(gpu, &always, &x, how);
             assert_eq!(bits(&staged), bits(&unstaged), "{:?} {how:?}", map.layout());
             let e = max_rel_err(
                 &staged,
@@ -273,25 +291,37 @@ fn staging_changes_no_bit() {
             assert!(e <= TOL, "{:?} {how:?}: {e}", map.layout());
         }
     }
-    // Auto: past STAGE_MIN_PARAMS and scattered, on CPU adapters only.
-    let auto = |map: &TieMap| ties().plan(map).unwrap().staged();
-    assert!(!auto(&maps[2]), "a tensor in cache is not staged");
-    let big = tied::tying::STAGE_MIN_PARAMS as usize;
-    let scattered = random_ids(&mut rng, big, 1000, 0);
-    let scattered = TieMap::new(TieLayout::Scalar { len: big as u32 }, 1000, scattered).unwrap();
-    let cpu_adapter = ties().gpu().adapter_info().device_type == wgpu::DeviceType::Cpu;
-    assert_eq!(auto(&scattered), cpu_adapter);
     let p = 4 * chunk as u32;
-    let contiguous = TieMap::new(
-        TieLayout::Scalar { len: p },
-        16,
-        (0..p).map(|i| i / chunk as u32).collect(),
-    )
-    .unwrap();
-    assert!(!ties()
-        .plan_with(&contiguous, Staging::Always)
-        .unwrap()
-        .staged());
+    let in_order = [
+        scalar((0..p).map(|i| i / chunk as u32).collect(), 4),
+        scalar(random_ids(&mut rng, p as usize, 1, 3), 1),
+        scalar(vec![UNTIED; 9], 2),
+    ];
+    for map in &in_order {
+        let always = ties().plan_with(map, Staging::Always).unwrap();
+        assert!(!always.staged(), "members in order: {:?}", map.layout());
+    }
+
+    let auto = |map: &TieMap| ties().plan(map).unwrap().staged();
+    let cpu_adapter = ties().gpu().adapter_info().device_type == wgpu::DeviceType::Cpu;
+    assert!(!auto(&maps[5]), "a tensor in cache is not staged");
+    let big = tied::tying::STAGE_MIN_PARAMS as usize;
+    let scattered = scalar(random_ids(&mut rng, big, 1000, 0), 1000);
+    assert_eq!(auto(&scattered), cpu_adapter);
+    // Contiguous groups with untied parameters between them: few jumps.
+    let runs = (0..big as u32)
+        .map(|i| if i % 50 == 0 { UNTIED } else { i / 200 })
+        .collect();
+    assert!(!auto(&scalar(runs, (big as u32).div_ceil(200))));
+    // A tenth of the parameters tied: too few members to pay for a pass over the tensor.
+    assert!(!auto(&scalar(
+        random_ids(&mut rng, big, 1000, 0)
+            .into_iter()
+            .enumerate()
+            .map(|(i, g)| if i % 10 == 0 { g } else { UNTIED })
+            .collect(),
+        1000
+    )));
 }
 
 #[test]
@@ -411,9 +441,17 @@ fn tensors_past_one_binding_are_cut_into_windows() {
     for map in [&scalar, &rows, &columns, &channels] {
         assert_eq!(ties.plan(map).unwrap().windows(), 2, "{:?}", map.layout());
     }
-    // The scattered scalar windows (past STAGE_MIN_PARAMS each) stage on CPU adapters.
+    // The first scalar window (scattered, past STAGE_MIN_PARAMS) stages on CPU adapters.
     let cpu_adapter = gpu.adapter_info().device_type == wgpu::DeviceType::Cpu;
     assert_eq!(ties.plan(&scalar).unwrap().staged(), cpu_adapter);
+    // Staged windows share one staged copy: the same bits as unstaged ones.
+    let x = rng.vec(p);
+    let [never, always] =
+        [Staging::Never, Staging::Always].map(|s| ties.plan_with(&scalar, s).unwrap());
+    assert!(always.staged() && !never.staged());
+    let [staged, unstaged] =
+        [&always, &never].map(|plan| plan_reduce(&gpu, plan, &x, Reduction::Mean));
+    assert_eq!(bits(&staged), bits(&unstaged));
     for map in [&scalar, &rows, &columns, &channels] {
         let x = rng.vec(map.layout().params_len());
         for how in [Reduction::Sum, Reduction::Mean] {

@@ -57,10 +57,12 @@ const MAX_PIECES: u32 = 60_000;
 const QUADS_PER_THREAD: u64 = 4;
 /// Elements each block broadcast thread writes (`PER_THREAD` in `tie_broadcast.wgsl`).
 const BLOCKS_PER_THREAD: u64 = 16;
-/// Parameters per staging chunk (`STAGE_CHUNK` in `tie_broadcast_quads.wgsl`): 64 KiB of
-/// f32, so the staging gather stays in cache; a multiple of 4.
-const STAGE_CHUNK: u32 = 1 << 14;
-/// Parameters from which [`Staging::Auto`] stages a scattered scalar map (4 MiB of f32).
+/// Parameters per staging chunk (the `STAGE_CHUNK` that `shaders::tie_broadcast_quads`
+/// declares): 64 KiB of f32, so the staging gather stays in cache; a multiple of 4.
+pub(crate) const STAGE_CHUNK: u32 = 1 << 14;
+/// Parameters (of one binding window) from which [`Staging::Auto`] stages a scattered scalar
+/// map: 4 MiB of f32, a guess between the sizes measured (0.8 MB, in cache: staging slower;
+/// 40 MB: faster).
 pub const STAGE_MIN_PARAMS: u32 = 1 << 20;
 /// Quads each block broadcast thread writes when rows are whole quads
 /// (`BLOCK_QUADS_PER_THREAD` in `tie_broadcast_quads.wgsl`).
@@ -78,42 +80,47 @@ const BLOCK_QUADS_PER_THREAD: u64 = 4;
 ///
 /// Staging never changes a result: the walk adds the same values in the same order, so
 /// staged and unstaged plans give bitwise identical sums. A staged plan holds 8 more bytes per
-/// parameter (the staging offsets and the staged copy).
+/// parameter (the staging offsets and the staged copy; windows of one plan share one copy).
 ///
 /// Measured on lavapipe (2 cores, P = 1e7, 1e5 random groups, the same run): the staged
 /// reduction takes 0.6-0.85 of the unstaged one's time; at P = 2e5 (800 KB, in cache) it
-/// takes 1.15-1.5 times as long. It has not been measured on a
-/// hardware GPU, whose caches and gathers differ, so [`Staging::Auto`] stages only on CPU
-/// adapters; [`Staging::Always`] tries it anywhere.
+/// takes 1.15-1.5 times as long. It has not been measured on a hardware GPU, whose caches
+/// and gathers differ, so [`Staging::Auto`] stages only on CPU adapters;
+/// [`Staging::Always`] tries it anywhere.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Staging {
-    /// Stage on CPU adapters (software drivers) when the tensor is past
-    /// [`STAGE_MIN_PARAMS`] (4 MiB: smaller ones stay in a core's cache, where staging only
-    /// adds a pass) and at least a quarter of the members, in group order, jump more than one
-    /// 64-byte line from the one before.
+    /// Stage on CPU adapters (software drivers) when a tensor (each binding window of one)
+    /// has at least [`STAGE_MIN_PARAMS`] parameters, at least a quarter of them are tied,
+    /// and more than a quarter of the members, in group order, jump more than one 64-byte
+    /// line from the one before.
     #[default]
     Auto,
-    /// Stage every scalar plan whose members are not already in tensor order.
+    /// Stage every scalar plan whose members, in group order, are not in tensor order.
     Always,
     /// Never stage.
     Never,
 }
 
 impl Staging {
-    /// Whether a scalar plan on `device` of `len` parameters whose members, in group order,
-    /// are the parameters `perm` (not the identity) is staged.
-    fn applies(self, device: &wgpu::Device, len: u32, perm: &[u32]) -> bool {
+    /// Whether a scalar plan on `gpu` of `len` parameters whose members, in group order, are
+    /// the parameters `perm` is staged.
+    fn applies(self, gpu: &Gpu, len: u32, perm: &[u32]) -> bool {
+        // Members already in tensor order (the identity included) gain nothing.
+        let in_order = || perm.windows(2).all(|w| w[0] < w[1]);
         match self {
-            Staging::Always => true,
             Staging::Never => false,
+            Staging::Always => !in_order(),
             Staging::Auto => {
-                let cpu = device.adapter_info().device_type == wgpu::DeviceType::Cpu;
+                let cpu = gpu.adapter_info().device_type == wgpu::DeviceType::Cpu;
                 let jumps = || {
                     perm.windows(2)
                         .filter(|w| (w[1] / 16).abs_diff(w[0] / 16) > 1)
                         .count()
                 };
-                cpu && len >= STAGE_MIN_PARAMS && jumps() * 4 > perm.len()
+                cpu && len >= STAGE_MIN_PARAMS
+                    && perm.len() as u64 * 4 >= u64::from(len)
+                    && jumps() * 4 > perm.len()
             }
         }
     }
@@ -484,6 +491,7 @@ impl Ties {
                 ValuesView::dense(layout),
                 None,
                 staging,
+                None,
             )?))
         } else {
             Body::Windowed(self.build_windowed(map, max_binding, staging)?)
@@ -531,7 +539,13 @@ impl Ties {
                 map.ids()[u0 as usize..u1 as usize].to_vec(),
             )?;
             windows.push(Window {
-                plan: self.build_single(&sub, ValuesView::dense(sub_layout), None, staging)?,
+                plan: self.build_single(
+                    &sub,
+                    ValuesView::dense(sub_layout),
+                    None,
+                    staging,
+                    windows.first().and_then(|w: &Window| w.plan.staged_copy()),
+                )?,
                 offset: u0 * unit_bytes,
                 bytes: (u1 - u0) * unit_bytes,
             });
@@ -611,7 +625,7 @@ impl Ties {
             // partials are the largest).
             let tables = windows.first().map(|w| &w.plan);
             windows.push(Window {
-                plan: self.build_single(&sub, values, tables, Staging::Never)?,
+                plan: self.build_single(&sub, values, tables, Staging::Never, None)?,
                 offset: u64::from(first) * slab_bytes,
                 bytes: u64::from(count) * slab_bytes,
             });
@@ -627,13 +641,15 @@ impl Ties {
     ///
     /// `tables`: a plan of the same ids (a window of the same block tie map) whose uploaded
     /// ids, row permutation, piece lists and partials this plan shares instead of uploading
-    /// its own. `staging` applies to scalar maps.
+    /// its own. `staging` applies to scalar maps; `shared_staged`: a staged copy (of an earlier
+    /// window of the same plan, whose passes run before this one's) to reuse.
     fn build_single(
         &self,
         map: &TieMap,
         values: ValuesView,
         tables: Option<&Single>,
         staging: Staging,
+        shared_staged: Option<&wgpu::Buffer>,
     ) -> Result<Single> {
         let gpu = &self.gpu;
         let device = gpu.device();
@@ -667,11 +683,11 @@ impl Ties {
                         group_of[offsets[g] as usize..offsets[g + 1] as usize].fill(g as u32);
                     }
                     check_binding_size(device, "tie member groups", group_of.len() as u64 * 4)?;
-                    let staged = !identity && staging.applies(device, len, &perm);
+                    let staged = !identity && staging.applies(gpu, len, &perm);
                     let (perm, staged) = if identity {
                         (None, None)
                     } else if staged {
-                        let (slots, offsets) = stage_slots(len, &perm);
+                        let (slots, chunk_offsets) = stage_slots(len, &perm);
                         let grid = Grid::fold(
                             u64::from(len.div_ceil(4)).div_ceil(QUADS_PER_THREAD * 256),
                             max_dim,
@@ -686,13 +702,19 @@ impl Ties {
                         let mut at = slots;
                         at.resize(quads * 4, 0);
                         let staged = Staged {
-                            offsets: up("tie staging offsets", &offsets),
-                            values: dispatch::scratch(
-                                gpu,
-                                "tie staged values",
-                                offsets.len() as u64 * 4,
-                                wgpu::BufferUsages::empty(),
-                            ),
+                            offsets: up("tie staging offsets", &chunk_offsets),
+                            // A window reuses the first window's copy when it is large enough.
+                            values: match shared_staged {
+                                Some(copy) if copy.size() >= chunk_offsets.len() as u64 * 4 => {
+                                    copy.clone()
+                                }
+                                _ => dispatch::scratch(
+                                    gpu,
+                                    "tie staged values",
+                                    chunk_offsets.len() as u64 * 4,
+                                    wgpu::BufferUsages::empty(),
+                                ),
+                            },
                             uniform: dispatch::uniform(gpu, "tie staging", &params),
                             grid,
                         };
@@ -1126,6 +1148,17 @@ impl Ties {
 }
 
 impl Single {
+    /// The staged copy of a staged scalar plan.
+    fn staged_copy(&self) -> Option<&wgpu::Buffer> {
+        match &self.reduce {
+            ReducePlan::Scalar {
+                staged: Some(staged),
+                ..
+            } => Some(&staged.values),
+            _ => None,
+        }
+    }
+
     fn record_reduce(
         &self,
         k: &TieKernels,
@@ -1302,18 +1335,9 @@ impl TiePlan {
     /// Whether the scalar reduction stages its members (see [`Staging`]); for a windowed
     /// plan, whether any window does.
     pub fn staged(&self) -> bool {
-        let staged = |single: &Single| {
-            matches!(
-                single.reduce,
-                ReducePlan::Scalar {
-                    staged: Some(_),
-                    ..
-                }
-            )
-        };
         match &self.body {
-            Body::Single(single) => staged(single),
-            Body::Windowed(win) => win.windows.iter().any(|w| staged(&w.plan)),
+            Body::Single(single) => single.staged_copy().is_some(),
+            Body::Windowed(win) => win.windows.iter().any(|w| w.plan.staged_copy().is_some()),
         }
     }
 
@@ -1488,4 +1512,34 @@ fn stage_slots(len: u32, perm: &[u32]) -> (Vec<u32>, Vec<u32>) {
         })
         .collect();
     (slots, offsets)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every member lands in its own chunk, members of one chunk fill it from the start in walk
+    /// order, and each slot's offset leads back to the member's parameter.
+    #[test]
+    fn stage_slots_keep_chunks_and_walk_order() {
+        let len = 3 * STAGE_CHUNK + 6;
+        // Every third parameter, walked in a scrambled order that visits every chunk.
+        let perm: Vec<u32> = (0..len)
+            .step_by(3)
+            .map(|i| (i * 7919) % len)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        let (slots, offsets) = stage_slots(len, &perm);
+        assert_eq!(slots.len(), perm.len());
+        assert_eq!(offsets.len(), len.div_ceil(4) as usize * 4);
+        let mut next = vec![0u32; len.div_ceil(STAGE_CHUNK) as usize];
+        for (&param, &slot) in perm.iter().zip(&slots) {
+            let chunk = param / STAGE_CHUNK;
+            assert_eq!(slot, chunk * STAGE_CHUNK + next[chunk as usize]);
+            next[chunk as usize] += 1;
+            assert_eq!(chunk * STAGE_CHUNK + offsets[slot as usize], param);
+        }
+    }
 }
