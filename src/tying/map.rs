@@ -64,11 +64,16 @@ impl TieLayout {
         }
     }
 
-    /// Elements of one unit's value vector (1 for scalars).
+    /// Elements of one unit's value vector (1 for scalars; saturates at `usize::MAX`, which
+    /// [`TieMap::new`] refuses).
     pub fn unit_len(&self) -> usize {
+        usize::try_from(self.unit_len_u64()).unwrap_or(usize::MAX)
+    }
+
+    fn unit_len_u64(&self) -> u64 {
         match *self {
             TieLayout::Scalar { .. } => 1,
-            TieLayout::Blocks { outer, inner, .. } => outer as usize * inner as usize,
+            TieLayout::Blocks { outer, inner, .. } => u64::from(outer) * u64::from(inner),
         }
     }
 
@@ -113,11 +118,12 @@ impl TieMap {
                  tied::tying::UNTIED for parameters in no group)"
             )));
         }
-        if layout.unit_len() as u64 > u64::from(u32::MAX) {
+        let unit_len = layout.unit_len_u64();
+        if unit_len > u64::from(u32::MAX) {
             return Err(Error::shape("a tied unit has more than 2^32 elements"));
         }
-        let total = layout.units() as u64 * layout.unit_len() as u64;
-        let values = u64::from(groups) * layout.unit_len() as u64;
+        let total = layout.units() as u64 * unit_len;
+        let values = u64::from(groups) * unit_len;
         if total > u64::from(u32::MAX) || values > u64::from(u32::MAX) {
             return Err(Error::shape(format!(
                 "{total} parameters ({values} group values) do not fit u32 indexing"
