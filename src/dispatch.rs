@@ -190,6 +190,14 @@ impl Grid {
                 hint: "; the problem is too large for one dispatch, split it".into(),
             });
         }
+        if total > u64::from(u32::MAX) {
+            return Err(Error::LimitExceeded {
+                limit: "workgroups in one dispatch",
+                needed: total,
+                allowed: u64::from(u32::MAX),
+                hint: "; split the problem".into(),
+            });
+        }
         let x = total.min(max);
         let y = if total == 0 { 0 } else { total.div_ceil(x) };
         Ok(Self {

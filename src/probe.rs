@@ -83,7 +83,8 @@ impl Probes {
         })
     }
 
-    /// Copies `bytes` (rounded down to 16, capped by the binding limit) device to device.
+    /// Copies `bytes` (rounded down to 16, capped by the binding limit and 2^32 quads) device
+    /// to device.
     /// The rate counts read + write bytes.
     ///
     /// # Errors
@@ -94,6 +95,7 @@ impl Probes {
         let bytes = bytes
             .min(limits.max_storage_buffer_binding_size)
             .min(limits.max_buffer_size)
+            .min(u64::from(u32::MAX) * 16)
             / 16
             * 16;
         let len4 = (bytes / 16).max(1);
@@ -108,16 +110,14 @@ impl Probes {
             total_wg: grid.total,
             stride4: grid.total * 256,
         };
-        let (uniform, src, dst) = self.gpu.scoped(|| {
+        let bg = self.gpu.scoped(|| {
             let mk =
                 |label| dispatch::scratch(&self.gpu, label, len4 * 16, wgpu::BufferUsages::empty());
-            Ok((
-                dispatch::uniform(&self.gpu, "probe_copy params", &params),
-                mk("probe src"),
-                mk("probe dst"),
-            ))
+            let uniform = dispatch::uniform(&self.gpu, "probe_copy params", &params);
+            Ok(self
+                .copy
+                .bind(device, &[&uniform, &mk("probe src"), &mk("probe dst")]))
         })?;
-        let bg = self.copy.bind(device, &[&uniform, &src, &dst]);
         let timing = time_gpu(&self.gpu, reps, 3, |enc| {
             self.copy.record(enc, &bg, grid);
             Ok(())
@@ -148,13 +148,13 @@ impl Probes {
             total_wg: grid.total,
             _pad: 0,
         };
-        let (uniform, out) = self.gpu.scoped(|| {
-            Ok((
-                dispatch::uniform(&self.gpu, "probe_fma params", &params),
-                dispatch::zeros(&self.gpu, "probe_fma out", workgroups as usize * 256),
-            ))
+        let out_len = u64::from(workgroups) * 256;
+        dispatch::check_binding_size(device, "probe_fma out", out_len * 4)?;
+        let bg = self.gpu.scoped(|| {
+            let uniform = dispatch::uniform(&self.gpu, "probe_fma params", &params);
+            let out = dispatch::zeros(&self.gpu, "probe_fma out", out_len as usize);
+            Ok(self.fma.bind(device, &[&uniform, &out]))
         })?;
-        let bg = self.fma.bind(device, &[&uniform, &out]);
         let timing = time_gpu(&self.gpu, reps, 3, |enc| {
             self.fma.record(enc, &bg, grid);
             Ok(())

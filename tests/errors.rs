@@ -27,6 +27,10 @@ fn invalid_shapes() {
         Conv2dShape::new(1, 1 << 16, 1, [1 << 24, 1 << 24], [1 << 24, 1 << 24]),
         Conv2dShape::new(0, 1, 0, [65_536, 65_536], [65_536, 65_536]),
         Conv2dShape::new(1, 1, 1, [1, 1], [1, 1]).padding(1 << 31),
+        // A zero batch or zero channels must not hide the other factors.
+        Conv2dShape::new(0, 1, 2, [65_536, 65_536], [1, 1]),
+        Conv2dShape::new(0, 1, 2, [65_536, 65_536], [1, 1]).with_bias(true),
+        Conv2dShape::new(1, 0, 0, [1, 1], [65_537, 65_537]).padding(32_769),
     ];
     for s in bad {
         match conv.plan(&s) {
@@ -286,4 +290,26 @@ fn device_loss_is_an_error() {
         matches!(r, Err(Error::DeviceLost(_))),
         "expected DeviceLost, got {r:?}"
     );
+}
+
+/// Sizes past what 32-bit indices (or the host) can hold are errors, never overflow panics.
+#[test]
+fn sizes_past_u32_are_errors() {
+    let _serial = common::serial();
+    assert!(matches!(
+        dispatch::Grid::fold(1 << 32, 1 << 16),
+        Err(Error::LimitExceeded { .. })
+    ));
+    let layouts = tied::conv::LayoutTranspose::new(common::gpu()).unwrap();
+    assert!(matches!(layouts.plan([65_536; 4]), Err(Error::Shape(_))));
+    let huge = tied::growl::GroupLayout::Columns {
+        rows: 0,
+        cols: usize::MAX,
+    };
+    assert!(tied::growl::cpu::growl_prox(&[], huge, &[]).is_err());
+    let oscar = tied::growl::Weights::Oscar { l1: 1.0, l2: 0.0 };
+    assert!(matches!(
+        oscar.sequence(usize::MAX, 1.0),
+        Err(Error::Shape(_))
+    ));
 }

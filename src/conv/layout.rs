@@ -76,7 +76,15 @@ impl LayoutTranspose {
     /// binding or the grid one dispatch; errors captured while creating buffers.
     pub fn plan(&self, [n, c, h, w]: [u32; 4]) -> Result<TransposePlan> {
         let device = self.gpu.device();
-        let len = [n, c, h, w].iter().map(|&d| u64::from(d)).product::<u64>();
+        let len = [n, c, h, w]
+            .iter()
+            .fold(1u64, |acc, &d| acc.saturating_mul(u64::from(d)));
+        // The shader indexes elements with u32.
+        if len > u64::from(u32::MAX) {
+            return Err(crate::Error::shape(format!(
+                "{n} x {c} x {h} x {w} = {len} elements: at most 2^32 - 1 are supported"
+            )));
+        }
         dispatch::check_binding_size(device, "activations", len * 4)?;
         let hw = h.saturating_mul(w);
         let transpose = |batch: u32, rows: u32, cols: u32| -> Result<Transpose> {
@@ -115,9 +123,9 @@ impl LayoutTranspose {
     /// recording or readback.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn nchw_to_nhwc_blocking(&self, dims: [u32; 4], x: &[f32]) -> Result<Vec<f32>> {
-        let len = dims.iter().map(|&d| d as usize).product::<usize>();
-        crate::error::check_len("x", len, x)?;
         let plan = self.plan(dims)?;
+        let len = plan.len as usize;
+        crate::error::check_len("x", len, x)?;
         let gpu = &self.gpu;
         pollster::block_on(async {
             let dst = dispatch::record_and_submit(gpu, |encoder| {

@@ -43,6 +43,10 @@ fn product(xs: &[u32]) -> u64 {
         .fold(1u64, |acc, &x| acc.saturating_mul(u64::from(x)))
 }
 
+fn saturate(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
 impl Conv2dShape {
     /// A stride-1, unpadded, undilated, ungrouped convolution without bias.
     pub fn new(
@@ -140,8 +144,9 @@ impl Conv2dShape {
             out[axis] = u32::try_from(o)
                 .map_err(|_| Error::shape(format!("the output {name} {o} does not fit u32")))?;
         }
-        // Every product the kernels index with must fit 32 bits, channels zero or not.
-        let wide = |xs: &[u32]| xs.iter().map(|&x| u128::from(x)).product::<u128>();
+        // Every product the kernels index with must fit 32 bits, channels or batch zero or
+        // not: a zero factor counts as 1, so it cannot hide the others.
+        let wide = |xs: &[u32]| xs.iter().map(|&x| u128::from(x.max(1))).product::<u128>();
         let limit = u128::from(u32::MAX / 4);
         for (name, n) in [
             (
@@ -208,14 +213,14 @@ impl Conv2dShape {
         self.validate().unwrap_or([0, 0])
     }
 
-    /// Elements of the input tensor.
+    /// Elements of the input tensor (saturating at `usize::MAX`, which no valid shape has).
     pub fn input_len(&self) -> usize {
-        self.input_len_u64() as usize
+        saturate(self.input_len_u64())
     }
 
-    /// Elements of the weight tensor.
+    /// Elements of the weight tensor (saturating as [`Conv2dShape::input_len`]).
     pub fn weight_len(&self) -> usize {
-        self.weight_len_u64() as usize
+        saturate(self.weight_len_u64())
     }
 
     /// Elements of the bias (0 without bias).
@@ -227,9 +232,9 @@ impl Conv2dShape {
         }
     }
 
-    /// Elements of the output tensor.
+    /// Elements of the output tensor (saturating as [`Conv2dShape::input_len`]).
     pub fn output_len(&self) -> usize {
-        self.output_len_u64(self.out_size()) as usize
+        saturate(self.output_len_u64(self.out_size()))
     }
 
     /// Input channels per group.

@@ -137,6 +137,7 @@ pub struct GrowlOutput {
 pub fn growl_prox(weights: &[f32], layout: GroupLayout, w: &[f32]) -> Result<GrowlOutput> {
     check_len("weights matrix", layout.len(), weights)?;
     let groups = layout.groups();
+    check_len("OWL weights", groups, w)?;
     let mut sq = vec![0.0f64; groups];
     for (e, &x) in weights.iter().enumerate() {
         sq[layout.group_of(e)] += f64::from(x) * f64::from(x);

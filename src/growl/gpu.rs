@@ -175,7 +175,10 @@ impl OwlProx {
         let gpu = &self.gpu;
         let device = gpu.device();
         let max_dim = device.limits().max_compute_workgroups_per_dimension;
-        let n = u32::try_from(n).map_err(|_| Error::shape("at most 2^32 - 2 elements"))?;
+        let n = u32::try_from(n)
+            .ok()
+            .filter(|&n| n < u32::MAX - 1)
+            .ok_or_else(|| Error::shape("at most 2^32 - 2 elements"))?;
         dispatch::check_binding_size(device, "owl sums", (u64::from(n) + 1) * 8)?;
         let sort = self.sort.plan(n as usize)?;
         let points = n + 1;

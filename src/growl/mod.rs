@@ -69,6 +69,11 @@ impl Weights {
                 "step size {eta} must be finite and >= 0"
             )));
         }
+        if u32::try_from(n).is_err() {
+            return Err(Error::shape(format!(
+                "{n} weights: at most 2^32 - 1 are supported"
+            )));
+        }
         let nf = n as f32;
         let w: Vec<f32> = match self {
             Weights::Oscar { l1, l2 } => (1..=n).map(|k| l1 + l2 * (n - k) as f32).collect(),
@@ -79,7 +84,7 @@ impl Weights {
                         "stairwise fraction {top} must be in [0, 1]"
                     )));
                 }
-                let p = (nf * top).floor() as usize;
+                let p = (n as f64 * f64::from(*top)).floor() as usize;
                 (1..=n)
                     .map(|k| {
                         if k <= p {
@@ -108,6 +113,12 @@ impl Weights {
 /// element, valid weights ([`validate`]), finite input.
 fn check_owl_input(v: &[f32], w: &[f32]) -> Result<()> {
     check_len("weights", v.len(), w)?;
+    if u32::try_from(v.len()).is_err() {
+        return Err(Error::shape(format!(
+            "{} elements: the OWL prox indexes with u32 (at most 2^32 - 1)",
+            v.len()
+        )));
+    }
     validate(w)?;
     if let Some(i) = v.iter().position(|x| !x.is_finite()) {
         return Err(Error::shape(format!(
@@ -196,12 +207,15 @@ impl GroupLayout {
         self.len() == 0
     }
 
-    /// The group of element `e`.
+    /// The group of element `e` (meaningful for `e < self.len()`; 0 for an empty layout).
     pub fn group_of(&self, e: usize) -> usize {
         match *self {
-            GroupLayout::Rows { cols, .. } => e / cols,
-            GroupLayout::Columns { cols, .. } => e % cols,
-            GroupLayout::ConvInChannels { c_in, khw, .. } => (e / khw) % c_in,
+            GroupLayout::Rows { cols, .. } => e.checked_div(cols),
+            GroupLayout::Columns { cols, .. } => e.checked_rem(cols),
+            GroupLayout::ConvInChannels { c_in, khw, .. } => {
+                e.checked_div(khw).and_then(|r| r.checked_rem(c_in))
+            }
         }
+        .unwrap_or(0)
     }
 }

@@ -118,6 +118,12 @@ impl TieMap {
                  tied::tying::UNTIED for parameters in no group)"
             )));
         }
+        // Host tables hold a word per group (and one more).
+        if (u64::from(groups) + 1) * 4 > isize::MAX as u64 {
+            return Err(Error::shape(format!(
+                "{groups} groups do not fit this target's memory"
+            )));
+        }
         let unit_len = layout.unit_len_u64();
         if unit_len > u64::from(u32::MAX) {
             return Err(Error::shape("a tied unit has more than 2^32 elements"));
