@@ -114,31 +114,37 @@ impl Kernel {
         })
     }
 
-    /// Binds `buffers` (whole, in binding order) and records one pass dispatching `grid`.
+    /// Binds `buffers` (whole, in binding order) and adds one pass dispatching `grid` to
+    /// `rec` (nothing for an empty grid).
     pub(crate) fn run(
         &self,
         device: &wgpu::Device,
-        encoder: &mut wgpu::CommandEncoder,
+        rec: &mut Recording,
         buffers: &[&wgpu::Buffer],
         grid: Grid,
     ) {
-        let bg = self.bind(device, buffers);
-        self.record(encoder, &bg, grid);
+        if grid.total > 0 {
+            let bind_group = self.bind(device, buffers);
+            rec.dispatch(self, bind_group, grid);
+        }
     }
 
     /// [`Kernel::run`] with buffer ranges.
     pub(crate) fn run_ranges(
         &self,
         device: &wgpu::Device,
-        encoder: &mut wgpu::CommandEncoder,
+        rec: &mut Recording,
         ranges: &[wgpu::BufferBinding<'_>],
         grid: Grid,
     ) {
-        let bg = self.bind_ranges(device, ranges);
-        self.record(encoder, &bg, grid);
+        if grid.total > 0 {
+            let bind_group = self.bind_ranges(device, ranges);
+            rec.dispatch(self, bind_group, grid);
+        }
     }
 
-    /// Records one compute pass dispatching `grid` with `bind_group`.
+    /// Records one compute pass dispatching `grid` with `bind_group` (the probes and timers).
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     pub(crate) fn record(
         &self,
         encoder: &mut wgpu::CommandEncoder,
@@ -156,6 +162,106 @@ impl Kernel {
         pass.set_bind_group(0, bind_group, &[]);
         pass.dispatch_workgroups(grid.x, grid.y, 1);
     }
+}
+
+/// The commands of one public `record_*` call, built before anything reaches the caller's
+/// encoder: every bind group is created first, inside the crate's error scope (see
+/// [`record_checked`]), so a buffer wgpu refuses (destroyed, from another device, sized
+/// wrongly) is an `Err` and nothing is recorded.
+#[derive(Default)]
+pub(crate) struct Recording {
+    commands: Vec<Command>,
+}
+
+enum Command {
+    Dispatch {
+        name: &'static str,
+        pipeline: wgpu::ComputePipeline,
+        bind_group: wgpu::BindGroup,
+        grid: Grid,
+    },
+    /// The first `bytes` of `src` into `dst`.
+    Copy {
+        src: wgpu::Buffer,
+        dst: wgpu::Buffer,
+        bytes: u64,
+    },
+    /// Zeroes the first `bytes` of `buffer`.
+    Clear { buffer: wgpu::Buffer, bytes: u64 },
+}
+
+impl Recording {
+    /// One pass of `kernel` over `grid` with a bind group made earlier (nothing for an empty
+    /// grid).
+    pub(crate) fn dispatch(&mut self, kernel: &Kernel, bind_group: wgpu::BindGroup, grid: Grid) {
+        if grid.total == 0 {
+            return;
+        }
+        self.commands.push(Command::Dispatch {
+            name: kernel.name,
+            pipeline: kernel.pipeline.clone(),
+            bind_group,
+            grid,
+        });
+    }
+
+    /// Copies the first `bytes` of `src` into `dst`.
+    pub(crate) fn copy(&mut self, src: &wgpu::Buffer, dst: &wgpu::Buffer, bytes: u64) {
+        self.commands.push(Command::Copy {
+            src: src.clone(),
+            dst: dst.clone(),
+            bytes,
+        });
+    }
+
+    /// Zeroes the first `bytes` of `buffer`.
+    pub(crate) fn clear(&mut self, buffer: &wgpu::Buffer, bytes: u64) {
+        self.commands.push(Command::Clear {
+            buffer: buffer.clone(),
+            bytes,
+        });
+    }
+
+    fn replay(self, encoder: &mut wgpu::CommandEncoder) {
+        for command in self.commands {
+            match command {
+                Command::Dispatch {
+                    name,
+                    pipeline,
+                    bind_group,
+                    grid,
+                } => {
+                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: Some(name),
+                        timestamp_writes: None,
+                    });
+                    pass.set_pipeline(&pipeline);
+                    pass.set_bind_group(0, &bind_group, &[]);
+                    pass.dispatch_workgroups(grid.x, grid.y, 1);
+                }
+                Command::Copy { src, dst, bytes } => {
+                    encoder.copy_buffer_to_buffer(&src, 0, &dst, 0, bytes);
+                }
+                Command::Clear { buffer, bytes } => encoder.clear_buffer(&buffer, 0, Some(bytes)),
+            }
+        }
+    }
+}
+
+/// Builds the commands of one public `record_*` call inside `gpu`'s error scope, then
+/// records them into `encoder`; on error nothing is recorded.
+pub(crate) fn record_checked(
+    gpu: &Gpu,
+    encoder: &mut wgpu::CommandEncoder,
+    build: impl FnOnce(&mut Recording) -> Result<()>,
+) -> Result<()> {
+    let recording = gpu.scoped(|| {
+        let mut recording = Recording::default();
+        build(&mut recording)?;
+        Ok(recording)
+    })?;
+    recording.replay(encoder);
+    Ok(())
 }
 
 /// Creates a shader module from WGSL source.

@@ -91,7 +91,8 @@ impl Error {
         match err {
             wgpu::Error::OutOfMemory { source } => Error::OutOfMemory(source.to_string()),
             wgpu::Error::Validation { description, .. } => {
-                if description.contains("lost") || description.contains("destroyed") {
+                // A destroyed buffer is the caller's mistake, not a lost device.
+                if description.contains("lost") {
                     Error::DeviceLost(description)
                 } else {
                     Error::Validation(description)

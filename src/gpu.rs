@@ -140,8 +140,9 @@ impl Gpu {
     /// else the default adapter. Requests the adapter's own limits (not the WebGPU defaults),
     /// so large tensors fit where the hardware allows, and the [`optional_features`] it has.
     ///
-    /// wgpu errors on this device are captured as values; uncaptured ones are recorded and
-    /// returned by the next call rather than panicking.
+    /// wgpu errors of the crate's calls on this device are captured as values; any error
+    /// outside them (from the caller's own use of the device) is printed to stderr instead of
+    /// panicking.
     ///
     /// # Errors
     /// [`Error::NoAdapter`], [`Error::RequestDevice`], or a missing feature/limit.

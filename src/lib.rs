@@ -33,7 +33,10 @@
 //!   device give bitwise identical results.
 //! - Portable: every kernel fits the WebGPU default limits, folds grids past 65,535
 //!   workgroups, bounds every per-invocation loop, and assumes no subgroup size.
-//! - No panics on bad input: every public function returns [`Error`].
+//! - No panics on bad input: every kernel, plan and host-slice call returns [`Error`]. The
+//!   testing aids ([`verify`], the CPU twins' reference loops, the benchmark cases in
+//!   `tying::cases`) assume well-formed input and panic on a length mismatch or a zero
+//!   group count.
 
 #![warn(missing_docs)]
 

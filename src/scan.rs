@@ -4,7 +4,7 @@
 //! compiled with two preludes: u32 exclusive (`shaders/scan_u32.wgsl`) and 64-bit
 //! fixed-point inclusive (`shaders/owl_scan.wgsl`); binding layout: uniform, data, totals.
 
-use crate::dispatch::{self, Binding, Grid, Kernel};
+use crate::dispatch::{self, Binding, Grid, Kernel, Recording};
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::shaders;
@@ -129,12 +129,12 @@ impl ScanPlan {
     }
 
     /// Records the scan in place (with the kernels the plan was made with).
-    pub(crate) fn record(&self, kernels: &ScanKernels, encoder: &mut wgpu::CommandEncoder) {
+    pub(crate) fn record(&self, kernels: &ScanKernels, rec: &mut Recording) {
         for level in &self.levels {
-            kernels.block.record(encoder, &level.block, level.grid);
+            rec.dispatch(&kernels.block, level.block.clone(), level.grid);
         }
         for level in self.levels.iter().rev().skip(1) {
-            kernels.add.record(encoder, &level.add, level.grid);
+            rec.dispatch(&kernels.add, level.add.clone(), level.grid);
         }
     }
 }

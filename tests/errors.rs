@@ -313,3 +313,238 @@ fn sizes_past_u32_are_errors() {
         Err(Error::Shape(_))
     ));
 }
+
+/// Buffers that pass the size and usage checks but that wgpu refuses when binding (destroyed,
+/// or a size that is not a multiple of 4) are an `Err` on an adopted device, which has no
+/// error handler of ours (wgpu's default one panics), and nothing is recorded.
+#[test]
+fn buffers_wgpu_refuses_are_errors_on_an_adopted_device() {
+    let _serial = common::serial();
+    let adapter = lavapipe_or_default_adapter();
+    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        required_limits: tied::required_limits(),
+        ..Default::default()
+    }))
+    .unwrap();
+    let gpu = Gpu::adopt(device, queue).unwrap();
+    let conv = tied::conv::Conv2d::new(&gpu).unwrap();
+    let s = shape();
+    let plan = conv.plan(&s).unwrap();
+    let storage = |label, bytes| {
+        gpu.device().create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        })
+    };
+    let input = storage("x", s.input_len() as u64 * 4);
+    let weight = storage("w", s.weight_len() as u64 * 4);
+    let bias = storage("b", s.bias_len() as u64 * 4);
+    let output = storage("y", s.output_len() as u64 * 4);
+    let ragged = storage("y + 2 bytes", s.output_len() as u64 * 4 + 2);
+    let destroyed = storage("destroyed x", s.input_len() as u64 * 4);
+    destroyed.destroy();
+    let mut encoder = gpu.device().create_command_encoder(&Default::default());
+    for (input, output) in [(&destroyed, &output), (&input, &ragged)] {
+        let r = plan.record_forward(
+            &mut encoder,
+            &ForwardBuffers {
+                input,
+                weight: &weight,
+                bias: Some(&bias),
+                output,
+            },
+        );
+        assert!(
+            r.is_err(),
+            "{:?} -> {:?}: {r:?}",
+            input.size(),
+            output.size()
+        );
+    }
+    let ties = tied::tying::Ties::new(&gpu).unwrap();
+    let map = tied::tying::TieMap::new(
+        tied::tying::TieLayout::Scalar { len: 8 },
+        2,
+        vec![0, 1, 0, 1, 0, 1, 0, 1],
+    )
+    .unwrap();
+    let tie_plan = ties.plan(&map).unwrap();
+    let src = storage("src", 32);
+    let values = storage("values", 8);
+    values.destroy();
+    let r = tie_plan.record_reduce(&mut encoder, &src, &values, tied::tying::Reduction::Sum);
+    assert!(r.is_err(), "{r:?}");
+    // Nothing was recorded: the encoder still finishes and submits cleanly.
+    plan.record_forward(
+        &mut encoder,
+        &ForwardBuffers {
+            input: &input,
+            weight: &weight,
+            bias: Some(&bias),
+            output: &output,
+        },
+    )
+    .unwrap();
+    gpu.queue().submit([encoder.finish()]);
+    gpu.device()
+        .poll(wgpu::PollType::wait_indefinitely())
+        .unwrap();
+}
+
+/// Tie maps over empty tensors, or with no groups, record through the encoder with exactly
+/// sized (zero-byte) caller buffers: reductions write 0 to every (empty) group, broadcasts do
+/// nothing, and nothing is an error.
+#[test]
+fn empty_tie_tensors_record_with_zero_byte_buffers() {
+    let _serial = common::serial();
+    let gpu = common::gpu();
+    let ties = tied::tying::Ties::new(gpu).unwrap();
+    use tied::tying::{Reduction, TieLayout, TieMap, UNTIED};
+    let maps = [
+        TieMap::new(TieLayout::Scalar { len: 0 }, 3, vec![]).unwrap(),
+        TieMap::new(TieLayout::rows(0, 4), 2, vec![]).unwrap(),
+        TieMap::new(TieLayout::Scalar { len: 5 }, 0, vec![UNTIED; 5]).unwrap(),
+        TieMap::new(TieLayout::rows(3, 4), 0, vec![UNTIED; 3]).unwrap(),
+        TieMap::new(TieLayout::rows(3, 0), 2, vec![0, 1, 0]).unwrap(),
+    ];
+    let exact = |values: &[f32]| {
+        let buffer = gpu.device().create_buffer(&wgpu::BufferDescriptor {
+            label: None,
+            size: values.len() as u64 * 4,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        gpu.queue()
+            .write_buffer(&buffer, 0, bytemuck::cast_slice(values));
+        buffer
+    };
+    for map in &maps {
+        let plan = ties.plan(map).unwrap();
+        let src = exact(&vec![1.0; map.layout().params_len()]);
+        let values = exact(&vec![7.0; map.values_len()]);
+        let mut encoder = gpu.device().create_command_encoder(&Default::default());
+        let layout = map.layout();
+        plan.record_reduce(&mut encoder, &src, &values, Reduction::Mean)
+            .unwrap_or_else(|e| panic!("reduce {layout:?}: {e}"));
+        plan.record_broadcast(&mut encoder, &values, &src)
+            .unwrap_or_else(|e| panic!("broadcast {layout:?}: {e}"));
+        gpu.queue().submit([encoder.finish()]);
+        let got = pollster::block_on(dispatch::read_back(gpu, &values, map.values_len())).unwrap();
+        assert_eq!(got, vec![0.0; map.values_len()], "{layout:?}");
+    }
+}
+
+/// Conv shapes with an empty input or weight but a non-empty result record with exactly
+/// sized (zero-byte) caller buffers: zero input channels or an input of only padding give the
+/// bias, zero output channels a zero input gradient.
+#[test]
+fn conv_with_empty_operands_records_with_zero_byte_buffers() {
+    use tied::conv::BackwardDataBuffers;
+    let _serial = common::serial();
+    let gpu = common::gpu();
+    let conv = common::conv();
+    let exact = |n: usize, v: f32| {
+        let buffer = gpu.device().create_buffer(&wgpu::BufferDescriptor {
+            label: None,
+            size: n as u64 * 4,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        gpu.queue()
+            .write_buffer(&buffer, 0, bytemuck::cast_slice(&vec![v; n]));
+        buffer
+    };
+    let read =
+        |b: &wgpu::Buffer, n: usize| pollster::block_on(dispatch::read_back(gpu, b, n)).unwrap();
+    // (shape, output value, input-gradient value, bias-gradient value): bias 2, grad_output 2.
+    let cases = [
+        (
+            Conv2dShape::new(1, 0, 4, [6, 6], [3, 3]).with_bias(true),
+            2.0,
+            0.0,
+            32.0,
+        ),
+        (
+            Conv2dShape::new(1, 3, 4, [0, 0], [1, 1])
+                .padding(1)
+                .with_bias(true),
+            2.0,
+            0.0,
+            8.0,
+        ),
+        (Conv2dShape::new(1, 3, 0, [6, 6], [3, 3]), 0.0, 0.0, 0.0),
+    ];
+    for (s, y_value, gx_value, gb_value) in cases {
+        let plan = conv.plan(&s).unwrap();
+        let (x, w, b) = (
+            exact(s.input_len(), 1.0),
+            exact(s.weight_len(), 1.0),
+            exact(s.bias_len(), 2.0),
+        );
+        let (y, dy) = (exact(s.output_len(), 7.0), exact(s.output_len(), 2.0));
+        let (gx, gw, gb) = (
+            exact(s.input_len(), 7.0),
+            exact(s.weight_len(), 7.0),
+            exact(s.bias_len(), 7.0),
+        );
+        let bias = (s.bias_len() > 0).then_some(&b);
+        let grad_bias = (s.bias_len() > 0).then_some(&gb);
+        let mut encoder = gpu.device().create_command_encoder(&Default::default());
+        plan.record_forward(
+            &mut encoder,
+            &ForwardBuffers {
+                input: &x,
+                weight: &w,
+                bias,
+                output: &y,
+            },
+        )
+        .unwrap_or_else(|e| panic!("forward {s:?}: {e}"));
+        plan.record_backward_data(
+            &mut encoder,
+            &BackwardDataBuffers {
+                grad_output: &dy,
+                weight: &w,
+                grad_input: &gx,
+            },
+        )
+        .unwrap_or_else(|e| panic!("input grad {s:?}: {e}"));
+        plan.record_backward_weight(
+            &mut encoder,
+            &BackwardWeightBuffers {
+                grad_output: &dy,
+                input: &x,
+                grad_weight: &gw,
+                grad_bias,
+            },
+        )
+        .unwrap_or_else(|e| panic!("weight grad {s:?}: {e}"));
+        gpu.queue().submit([encoder.finish()]);
+        assert_eq!(
+            read(&y, s.output_len()),
+            vec![y_value; s.output_len()],
+            "{s:?}"
+        );
+        assert_eq!(
+            read(&gx, s.input_len()),
+            vec![gx_value; s.input_len()],
+            "{s:?}"
+        );
+        assert_eq!(
+            read(&gw, s.weight_len()),
+            vec![0.0; s.weight_len()],
+            "{s:?}"
+        );
+        assert_eq!(
+            read(&gb, s.bias_len()),
+            vec![gb_value; s.bias_len()],
+            "{s:?}"
+        );
+    }
+}

@@ -183,9 +183,11 @@ impl TransposePlan {
         if self.len == 0 {
             return Ok(());
         }
-        self.layouts
-            .kernel
-            .run(device, encoder, &[&t.uniform, src, dst], t.grid);
-        Ok(())
+        dispatch::record_checked(&self.layouts.gpu, encoder, |rec| {
+            self.layouts
+                .kernel
+                .run(device, rec, &[&t.uniform, src, dst], t.grid);
+            Ok(())
+        })
     }
 }

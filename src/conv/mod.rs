@@ -23,7 +23,7 @@ pub use shape::Conv2dShape;
 
 use std::sync::Arc;
 
-use crate::dispatch::{self, check_buffer, check_distinct, Binding, Grid, Kernel};
+use crate::dispatch::{self, check_buffer, check_distinct, Binding, Grid, Kernel, Recording};
 use crate::error::{check_len, Error, Result};
 use crate::gpu::Gpu;
 use crate::shaders;
@@ -579,7 +579,9 @@ impl Conv2d {
             }
             let sum_scratch = sum_len
                 .map(|len| dispatch::scratch(&self.gpu, "conv bias partials", len * 4, none));
-            let dummy = dispatch::scratch(&self.gpu, "conv no bias", 4, none);
+            // Bound for a missing bias and for empty inputs (a binding cannot be empty); 16
+            // bytes, the smallest vec4 array.
+            let dummy = dispatch::scratch(&self.gpu, "conv no bias", 16, none);
             Ok(Conv2dPlan {
                 conv: self.clone(),
                 shape: *s,
@@ -969,6 +971,10 @@ impl Conv2dPlan {
         encoder: &mut wgpu::CommandEncoder,
         b: &ForwardBuffers<'_>,
     ) -> Result<()> {
+        dispatch::record_checked(&self.conv.gpu, encoder, |rec| self.build_forward(rec, b))
+    }
+
+    fn build_forward(&self, rec: &mut Recording, b: &ForwardBuffers<'_>) -> Result<()> {
         let s = &self.shape;
         let dev = self.device();
         let st = wgpu::BufferUsages::STORAGE;
@@ -985,7 +991,7 @@ impl Conv2dPlan {
         }
         let bias = b.bias.unwrap_or(&self.dummy);
         self.record_gemm(
-            encoder,
+            rec,
             &self.forward,
             &[b.input, b.weight, bias, &self.table_fwd],
             b.output,
@@ -1003,6 +1009,12 @@ impl Conv2dPlan {
         encoder: &mut wgpu::CommandEncoder,
         b: &BackwardDataBuffers<'_>,
     ) -> Result<()> {
+        dispatch::record_checked(&self.conv.gpu, encoder, |rec| {
+            self.build_backward_data(rec, b)
+        })
+    }
+
+    fn build_backward_data(&self, rec: &mut Recording, b: &BackwardDataBuffers<'_>) -> Result<()> {
         let s = &self.shape;
         let dev = self.device();
         let st = wgpu::BufferUsages::STORAGE;
@@ -1015,7 +1027,7 @@ impl Conv2dPlan {
         }
         for (launch, table) in &self.backward_data {
             self.record_gemm(
-                encoder,
+                rec,
                 launch,
                 &[b.grad_output, b.weight, table],
                 b.grad_input,
@@ -1034,6 +1046,16 @@ impl Conv2dPlan {
     pub fn record_backward_weight(
         &self,
         encoder: &mut wgpu::CommandEncoder,
+        b: &BackwardWeightBuffers<'_>,
+    ) -> Result<()> {
+        dispatch::record_checked(&self.conv.gpu, encoder, |rec| {
+            self.build_backward_weight(rec, b)
+        })
+    }
+
+    fn build_backward_weight(
+        &self,
+        rec: &mut Recording,
         b: &BackwardWeightBuffers<'_>,
     ) -> Result<()> {
         let s = &self.shape;
@@ -1065,14 +1087,14 @@ impl Conv2dPlan {
             }
             for (_, buf, len) in outputs {
                 if len > 0 {
-                    encoder.clear_buffer(buf, 0, Some(len * 4));
+                    rec.clear(buf, len * 4);
                 }
             }
             return Ok(());
         }
         if s.weight_len() > 0 {
             self.record_gemm(
-                encoder,
+                rec,
                 &self.backward_weight,
                 &[b.grad_output, b.input, &self.table_fwd],
                 b.grad_weight,
@@ -1080,14 +1102,14 @@ impl Conv2dPlan {
             );
         }
         if let Some(gb) = b.grad_bias {
-            self.record_bias_grad(encoder, b.grad_output, gb);
+            self.record_bias_grad(rec, b.grad_output, gb);
         }
         Ok(())
     }
 
     fn record_gemm(
         &self,
-        encoder: &mut wgpu::CommandEncoder,
+        rec: &mut Recording,
         launch: &GemmLaunch,
         inputs: &[&wgpu::Buffer],
         output: &wgpu::Buffer,
@@ -1101,13 +1123,19 @@ impl Conv2dPlan {
             output
         };
         let mut bufs: Vec<&wgpu::Buffer> = vec![&launch.uniform];
-        bufs.extend_from_slice(inputs);
+        // An empty input (zero input or output channels, an input of only padding) is never
+        // read: its reduction is empty, or every tap falls in the padding.
+        bufs.extend(
+            inputs
+                .iter()
+                .map(|&b| if b.size() == 0 { &self.dummy } else { b }),
+        );
         bufs.push(target);
-        kernel.run(self.device(), encoder, &bufs, launch.grid);
+        kernel.run(self.device(), rec, &bufs, launch.grid);
         if let Some((uniform, grid)) = &launch.reduce {
             kernels.split_reduce.run(
                 self.device(),
-                encoder,
+                rec,
                 &[uniform, &self.scratch, bias, output],
                 *grid,
             );
@@ -1116,7 +1144,7 @@ impl Conv2dPlan {
 
     fn record_bias_grad(
         &self,
-        encoder: &mut wgpu::CommandEncoder,
+        rec: &mut Recording,
         grad_output: &wgpu::Buffer,
         grad_bias: &wgpu::Buffer,
     ) {
@@ -1133,12 +1161,7 @@ impl Conv2dPlan {
             } else {
                 &self.sum_scratch[i % 2]
             };
-            k.run(
-                self.device(),
-                encoder,
-                &[&pass.uniform, src, dst],
-                pass.grid,
-            );
+            k.run(self.device(), rec, &[&pass.uniform, src, dst], pass.grid);
         }
     }
 }

@@ -7,7 +7,9 @@
 
 use std::sync::Arc;
 
-use crate::dispatch::{self, check_buffer, check_distinct, range, whole, Binding, Grid, Kernel};
+use crate::dispatch::{
+    self, check_buffer, check_distinct, range, whole, Binding, Grid, Kernel, Recording,
+};
 use crate::error::{check_len, Error, Result};
 use crate::gpu::Gpu;
 use crate::scan::{ScanKernels, ScanPlan};
@@ -317,6 +319,19 @@ impl OwlPlan {
         out: &wgpu::Buffer,
         blocks: Option<&wgpu::Buffer>,
     ) -> Result<()> {
+        dispatch::record_checked(&self.owl.gpu, encoder, |rec| {
+            self.build_into(rec, v, w, out, blocks)
+        })
+    }
+
+    fn build_into(
+        &self,
+        rec: &mut Recording,
+        v: &wgpu::Buffer,
+        w: &wgpu::Buffer,
+        out: &wgpu::Buffer,
+        blocks: Option<&wgpu::Buffer>,
+    ) -> Result<()> {
         let device = self.owl.gpu.device();
         let n = u64::from(self.n);
         check_buffer(device, "v", v, n, wgpu::BufferUsages::COPY_SRC)?;
@@ -333,9 +348,9 @@ impl OwlPlan {
             check_distinct("blocks", b, &[v])?;
         }
         if n > 0 {
-            encoder.copy_buffer_to_buffer(v, 0, out, 0, n * 4);
+            rec.copy(v, out, n * 4);
         }
-        self.record_checked(encoder, out, w, blocks)
+        self.build_checked(rec, out, w, blocks)
     }
 
     /// The u32 scan kernels, shared with the radix sort.
@@ -377,15 +392,25 @@ impl OwlPlan {
         w: &wgpu::Buffer,
         blocks: Option<&wgpu::Buffer>,
     ) -> Result<()> {
+        dispatch::record_checked(&self.owl.gpu, encoder, |rec| self.build(rec, v, w, blocks))
+    }
+
+    fn build(
+        &self,
+        rec: &mut Recording,
+        v: &wgpu::Buffer,
+        w: &wgpu::Buffer,
+        blocks: Option<&wgpu::Buffer>,
+    ) -> Result<()> {
         self.check(v, w, blocks)?;
-        self.record_checked(encoder, v, w, blocks)
+        self.build_checked(rec, v, w, blocks)
     }
 
     /// [`OwlPlan::record`] after [`OwlPlan::check`]: only plan-owned buffers are left to
     /// fail, which they do not.
-    pub(crate) fn record_checked(
+    pub(crate) fn build_checked(
         &self,
-        encoder: &mut wgpu::CommandEncoder,
+        rec: &mut Recording,
         v: &wgpu::Buffer,
         w: &wgpu::Buffer,
         blocks: Option<&wgpu::Buffer>,
@@ -399,33 +424,25 @@ impl OwlPlan {
         let u = &self.uniform;
         k.prepare.run(
             device,
-            encoder,
+            rec,
             &[u, v, &self.keys, &self.payload],
             self.elem_grid,
         );
-        self.sort.record(
-            encoder,
-            &self.keys,
-            Some(&self.payload),
-            SortOrder::Descending,
-        )?;
-        k.make_z.run(
-            device,
-            encoder,
-            &[u, &self.keys, w, &self.z],
-            self.elem_grid,
-        );
-        self.z_scan.record(&k.scan_z, encoder);
+        self.sort
+            .build(rec, &self.keys, Some(&self.payload), SortOrder::Descending)?;
+        k.make_z
+            .run(device, rec, &[u, &self.keys, w, &self.z], self.elem_grid);
+        self.z_scan.record(&k.scan_z, rec);
         k.leaf.run(
             device,
-            encoder,
+            rec,
             &[u, &self.z, &self.hull_cap, &self.sizes0],
             self.chunk_grid,
         );
-        self.sizes0_scan.record(self.sort_scan(), encoder);
+        self.sizes0_scan.record(self.sort_scan(), rec);
         k.compact.run(
             device,
-            encoder,
+            rec,
             &[u, &self.hull_cap, &self.sizes0, &self.verts[0]],
             self.compact_grid,
         );
@@ -434,7 +451,7 @@ impl OwlPlan {
             let (vin, vout) = (&self.verts[level % 2], &self.verts[(level + 1) % 2]);
             k.bridge.run(
                 device,
-                encoder,
+                rec,
                 &[
                     &m.uniform,
                     &self.z,
@@ -445,10 +462,10 @@ impl OwlPlan {
                 ],
                 m.bridge_grid,
             );
-            m.sizes_scan.record(self.sort_scan(), encoder);
+            m.sizes_scan.record(self.sort_scan(), rec);
             k.copy.run(
                 device,
-                encoder,
+                rec,
                 &[
                     &m.uniform,
                     vin,
@@ -465,14 +482,14 @@ impl OwlPlan {
         if let Some(b) = blocks {
             k.blocks.run(
                 device,
-                encoder,
+                rec,
                 &[u, &self.z, hull, offsets_in, &self.payload, b],
                 self.elem_grid,
             );
         }
         k.finish.run(
             device,
-            encoder,
+            rec,
             &[u, &self.z, hull, offsets_in, &self.payload, v],
             self.elem_grid,
         );
@@ -909,6 +926,19 @@ impl GrowlPlan {
         out: &wgpu::Buffer,
         blocks: Option<&wgpu::Buffer>,
     ) -> Result<()> {
+        dispatch::record_checked(&self.growl.owl.gpu, encoder, |rec| {
+            self.build_into(rec, matrix, w, out, blocks)
+        })
+    }
+
+    fn build_into(
+        &self,
+        rec: &mut Recording,
+        matrix: &wgpu::Buffer,
+        w: &wgpu::Buffer,
+        out: &wgpu::Buffer,
+        blocks: Option<&wgpu::Buffer>,
+    ) -> Result<()> {
         let len = self.layout.len() as u64;
         self.check_matrix("matrix", matrix, wgpu::BufferUsages::COPY_SRC)?;
         self.check_matrix(
@@ -922,9 +952,9 @@ impl GrowlPlan {
             check_distinct("blocks", b, &[matrix])?;
         }
         if len > 0 {
-            encoder.copy_buffer_to_buffer(matrix, 0, out, 0, len * 4);
+            rec.copy(matrix, out, len * 4);
         }
-        self.record_checked(encoder, out, w, blocks)
+        self.build_checked(rec, out, w, blocks)
     }
 
     /// Checks a matrix-sized caller buffer: whole-binding limits only apply to one window.
@@ -947,7 +977,8 @@ impl GrowlPlan {
         blocks: Option<&wgpu::Buffer>,
     ) -> Result<()> {
         self.check_matrix("matrix", matrix, wgpu::BufferUsages::STORAGE)?;
-        check_distinct("matrix", matrix, &[w])?;
+        // The plan's own norms (public through `new_norms`) are written too.
+        check_distinct("matrix", matrix, &[w, &self.new_norms])?;
         self.owl.check(&self.new_norms, w, blocks)?;
         if let Some(b) = blocks {
             check_distinct("blocks", b, &[matrix])?;
@@ -979,14 +1010,26 @@ impl GrowlPlan {
         w: &wgpu::Buffer,
         blocks: Option<&wgpu::Buffer>,
     ) -> Result<()> {
+        dispatch::record_checked(&self.growl.owl.gpu, encoder, |rec| {
+            self.build(rec, matrix, w, blocks)
+        })
+    }
+
+    fn build(
+        &self,
+        rec: &mut Recording,
+        matrix: &wgpu::Buffer,
+        w: &wgpu::Buffer,
+        blocks: Option<&wgpu::Buffer>,
+    ) -> Result<()> {
         self.check(matrix, w, blocks)?;
-        self.record_checked(encoder, matrix, w, blocks)
+        self.build_checked(rec, matrix, w, blocks)
     }
 
     /// [`GrowlPlan::record`] after [`GrowlPlan::check`].
-    fn record_checked(
+    fn build_checked(
         &self,
-        encoder: &mut wgpu::CommandEncoder,
+        rec: &mut Recording,
         matrix: &wgpu::Buffer,
         w: &wgpu::Buffer,
         blocks: Option<&wgpu::Buffer>,
@@ -1003,24 +1046,21 @@ impl GrowlPlan {
             } else {
                 &growl.norms
             };
-            norms.run_ranges(device, encoder, &b, win.group_grid);
+            norms.run_ranges(device, rec, &b, win.group_grid);
         }
-        self.owl
-            .record_checked(encoder, &self.new_norms, w, blocks)?;
+        self.owl.build_checked(rec, &self.new_norms, w, blocks)?;
         // `factors` does not touch the matrix; any window of it satisfies the layout.
         let mut b = self.windows[0].bindings(matrix, &self.norms, &self.new_norms);
         b[0] = whole(&self.uniform);
-        growl
-            .factors
-            .run_ranges(device, encoder, &b, self.factor_grid);
+        growl.factors.run_ranges(device, rec, &b, self.factor_grid);
         for win in &self.windows {
             let b = win.bindings(matrix, &self.norms, &self.new_norms);
             if self.quads {
                 growl
                     .rescale_quads
-                    .run_ranges(device, encoder, &b, win.quad_grid);
+                    .run_ranges(device, rec, &b, win.quad_grid);
             } else {
-                growl.rescale.run_ranges(device, encoder, &b, win.elem_grid);
+                growl.rescale.run_ranges(device, rec, &b, win.elem_grid);
             }
         }
         Ok(())

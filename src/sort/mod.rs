@@ -20,7 +20,7 @@ pub mod cpu;
 
 use std::sync::Arc;
 
-use crate::dispatch::{self, check_distinct, Binding, Grid, Kernel};
+use crate::dispatch::{self, check_distinct, Binding, Grid, Kernel, Recording};
 use crate::error::{check_len, Error, Result};
 use crate::gpu::Gpu;
 use crate::scan::{ScanKernels, ScanPlan};
@@ -341,6 +341,18 @@ impl SortPlan {
         values: Option<&wgpu::Buffer>,
         order: SortOrder,
     ) -> Result<()> {
+        dispatch::record_checked(&self.sort.gpu, encoder, |rec| {
+            self.build(rec, keys, values, order)
+        })
+    }
+
+    pub(crate) fn build(
+        &self,
+        rec: &mut Recording,
+        keys: &wgpu::Buffer,
+        values: Option<&wgpu::Buffer>,
+        order: SortOrder,
+    ) -> Result<()> {
         let k = &self.sort.kernels;
         let device = self.sort.gpu.device();
         let st = wgpu::BufferUsages::STORAGE;
@@ -370,7 +382,7 @@ impl SortPlan {
             };
             k.small.run(
                 device,
-                encoder,
+                rec,
                 &[uniform, keys, vals, &self.keys_alt, vals_alt],
                 Grid {
                     total: 1,
@@ -410,14 +422,14 @@ impl SortPlan {
             };
             for (input, window) in self.windows.iter().enumerate() {
                 k.histogram
-                    .run_ranges(device, encoder, &bind(input, 0), window.grid);
+                    .run_ranges(device, rec, &bind(input, 0), window.grid);
             }
             // Digit counts -> scatter offsets, in place.
-            self.scan.record(&k.scan, encoder);
+            self.scan.record(&k.scan, rec);
             for (input, window) in self.windows.iter().enumerate() {
                 for output in 0..count {
                     k.scatter
-                        .run_ranges(device, encoder, &bind(input, output), window.grid);
+                        .run_ranges(device, rec, &bind(input, output), window.grid);
                 }
             }
         }

@@ -28,6 +28,7 @@ use std::sync::Arc;
 
 use crate::dispatch::{
     self, check_binding_size, check_buffer, check_distinct, range, whole, Binding, Grid, Kernel,
+    Recording,
 };
 use crate::error::{check_len, Error, Result};
 use crate::gpu::Gpu;
@@ -315,6 +316,9 @@ pub struct TiePlan {
     layout: TieLayout,
     groups: u32,
     body: Body,
+    /// Bound instead of an empty tensor (a binding cannot be empty), whose groups all reduce
+    /// to 0.
+    empty_tensor: Option<wgpu::Buffer>,
 }
 
 #[derive(Debug)]
@@ -496,11 +500,20 @@ impl Ties {
         } else {
             Body::Windowed(self.build_windowed(map, max_binding, staging)?)
         };
+        let empty_tensor = (layout.params_len() == 0).then(|| {
+            dispatch::scratch(
+                &self.gpu,
+                "tie empty tensor",
+                16,
+                wgpu::BufferUsages::empty(),
+            )
+        });
         Ok(TiePlan {
             ties: self.clone(),
             layout,
             groups: map.groups(),
             body,
+            empty_tensor,
         })
     }
 
@@ -1159,11 +1172,11 @@ impl Single {
         }
     }
 
-    fn record_reduce(
+    fn build_reduce(
         &self,
         k: &TieKernels,
         dev: &wgpu::Device,
-        encoder: &mut wgpu::CommandEncoder,
+        rec: &mut Recording,
         src: wgpu::BufferBinding<'_>,
         values: wgpu::BufferBinding<'_>,
         how: Reduction,
@@ -1184,7 +1197,7 @@ impl Single {
                     Some(staged) => {
                         k.stage.run_ranges(
                             dev,
-                            encoder,
+                            rec,
                             &[
                                 whole(&staged.uniform),
                                 whole(&staged.offsets),
@@ -1217,7 +1230,7 @@ impl Single {
                         };
                         k.reduce_first[usize::from(*identity)].run_ranges(
                             dev,
-                            encoder,
+                            rec,
                             &[u, o, v, po, quads, src.clone(), whole(groups)],
                             level.grid,
                         );
@@ -1225,7 +1238,7 @@ impl Single {
                         let [u, o, v, po] = head;
                         k.reduce_upper.run_ranges(
                             dev,
-                            encoder,
+                            rec,
                             &[u, o, v, po, whole(&pairs[(i - 1) % 2])],
                             level.grid,
                         );
@@ -1234,7 +1247,7 @@ impl Single {
                 if let Some((list, pass)) = empty {
                     k.reduce_empty.run_ranges(
                         dev,
-                        encoder,
+                        rec,
                         &[
                             whole(pass.uniform(how)),
                             whole(offsets),
@@ -1257,7 +1270,7 @@ impl Single {
             } => {
                 k.reduce_blocks[usize::from(*quads)].run_ranges(
                     dev,
-                    encoder,
+                    rec,
                     &[
                         whole(first.uniform(how)),
                         src,
@@ -1270,7 +1283,7 @@ impl Single {
                 );
                 k.reduce_block_pieces.run_ranges(
                     dev,
-                    encoder,
+                    rec,
                     &[
                         whole(second.uniform(how)),
                         whole(entries),
@@ -1283,11 +1296,11 @@ impl Single {
         }
     }
 
-    fn record_broadcast(
+    fn build_broadcast(
         &self,
         k: &TieKernels,
         dev: &wgpu::Device,
-        encoder: &mut wgpu::CommandEncoder,
+        rec: &mut Recording,
         values: &wgpu::Buffer,
         target: wgpu::BufferBinding<'_>,
     ) {
@@ -1300,7 +1313,7 @@ impl Single {
             };
             kernel.run_ranges(
                 dev,
-                encoder,
+                rec,
                 &[
                     whole(&pass.uniform),
                     whole(&self.ids),
@@ -1358,6 +1371,18 @@ impl TiePlan {
         values: &wgpu::Buffer,
         how: Reduction,
     ) -> Result<()> {
+        dispatch::record_checked(&self.ties.gpu, encoder, |rec| {
+            self.build_reduce(rec, src, values, how)
+        })
+    }
+
+    fn build_reduce(
+        &self,
+        encoder: &mut Recording,
+        src: &wgpu::Buffer,
+        values: &wgpu::Buffer,
+        how: Reduction,
+    ) -> Result<()> {
         let dev = self.device();
         let st = wgpu::BufferUsages::STORAGE;
         self.check_tensor("src", src)?;
@@ -1369,13 +1394,14 @@ impl TiePlan {
         let k = &self.ties.kernels;
         match &self.body {
             Body::Single(single) => {
-                single.record_reduce(k, dev, encoder, whole(src), whole(values), how)
+                let src = whole(self.empty_tensor.as_ref().unwrap_or(src));
+                single.build_reduce(k, dev, encoder, src, whole(values), how)
             }
             Body::Windowed(win) => match &win.combine {
                 Some(combine) => {
                     let values_bytes = self.values_len() as u64 * 4;
                     for (w, window) in win.windows.iter().enumerate() {
-                        window.plan.record_reduce(
+                        window.plan.build_reduce(
                             k,
                             dev,
                             encoder,
@@ -1402,7 +1428,7 @@ impl TiePlan {
                 }
                 None => {
                     for window in &win.windows {
-                        window.plan.record_reduce(
+                        window.plan.build_reduce(
                             k,
                             dev,
                             encoder,
@@ -1441,20 +1467,33 @@ impl TiePlan {
         values: &wgpu::Buffer,
         target: &wgpu::Buffer,
     ) -> Result<()> {
+        dispatch::record_checked(&self.ties.gpu, encoder, |rec| {
+            self.build_broadcast(rec, values, target)
+        })
+    }
+
+    fn build_broadcast(
+        &self,
+        encoder: &mut Recording,
+        values: &wgpu::Buffer,
+        target: &wgpu::Buffer,
+    ) -> Result<()> {
         let dev = self.device();
         let st = wgpu::BufferUsages::STORAGE;
         check_buffer(dev, "values", values, self.values_len() as u64, st)?;
         self.check_tensor("target", target)?;
         check_distinct("target", target, &[values])?;
+        if self.values_len() == 0 || self.layout.params_len() == 0 {
+            // No group values, so no tied unit; or no unit at all.
+            return Ok(());
+        }
         let k = &self.ties.kernels;
         match &self.body {
-            Body::Single(single) => single.record_broadcast(k, dev, encoder, values, whole(target)),
+            Body::Single(single) => single.build_broadcast(k, dev, encoder, values, whole(target)),
             Body::Windowed(win) => {
                 for window in &win.windows {
                     let target = range(target, window.offset, window.bytes);
-                    window
-                        .plan
-                        .record_broadcast(k, dev, encoder, values, target);
+                    window.plan.build_broadcast(k, dev, encoder, values, target);
                 }
             }
         }
@@ -1474,8 +1513,10 @@ impl TiePlan {
         scratch_values: &wgpu::Buffer,
         how: Reduction,
     ) -> Result<()> {
-        self.record_reduce(encoder, grads, scratch_values, how)?;
-        self.record_broadcast(encoder, scratch_values, grads)
+        dispatch::record_checked(&self.ties.gpu, encoder, |rec| {
+            self.build_reduce(rec, grads, scratch_values, how)?;
+            self.build_broadcast(rec, scratch_values, grads)
+        })
     }
 
     /// Records the tying projection: every tied unit of `weights` becomes its group's mean
