@@ -514,6 +514,11 @@ pub const TENSOR_USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
     .union(wgpu::BufferUsages::COPY_SRC);
 
 /// Uploads `data` into a new storage buffer with [`TENSOR_USAGE`] (at least 4 bytes).
+///
+/// Infallible by signature: wgpu reports a failure (a slice past the device's
+/// `max_buffer_size`, out of memory) to the device's error handler, which on a device you
+/// adopted is yours (wgpu's default panics). Check sizes first, or use the host-slice calls,
+/// which capture such errors.
 pub fn upload(gpu: &Gpu, label: &str, data: &[f32]) -> wgpu::Buffer {
     storage_init(gpu, label, data, TENSOR_USAGE)
 }
@@ -535,6 +540,7 @@ pub(crate) fn scratch(
 }
 
 /// Creates a zeroed storage buffer of `elements` f32 with [`TENSOR_USAGE`] (at least 4 bytes).
+/// Failures go to the device's error handler, as for [`upload`].
 pub fn zeros(gpu: &Gpu, label: &str, elements: usize) -> wgpu::Buffer {
     gpu.device().create_buffer(&wgpu::BufferDescriptor {
         label: Some(label),
@@ -582,9 +588,11 @@ pub async fn read_back(gpu: &Gpu, buffer: &wgpu::Buffer, elements: usize) -> Res
         let _ = tx.send(r);
     });
     #[cfg(not(target_arch = "wasm32"))]
-    device
-        .poll(wgpu::PollType::wait_indefinitely())
-        .map_err(|e| Error::Readback(format!("waiting for the GPU failed: {e}")))?;
+    if let Err(e) = device.poll(wgpu::PollType::wait_indefinitely()) {
+        // A lost device is the better answer when it is what happened.
+        gpu.check_lost()?;
+        return Err(Error::Readback(format!("waiting for the GPU failed: {e}")));
+    }
     let mapped = rx
         .await
         .map_err(|_| Error::DeviceLost("the map callback was dropped".into()))?;
@@ -593,7 +601,7 @@ pub async fn read_back(gpu: &Gpu, buffer: &wgpu::Buffer, elements: usize) -> Res
     let view = staging
         .get_mapped_range(..)
         .map_err(|e| Error::Readback(e.to_string()))?;
-    let out = bytemuck::cast_slice::<u8, f32>(&view).to_vec();
+    let out = bytemuck::pod_collect_to_vec::<u8, f32>(&view);
     drop(view);
     staging.unmap();
     Ok(out)

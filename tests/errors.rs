@@ -548,3 +548,16 @@ fn conv_with_empty_operands_records_with_zero_byte_buffers() {
         );
     }
 }
+
+/// A GrOWL group whose f32 sum of squares would overflow is refused on the host path.
+#[test]
+fn growl_norm_overflow_is_an_error() {
+    let _serial = common::serial();
+    let growl = tied::growl::GrowlProx::new(common::gpu()).unwrap();
+    let layout = tied::growl::GroupLayout::Rows { rows: 2, cols: 2 };
+    let r = growl.prox_blocking(&[1.0, 2.0, 3e19, 1.0], layout, &[0.1, 0.1]);
+    assert!(
+        matches!(r, Err(Error::Shape(ref m)) if m.contains("group 1")),
+        "{r:?}"
+    );
+}

@@ -747,8 +747,8 @@ impl GrowlProx {
     /// the new tensor, the new group norms, the zero-group mask and the PAV block ids.
     ///
     /// # Errors
-    /// [`Error::LengthMismatch`], invalid weights, non-finite input; plan, recording and
-    /// readback errors.
+    /// [`Error::LengthMismatch`], invalid weights, non-finite input or a group whose sum of
+    /// squares overflows f32; plan, recording and readback errors.
     pub async fn prox(
         &self,
         matrix: &[f32],
@@ -762,6 +762,17 @@ impl GrowlProx {
             return Err(Error::shape(format!("matrix element {i} is {}", matrix[i])));
         }
         let groups = layout.groups();
+        // The GPU sums squares in f32: a group whose sum overflows would give an infinite norm.
+        let mut squares = vec![0.0f64; groups];
+        for (e, &x) in matrix.iter().enumerate() {
+            squares[layout.group_of(e)] += f64::from(x) * f64::from(x);
+        }
+        if let Some(g) = squares.iter().position(|&q| q >= f64::from(f32::MAX)) {
+            return Err(Error::shape(format!(
+                "group {g}'s sum of squares ({:e}) overflows f32: scale the matrix down",
+                squares[g]
+            )));
+        }
         if groups == 0 || matrix.is_empty() {
             return Ok(super::cpu::GrowlOutput {
                 weights: matrix.to_vec(),
@@ -999,6 +1010,11 @@ impl GrowlPlan {
     /// Records the GrOWL prox of `matrix` (in place) with OWL weights `w` (one per group,
     /// non-negative and non-increasing: validate with [`super::validate`]). `blocks`, when
     /// given, receives each group's PAV block id. Never submits.
+    ///
+    /// The group norms are f32 sums of squares: the matrix must hold finite values whose
+    /// groups' sums of squares stay finite in f32 (below about 3.4e38, so elements below
+    /// about 1e19); the GPU cannot report a violation. The host-slice [`GrowlProx::prox`]
+    /// checks both.
     ///
     /// # Errors
     /// Buffer size, usage and aliasing errors (of `matrix`, `w` and `blocks`). Nothing is
