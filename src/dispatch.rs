@@ -222,8 +222,8 @@ impl Recording {
         });
     }
 
-    fn replay(self, encoder: &mut wgpu::CommandEncoder) {
-        for command in self.commands {
+    fn replay(&self, encoder: &mut wgpu::CommandEncoder) {
+        for command in &self.commands {
             match command {
                 Command::Dispatch {
                     name,
@@ -232,24 +232,26 @@ impl Recording {
                     grid,
                 } => {
                     let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                        label: Some(name),
+                        label: Some(*name),
                         timestamp_writes: None,
                     });
-                    pass.set_pipeline(&pipeline);
-                    pass.set_bind_group(0, &bind_group, &[]);
+                    pass.set_pipeline(pipeline);
+                    pass.set_bind_group(0, bind_group, &[]);
                     pass.dispatch_workgroups(grid.x, grid.y, 1);
                 }
                 Command::Copy { src, dst, bytes } => {
-                    encoder.copy_buffer_to_buffer(&src, 0, &dst, 0, bytes);
+                    encoder.copy_buffer_to_buffer(src, 0, dst, 0, *bytes);
                 }
-                Command::Clear { buffer, bytes } => encoder.clear_buffer(&buffer, 0, Some(bytes)),
+                Command::Clear { buffer, bytes } => encoder.clear_buffer(buffer, 0, Some(*bytes)),
             }
         }
     }
 }
 
-/// Builds the commands of one public `record_*` call inside `gpu`'s error scope, then
-/// records them into `encoder`; on error nothing is recorded.
+/// Builds the commands of one public `record_*` call inside `gpu`'s error scope and
+/// validates them there (recorded into a scratch encoder that is finished, never submitted:
+/// copies, clears and binding sizes are checked at `finish`), then records them into
+/// `encoder`; on error nothing is recorded.
 pub(crate) fn record_checked(
     gpu: &Gpu,
     encoder: &mut wgpu::CommandEncoder,
@@ -258,6 +260,13 @@ pub(crate) fn record_checked(
     let recording = gpu.scoped(|| {
         let mut recording = Recording::default();
         build(&mut recording)?;
+        let mut scratch = gpu
+            .device()
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("tied validation"),
+            });
+        recording.replay(&mut scratch);
+        drop(scratch.finish());
         Ok(recording)
     })?;
     recording.replay(encoder);
@@ -306,6 +315,15 @@ impl Grid {
         }
         let x = total.min(max);
         let y = if total == 0 { 0 } else { total.div_ceil(x) };
+        if x * y > u64::from(u32::MAX) {
+            // The shaders' linear workgroup index would wrap.
+            return Err(Error::LimitExceeded {
+                limit: "workgroups in one folded dispatch",
+                needed: x * y,
+                allowed: u64::from(u32::MAX),
+                hint: "; split the problem".into(),
+            });
+        }
         Ok(Self {
             total: total as u32,
             x: x as u32,

@@ -284,6 +284,17 @@ fn weight_sequences_and_errors() {
         .unwrap(),
         vec![3.0, 2.0, 1.0, 1.0, 1.0, 1.0]
     );
+    // 0.7 is stored just below 0.7 in f32; the top fraction still covers 7 of 10 groups.
+    assert_eq!(
+        Weights::Stairwise {
+            l1: 1.0,
+            l2: 1.0,
+            top: 0.7
+        }
+        .sequence(10, 1.0)
+        .unwrap(),
+        vec![7.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.0, 1.0, 1.0, 1.0]
+    );
     assert_eq!(
         Weights::Spike { b1: 2.0, b2: 1.0 }
             .sequence(3, 1.0)

@@ -179,7 +179,7 @@ impl OwlProx {
         let max_dim = device.limits().max_compute_workgroups_per_dimension;
         let n = u32::try_from(n)
             .ok()
-            .filter(|&n| n < u32::MAX - 1)
+            .filter(|&n| n < u32::MAX)
             .ok_or_else(|| Error::shape("at most 2^32 - 2 elements"))?;
         dispatch::check_binding_size(device, "owl sums", (u64::from(n) + 1) * 8)?;
         let sort = self.sort.plan(n as usize)?;
@@ -767,7 +767,9 @@ impl GrowlProx {
         for (e, &x) in matrix.iter().enumerate() {
             squares[layout.group_of(e)] += f64::from(x) * f64::from(x);
         }
-        if let Some(g) = squares.iter().position(|&q| q >= f64::from(f32::MAX)) {
+        // A margin for the GPU's f32 rounding on the way up.
+        let limit = f64::from(f32::MAX) * (1.0 - 1e-6);
+        if let Some(g) = squares.iter().position(|&q| q >= limit) {
             return Err(Error::shape(format!(
                 "group {g}'s sum of squares ({:e}) overflows f32: scale the matrix down",
                 squares[g]

@@ -84,7 +84,8 @@ impl Weights {
                         "stairwise fraction {top} must be in [0, 1]"
                     )));
                 }
-                let p = (n as f64 * f64::from(*top)).floor() as usize;
+                // The f32 product (as the paper's settings round), exact below 2^24 groups.
+                let p = ((n as f64 * f64::from(*top)) as f32).floor() as usize;
                 (1..=n)
                     .map(|k| {
                         if k <= p {
