@@ -210,6 +210,31 @@ fn lavapipe_or_default_adapter() -> wgpu::Adapter {
     .expect("an adapter")
 }
 
+/// A device on `adapter` with exactly the crate's required limits, adopted.
+fn adopted_with_required_limits(adapter: &wgpu::Adapter) -> Gpu {
+    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        required_limits: tied::required_limits(),
+        ..Default::default()
+    }))
+    .unwrap();
+    Gpu::adopt(device, queue).unwrap()
+}
+
+/// A storage buffer of exactly `values` (zero bytes when empty), readable and writable.
+fn exact_buffer(gpu: &Gpu, values: &[f32]) -> wgpu::Buffer {
+    let buffer = gpu.device().create_buffer(&wgpu::BufferDescriptor {
+        label: None,
+        size: values.len() as u64 * 4,
+        usage: wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_SRC
+            | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    gpu.queue()
+        .write_buffer(&buffer, 0, bytemuck::cast_slice(values));
+    buffer
+}
+
 #[test]
 fn adopted_device_with_low_limits_is_refused_or_bounded() {
     let _serial = common::serial();
@@ -230,12 +255,7 @@ fn adopted_device_with_low_limits_is_refused_or_bounded() {
     }
 
     // A device with exactly the required limits: a tensor past its binding size is refused.
-    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-        required_limits: tied::required_limits(),
-        ..Default::default()
-    }))
-    .unwrap();
-    let gpu = Gpu::adopt(device, queue).unwrap();
+    let gpu = adopted_with_required_limits(&adapter);
     let conv = tied::conv::Conv2d::new(&gpu).unwrap();
     let huge = Conv2dShape::new(64, 64, 64, [128, 128], [3, 3]).padding(1);
     match conv.plan(&huge) {
@@ -321,12 +341,7 @@ fn sizes_past_u32_are_errors() {
 fn buffers_wgpu_refuses_are_errors_on_an_adopted_device() {
     let _serial = common::serial();
     let adapter = lavapipe_or_default_adapter();
-    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-        required_limits: tied::required_limits(),
-        ..Default::default()
-    }))
-    .unwrap();
-    let gpu = Gpu::adopt(device, queue).unwrap();
+    let gpu = adopted_with_required_limits(&adapter);
     let conv = tied::conv::Conv2d::new(&gpu).unwrap();
     let s = shape();
     let plan = conv.plan(&s).unwrap();
@@ -409,19 +424,7 @@ fn empty_tie_tensors_record_with_zero_byte_buffers() {
         TieMap::new(TieLayout::rows(3, 4), 0, vec![UNTIED; 3]).unwrap(),
         TieMap::new(TieLayout::rows(3, 0), 2, vec![0, 1, 0]).unwrap(),
     ];
-    let exact = |values: &[f32]| {
-        let buffer = gpu.device().create_buffer(&wgpu::BufferDescriptor {
-            label: None,
-            size: values.len() as u64 * 4,
-            usage: wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_SRC
-                | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        gpu.queue()
-            .write_buffer(&buffer, 0, bytemuck::cast_slice(values));
-        buffer
-    };
+    let exact = |values: &[f32]| exact_buffer(gpu, values);
     for map in &maps {
         let plan = ties.plan(map).unwrap();
         let src = exact(&vec![1.0; map.layout().params_len()]);
@@ -447,19 +450,7 @@ fn conv_with_empty_operands_records_with_zero_byte_buffers() {
     let _serial = common::serial();
     let gpu = common::gpu();
     let conv = common::conv();
-    let exact = |n: usize, v: f32| {
-        let buffer = gpu.device().create_buffer(&wgpu::BufferDescriptor {
-            label: None,
-            size: n as u64 * 4,
-            usage: wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_SRC
-                | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        gpu.queue()
-            .write_buffer(&buffer, 0, bytemuck::cast_slice(&vec![v; n]));
-        buffer
-    };
+    let exact = |n: usize, v: f32| exact_buffer(gpu, &vec![v; n]);
     let read =
         |b: &wgpu::Buffer, n: usize| pollster::block_on(dispatch::read_back(gpu, b, n)).unwrap();
     // (shape, output value, input-gradient value, bias-gradient value): bias 2, grad_output 2.
