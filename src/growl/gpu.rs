@@ -1018,6 +1018,10 @@ impl GrowlPlan {
     /// about 1e19); the GPU cannot report a violation. The host-slice [`GrowlProx::prox`]
     /// checks both.
     ///
+    /// An empty matrix (no elements, whatever the group count) records nothing: `blocks` and
+    /// [`GrowlPlan::new_norms`] are left as they are (the host-slice call reports zero norms
+    /// and block 0 for every group).
+    ///
     /// # Errors
     /// Buffer size, usage and aliasing errors (of `matrix`, `w` and `blocks`). Nothing is
     /// recorded on error.
