@@ -84,7 +84,7 @@ const BLOCK_QUADS_PER_THREAD: u64 = 4;
 /// parameter (the staging offsets and the staged copy; windows of one plan share one copy).
 ///
 /// Measured on lavapipe (2 cores, P = 1e7, 1e5 groups of random members or power-law sizes,
-/// the same run): the staged reduction takes 0.55-0.9 of the unstaged one's time; at P = 2e5 (800 KB, in cache) it
+/// the same run, three runs): the staged reduction takes 0.4-0.9 of the unstaged one's time; at P = 2e5 (800 KB, in cache) it
 /// takes 1.15-1.5 times as long. It has not been measured on a hardware GPU, whose caches
 /// and gathers differ, so [`Staging::Auto`] stages only on CPU adapters;
 /// [`Staging::Always`] tries it anywhere.
