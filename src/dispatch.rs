@@ -123,13 +123,15 @@ impl Kernel {
         buffers: &[&wgpu::Buffer],
         grid: Grid,
     ) {
-        if grid.total > 0 {
-            let bind_group = self.bind(device, buffers);
-            rec.dispatch(self, bind_group, grid);
-        }
+        let ranges: Vec<wgpu::BufferBinding> = buffers
+            .iter()
+            .map(|b| b.as_entire_buffer_binding())
+            .collect();
+        self.run_ranges(device, rec, &ranges, grid);
     }
 
-    /// [`Kernel::run`] with buffer ranges.
+    /// [`Kernel::run`] with buffer ranges. An empty buffer (an empty tensor, which the
+    /// kernel does not touch) is bound as the device's 16-byte stand-in.
     pub(crate) fn run_ranges(
         &self,
         device: &wgpu::Device,
@@ -137,10 +139,21 @@ impl Kernel {
         ranges: &[wgpu::BufferBinding<'_>],
         grid: Grid,
     ) {
-        if grid.total > 0 {
-            let bind_group = self.bind_ranges(device, ranges);
-            rec.dispatch(self, bind_group, grid);
+        if grid.total == 0 {
+            return;
         }
+        let ranges: Vec<wgpu::BufferBinding> = ranges
+            .iter()
+            .map(|r| {
+                if r.size.is_none() && r.buffer.size() == r.offset {
+                    rec.empty.as_entire_buffer_binding()
+                } else {
+                    r.clone()
+                }
+            })
+            .collect();
+        let bind_group = self.bind_ranges(device, &ranges);
+        rec.dispatch(self, bind_group, grid);
     }
 
     /// Records one compute pass dispatching `grid` with `bind_group` (the probes and timers).
@@ -168,9 +181,10 @@ impl Kernel {
 /// encoder: every bind group is created first, inside the crate's error scope (see
 /// [`record_checked`]), so a buffer wgpu refuses (destroyed, from another device, sized
 /// wrongly) is an `Err` and nothing is recorded.
-#[derive(Default)]
 pub(crate) struct Recording {
     commands: Vec<Command>,
+    /// Bound in place of empty buffers ([`Gpu::empty_binding`]).
+    empty: wgpu::Buffer,
 }
 
 enum Command {
@@ -248,25 +262,20 @@ impl Recording {
     }
 }
 
-/// Builds the commands of one public `record_*` call inside `gpu`'s error scope and
-/// validates them there (recorded into a scratch encoder that is finished, never submitted:
-/// copies, clears and binding sizes are checked at `finish`), then records them into
-/// `encoder`; on error nothing is recorded.
+/// Builds the commands of one public `record_*` call inside `gpu`'s error scope (so every
+/// bind group is checked there), then records them into `encoder`; on error nothing is
+/// recorded.
 pub(crate) fn record_checked(
     gpu: &Gpu,
     encoder: &mut wgpu::CommandEncoder,
     build: impl FnOnce(&mut Recording) -> Result<()>,
 ) -> Result<()> {
     let recording = gpu.scoped(|| {
-        let mut recording = Recording::default();
+        let mut recording = Recording {
+            commands: Vec::new(),
+            empty: gpu.empty_binding().clone(),
+        };
         build(&mut recording)?;
-        let mut scratch = gpu
-            .device()
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("tied validation"),
-            });
-        recording.replay(&mut scratch);
-        drop(scratch.finish());
         Ok(recording)
     })?;
     recording.replay(encoder);

@@ -4,7 +4,7 @@
 //! device and its queue. [`Gpu::adopt`] wraps a device the caller created (after checking it
 //! against [`required_limits`] and [`required_features`]); [`Gpu::new`] creates one.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::error::{Error, Result};
 
@@ -115,6 +115,8 @@ pub struct Gpu {
     info: wgpu::AdapterInfo,
     /// Set by the device-lost callback; only installed on devices this crate created.
     lost: Option<Arc<Mutex<Option<String>>>>,
+    /// Bound in place of an empty buffer (a binding cannot be empty); made on first use.
+    empty_binding: Arc<OnceLock<wgpu::Buffer>>,
 }
 
 impl Gpu {
@@ -132,6 +134,7 @@ impl Gpu {
             queue,
             info,
             lost: None,
+            empty_binding: Arc::default(),
         })
     }
 
@@ -199,6 +202,20 @@ impl Gpu {
             device,
             queue,
             lost: Some(lost),
+            empty_binding: Arc::default(),
+        })
+    }
+
+    /// A 16-byte storage buffer bound in place of an empty one, which kernels never read or
+    /// write (their loops over an empty tensor do not run).
+    pub(crate) fn empty_binding(&self) -> &wgpu::Buffer {
+        self.empty_binding.get_or_init(|| {
+            self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("tied empty binding"),
+                size: 16,
+                usage: wgpu::BufferUsages::STORAGE,
+                mapped_at_creation: false,
+            })
         })
     }
 

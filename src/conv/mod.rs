@@ -579,9 +579,7 @@ impl Conv2d {
             }
             let sum_scratch = sum_len
                 .map(|len| dispatch::scratch(&self.gpu, "conv bias partials", len * 4, none));
-            // Bound for a missing bias and for empty inputs (a binding cannot be empty); 16
-            // bytes, the smallest vec4 array.
-            let dummy = dispatch::scratch(&self.gpu, "conv no bias", 16, none);
+            let dummy = dispatch::scratch(&self.gpu, "conv no bias", 4, none);
             Ok(Conv2dPlan {
                 conv: self.clone(),
                 shape: *s,
@@ -1123,13 +1121,7 @@ impl Conv2dPlan {
             output
         };
         let mut bufs: Vec<&wgpu::Buffer> = vec![&launch.uniform];
-        // An empty input (zero input or output channels, an input of only padding) is never
-        // read: its reduction is empty, or every tap falls in the padding.
-        bufs.extend(
-            inputs
-                .iter()
-                .map(|&b| if b.size() == 0 { &self.dummy } else { b }),
-        );
+        bufs.extend_from_slice(inputs);
         bufs.push(target);
         kernel.run(self.device(), rec, &bufs, launch.grid);
         if let Some((uniform, grid)) = &launch.reduce {

@@ -316,9 +316,6 @@ pub struct TiePlan {
     layout: TieLayout,
     groups: u32,
     body: Body,
-    /// Bound instead of an empty tensor (a binding cannot be empty), whose groups all reduce
-    /// to 0.
-    empty_tensor: Option<wgpu::Buffer>,
 }
 
 #[derive(Debug)]
@@ -500,20 +497,11 @@ impl Ties {
         } else {
             Body::Windowed(self.build_windowed(map, max_binding, staging)?)
         };
-        let empty_tensor = (layout.params_len() == 0).then(|| {
-            dispatch::scratch(
-                &self.gpu,
-                "tie empty tensor",
-                16,
-                wgpu::BufferUsages::empty(),
-            )
-        });
         Ok(TiePlan {
             ties: self.clone(),
             layout,
             groups: map.groups(),
             body,
-            empty_tensor,
         })
     }
 
@@ -1394,8 +1382,7 @@ impl TiePlan {
         let k = &self.ties.kernels;
         match &self.body {
             Body::Single(single) => {
-                let src = whole(self.empty_tensor.as_ref().unwrap_or(src));
-                single.build_reduce(k, dev, encoder, src, whole(values), how)
+                single.build_reduce(k, dev, encoder, whole(src), whole(values), how)
             }
             Body::Windowed(win) => match &win.combine {
                 Some(combine) => {
