@@ -128,6 +128,15 @@ pub struct GrowlOutput {
     pub blocks: Vec<u32>,
 }
 
+/// Each group's sum of squares, in f64.
+pub(crate) fn group_squares(weights: &[f32], layout: GroupLayout) -> Vec<f64> {
+    let mut sq = vec![0.0f64; layout.groups()];
+    for (e, &x) in weights.iter().enumerate() {
+        sq[layout.group_of(e)] += f64::from(x) * f64::from(x);
+    }
+    sq
+}
+
 /// The GrOWL prox: group norms, OWL prox of the norms with weights `w` (one per group), each
 /// group rescaled. Groups whose norm is below `f32::EPSILON` are treated as zero (no division).
 ///
@@ -138,11 +147,7 @@ pub fn growl_prox(weights: &[f32], layout: GroupLayout, w: &[f32]) -> Result<Gro
     check_len("weights matrix", layout.len(), weights)?;
     let groups = layout.groups();
     check_len("OWL weights", groups, w)?;
-    let mut sq = vec![0.0f64; groups];
-    for (e, &x) in weights.iter().enumerate() {
-        sq[layout.group_of(e)] += f64::from(x) * f64::from(x);
-    }
-    let norms: Vec<f32> = sq
+    let norms: Vec<f32> = group_squares(weights, layout)
         .iter()
         .map(|&s| {
             let r = s.sqrt() as f32;

@@ -763,10 +763,7 @@ impl GrowlProx {
         }
         let groups = layout.groups();
         // The GPU sums squares in f32: a group whose sum overflows would give an infinite norm.
-        let mut squares = vec![0.0f64; groups];
-        for (e, &x) in matrix.iter().enumerate() {
-            squares[layout.group_of(e)] += f64::from(x) * f64::from(x);
-        }
+        let squares = super::cpu::group_squares(matrix, layout);
         // A margin for the GPU's f32 rounding on the way up.
         let limit = f64::from(f32::MAX) * (1.0 - 1e-6);
         if let Some(g) = squares.iter().position(|&q| q >= limit) {
