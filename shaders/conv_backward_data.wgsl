@@ -11,23 +11,26 @@
 
 @group(0) @binding(1) var<storage, read> grad_out: array<f32>;
 @group(0) @binding(2) var<storage, read> weight: array<f32>;
-// Per k = (co, kh, kw): (co * out_h * out_w, kh * dil_h, kw * dil_w, co * c_in_g * kh_kw + kh * k_w + kw).
+// Per k = (co, kh, kw): (co * out_h * out_w, dy, dx, co * c_in_g * kh_kw + kh * k_w + kw), where
+// (dy, dx) is the tap's output offset from (i', j') with exact taps, else (kh * dil_h, kw * dil_w).
 @group(0) @binding(3) var<storage, read> ktab: array<vec4<i32>>;
 @group(0) @binding(4) var<storage, read_write> grad_in: array<f32>;
 
-// Input position (batch, ih, iw) of GEMM column n in the current phase.
-fn input_pos(n: u32) -> vec3<u32> {
+// GEMM column n of the current phase: (batch, i', j'), input position
+// (phase_h + step_h * i', phase_w + step_w * j').
+fn phase_pos(n: u32) -> vec3<u32> {
     let sub = p.sub_h * p.sub_w;
     let b = n / sub;
     let r = n - b * sub;
     let i = r / p.sub_w;
-    let j = r - i * p.sub_w;
-    return vec3<u32>(b, p.phase_h + i * p.step_h, p.phase_w + j * p.step_w);
+    return vec3<u32>(b, i, r - i * p.sub_w);
 }
 
 fn store_c(t: TileId, m: u32, n: u32, v: f32) {
-    let pos = input_pos(n);
-    let idx = ((pos.x * p.c_in + t.group * p.c_in_g + m) * p.in_h + pos.y) * p.in_w + pos.z;
+    let q = phase_pos(n);
+    let ih = p.phase_h + q.y * p.step_h;
+    let iw = p.phase_w + q.z * p.step_w;
+    let idx = ((q.x * p.c_in + t.group * p.c_in_g + m) * p.in_h + ih) * p.in_w + iw;
     grad_in[t.split * p.split_stride + idx] = v;
 }
 
@@ -44,6 +47,51 @@ fn out_coord(i: u32, off: i32, pad: u32, stride: u32, extent: u32) -> i32 {
     return i32(o);
 }
 
+// Column n: its batch's output-gradient base and its (i', j') within the phase, decoded once
+// per thread. (Without exact taps the phase is the whole input: i' = ih, j' = iw.)
+struct Column {
+    dy_base: u32,
+    i: u32,
+    j: u32,
+}
+
+fn column(t: TileId, n: u32) -> Column {
+    let q = phase_pos(n);
+    return Column((q.x * p.c_out + t.group * p.c_out_g) * p.out_h * p.out_w, q.y, q.z);
+}
+
+// Reduction step k: its kernel tap, ktab[k].
+fn k_entry(t: TileId, k: u32) -> vec4<i32> {
+    return ktab[k];
+}
+
+// A[m, k]: the weight of input channel m under the tap e = ktab[k].
+fn a_value(t: TileId, m: u32, k: u32, e: vec4<i32>) -> f32 {
+    let khw = p.k_h * p.k_w;
+    return weight[t.group * p.c_out_g * p.c_in_g * khw + u32(e.w) + m * khw];
+}
+
+// B[k, n]: the output gradient that column c meets through tap `tap`, or zero. With exact
+// taps (p.exact_taps) the tap's output coordinate is the column's plus the tap's offset;
+// otherwise it is found by division (a stride > 1 input gradient run as one phase).
+fn b_value(c: Column, tap: vec4<i32>) -> f32 {
+    var oh: i32;
+    var ow: i32;
+    if (p.exact_taps != 0u) {
+        oh = i32(c.i) + tap.y;
+        ow = i32(c.j) + tap.z;
+        oh = select(-1, oh, oh < i32(p.out_h));
+        ow = select(-1, ow, ow < i32(p.out_w));
+    } else {
+        oh = out_coord(c.i, tap.y, p.pad_h, p.stride_h, p.out_h);
+        ow = out_coord(c.j, tap.z, p.pad_w, p.stride_w, p.out_w);
+    }
+    if (oh >= 0 && ow >= 0) {
+        return grad_out[c.dy_base + u32(tap.x) + u32(oh) * p.out_w + u32(ow)];
+    }
+    return 0.0;
+}
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let t = tile_id(wg);
@@ -54,17 +102,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let ty = lid / WG_N;
     let tile_n = 4u * WG_N;
     let tile_m = 4u * WG_M;
-    let khw = p.k_h * p.k_w;
 
     let nn = lid % tile_n;
     let n = t.n0 + nn;
-    let pos = input_pos(n);
-    let b = pos.x;
-    let ih = pos.y;
-    let iw = pos.z;
+    let col = column(t, n);
     let n_ok = n < p.gemm_n;
-    let dy_base = (b * p.c_out + t.group * p.c_out_g) * p.out_h * p.out_w;
-    let w_base = t.group * p.c_out_g * p.c_in_g * khw;
 
     for (var k0 = t.k_begin; k0 < t.k_end; k0 += KT) {
         for (var e = lid; e < tile_m * KT; e += THREADS) {
@@ -74,23 +116,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             let m = t.m0 + mm;
             var v = 0.0;
             if (k < t.k_end && m < p.gemm_m) {
-                v = weight[w_base + u32(ktab[k].w) + m * khw];
+                v = a_value(t, m, k, k_entry(t, k));
             }
             put_a(kk, mm, v);
         }
         for (var e = lid; e < tile_n * KT; e += THREADS) {
-            let kk = e / tile_n;
-            let k = k0 + kk;
+            let k = k0 + e / tile_n;
             var v = 0.0;
             if (k < t.k_end && n_ok) {
-                let ent = ktab[k];
-                let oh = out_coord(ih, ent.y, p.pad_h, p.stride_h, p.out_h);
-                let ow = out_coord(iw, ent.z, p.pad_w, p.stride_w, p.out_w);
-                if (oh >= 0 && ow >= 0) {
-                    v = grad_out[dy_base + u32(ent.x) + u32(oh) * p.out_w + u32(ow)];
-                }
+                v = b_value(col, k_entry(t, k));
             }
-            put_b(kk, nn, v);
+            put_b(e / tile_n, nn, v);
         }
         workgroupBarrier();
         mma_tile(ty, tx);

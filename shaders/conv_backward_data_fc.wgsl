@@ -15,6 +15,30 @@ fn store_c(t: TileId, m: u32, n: u32, v: f32) {
     grad_in[t.split * p.split_stride + idx] = v;
 }
 
+// Column n = j: where its weights start within the group.
+struct Column {
+    w_base: u32,
+}
+
+fn column(t: TileId, n: u32) -> Column {
+    return Column(t.group * p.c_out_g * p.gemm_n + n);
+}
+
+// Reduction step k = co: nothing to decode.
+fn k_entry(t: TileId, k: u32) -> vec4<i32> {
+    return vec4<i32>(bitcast<i32>(k), 0, 0, 0);
+}
+
+// A[m, k] = grad_out[m, g*c_out_g + k].
+fn a_value(t: TileId, m: u32, k: u32, e: vec4<i32>) -> f32 {
+    return grad_out[m * p.c_out + t.group * p.c_out_g + k];
+}
+
+// B[k, n] = weight[g*c_out_g + k, n].
+fn b_value(c: Column, e: vec4<i32>) -> f32 {
+    return weight[c.w_base + bitcast<u32>(e.x) * p.gemm_n];
+}
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let t = tile_id(wg);
@@ -27,7 +51,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let tile_m = 4u * WG_M;
     let nn = lid % tile_n;
     let n = t.n0 + nn;
-    let co_base = t.group * p.c_out_g;
+    let col = column(t, n);
 
     for (var k0 = t.k_begin; k0 < t.k_end; k0 += KT) {
         for (var e = lid; e < tile_m * KT; e += THREADS) {
@@ -37,7 +61,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             let m = t.m0 + mm;
             var v = 0.0;
             if (k < t.k_end && m < p.gemm_m) {
-                v = grad_out[m * p.c_out + co_base + k];
+                v = a_value(t, m, k, k_entry(t, k));
             }
             put_a(kk, mm, v);
         }
@@ -45,7 +69,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             let k = k0 + e / tile_n;
             var v = 0.0;
             if (k < t.k_end && n < p.gemm_n) {
-                v = weight[(co_base + k) * p.gemm_n + n];
+                v = b_value(col, k_entry(t, k));
             }
             put_b(e / tile_n, nn, v);
         }

@@ -18,6 +18,46 @@ fn store_c(t: TileId, m: u32, n: u32, v: f32) {
     grad_weight[t.split * p.split_stride + idx] = v;
 }
 
+// Column n = (ci, kh, kw): its kernel tap, ktab[n].
+struct Column {
+    tap: vec4<i32>,
+}
+
+fn column(t: TileId, n: u32) -> Column {
+    return Column(ktab[n]);
+}
+
+// Reduction step k = (batch, oh, ow): (grad_out index of row 0, input base of the group,
+// top-left input row, top-left input column); the first two are u32 bits.
+fn k_entry(t: TileId, k: u32) -> vec4<i32> {
+    let plane = p.out_h * p.out_w;
+    let b = k / plane;
+    let pix = k - b * plane;
+    let oh = pix / p.out_w;
+    let ow = pix - oh * p.out_w;
+    return vec4<i32>(
+        bitcast<i32>((b * p.c_out + t.group * p.c_out_g) * plane + pix),
+        bitcast<i32>((b * p.c_in + t.group * p.c_in_g) * p.in_h * p.in_w),
+        i32(oh * p.stride_h) - i32(p.pad_h),
+        i32(ow * p.stride_w) - i32(p.pad_w),
+    );
+}
+
+// A[m, k]: the output gradient of channel m at step k.
+fn a_value(t: TileId, m: u32, k: u32, e: vec4<i32>) -> f32 {
+    return grad_out[bitcast<u32>(e.x) + m * p.out_h * p.out_w];
+}
+
+// B[k, n]: the input that tap c meets at step e, zero in the padding.
+fn b_value(c: Column, e: vec4<i32>) -> f32 {
+    let y = e.z + c.tap.y;
+    let x = e.w + c.tap.z;
+    if (y >= 0 && y < i32(p.in_h) && x >= 0 && x < i32(p.in_w)) {
+        return input[bitcast<u32>(e.y) + u32(c.tap.x) + u32(y) * p.in_w + u32(x)];
+    }
+    return 0.0;
+}
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let t = tile_id(wg);
@@ -28,8 +68,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let ty = lid / WG_N;
     let tile_n = 4u * WG_N;
     let tile_m = 4u * WG_M;
-    let plane = p.out_h * p.out_w;
-    let in_plane = p.in_h * p.in_w;
 
     // Both loaders walk K fastest (KT divides 256), so this thread's k is fixed per tile.
     let kk = lid % KT;
@@ -39,20 +77,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     for (var k0 = t.k_begin; k0 < t.k_end; k0 += KT) {
         let k = k0 + kk;
         let k_ok = k < t.k_end;
-        let b = k / plane;
-        let pix = k - b * plane;
-        let oh = pix / p.out_w;
-        let ow = pix - oh * p.out_w;
-        let y0 = i32(oh * p.stride_h) - i32(p.pad_h);
-        let x0 = i32(ow * p.stride_w) - i32(p.pad_w);
-        let dy_base = (b * p.c_out + t.group * p.c_out_g) * plane + pix;
-        let x_base = (b * p.c_in + t.group * p.c_in_g) * in_plane;
-
+        let e = k_entry(t, k);
         for (var mm = row0; mm < tile_m; mm += rows_per_pass) {
             let m = t.m0 + mm;
             var v = 0.0;
             if (k_ok && m < p.gemm_m) {
-                v = grad_out[dy_base + m * plane];
+                v = a_value(t, m, k, e);
             }
             put_a(kk, mm, v);
         }
@@ -60,12 +90,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             let n = t.n0 + nn;
             var v = 0.0;
             if (k_ok && n < p.gemm_n) {
-                let ent = ktab[n];
-                let y = y0 + ent.y;
-                let x = x0 + ent.z;
-                if (y >= 0 && y < i32(p.in_h) && x >= 0 && x < i32(p.in_w)) {
-                    v = input[x_base + u32(ent.x) + u32(y) * p.in_w + u32(x)];
-                }
+                v = b_value(column(t, n), e);
             }
             put_b(kk, nn, v);
         }

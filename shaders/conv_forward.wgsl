@@ -29,6 +29,46 @@ fn store_c(t: TileId, m: u32, n: u32, v: f32) {
     }
 }
 
+// Column n of the im2col view: (batch, oh, ow) decoded once per thread.
+struct Column {
+    in_base: u32,
+    y0: i32,
+    x0: i32,
+}
+
+fn column(t: TileId, n: u32) -> Column {
+    let plane = p.out_h * p.out_w;
+    let b = n / plane;
+    let pix = n - b * plane;
+    let oh = pix / p.out_w;
+    let ow = pix - oh * p.out_w;
+    return Column(
+        (b * p.c_in + t.group * p.c_in_g) * p.in_h * p.in_w,
+        i32(oh * p.stride_h) - i32(p.pad_h),
+        i32(ow * p.stride_w) - i32(p.pad_w),
+    );
+}
+
+// Reduction step k: its kernel tap, ktab[k].
+fn k_entry(t: TileId, k: u32) -> vec4<i32> {
+    return ktab[k];
+}
+
+// A[m, k]: weight row m of the group.
+fn a_value(t: TileId, m: u32, k: u32, e: vec4<i32>) -> f32 {
+    return weight[(t.group * p.c_out_g + m) * p.gemm_k + k];
+}
+
+// B[k, n]: the input under kernel tap `tap` = ktab[k], zero in the padding.
+fn b_value(c: Column, tap: vec4<i32>) -> f32 {
+    let y = c.y0 + tap.y;
+    let x = c.x0 + tap.z;
+    if (y >= 0 && y < i32(p.in_h) && x >= 0 && x < i32(p.in_w)) {
+        return input[c.in_base + u32(tap.x) + u32(y) * p.in_w + u32(x)];
+    }
+    return 0.0;
+}
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let t = tile_id(wg);
@@ -43,16 +83,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     // This thread always loads B column nn (TILE_N divides 256): decode it once.
     let nn = lid % tile_n;
     let n = t.n0 + nn;
-    let plane = p.out_h * p.out_w;
-    let b = n / plane;
-    let pix = n - b * plane;
-    let oh = pix / p.out_w;
-    let ow = pix - oh * p.out_w;
-    let y0 = i32(oh * p.stride_h) - i32(p.pad_h);
-    let x0 = i32(ow * p.stride_w) - i32(p.pad_w);
-    let in_base = (b * p.c_in + t.group * p.c_in_g) * p.in_h * p.in_w;
+    let col = column(t, n);
     let n_ok = n < p.gemm_n;
-    let a_base = (t.group * p.c_out_g) * p.gemm_k;
 
     for (var k0 = t.k_begin; k0 < t.k_end; k0 += KT) {
         for (var e = lid; e < tile_m * KT; e += THREADS) {
@@ -62,7 +94,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             let m = t.m0 + mm;
             var v = 0.0;
             if (k < t.k_end && m < p.gemm_m) {
-                v = weight[a_base + m * p.gemm_k + k];
+                v = a_value(t, m, k, k_entry(t, k));
             }
             put_a(kk, mm, v);
         }
@@ -71,12 +103,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             let k = k0 + kk;
             var v = 0.0;
             if (k < t.k_end && n_ok) {
-                let ent = ktab[k];
-                let y = y0 + ent.y;
-                let x = x0 + ent.z;
-                if (y >= 0 && y < i32(p.in_h) && x >= 0 && x < i32(p.in_w)) {
-                    v = input[in_base + u32(ent.x) + u32(y) * p.in_w + u32(x)];
-                }
+                v = b_value(col, k_entry(t, k));
             }
             put_b(kk, nn, v);
         }

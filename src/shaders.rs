@@ -1,9 +1,10 @@
 //! Every WGSL source of the crate, as the pipelines compile it (`shaders/` holds the files).
 //!
-//! The conv GEMM shaders are the shared core (`conv_gemm_common.wgsl`) followed by one
-//! op-specific file. [`all`] lists every complete module, for validation with naga.
+//! The conv GEMM shaders are the shared core (`conv_gemm_common.wgsl`, then the skinny-tile
+//! driver `conv_gemm_skinny.wgsl`) followed by one op-specific file. [`all`] lists every complete module, for validation with naga.
 
 const CONV_GEMM_COMMON: &str = include_str!("../shaders/conv_gemm_common.wgsl");
+const CONV_GEMM_SKINNY: &str = include_str!("../shaders/conv_gemm_skinny.wgsl");
 const CONV_FORWARD: &str = include_str!("../shaders/conv_forward.wgsl");
 const CONV_BACKWARD_DATA: &str = include_str!("../shaders/conv_backward_data.wgsl");
 const CONV_BACKWARD_DATA_FC: &str = include_str!("../shaders/conv_backward_data_fc.wgsl");
@@ -114,22 +115,22 @@ pub fn radix_small() -> String {
 
 /// Conv forward: common core + forward addressing.
 pub fn conv_forward() -> String {
-    format!("{CONV_GEMM_COMMON}\n{CONV_FORWARD}")
+    format!("{CONV_GEMM_COMMON}\n{CONV_GEMM_SKINNY}\n{CONV_FORWARD}")
 }
 
 /// Conv input gradient: common core + transposed-conv addressing.
 pub fn conv_backward_data() -> String {
-    format!("{CONV_GEMM_COMMON}\n{CONV_BACKWARD_DATA}")
+    format!("{CONV_GEMM_COMMON}\n{CONV_GEMM_SKINNY}\n{CONV_BACKWARD_DATA}")
 }
 
 /// Conv input gradient of a fully connected layer (kernel == input): common core + plain GEMM.
 pub fn conv_backward_data_fc() -> String {
-    format!("{CONV_GEMM_COMMON}\n{CONV_BACKWARD_DATA_FC}")
+    format!("{CONV_GEMM_COMMON}\n{CONV_GEMM_SKINNY}\n{CONV_BACKWARD_DATA_FC}")
 }
 
 /// Conv weight gradient: common core + split-K addressing.
 pub fn conv_backward_weight() -> String {
-    format!("{CONV_GEMM_COMMON}\n{CONV_BACKWARD_WEIGHT}")
+    format!("{CONV_GEMM_COMMON}\n{CONV_GEMM_SKINNY}\n{CONV_BACKWARD_WEIGHT}")
 }
 
 /// An OWL prox module: the common OWL declarations, then `parts` in order.

@@ -173,6 +173,58 @@ fn long_reduction_past_loop_limiter() {
         &Conv2dShape::new(1, 2, 2, [300, 300], [1, 1]).with_bias(true),
         11,
     );
+    // The same with more than 4 output channels (register tiles instead of skinny ones): a
+    // forward K of 5 * 60 * 60 = 18,000, and a weight gradient over 40,000 positions.
+    check_shape(
+        &Conv2dShape::new(1, 5, 6, [60, 60], [60, 60]).with_bias(true),
+        14,
+    );
+    check_shape(
+        &Conv2dShape::new(1, 2, 6, [200, 200], [1, 1]).with_bias(true),
+        15,
+    );
+}
+
+#[test]
+fn few_channels_run_on_skinny_tiles() {
+    let _serial = common::serial();
+    // GEMMs of at most 4 rows run on skinny tiles: here the input gradient of 3 input
+    // channels (one GEMM per stride phase), then the forward and weight gradient of 2 output
+    // channels, next to register-tiled GEMMs of 16 rows.
+    check_shape(
+        &Conv2dShape::new(2, 3, 16, [20, 19], [7, 7])
+            .stride(2)
+            .padding(3)
+            .with_bias(true),
+        16,
+    );
+    check_shape(
+        &Conv2dShape::new(2, 16, 2, [9, 11], [3, 3])
+            .padding(1)
+            .with_bias(true),
+        17,
+    );
+    // Fully connected: the input gradient's rows are the batch (6: register tiles).
+    check_shape(
+        &Conv2dShape::new(6, 5, 7, [4, 3], [4, 3]).with_bias(true),
+        18,
+    );
+}
+
+#[test]
+fn strided_input_gradient_past_the_phase_limit() {
+    let _serial = common::serial();
+    // Stride 2 with a 3x3 kernel: up to 4 taps reach each stride phase, so 4,100 output
+    // channels give 16,400 reduction steps per phase, past the crate's 16,384 per unsplit
+    // launch. The input gradient then runs as one GEMM over every position and tap (split K,
+    // taps checked by division) instead of one GEMM per phase.
+    check_shape(
+        &Conv2dShape::new(1, 2, 4100, [5, 6], [3, 3])
+            .stride(2)
+            .padding(1)
+            .with_bias(true),
+        19,
+    );
 }
 
 #[test]
@@ -278,8 +330,10 @@ mod random {
         fn conv_shape()(
             batch in 1u32..4,
             groups in 1u32..4,
-            cin_g in 1u32..5,
-            cout_g in 1u32..5,
+            // Up to 8 channels per group: GEMMs of at most 4 rows run on skinny tiles, larger
+            // ones on register tiles; both kinds are drawn.
+            cin_g in 1u32..9,
+            cout_g in 1u32..9,
             h in 1u32..13,
             w in 1u32..13,
             kh in 1u32..6,

@@ -83,7 +83,8 @@ struct ConvParams {
     step_w: u32,
     sub_h: u32,
     sub_w: u32,
-    _pad: u32,
+    /// 1 when the input-gradient tap table holds exact output offsets (see `data_table`).
+    exact_taps: u32,
 }
 
 #[repr(C)]
@@ -116,7 +117,8 @@ const SUM_CHUNK: u32 = 4096;
 
 /// (threads along M, threads along N, K depth) of each [`Tile`], in declaration order: the
 /// values of the `WG_M`, `WG_N` and `KT` overrides of the conv GEMM shaders.
-pub(crate) const TILE_SHAPES: [(u32, u32, u32); 3] = [(16, 16, 16), (4, 64, 8), (64, 4, 8)];
+pub(crate) const TILE_SHAPES: [(u32, u32, u32); 4] =
+    [(16, 16, 16), (4, 64, 8), (64, 4, 8), (1, 64, 8)];
 
 /// The pipeline constants of a tile shape `(WG_M, WG_N, KT)` in `conv_gemm_common.wgsl`.
 pub(crate) fn tile_constants((wm, wn, kt): (u32, u32, u32)) -> [(&'static str, f64); 3] {
@@ -132,10 +134,14 @@ enum Tile {
     Wide,
     /// 256 rows x 16 columns (few columns, e.g. a fully connected layer), K depth 8.
     Tall,
+    /// 4 rows x 256 columns, one column per thread (`conv_gemm_skinny.wgsl`): GEMMs of at
+    /// most 4 rows, such as the input gradient of 1-4 input channels or a depthwise conv.
+    Skinny,
 }
 
 impl Tile {
-    const ALL: [Tile; 3] = [Tile::Square, Tile::Wide, Tile::Tall];
+    const ALL: [Tile; 4] = [Tile::Square, Tile::Wide, Tile::Tall, Tile::Skinny];
+    const REGISTER_TILES: [Tile; 3] = [Tile::Square, Tile::Wide, Tile::Tall];
 
     /// (threads along M, threads along N, K depth).
     fn dims(self) -> (u32, u32, u32) {
@@ -150,12 +156,25 @@ impl Tile {
         4 * self.dims().1
     }
 
+    /// The shader entry point.
+    fn entry(self) -> &'static str {
+        match self {
+            Tile::Skinny => "skinny",
+            _ => "main",
+        }
+    }
+
     fn pick(m: u32, n: u32) -> Tile {
+        // All rows fit one thread: every B element is loaded once and nothing idles but the
+        // last tile's spare columns.
+        if m <= 4 {
+            return Tile::Skinny;
+        }
         let cost = |t: Tile| {
             u64::from(m.div_ceil(t.rows()) * t.rows()) * u64::from(n.div_ceil(t.cols()) * t.cols())
         };
         // Square first: it wins ties (best data reuse).
-        Tile::ALL
+        Tile::REGISTER_TILES
             .into_iter()
             .min_by_key(|&t| cost(t))
             .unwrap_or(Tile::Square)
@@ -181,10 +200,10 @@ pub struct Conv2d {
 
 #[derive(Debug)]
 struct ConvKernels {
-    forward: [Kernel; 3],
-    backward_data: [Kernel; 3],
-    backward_data_fc: [Kernel; 3],
-    backward_weight: [Kernel; 3],
+    forward: [Kernel; 4],
+    backward_data: [Kernel; 4],
+    backward_data_fc: [Kernel; 4],
+    backward_weight: [Kernel; 4],
     split_reduce: Kernel,
     channel_sum: Kernel,
 }
@@ -320,13 +339,13 @@ impl Conv2d {
             &shaders::conv_backward_weight(),
         );
         use Binding::{Read, ReadWrite, Uniform};
-        let build = |name, module, bindings: &[Binding]| -> [Kernel; 3] {
+        let build = |name, module, bindings: &[Binding]| -> [Kernel; 4] {
             Tile::ALL.map(|t| {
                 Kernel::new(
                     device,
                     name,
                     module,
-                    "main",
+                    t.entry(),
                     bindings,
                     &tile_constants(t.dims()),
                 )
@@ -461,6 +480,7 @@ impl Conv2d {
                 pb.step_w = phase.step[1];
                 pb.sub_h = phase.count[0];
                 pb.sub_w = phase.count[1];
+                pb.exact_taps = u32::from(phase.exact);
                 let n = s.batch * phase.count[0] * phase.count[1];
                 let k = phase.table.len() as u32;
                 if n == 0 {
@@ -820,12 +840,16 @@ struct DataPhase {
     step: [u32; 2],
     count: [u32; 2],
     table: Vec<[i32; 4]>,
+    /// Every tap meets every position of the phase at a whole output coordinate (stride 1,
+    /// or one phase per stride residue): the table then holds output offsets.
+    exact: bool,
 }
 
 /// Stride phases of the input gradient. With stride 1 (or when the per-phase reduction would
 /// be too long to run unsplit) a single phase covers every position with every tap.
 fn data_phases(s: &Conv2dShape, out_size: [u32; 2]) -> Vec<DataPhase> {
     let cog = s.out_per_group();
+    let exact = s.stride == [1, 1];
     let full = || DataPhase {
         start: [0, 0],
         step: [1, 1],
@@ -835,7 +859,9 @@ fn data_phases(s: &Conv2dShape, out_size: [u32; 2]) -> Vec<DataPhase> {
             out_size,
             &(0..s.kernel[0]).collect::<Vec<_>>(),
             &(0..s.kernel[1]).collect::<Vec<_>>(),
+            exact.then_some([0, 0]),
         ),
+        exact,
     };
     if s.stride == [1, 1] {
         return vec![full()];
@@ -864,7 +890,7 @@ fn data_phases(s: &Conv2dShape, out_size: [u32; 2]) -> Vec<DataPhase> {
     let mut phases = Vec::new();
     for ph in 0..s.stride[0].min(s.in_size[0]) {
         for pw in 0..s.stride[1].min(s.in_size[1]) {
-            let table = data_table(s, out_size, &taps(0, ph), &taps(1, pw));
+            let table = data_table(s, out_size, &taps(0, ph), &taps(1, pw), Some([ph, pw]));
             phases.push(DataPhase {
                 start: [ph, pw],
                 step: s.stride,
@@ -873,6 +899,7 @@ fn data_phases(s: &Conv2dShape, out_size: [u32; 2]) -> Vec<DataPhase> {
                     (s.in_size[1] - pw).div_ceil(s.stride[1]),
                 ],
                 table,
+                exact: true,
             });
         }
     }
@@ -900,17 +927,39 @@ fn forward_table(s: &Conv2dShape) -> Vec<[i32; 4]> {
 }
 
 /// The input-gradient taps `(co, th[i], tw[j])` of a stride phase:
-/// `(co * out_h * out_w, kh * dil_h, kw * dil_w, co * c_in_g * kh * kw + kh * k_w + kw)`.
-fn data_table(s: &Conv2dShape, [oh, ow]: [u32; 2], th: &[u32], tw: &[u32]) -> Vec<[i32; 4]> {
+/// `(co * out_h * out_w, dy, dx, co * c_in_g * kh * kw + kh * k_w + kw)`.
+///
+/// With `exact_start` (the phase's first input position, when every listed tap meets each of
+/// its positions at a whole output coordinate) `(dy, dx)` is that coordinate's offset from
+/// the position's index within the phase: `(start + pad - kh * dil) / stride`, exact. The
+/// shader then needs no division. Without, `(dy, dx) = (kh * dil_h, kw * dil_w)` and the
+/// shader divides and checks the remainder.
+fn data_table(
+    s: &Conv2dShape,
+    [oh, ow]: [u32; 2],
+    th: &[u32],
+    tw: &[u32],
+    exact_start: Option<[u32; 2]>,
+) -> Vec<[i32; 4]> {
     let (kh, kw) = (s.kernel[0], s.kernel[1]);
+    let offset = |axis: usize, tap: u32| -> i32 {
+        let reach = i64::from(tap) * i64::from(s.dilation[axis]);
+        match exact_start {
+            Some(start) => {
+                let q = i64::from(start[axis]) + i64::from(s.padding[axis]) - reach;
+                q.div_euclid(i64::from(s.stride[axis])) as i32
+            }
+            None => reach as i32,
+        }
+    };
     let mut table = Vec::with_capacity(s.out_per_group() as usize * th.len() * tw.len());
     for c in 0..s.out_per_group() {
         for &y in th {
             for &x in tw {
                 table.push([
                     (c * oh * ow) as i32,
-                    (y * s.dilation[0]) as i32,
-                    (x * s.dilation[1]) as i32,
+                    offset(0, y),
+                    offset(1, x),
                     (c * s.in_per_group() * kh * kw + y * kw + x) as i32,
                 ]);
             }

@@ -1,0 +1,63 @@
+// Skinny tiles of the conv GEMMs: at most 4 rows (gemm_m <= 4: the input gradient of a layer
+// with 1-4 input channels, a depthwise conv, a layer with 1-4 output channels, a fully
+// connected layer at batch 1-4). The 4 x 4 register tiles above would leave most of their
+// rows idle there. Here each of the 256 threads owns one column n and all 4 rows in one vec4
+// accumulator, so every B element is gathered once, by the thread that uses it, with no
+// shared B tile and no barrier per K step: a workgroup stages 256 K steps of A (4 rows each)
+// and of the op's per-K entry in workgroup memory, then each thread walks them in K order.
+// The additions run in K order, as in the tiled kernels, and depend only on the plan.
+//
+// Every op file defines the hooks both this and its tiled `main` use:
+//   struct Column, fn column(t, n) -> Column: the op's addressing of column n, decoded once;
+//   fn k_entry(t, k) -> vec4<i32>: what the op needs to know about reduction step k;
+//   fn a_value(t, m, k, e) -> f32: A[m, k], with e = k_entry(t, k); called only in range;
+//   fn b_value(c, e) -> f32: B[k, n] of column c, zero where the column has no term.
+// The host launches it with WG_M = 1 and WG_N = 64, so tile_id() sees 4 x 256 tiles.
+
+const SKINNY_K: u32 = 256u;
+
+var<workgroup> skinny_a: array<vec4<f32>, SKINNY_K>;
+var<workgroup> skinny_entries: array<vec4<i32>, SKINNY_K>;
+
+@compute @workgroup_size(256)
+fn skinny(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let t = tile_id(wg);
+    if (!t.valid) {
+        return;
+    }
+    let n = t.n0 + lid;
+    let n_ok = n < p.gemm_n;
+    // Idle threads of the last tile decode the last column and never use it.
+    let col = column(t, min(n, p.gemm_n - 1u));
+    var acc = vec4<f32>(0.0);
+    for (var k0 = t.k_begin; k0 < t.k_end; k0 += SKINNY_K) {
+        let k = k0 + lid;
+        var a = vec4<f32>(0.0);
+        var e = vec4<i32>(0);
+        if (k < t.k_end) {
+            e = k_entry(t, k);
+            for (var i = 0u; i < 4u; i++) {
+                if (t.m0 + i < p.gemm_m) {
+                    a[i] = a_value(t, t.m0 + i, k, e);
+                }
+            }
+        }
+        skinny_a[lid] = a;
+        skinny_entries[lid] = e;
+        workgroupBarrier();
+        let steps = min(SKINNY_K, t.k_end - k0);
+        if (n_ok) {
+            for (var kk = 0u; kk < steps; kk++) {
+                acc = fma(skinny_a[kk], vec4<f32>(b_value(col, skinny_entries[kk])), acc);
+            }
+        }
+        workgroupBarrier();
+    }
+    if (n_ok) {
+        for (var i = 0u; i < 4u; i++) {
+            if (t.m0 + i < p.gemm_m) {
+                store_c(t, t.m0 + i, n, acc[i]);
+            }
+        }
+    }
+}
