@@ -1,18 +1,24 @@
-// Skinny tiles of the conv GEMMs: at most 4 rows (gemm_m <= 4: the input gradient of a layer
-// with 1-4 input channels, a depthwise conv, a layer with 1-4 output channels, a fully
-// connected layer at batch 1-4). The 4 x 4 register tiles above would leave most of their
-// rows idle there. Here each of the 256 threads owns one column n and all 4 rows in one vec4
-// accumulator, so every B element is gathered once, by the thread that uses it, with no
-// shared B tile and no barrier per K step: a workgroup stages 256 K steps of A (4 rows each)
-// and of the op's per-K entry in workgroup memory, then each thread walks them in K order.
-// The additions run in K order, as in the tiled kernels, and depend only on the plan.
+// Skinny tiles of the conv GEMMs: 4 rows (gemm_m <= 4: the input gradient of a layer with 1-4
+// input channels, a depthwise conv, a layer with 1-4 output channels, a fully connected layer
+// at batch 1-4; or a few columns, such as a depthwise weight gradient). The 4 x 4 register
+// tiles above would leave most of their rows idle there. Here a thread owns one column n and
+// all 4 rows in one vec4 accumulator, so every B element is gathered once, by the thread that
+// uses it, with no shared B tile and no barrier per K step: a workgroup stages 256 K steps of
+// A (4 rows each) and of the op's per-K entry in workgroup memory, then each thread walks
+// them in K order.
+//
+// A tile has 4 * WG_N columns: 256 (one thread per column), or 16 with 16 threads per column
+// ("slices"), slice s taking every 16th K step from s, for GEMMs of few columns and long K.
+// The slices' sums of a column then meet in a fixed-order tree. The order of every addition
+// depends only on the plan.
 //
 // Every op file defines the hooks both this and its tiled `main` use:
 //   struct Column, fn column(t, n) -> Column: the op's addressing of column n, decoded once;
 //   fn k_entry(t, k) -> vec4<i32>: what the op needs to know about reduction step k;
 //   fn a_value(t, m, k, e) -> f32: A[m, k], with e = k_entry(t, k); called only in range;
 //   fn b_value(c, e) -> f32: B[k, n] of column c, zero where the column has no term.
-// The host launches it with WG_M = 1 and WG_N = 64, so tile_id() sees 4 x 256 tiles.
+// The host launches it with WG_M = 1 and WG_N = 64 or 4, so tile_id() sees 4 x 256 or 4 x 16
+// tiles.
 
 const SKINNY_K: u32 = 256u;
 
@@ -25,7 +31,10 @@ fn skinny(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
     if (!t.valid) {
         return;
     }
-    let n = t.n0 + lid;
+    let cols = 4u * WG_N;
+    let slices = THREADS / cols;
+    let slice = lid / cols;
+    let n = t.n0 + lid % cols;
     let n_ok = n < p.gemm_n;
     // Idle threads of the last tile decode the last column and never use it.
     let col = column(t, min(n, p.gemm_n - 1u));
@@ -47,13 +56,23 @@ fn skinny(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
         workgroupBarrier();
         let steps = min(SKINNY_K, t.k_end - k0);
         if (n_ok) {
-            for (var kk = 0u; kk < steps; kk++) {
+            for (var kk = slice; kk < steps; kk += slices) {
                 acc = fma(skinny_a[kk], vec4<f32>(b_value(col, skinny_entries[kk])), acc);
             }
         }
         workgroupBarrier();
     }
-    if (n_ok) {
+    // Tree over the slices (none with one slice): slice s adds slice s + half.
+    skinny_a[lid] = acc;
+    workgroupBarrier();
+    for (var half = slices / 2u; half > 0u; half /= 2u) {
+        if (slice < half) {
+            skinny_a[lid] += skinny_a[lid + half * cols];
+        }
+        workgroupBarrier();
+    }
+    acc = skinny_a[lid];
+    if (slice == 0u && n_ok) {
         for (var i = 0u; i < 4u; i++) {
             if (t.m0 + i < p.gemm_m) {
                 store_c(t, t.m0 + i, n, acc[i]);

@@ -186,7 +186,7 @@ fn long_reduction_past_loop_limiter() {
 }
 
 #[test]
-fn few_channels_run_on_skinny_tiles() {
+fn few_rows_or_columns_run_on_skinny_tiles() {
     let _serial = common::serial();
     // GEMMs of at most 4 rows run on skinny tiles: here the input gradient of 3 input
     // channels (one GEMM per stride phase), then the forward and weight gradient of 2 output
@@ -208,6 +208,21 @@ fn few_channels_run_on_skinny_tiles() {
     check_shape(
         &Conv2dShape::new(6, 5, 7, [4, 3], [4, 3]).with_bias(true),
         18,
+    );
+    // Weight gradients of few columns and long K run on narrow tiles (16 threads per column,
+    // then a tree): depthwise (1 x 9 per group, K = 512), and 32 x 25 over K = 400.
+    check_shape(
+        &Conv2dShape::new(2, 4, 4, [16, 16], [3, 3])
+            .padding(1)
+            .groups(4)
+            .with_bias(true),
+        20,
+    );
+    check_shape(
+        &Conv2dShape::new(1, 1, 32, [20, 20], [5, 5])
+            .padding(2)
+            .with_bias(true),
+        21,
     );
 }
 

@@ -117,8 +117,8 @@ const SUM_CHUNK: u32 = 4096;
 
 /// (threads along M, threads along N, K depth) of each [`Tile`], in declaration order: the
 /// values of the `WG_M`, `WG_N` and `KT` overrides of the conv GEMM shaders.
-pub(crate) const TILE_SHAPES: [(u32, u32, u32); 4] =
-    [(16, 16, 16), (4, 64, 8), (64, 4, 8), (1, 64, 8)];
+pub(crate) const TILE_SHAPES: [(u32, u32, u32); 5] =
+    [(16, 16, 16), (4, 64, 8), (64, 4, 8), (1, 64, 8), (1, 4, 8)];
 
 /// The pipeline constants of a tile shape `(WG_M, WG_N, KT)` in `conv_gemm_common.wgsl`.
 pub(crate) fn tile_constants((wm, wn, kt): (u32, u32, u32)) -> [(&'static str, f64); 3] {
@@ -137,11 +137,19 @@ enum Tile {
     /// 4 rows x 256 columns, one column per thread (`conv_gemm_skinny.wgsl`): GEMMs of at
     /// most 4 rows, such as the input gradient of 1-4 input channels or a depthwise conv.
     Skinny,
+    /// 4 rows x 16 columns, 16 threads per column splitting K (`conv_gemm_skinny.wgsl`):
+    /// GEMMs of few columns and long K, such as a depthwise weight gradient.
+    Narrow,
 }
 
 impl Tile {
-    const ALL: [Tile; 4] = [Tile::Square, Tile::Wide, Tile::Tall, Tile::Skinny];
-    const REGISTER_TILES: [Tile; 3] = [Tile::Square, Tile::Wide, Tile::Tall];
+    const ALL: [Tile; 5] = [
+        Tile::Square,
+        Tile::Wide,
+        Tile::Tall,
+        Tile::Skinny,
+        Tile::Narrow,
+    ];
 
     /// (threads along M, threads along N, K depth).
     fn dims(self) -> (u32, u32, u32) {
@@ -159,22 +167,27 @@ impl Tile {
     /// The shader entry point.
     fn entry(self) -> &'static str {
         match self {
-            Tile::Skinny => "skinny",
+            Tile::Skinny | Tile::Narrow => "skinny",
             _ => "main",
         }
     }
 
-    fn pick(m: u32, n: u32) -> Tile {
-        // All rows fit one thread: every B element is loaded once and nothing idles but the
-        // last tile's spare columns.
-        if m <= 4 {
-            return Tile::Skinny;
-        }
+    /// The tile that wastes least: padded area (rows x columns computed), doubled for
+    /// skinny tiles, whose threads reuse each loaded value 4 times instead of 16, and tripled
+    /// for narrow ones, which also stage every K step per 16 columns and add a tree. Narrow
+    /// tiles need K of 256 or more (16 steps per slice). Register tiles win ties.
+    fn pick(m: u32, n: u32, k: u32) -> Tile {
         let cost = |t: Tile| {
-            u64::from(m.div_ceil(t.rows()) * t.rows()) * u64::from(n.div_ceil(t.cols()) * t.cols())
+            let area = u64::from(m.div_ceil(t.rows()) * t.rows())
+                * u64::from(n.div_ceil(t.cols()) * t.cols());
+            match t {
+                Tile::Skinny => 2 * area,
+                Tile::Narrow if k >= 256 => 3 * area,
+                Tile::Narrow => u64::MAX,
+                _ => area,
+            }
         };
-        // Square first: it wins ties (best data reuse).
-        Tile::REGISTER_TILES
+        Tile::ALL
             .into_iter()
             .min_by_key(|&t| cost(t))
             .unwrap_or(Tile::Square)
@@ -200,10 +213,10 @@ pub struct Conv2d {
 
 #[derive(Debug)]
 struct ConvKernels {
-    forward: [Kernel; 4],
-    backward_data: [Kernel; 4],
-    backward_data_fc: [Kernel; 4],
-    backward_weight: [Kernel; 4],
+    forward: [Kernel; 5],
+    backward_data: [Kernel; 5],
+    backward_data_fc: [Kernel; 5],
+    backward_weight: [Kernel; 5],
     split_reduce: Kernel,
     channel_sum: Kernel,
 }
@@ -339,7 +352,7 @@ impl Conv2d {
             &shaders::conv_backward_weight(),
         );
         use Binding::{Read, ReadWrite, Uniform};
-        let build = |name, module, bindings: &[Binding]| -> [Kernel; 4] {
+        let build = |name, module, bindings: &[Binding]| -> [Kernel; 5] {
             Tile::ALL.map(|t| {
                 Kernel::new(
                     device,
@@ -626,7 +639,7 @@ impl Conv2d {
         allow_split: bool,
     ) -> Result<(ConvParams, Tile, Grid)> {
         let limits = self.gpu.device().limits();
-        let tile = Tile::pick(m, n);
+        let tile = Tile::pick(m, n, k);
         let tiles_m = m.div_ceil(tile.rows());
         let tiles_n = n.div_ceil(tile.cols());
         let tiles = u64::from(tiles_m) * u64::from(tiles_n) * u64::from(base.groups);
