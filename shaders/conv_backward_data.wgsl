@@ -6,7 +6,10 @@
 //             (zero when no such output position exists).
 // With stride > 1 the host runs one GEMM per stride phase (ih mod stride_h, iw mod stride_w):
 // n then walks only that phase's input positions, ih = phase_h + step_h * i', and k only the
-// kernel taps that reach them, so no work is spent on zero taps.
+// kernel taps that reach them, so no work is spent on zero taps, and each tap meets each
+// position at a whole output coordinate (exact taps: no division). When a phase's K would be
+// too long to run unsplit, the host runs one GEMM over every position and tap instead, and
+// the shader divides to find each tap's output coordinate.
 // With splits > 1 partial sums go to grad_in[split * split_stride + i] (see split_reduce.wgsl).
 
 @group(0) @binding(1) var<storage, read> grad_out: array<f32>;

@@ -1,12 +1,13 @@
 // Shared core of the implicit-GEMM convolution kernels (forward, input gradient, weight
-// gradient). Prepended to each of them; each defines `store_c` and its own tile loaders.
+// gradient). Prepended to each of them, before conv_gemm_skinny.wgsl; each op file defines
+// `store_c`, its addressing hooks (see conv_gemm_skinny.wgsl) and its register-tile `main`.
 //
-// Tile: (4 * WG_M) rows x (4 * WG_N) columns, K depth KT; 256 threads, each owning a 4x4
-// block of consecutive rows and columns held in four vec4 accumulators. Tiles of A are kept
-// transposed ([kk][m]) and tiles of B as [kk][n], both as vec4, so the inner step is two vec4
-// loads and sixteen FMAs. Every loop is bounded by KT or by the tile size: one invocation runs
-// at most k_chunk / KT tile steps (the host keeps k_chunk <= 16384), far below the 65,535
-// iterations software drivers allow.
+// Register tiles: (4 * WG_M) rows x (4 * WG_N) columns, K depth KT; WG_M x WG_N = 256
+// threads, each owning a 4x4 block of consecutive rows and columns held in four vec4
+// accumulators. Tiles of A are kept transposed ([kk][m]) and tiles of B as [kk][n], both as
+// vec4, so the inner step is two vec4 loads and sixteen FMAs. Every loop is bounded by KT or
+// by the tile size: one invocation runs at most k_chunk / KT tile steps (the host keeps
+// k_chunk <= 16384), far below the 65,535 iterations software drivers allow.
 
 struct ConvParams {
     batch: u32, c_in: u32, c_out: u32, groups: u32,

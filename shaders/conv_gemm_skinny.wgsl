@@ -1,16 +1,16 @@
-// Skinny tiles of the conv GEMMs: 4 rows (gemm_m <= 4: the input gradient of a layer with 1-4
+// Skinny and narrow tiles of the conv GEMMs, 4 rows each, for GEMMs where the 4 x 4 register
+// tiles above would leave most threads idle: few rows (the input gradient of a layer with 1-4
 // input channels, a depthwise conv, a layer with 1-4 output channels, a fully connected layer
-// at batch 1-4; or a few columns, such as a depthwise weight gradient). The 4 x 4 register
-// tiles above would leave most of their rows idle there. Here a thread owns one column n and
-// all 4 rows in one vec4 accumulator, so every B element is gathered once, by the thread that
-// uses it, with no shared B tile and no barrier per K step: a workgroup stages 256 K steps of
-// A (4 rows each) and of the op's per-K entry in workgroup memory, then each thread walks
-// them in K order.
+// at batch 1-4) or few columns and long K (a depthwise weight gradient). A thread owns one
+// column n and all 4 rows in one vec4 accumulator, so each thread gathers the B elements of
+// its column itself, with no shared B tile and no barrier per K step: a workgroup stages 256
+// K steps of A (4 rows each) and of the op's per-K entry in workgroup memory, then each
+// thread walks them in K order.
 //
-// A tile has 4 * WG_N columns: 256 (one thread per column), or 16 with 16 threads per column
-// ("slices"), slice s taking every 16th K step from s, for GEMMs of few columns and long K.
-// The slices' sums of a column then meet in a fixed-order tree. The order of every addition
-// depends only on the plan.
+// A tile has 4 * WG_N columns: 256 (skinny: one thread per column), or 16 (narrow: 16
+// threads per column, "slices", slice s taking every 16th K step from s). The slices' sums
+// of a column then meet in a fixed-order tree. The order of every addition depends only on
+// the plan.
 //
 // Every op file defines the hooks both this and its tiled `main` use:
 //   struct Column, fn column(t, n) -> Column: the op's addressing of column n, decoded once;

@@ -1,7 +1,8 @@
 //! Every WGSL source of the crate, as the pipelines compile it (`shaders/` holds the files).
 //!
 //! The conv GEMM shaders are the shared core (`conv_gemm_common.wgsl`, then the skinny-tile
-//! driver `conv_gemm_skinny.wgsl`) followed by one op-specific file. [`all`] lists every complete module, for validation with naga.
+//! driver `conv_gemm_skinny.wgsl`) followed by one op-specific file. [`all`] lists every
+//! complete module, for validation with naga.
 
 const CONV_GEMM_COMMON: &str = include_str!("../shaders/conv_gemm_common.wgsl");
 const CONV_GEMM_SKINNY: &str = include_str!("../shaders/conv_gemm_skinny.wgsl");
@@ -113,22 +114,23 @@ pub fn radix_small() -> String {
     format!("{RADIX_COMMON}\n{RADIX_SMALL}")
 }
 
-/// Conv forward: common core + forward addressing.
+/// Conv forward: common core and skinny driver + forward addressing.
 pub fn conv_forward() -> String {
     format!("{CONV_GEMM_COMMON}\n{CONV_GEMM_SKINNY}\n{CONV_FORWARD}")
 }
 
-/// Conv input gradient: common core + transposed-conv addressing.
+/// Conv input gradient: common core and skinny driver + transposed-conv addressing.
 pub fn conv_backward_data() -> String {
     format!("{CONV_GEMM_COMMON}\n{CONV_GEMM_SKINNY}\n{CONV_BACKWARD_DATA}")
 }
 
-/// Conv input gradient of a fully connected layer (kernel == input): common core + plain GEMM.
+/// Conv input gradient of a fully connected layer (kernel == input): common core and skinny
+/// driver + plain GEMM.
 pub fn conv_backward_data_fc() -> String {
     format!("{CONV_GEMM_COMMON}\n{CONV_GEMM_SKINNY}\n{CONV_BACKWARD_DATA_FC}")
 }
 
-/// Conv weight gradient: common core + split-K addressing.
+/// Conv weight gradient: common core and skinny driver + split-K addressing.
 pub fn conv_backward_weight() -> String {
     format!("{CONV_GEMM_COMMON}\n{CONV_GEMM_SKINNY}\n{CONV_BACKWARD_WEIGHT}")
 }

@@ -173,8 +173,9 @@ fn long_reduction_past_loop_limiter() {
         &Conv2dShape::new(1, 2, 2, [300, 300], [1, 1]).with_bias(true),
         11,
     );
-    // The same with more than 4 output channels (register tiles instead of skinny ones): a
-    // forward K of 5 * 60 * 60 = 18,000, and a weight gradient over 40,000 positions.
+    // The same with 6 output channels: a forward K of 5 * 60 * 60 = 18,000 and a weight
+    // gradient over 40,000 positions (narrow tiles; `tile_kinds_on_every_gemm` has a register
+    // tile past 16,384).
     check_shape(
         &Conv2dShape::new(1, 5, 6, [60, 60], [60, 60]).with_bias(true),
         14,
@@ -224,6 +225,155 @@ fn few_rows_or_columns_run_on_skinny_tiles() {
             .with_bias(true),
         21,
     );
+}
+
+/// The tile kinds a shape's GEMMs must run on, and whether each must split K.
+struct TileCase {
+    shape: Conv2dShape,
+    forward: &'static str,
+    input_gradient: &'static str,
+    weight_gradient: &'static str,
+    /// (forward, input gradient, weight gradient) must split K.
+    split: [bool; 3],
+}
+
+#[test]
+fn tile_kinds_on_every_gemm() {
+    let _serial = common::serial();
+    let shape = |b, ci, co, size: [u32; 2], k: [u32; 2]| Conv2dShape::new(b, ci, co, size, k);
+    let case =
+        |shape, [forward, input_gradient, weight_gradient]: [&'static str; 3], split| TileCase {
+            shape,
+            forward,
+            input_gradient,
+            weight_gradient,
+            split,
+        };
+    let none = [false; 3];
+    let cases = [
+        // Stride phases (exact taps) on each kind, with dilation, groups, phases with no tap.
+        case(
+            shape(2, 16, 6, [11, 10], [3, 3])
+                .stride(3)
+                .padding(2)
+                .dilation(2)
+                .groups(2),
+            ["skinny", "square", "skinny"],
+            none,
+        ),
+        case(
+            shape(2, 16, 4, [32, 32], [3, 3]).stride(2).padding(1),
+            ["skinny", "wide", "narrow"],
+            [false, false, true],
+        ),
+        case(
+            shape(1, 256, 4, [4, 4], [3, 3]).stride(2).padding(1),
+            ["narrow", "tall", "skinny"],
+            [true, false, false],
+        ),
+        case(
+            shape(1, 4, 128, [8, 8], [3, 3]).stride(2).padding(1),
+            ["tall", "narrow", "square"],
+            none,
+        ),
+        case(
+            shape(2, 8, 2, [13, 11], [2, 2]).stride(3).with_bias(true),
+            ["skinny", "square", "skinny"],
+            none,
+        ),
+        // One strided GEMM over every position (division) on skinny and wide tiles.
+        case(
+            shape(1, 2, 4100, [16, 16], [3, 3]).stride(2).padding(1),
+            ["square", "skinny", "tall"],
+            [false, true, false],
+        ),
+        case(
+            shape(1, 5, 4100, [16, 16], [3, 3]).stride(2).padding(1),
+            ["square", "wide", "tall"],
+            [false, true, false],
+        ),
+        // Stride 1 input gradients on square, tall and narrow tiles.
+        case(
+            shape(2, 64, 8, [6, 6], [3, 3]).padding(1),
+            ["narrow", "square", "wide"],
+            [true, false, false],
+        ),
+        case(
+            shape(1, 256, 4, [3, 3], [3, 3]).padding(1),
+            ["narrow", "tall", "skinny"],
+            [true, false, false],
+        ),
+        case(
+            shape(1, 2, 64, [3, 3], [3, 3]).padding(1),
+            ["square", "narrow", "square"],
+            [false, true, false],
+        ),
+        // Fully connected input gradients on narrow, tall and wide tiles.
+        case(
+            shape(2, 1, 300, [2, 2], [2, 2]),
+            ["tall", "narrow", "tall"],
+            [false, true, false],
+        ),
+        case(
+            shape(200, 1, 8, [2, 2], [2, 2]),
+            ["wide", "tall", "square"],
+            none,
+        ),
+        case(
+            shape(16, 16, 512, [4, 4], [4, 4]).with_bias(true),
+            ["tall", "wide", "square"],
+            [false, true, false],
+        ),
+        // Register tiles with split K: forward, input and weight gradient.
+        case(
+            shape(1, 32, 16, [16, 16], [3, 3]).padding(1),
+            ["wide", "wide", "wide"],
+            [true, false, false],
+        ),
+        case(
+            shape(2, 8, 64, [16, 16], [3, 3]).padding(1).with_bias(true),
+            ["square", "wide", "square"],
+            [false, true, true],
+        ),
+        case(
+            shape(2, 32, 128, [4, 4], [4, 4]),
+            ["tall", "skinny", "square"],
+            [true, false, false],
+        ),
+        case(
+            shape(1, 4, 128, [24, 24], [1, 1]),
+            ["square", "skinny", "tall"],
+            [false, false, true],
+        ),
+        // A register tile past 16,384 K steps: the weight gradient sums 129 * 129 positions.
+        case(
+            shape(1, 16, 16, [132, 132], [4, 4]),
+            ["wide", "wide", "wide"],
+            [false, false, true],
+        ),
+    ];
+    for (i, c) in cases.iter().enumerate() {
+        let plan = common::conv().plan(&c.shape).expect("plan");
+        let tiles = plan.tiles();
+        let what = c.shape.describe();
+        assert_eq!(tiles.forward, c.forward, "forward of {what}");
+        assert!(
+            tiles.input_gradient.contains(&c.input_gradient),
+            "input gradient of {what}: {:?}",
+            tiles.input_gradient
+        );
+        assert_eq!(
+            tiles.weight_gradient, c.weight_gradient,
+            "weight gradient of {what}"
+        );
+        let splits = plan.splits();
+        for (j, must) in c.split.iter().enumerate() {
+            if *must {
+                assert!(splits[j] > 1, "gemm {j} of {what} must split K: {splits:?}");
+            }
+        }
+        check_shape(&c.shape, 100 + i as u64);
+    }
 }
 
 #[test]
@@ -345,8 +495,8 @@ mod random {
         fn conv_shape()(
             batch in 1u32..4,
             groups in 1u32..4,
-            // Up to 8 channels per group: GEMMs of at most 4 rows run on skinny tiles, larger
-            // ones on register tiles; both kinds are drawn.
+            // Up to 8 channels per group: GEMMs of at most 4 rows run on skinny tiles, of few
+            // columns and long K on narrow ones, the rest on register tiles; all are drawn.
             cin_g in 1u32..9,
             cout_g in 1u32..9,
             h in 1u32..13,
@@ -354,6 +504,7 @@ mod random {
             kh in 1u32..6,
             kw in 1u32..6,
             stride in 1u32..4,
+            stride_w in 1u32..4,
             pad in 0u32..5,
             dil in 1u32..3,
             bias in any::<bool>(),
@@ -363,7 +514,7 @@ mod random {
                 .dilation(dil)
                 .groups(groups)
                 .with_bias(bias);
-            s.stride = [stride, (stride % 3) + 1];
+            s.stride = [stride, stride_w];
             s
         }
     }

@@ -2,8 +2,10 @@
 //!
 //! Layout: NCHW (see [`Conv2dShape`]); [`LayoutTranspose`] converts NHWC data.
 //!
-//! Design: all three ops are implicit GEMMs (`shaders/conv_gemm_common.wgsl`) over one tiled
-//! micro-kernel; the im2col matrix is never materialised. The K dimension is split across
+//! Design: all three ops are implicit GEMMs (`shaders/conv_gemm_common.wgsl`) over tiles
+//! chosen per launch ([`Conv2dPlan::tiles`]): 4 x 4 register blocks per thread, or skinny and
+//! narrow tiles (`shaders/conv_gemm_skinny.wgsl`) for GEMMs of few rows or few columns; the
+//! im2col matrix is never materialised. The K dimension is split across
 //! workgroups when it is long (always for the weight gradient, whose K is batch x positions):
 //! each split writes partial sums, and `shaders/split_reduce.wgsl` adds them in a fixed order,
 //! so results are bitwise reproducible with no atomics. The bias gradient is a multi-pass
@@ -115,8 +117,9 @@ struct SumParams {
 /// Elements one `channel_sum` workgroup reduces (256 threads x 16).
 const SUM_CHUNK: u32 = 4096;
 
-/// (threads along M, threads along N, K depth) of each [`Tile`], in declaration order: the
-/// values of the `WG_M`, `WG_N` and `KT` overrides of the conv GEMM shaders.
+/// (WG_M, WG_N, KT) of each [`Tile`], in declaration order: the overrides of the conv GEMM
+/// shaders. A tile has 4 * WG_M rows and 4 * WG_N columns; register tiles have WG_M x WG_N
+/// threads and K depth KT, skinny ones (`skinny` entry point) ignore KT.
 pub(crate) const TILE_SHAPES: [(u32, u32, u32); 5] =
     [(16, 16, 16), (4, 64, 8), (64, 4, 8), (1, 64, 8), (1, 4, 8)];
 
@@ -151,7 +154,7 @@ impl Tile {
         Tile::Narrow,
     ];
 
-    /// (threads along M, threads along N, K depth).
+    /// (WG_M, WG_N, KT): see [`TILE_SHAPES`].
     fn dims(self) -> (u32, u32, u32) {
         TILE_SHAPES[self as usize]
     }
@@ -162,6 +165,17 @@ impl Tile {
 
     fn cols(self) -> u32 {
         4 * self.dims().1
+    }
+
+    /// The name [`Conv2dPlan::tiles`] reports.
+    fn name(self) -> &'static str {
+        match self {
+            Tile::Square => "square",
+            Tile::Wide => "wide",
+            Tile::Tall => "tall",
+            Tile::Skinny => "skinny",
+            Tile::Narrow => "narrow",
+        }
     }
 
     /// The shader entry point.
@@ -175,7 +189,7 @@ impl Tile {
     /// The tile that wastes least: padded area (rows x columns computed), doubled for
     /// skinny tiles, whose threads reuse each loaded value 4 times instead of 16, and tripled
     /// for narrow ones, which also stage every K step per 16 columns and add a tree. Narrow
-    /// tiles need K of 256 or more (16 steps per slice). Register tiles win ties.
+    /// tiles need a total K of 256 or more. Register tiles win ties.
     fn pick(m: u32, n: u32, k: u32) -> Tile {
         let cost = |t: Tile| {
             let area = u64::from(m.div_ceil(t.rows()) * t.rows())
@@ -306,6 +320,17 @@ pub struct BackwardWeightBuffers<'a> {
     pub grad_weight: &'a wgpu::Buffer,
     /// `[out_channels]`, overwritten; required exactly when the shape has a bias.
     pub grad_bias: Option<&'a wgpu::Buffer>,
+}
+
+/// The tile kinds of a plan's GEMM launches ([`Conv2dPlan::tiles`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GemmTiles {
+    /// The forward GEMM.
+    pub forward: &'static str,
+    /// One per stride phase of the input gradient (empty when it has no work).
+    pub input_gradient: Vec<&'static str>,
+    /// The weight gradient.
+    pub weight_gradient: &'static str,
 }
 
 /// Gradients returned by [`Conv2d::backward`].
@@ -1014,6 +1039,22 @@ impl Conv2dPlan {
                 .unwrap_or(1),
             self.backward_weight.params.splits,
         ]
+    }
+
+    /// The tile kind of each GEMM launch: forward, input gradient (one launch per stride
+    /// phase), weight gradient. One of `"square"` (64 x 64), `"wide"` (16 x 256), `"tall"`
+    /// (256 x 16), `"skinny"` (4 x 256, one column per thread) or `"narrow"` (4 x 16, 16
+    /// threads per column): what a benchmark ran, and which kernel a test covered.
+    pub fn tiles(&self) -> GemmTiles {
+        GemmTiles {
+            forward: self.forward.tile.name(),
+            input_gradient: self
+                .backward_data
+                .iter()
+                .map(|(l, _)| l.tile.name())
+                .collect(),
+            weight_gradient: self.backward_weight.tile.name(),
+        }
     }
 
     fn device(&self) -> &wgpu::Device {
