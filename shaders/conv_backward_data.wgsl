@@ -4,18 +4,16 @@
 //   A[m, k] = weight[g*c_out_g + co, m, kh, kw];
 //   B[k, n] = grad_out[batch, g*c_out_g + co, oh, ow] where ih = oh*stride - pad + kh*dil
 //             (zero when no such output position exists).
-// With stride > 1 the host runs one GEMM per stride phase (ih mod stride_h, iw mod stride_w):
-// n then walks only that phase's input positions, ih = phase_h + step_h * i', and k only the
-// kernel taps that reach them, so no work is spent on zero taps, and each tap meets each
-// position at a whole output coordinate (exact taps: no division). When a phase's K would be
-// too long to run unsplit, the host runs one GEMM over every position and tap instead, and
-// the shader divides to find each tap's output coordinate.
+// The host runs one GEMM per stride phase (ih mod stride_h, iw mod stride_w; one phase for
+// stride 1): n walks only that phase's input positions, ih = phase_h + step_h * i', and k only
+// the kernel taps that reach them, so no work is spent on zero taps, and each tap meets each
+// position at a whole output coordinate: oh = i' + dy, ow = j' + dx, with no division.
 // With splits > 1 partial sums go to grad_in[split * split_stride + i] (see split_reduce.wgsl).
 
 @group(0) @binding(1) var<storage, read> grad_out: array<f32>;
 @group(0) @binding(2) var<storage, read> weight: array<f32>;
 // Per k = (co, kh, kw): (co * out_h * out_w, dy, dx, co * c_in_g * kh_kw + kh * k_w + kw), where
-// (dy, dx) is the tap's output offset from (i', j') with exact taps, else (kh * dil_h, kw * dil_w).
+// (dy, dx) is the tap's output coordinate minus (i', j').
 @group(0) @binding(3) var<storage, read> ktab: array<vec4<i32>>;
 @group(0) @binding(4) var<storage, read_write> grad_in: array<f32>;
 
@@ -37,21 +35,8 @@ fn store_c(t: TileId, m: u32, n: u32, v: f32) {
     grad_in[t.split * p.split_stride + idx] = v;
 }
 
-// Output coordinate that input coordinate `i` meets through kernel offset `off`, or -1.
-fn out_coord(i: u32, off: i32, pad: u32, stride: u32, extent: u32) -> i32 {
-    let q = i32(i + pad) - off;
-    if (q < 0) {
-        return -1;
-    }
-    let o = u32(q) / stride;
-    if (o * stride != u32(q) || o >= extent) {
-        return -1;
-    }
-    return i32(o);
-}
-
 // Column n: its batch's output-gradient base and its (i', j') within the phase, decoded once
-// per thread. (Without exact taps the phase is the whole input: i' = ih, j' = iw.)
+// per thread.
 struct Column {
     dy_base: u32,
     i: u32,
@@ -74,22 +59,11 @@ fn a_value(t: TileId, m: u32, k: u32, e: vec4<i32>) -> f32 {
     return weight[t.group * p.c_out_g * p.c_in_g * khw + u32(e.w) + m * khw];
 }
 
-// B[k, n]: the output gradient that column c meets through tap `tap`, or zero. With exact
-// taps (p.exact_taps) the tap's output coordinate is the column's plus the tap's offset;
-// otherwise it is found by division (a stride > 1 input gradient run as one phase).
+// B[k, n]: the output gradient that column c meets through tap `tap`, or zero past the edges.
 fn b_value(c: Column, tap: vec4<i32>) -> f32 {
-    var oh: i32;
-    var ow: i32;
-    if (p.exact_taps != 0u) {
-        oh = i32(c.i) + tap.y;
-        ow = i32(c.j) + tap.z;
-        oh = select(-1, oh, oh < i32(p.out_h));
-        ow = select(-1, ow, ow < i32(p.out_w));
-    } else {
-        oh = out_coord(c.i, tap.y, p.pad_h, p.stride_h, p.out_h);
-        ow = out_coord(c.j, tap.z, p.pad_w, p.stride_w, p.out_w);
-    }
-    if (oh >= 0 && ow >= 0) {
+    let oh = i32(c.i) + tap.y;
+    let ow = i32(c.j) + tap.z;
+    if (oh >= 0 && oh < i32(p.out_h) && ow >= 0 && ow < i32(p.out_w)) {
         return grad_out[c.dy_base + u32(tap.x) + u32(oh) * p.out_w + u32(ow)];
     }
     return 0.0;

@@ -18,7 +18,7 @@ struct ConvParams {
     splits: u32, tiles_m: u32, tiles_n: u32, total_wg: u32,
     fold_x: u32, has_bias: u32, split_stride: u32, c_in_g: u32,
     c_out_g: u32, phase_h: u32, phase_w: u32, step_h: u32,
-    step_w: u32, sub_h: u32, sub_w: u32, exact_taps: u32,
+    step_w: u32, sub_h: u32, sub_w: u32, _pad0: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: ConvParams;

@@ -281,15 +281,23 @@ fn tile_kinds_on_every_gemm() {
             ["skinny", "square", "skinny"],
             none,
         ),
-        // One strided GEMM over every position (division) on skinny and wide tiles.
+        // Stride phases share one split count and one reduction; the phases no tap reaches
+        // (residue 2 of stride 3 with a 2-tap kernel) write zero partials.
         case(
-            shape(1, 2, 4100, [16, 16], [3, 3]).stride(2).padding(1),
-            ["square", "skinny", "tall"],
+            shape(1, 2, 300, [7, 7], [2, 2]).stride(3),
+            ["tall", "narrow", "tall"],
+            [false, true, false],
+        ),
+        // Stride phases of more than 16,384 K steps each (4,100 output channels x up to 4
+        // taps): split K forced, on skinny and wide tiles.
+        case(
+            shape(1, 2, 4100, [32, 32], [3, 3]).stride(2).padding(1),
+            ["wide", "skinny", "tall"],
             [false, true, false],
         ),
         case(
-            shape(1, 5, 4100, [16, 16], [3, 3]).stride(2).padding(1),
-            ["square", "wide", "tall"],
+            shape(1, 5, 4100, [32, 32], [3, 3]).stride(2).padding(1),
+            ["wide", "wide", "tall"],
             [false, true, false],
         ),
         // Stride 1 input gradients on square, tall and narrow tiles.
@@ -377,19 +385,18 @@ fn tile_kinds_on_every_gemm() {
 }
 
 #[test]
-fn strided_input_gradient_past_the_phase_limit() {
+fn strided_input_gradient_past_one_launch_of_k() {
     let _serial = common::serial();
     // Stride 2 with a 3x3 kernel: up to 4 taps reach each stride phase, so 4,100 output
     // channels give 16,400 reduction steps per phase, past the crate's 16,384 per unsplit
-    // launch. The input gradient then runs as one GEMM over every position and tap (split K,
-    // taps checked by division) instead of one GEMM per phase.
-    check_shape(
-        &Conv2dShape::new(1, 2, 4100, [5, 6], [3, 3])
-            .stride(2)
-            .padding(1)
-            .with_bias(true),
-        19,
-    );
+    // launch: the phases must split K, share one split count and one reduction.
+    let shape = Conv2dShape::new(1, 2, 4100, [5, 6], [3, 3])
+        .stride(2)
+        .padding(1)
+        .with_bias(true);
+    let plan = common::conv().plan(&shape).expect("plan");
+    assert!(plan.splits()[1] > 1, "splits {:?}", plan.splits());
+    check_shape(&shape, 19);
 }
 
 #[test]

@@ -85,8 +85,7 @@ struct ConvParams {
     step_w: u32,
     sub_h: u32,
     sub_w: u32,
-    /// 1 when the input-gradient tap table holds exact output offsets (see `data_table`).
-    exact_taps: u32,
+    _pad: u32,
 }
 
 #[repr(C)]
@@ -255,6 +254,9 @@ struct GemmLaunch {
     params: ConvParams,
     uniform: wgpu::Buffer,
     grid: Grid,
+    /// With split K the launch writes partials to the plan's scratch; the reduction that adds
+    /// them into the output (uniform, grid) runs after the op's last launch (the stride phases
+    /// of the input gradient share one).
     reduce: Option<(wgpu::Buffer, Grid)>,
 }
 
@@ -494,10 +496,9 @@ impl Conv2d {
             base,
             [s.out_per_group(), pixels, s.in_per_group() * khw],
             s.output_len() as u32,
-            true,
         )?;
         let fully_connected = s.kernel == s.in_size && s.padding == [0, 0] && s.dilation == [1, 1];
-        // Input gradient: one GEMM, or with stride > 1 one per stride phase (no zero taps).
+        // Input gradient: one GEMM per stride phase (no zero taps), or the fully connected one.
         let mut bwd_data = Vec::new();
         if fully_connected {
             let params = self.gemm_params(
@@ -505,7 +506,6 @@ impl Conv2d {
                 base,
                 [s.batch, s.in_per_group() * khw, s.out_per_group()],
                 s.input_len() as u32,
-                true,
             )?;
             // The fully connected shader reads no tap table.
             bwd_data.push((Op::BackwardDataFc, params, Vec::new()));
@@ -518,7 +518,6 @@ impl Conv2d {
                 pb.step_w = phase.step[1];
                 pb.sub_h = phase.count[0];
                 pb.sub_w = phase.count[1];
-                pb.exact_taps = u32::from(phase.exact);
                 let n = s.batch * phase.count[0] * phase.count[1];
                 let k = phase.table.len() as u32;
                 if n == 0 {
@@ -529,9 +528,18 @@ impl Conv2d {
                     pb,
                     [s.in_per_group(), n, k],
                     s.input_len() as u32,
-                    phase.step == [1, 1],
                 )?;
                 bwd_data.push((Op::BackwardData, params, phase.table));
+            }
+            // The phases write disjoint positions of the same split slices, which one
+            // reduction after the last phase adds: they share one split count.
+            let shared = bwd_data
+                .iter()
+                .map(|(_, (p, _, _), _)| p.splits)
+                .max()
+                .unwrap_or(1);
+            for (_, params, _) in &mut bwd_data {
+                *params = self.with_splits(*params, shared)?;
             }
         }
         let bwd_weight = self.gemm_params(
@@ -539,7 +547,6 @@ impl Conv2d {
             base,
             [s.out_per_group(), s.in_per_group() * khw, pixels],
             s.weight_len() as u32,
-            true,
         )?;
         let scratch_len = [&fwd, &bwd_weight]
             .into_iter()
@@ -554,51 +561,55 @@ impl Conv2d {
             let none = wgpu::BufferUsages::empty();
             let scratch =
                 dispatch::scratch(&self.gpu, "conv split-K partials", scratch_len * 4, none);
-            let launch =
-                |op, (params, tile, grid): (ConvParams, Tile, Grid)| -> Result<GemmLaunch> {
-                    let reduce = if params.splits > 1 {
-                        let len = params.split_stride;
-                        let rgrid = Grid::fold(
-                            u64::from(len.div_ceil(256)),
-                            limits.max_compute_workgroups_per_dimension,
-                        )?;
-                        let (channels, inner) = match op {
-                            Op::Forward => (s.out_channels.max(1), (oh * ow).max(1)),
-                            _ => (1, 1),
-                        };
-                        let rp = SplitParams {
-                            len,
-                            splits: params.splits,
-                            split_stride: params.split_stride,
-                            has_bias: u32::from(op == Op::Forward && s.bias),
-                            channels,
-                            inner,
-                            fold_x: rgrid.x.max(1),
-                            total_wg: rgrid.total,
-                        };
-                        Some((
-                            dispatch::uniform(&self.gpu, "conv split reduce", &rp),
-                            rgrid,
-                        ))
-                    } else {
-                        None
+            // `reduce`: this launch ends its op and adds the split partials.
+            let launch = |op,
+                          (params, tile, grid): (ConvParams, Tile, Grid),
+                          reduce: bool|
+             -> Result<GemmLaunch> {
+                let reduce = if reduce && params.splits > 1 {
+                    let len = params.split_stride;
+                    let rgrid = Grid::fold(
+                        u64::from(len.div_ceil(256)),
+                        limits.max_compute_workgroups_per_dimension,
+                    )?;
+                    let (channels, inner) = match op {
+                        Op::Forward => (s.out_channels.max(1), (oh * ow).max(1)),
+                        _ => (1, 1),
                     };
-                    Ok(GemmLaunch {
-                        op,
-                        tile,
-                        params,
-                        uniform: dispatch::uniform(&self.gpu, "conv params", &params),
-                        grid,
-                        reduce,
-                    })
+                    let rp = SplitParams {
+                        len,
+                        splits: params.splits,
+                        split_stride: params.split_stride,
+                        has_bias: u32::from(op == Op::Forward && s.bias),
+                        channels,
+                        inner,
+                        fold_x: rgrid.x.max(1),
+                        total_wg: rgrid.total,
+                    };
+                    Some((
+                        dispatch::uniform(&self.gpu, "conv split reduce", &rp),
+                        rgrid,
+                    ))
+                } else {
+                    None
                 };
-            let forward = launch(Op::Forward, fwd)?;
+                Ok(GemmLaunch {
+                    op,
+                    tile,
+                    params,
+                    uniform: dispatch::uniform(&self.gpu, "conv params", &params),
+                    grid,
+                    reduce,
+                })
+            };
+            let forward = launch(Op::Forward, fwd, true)?;
             let mut backward_data = Vec::new();
-            for (op, params, table) in bwd_data {
+            let phases = bwd_data.len();
+            for (i, (op, params, table)) in bwd_data.into_iter().enumerate() {
                 let table = table_buffer(&self.gpu, "conv table (co, kh, kw)", &table);
-                backward_data.push((launch(op, params)?, table));
+                backward_data.push((launch(op, params, i + 1 == phases)?, table));
             }
-            let backward_weight = launch(Op::BackwardWeight, bwd_weight)?;
+            let backward_weight = launch(Op::BackwardWeight, bwd_weight, true)?;
 
             // Bias gradient: passes of channel_sum until one value per channel is left.
             let mut bias_passes = Vec::new();
@@ -661,7 +672,6 @@ impl Conv2d {
         base: ConvParams,
         [m, n, k]: [u32; 3],
         out_len: u32,
-        allow_split: bool,
     ) -> Result<(ConvParams, Tile, Grid)> {
         let limits = self.gpu.device().limits();
         let tile = Tile::pick(m, n, k);
@@ -683,9 +693,6 @@ impl Conv2d {
         let mut splits = wanted
             .clamp(min_splits, max_useful.max(min_splits))
             .min(MAX_SPLITS);
-        if !allow_split {
-            splits = min_splits;
-        }
         // Partials must fit one binding; fall back to fewer, longer splits.
         let max_binding = limits.max_storage_buffer_binding_size;
         let fits = |sp: u32| u64::from(sp) * u64::from(out_len) * 4 <= max_binding;
@@ -721,6 +728,36 @@ impl Conv2d {
             fold_x: grid.x.max(1),
             split_stride: out_len,
             ..base
+        };
+        Ok((params, tile, grid))
+    }
+
+    /// `gemm` (from [`Conv2d::gemm_params`]) with `splits` K splits, `splits` at least the
+    /// count it has: K is cut into `splits` chunks of whole 16s, and splits past the end of
+    /// K write zero partials, so every split slice of the GEMM's outputs is written.
+    fn with_splits(
+        &self,
+        (params, tile, grid): (ConvParams, Tile, Grid),
+        splits: u32,
+    ) -> Result<(ConvParams, Tile, Grid)> {
+        if splits == params.splits {
+            return Ok((params, tile, grid));
+        }
+        let tiles =
+            u64::from(params.tiles_m) * u64::from(params.tiles_n) * u64::from(params.groups);
+        let grid = Grid::fold(
+            tiles * u64::from(splits),
+            self.gpu
+                .device()
+                .limits()
+                .max_compute_workgroups_per_dimension,
+        )?;
+        let params = ConvParams {
+            k_chunk: params.gemm_k.max(1).div_ceil(splits).div_ceil(16) * 16,
+            splits,
+            total_wg: grid.total,
+            fold_x: grid.x.max(1),
+            ..params
         };
         Ok((params, tile, grid))
     }
@@ -878,57 +915,24 @@ struct DataPhase {
     step: [u32; 2],
     count: [u32; 2],
     table: Vec<[i32; 4]>,
-    /// Every tap meets every position of the phase at a whole output coordinate (stride 1,
-    /// or one phase per stride residue): the table then holds output offsets.
-    exact: bool,
 }
 
-/// Stride phases of the input gradient. With stride 1 (or when the per-phase reduction would
-/// be too long to run unsplit) a single phase covers every position with every tap.
+/// Stride phases of the input gradient: the input positions congruent to (ph, pw) modulo the
+/// stride, each with only the kernel taps that reach them (for stride 1, one phase with every
+/// tap). Each tap then meets each position of its phase at a whole output coordinate.
 fn data_phases(s: &Conv2dShape, out_size: [u32; 2]) -> Vec<DataPhase> {
-    let cog = s.out_per_group();
-    let exact = s.stride == [1, 1];
-    let full = || DataPhase {
-        start: [0, 0],
-        step: [1, 1],
-        count: s.in_size,
-        table: data_table(
-            s,
-            out_size,
-            &(0..s.kernel[0]).collect::<Vec<_>>(),
-            &(0..s.kernel[1]).collect::<Vec<_>>(),
-            exact.then_some([0, 0]),
-        ),
-        exact,
-    };
-    if s.stride == [1, 1] {
-        return vec![full()];
-    }
     // Taps of axis `a` that reach input positions congruent to `r` mod stride.
     let taps = |a: usize, r: u32| -> Vec<u32> {
-        let k = s.kernel[a];
-        (0..k)
+        (0..s.kernel[a])
             .filter(|&t| {
                 let q = i64::from(r) + i64::from(s.padding[a]) - i64::from(t * s.dilation[a]);
                 q.rem_euclid(i64::from(s.stride[a])) == 0
             })
             .collect()
     };
-    let longest = (0..s.stride[0])
-        .map(|r| taps(0, r).len())
-        .max()
-        .unwrap_or(0)
-        * (0..s.stride[1])
-            .map(|r| taps(1, r).len())
-            .max()
-            .unwrap_or(0);
-    if u64::from(cog) * longest as u64 > u64::from(MAX_K_CHUNK) {
-        return vec![full()];
-    }
     let mut phases = Vec::new();
     for ph in 0..s.stride[0].min(s.in_size[0]) {
         for pw in 0..s.stride[1].min(s.in_size[1]) {
-            let table = data_table(s, out_size, &taps(0, ph), &taps(1, pw), Some([ph, pw]));
             phases.push(DataPhase {
                 start: [ph, pw],
                 step: s.stride,
@@ -936,8 +940,7 @@ fn data_phases(s: &Conv2dShape, out_size: [u32; 2]) -> Vec<DataPhase> {
                     (s.in_size[0] - ph).div_ceil(s.stride[0]),
                     (s.in_size[1] - pw).div_ceil(s.stride[1]),
                 ],
-                table,
-                exact: true,
+                table: data_table(s, out_size, &taps(0, ph), &taps(1, pw), [ph, pw]),
             });
         }
     }
@@ -964,31 +967,23 @@ fn forward_table(s: &Conv2dShape) -> Vec<[i32; 4]> {
     table
 }
 
-/// The input-gradient taps `(co, th[i], tw[j])` of a stride phase:
-/// `(co * out_h * out_w, dy, dx, co * c_in_g * kh * kw + kh * k_w + kw)`.
-///
-/// With `exact_start` (the phase's first input position, when every listed tap meets each of
-/// its positions at a whole output coordinate) `(dy, dx)` is that coordinate's offset from
-/// the position's index within the phase: `(start + pad - kh * dil) / stride`, exact. The
-/// shader then needs no division. Without, `(dy, dx) = (kh * dil_h, kw * dil_w)` and the
-/// shader divides and checks the remainder.
+/// The input-gradient taps `(co, th[i], tw[j])` of the stride phase starting at input
+/// position `start`: `(co * out_h * out_w, dy, dx, co * c_in_g * kh * kw + kh * k_w + kw)`,
+/// where `(dy, dx)` is the tap's output coordinate minus the position's index within the
+/// phase: `(start + pad - kh * dil) / stride`, exact for the taps that reach the phase. The
+/// shader then needs no division.
 fn data_table(
     s: &Conv2dShape,
     [oh, ow]: [u32; 2],
     th: &[u32],
     tw: &[u32],
-    exact_start: Option<[u32; 2]>,
+    start: [u32; 2],
 ) -> Vec<[i32; 4]> {
     let (kh, kw) = (s.kernel[0], s.kernel[1]);
     let offset = |axis: usize, tap: u32| -> i32 {
-        let reach = i64::from(tap) * i64::from(s.dilation[axis]);
-        match exact_start {
-            Some(start) => {
-                let q = i64::from(start[axis]) + i64::from(s.padding[axis]) - reach;
-                q.div_euclid(i64::from(s.stride[axis])) as i32
-            }
-            None => reach as i32,
-        }
+        let q = i64::from(start[axis]) + i64::from(s.padding[axis])
+            - i64::from(tap) * i64::from(s.dilation[axis]);
+        q.div_euclid(i64::from(s.stride[axis])) as i32
     };
     let mut table = Vec::with_capacity(s.out_per_group() as usize * th.len() * tw.len());
     for c in 0..s.out_per_group() {
@@ -1218,7 +1213,7 @@ impl Conv2dPlan {
     ) {
         let kernels = &self.conv.kernels;
         let kernel = kernels.gemm(launch.op, launch.tile);
-        let target = if launch.reduce.is_some() {
+        let target = if launch.params.splits > 1 {
             &self.scratch
         } else {
             output
