@@ -62,16 +62,18 @@ fn skinny(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
         }
         workgroupBarrier();
     }
-    // Tree over the slices (none with one slice): slice s adds slice s + half.
-    skinny_a[lid] = acc;
-    workgroupBarrier();
-    for (var half = slices / 2u; half > 0u; half /= 2u) {
-        if (slice < half) {
-            skinny_a[lid] += skinny_a[lid + half * cols];
-        }
+    // Narrow tiles: a tree over the slices, slice s adding slice s + half.
+    if (slices > 1u) {
+        skinny_a[lid] = acc;
         workgroupBarrier();
+        for (var half = slices / 2u; half > 0u; half /= 2u) {
+            if (slice < half) {
+                skinny_a[lid] += skinny_a[lid + half * cols];
+            }
+            workgroupBarrier();
+        }
+        acc = skinny_a[lid];
     }
-    acc = skinny_a[lid];
     if (slice == 0u && n_ok) {
         for (var i = 0u; i < 4u; i++) {
             if (t.m0 + i < p.gemm_m) {
