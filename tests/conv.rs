@@ -2,7 +2,7 @@
 
 mod common;
 
-use tied::conv::{cpu, Conv2dShape};
+use tied::conv::{cpu, BackwardDataBuffers, BackwardWeightBuffers, Conv2dShape};
 use tied::verify::{abs, max_rel_err, Rng};
 
 const TOL: f64 = 2e-5;
@@ -251,7 +251,7 @@ fn tile_kinds_on_every_gemm() {
         };
     let none = [false; 3];
     let cases = [
-        // Stride phases (exact taps) on each kind, with dilation, groups, phases with no tap.
+        // Stride phases on each kind, with dilation, groups, phases no tap reaches.
         case(
             shape(2, 16, 6, [11, 10], [3, 3])
                 .stride(3)
@@ -281,6 +281,16 @@ fn tile_kinds_on_every_gemm() {
             ["skinny", "square", "skinny"],
             none,
         ),
+        // Stride phases of 1,024, 512 and 256 K steps with groups and a batch of 2: they share
+        // one split count (the shortest phase is raised to it) and one reduction.
+        case(
+            shape(2, 4, 512, [12, 12], [3, 3])
+                .stride(2)
+                .padding(1)
+                .groups(2),
+            ["tall", "narrow", "tall"],
+            [false, true, false],
+        ),
         // Stride phases share one split count and one reduction; the phases no tap reaches
         // (residue 2 of stride 3 with a 2-tap kernel) write zero partials.
         case(
@@ -288,8 +298,8 @@ fn tile_kinds_on_every_gemm() {
             ["tall", "narrow", "tall"],
             [false, true, false],
         ),
-        // Stride phases of more than 16,384 K steps each (4,100 output channels x up to 4
-        // taps): split K forced, on skinny and wide tiles.
+        // Stride phases of up to 4 taps x 4,100 output channels = 16,400 K steps, past 16,384
+        // per launch, on skinny and wide tiles.
         case(
             shape(1, 2, 4100, [32, 32], [3, 3]).stride(2).padding(1),
             ["wide", "skinny", "tall"],
@@ -387,9 +397,10 @@ fn tile_kinds_on_every_gemm() {
 #[test]
 fn strided_input_gradient_past_one_launch_of_k() {
     let _serial = common::serial();
-    // Stride 2 with a 3x3 kernel: up to 4 taps reach each stride phase, so 4,100 output
-    // channels give 16,400 reduction steps per phase, past the crate's 16,384 per unsplit
-    // launch: the phases must split K, share one split count and one reduction.
+    // Stride 2 with a 3x3 kernel: up to 4 taps reach a stride phase, so 4,100 output channels
+    // give one phase 16,400 reduction steps, past the crate's 16,384 per launch: that phase
+    // must split K whatever the device's occupancy target, and the phases share one split
+    // count and one reduction.
     let shape = Conv2dShape::new(1, 2, 4100, [5, 6], [3, 3])
         .stride(2)
         .padding(1)
@@ -421,29 +432,96 @@ fn split_k_is_used_for_weight_gradient() {
 }
 
 #[test]
+fn a_reused_plan_reads_no_stale_partials() {
+    let _serial = common::serial();
+    // One plan, one scratch for every op's split-K partials: the weight gradient fills it
+    // first, then the input gradient (stride phases that share a raised split count) must
+    // overwrite every partial it adds. A partial it skipped would add the weight gradient's.
+    let shape = Conv2dShape::new(4, 4, 512, [24, 24], [3, 3])
+        .stride(2)
+        .padding(1)
+        .groups(2);
+    let gpu = common::gpu();
+    let plan = common::conv().plan(&shape).expect("plan");
+    let splits = plan.splits();
+    assert!(splits[1] > 1 && splits[2] > 1, "splits {splits:?}");
+    let mut rng = Rng::new(23);
+    let (x, w, dy) = (
+        rng.vec(shape.input_len()),
+        rng.vec(shape.weight_len()),
+        rng.vec(shape.output_len()),
+    );
+    let up = |v: &[f32]| tied::dispatch::upload(gpu, "test", v);
+    let (xb, wb, dyb) = (up(&x), up(&w), up(&dy));
+    let gw = tied::dispatch::zeros(gpu, "grad weight", shape.weight_len());
+    let gx = tied::dispatch::zeros(gpu, "grad input", shape.input_len());
+    let mut encoder = gpu.device().create_command_encoder(&Default::default());
+    let weight_grad = BackwardWeightBuffers {
+        grad_output: &dyb,
+        input: &xb,
+        grad_weight: &gw,
+        grad_bias: None,
+    };
+    plan.record_backward_weight(&mut encoder, &weight_grad)
+        .expect("weight grad");
+    let input_grad = BackwardDataBuffers {
+        grad_output: &dyb,
+        weight: &wb,
+        grad_input: &gx,
+    };
+    plan.record_backward_data(&mut encoder, &input_grad)
+        .expect("input grad");
+    gpu.queue().submit([encoder.finish()]);
+    let got = pollster::block_on(tied::dispatch::read_back(gpu, &gx, shape.input_len())).unwrap();
+    let want = cpu::backward_data(&shape, &dy, &w);
+    let scale = cpu::backward_data(&shape, &abs(&dy), &abs(&w));
+    let e = max_rel_err(&got, &want, &scale);
+    assert!(
+        e <= TOL,
+        "input grad after the weight grad: max rel err {e}"
+    );
+}
+
+#[test]
 fn deterministic_bits() {
     let _serial = common::serial();
-    let shape = Conv2dShape::new(2, 6, 8, [20, 20], [3, 3])
-        .padding(1)
-        .groups(2)
-        .with_bias(true);
-    let plan = common::conv().plan(&shape).expect("plan");
-    assert!(plan.splits()[2] > 1, "the case must exercise split K");
-    let mut rng = Rng::new(99);
-    let x = rng.vec(shape.input_len());
-    let w = rng.vec(shape.weight_len());
-    let b = rng.vec(shape.bias_len());
-    let dy = rng.vec(shape.output_len());
-    let conv = common::conv();
-    let bits = |v: Vec<f32>| v.into_iter().map(f32::to_bits).collect::<Vec<_>>();
-    let y1 = bits(conv.forward_blocking(&shape, &x, &w, Some(&b)).unwrap());
-    let y2 = bits(conv.forward_blocking(&shape, &x, &w, Some(&b)).unwrap());
-    assert_eq!(y1, y2);
-    let g1 = conv.backward_blocking(&shape, &x, &w, &dy).unwrap();
-    let g2 = conv.backward_blocking(&shape, &x, &w, &dy).unwrap();
-    assert_eq!(bits(g1.input), bits(g2.input));
-    assert_eq!(bits(g1.weight), bits(g2.weight));
-    assert_eq!(bits(g1.bias), bits(g2.bias));
+    // Split K in the forward and weight gradient; then a strided input gradient whose stride
+    // phases split K (groups and a batch of 2 too).
+    let shapes = [
+        Conv2dShape::new(2, 6, 8, [20, 20], [3, 3])
+            .padding(1)
+            .groups(2)
+            .with_bias(true),
+        Conv2dShape::new(2, 4, 512, [12, 12], [3, 3])
+            .stride(2)
+            .padding(1)
+            .groups(2)
+            .with_bias(true),
+    ];
+    for (i, shape) in shapes.iter().enumerate() {
+        let plan = common::conv().plan(shape).expect("plan");
+        let split = if i == 0 { 2 } else { 1 };
+        assert!(
+            plan.splits()[split] > 1,
+            "the case must exercise split K: {:?}",
+            plan.splits()
+        );
+        let mut rng = Rng::new(99);
+        let x = rng.vec(shape.input_len());
+        let w = rng.vec(shape.weight_len());
+        let b = rng.vec(shape.bias_len());
+        let dy = rng.vec(shape.output_len());
+        let conv = common::conv();
+        let bits = |v: Vec<f32>| v.into_iter().map(f32::to_bits).collect::<Vec<_>>();
+        let y1 = bits(conv.forward_blocking(shape, &x, &w, Some(&b)).unwrap());
+        let y2 = bits(conv.forward_blocking(shape, &x, &w, Some(&b)).unwrap());
+        assert_eq!(y1, y2);
+        let g1 = conv.backward_blocking(shape, &x, &w, &dy).unwrap();
+        let g2 = conv.backward_blocking(shape, &x, &w, &dy).unwrap();
+        assert_eq!(bits(g1.input), bits(g2.input));
+        assert_eq!(bits(g1.weight), bits(g2.weight));
+        assert_eq!(bits(g1.bias), bits(g2.bias));
+    }
 }
 
 #[test]

@@ -684,7 +684,12 @@ impl Conv2d {
                 limit: "conv reduction length",
                 needed: u64::from(k),
                 allowed: u64::from(MAX_SPLITS) * u64::from(MAX_K_CHUNK),
-                hint: format!("; the {op:?} reduction is too long: use a smaller batch"),
+                hint: match op {
+                    Op::BackwardData => "; the input gradient's reduction (output channels per \
+                                         group x kernel taps per stride phase) is too long"
+                        .into(),
+                    _ => format!("; the {op:?} reduction is too long: use a smaller batch"),
+                },
             });
         }
         let max_useful = k.div_ceil(MIN_K_CHUNK).max(1);
@@ -740,6 +745,7 @@ impl Conv2d {
         (params, tile, grid): (ConvParams, Tile, Grid),
         splits: u32,
     ) -> Result<(ConvParams, Tile, Grid)> {
+        debug_assert!(splits >= params.splits, "with_splits only raises the count");
         if splits == params.splits {
             return Ok((params, tile, grid));
         }
