@@ -84,10 +84,10 @@ const BLOCK_QUADS_PER_THREAD: u64 = 4;
 /// parameter (the staging offsets and the staged copy; windows of one plan share one copy).
 ///
 /// Measured on lavapipe (2 cores, P = 1e7, 1e5 groups of random members or power-law sizes,
-/// the same run, three runs): the staged reduction takes 0.4-0.9 of the unstaged one's time; at P = 2e5 (800 KB, in cache) it
-/// takes 1.15-1.5 times as long. It has not been measured on a hardware GPU, whose caches
-/// and gathers differ, so [`Staging::Auto`] stages only on CPU adapters;
-/// [`Staging::Always`] tries it anywhere.
+/// the same run, three runs): the staged reduction takes 0.4-0.9 of the unstaged one's time;
+/// at P = 2e5 (800 KB, in cache) it takes 1.15-1.5 times as long. It has not been measured on
+/// a hardware GPU, whose caches and gathers differ, so [`Staging::Auto`] stages only on CPU
+/// adapters; [`Staging::Always`] tries it anywhere.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Staging {
@@ -1366,7 +1366,7 @@ impl TiePlan {
 
     fn build_reduce(
         &self,
-        encoder: &mut Recording,
+        rec: &mut Recording,
         src: &wgpu::Buffer,
         values: &wgpu::Buffer,
         how: Reduction,
@@ -1382,7 +1382,7 @@ impl TiePlan {
         let k = &self.ties.kernels;
         match &self.body {
             Body::Single(single) => {
-                single.build_reduce(k, dev, encoder, whole(src), whole(values), how)
+                single.build_reduce(k, dev, rec, whole(src), whole(values), how)
             }
             Body::Windowed(win) => match &win.combine {
                 Some(combine) => {
@@ -1391,7 +1391,7 @@ impl TiePlan {
                         window.plan.build_reduce(
                             k,
                             dev,
-                            encoder,
+                            rec,
                             range(src, window.offset, window.bytes),
                             range(
                                 &combine.partials,
@@ -1403,7 +1403,7 @@ impl TiePlan {
                     }
                     k.combine.run(
                         dev,
-                        encoder,
+                        rec,
                         &[
                             combine.pass.uniform(how),
                             &combine.partials,
@@ -1418,7 +1418,7 @@ impl TiePlan {
                         window.plan.build_reduce(
                             k,
                             dev,
-                            encoder,
+                            rec,
                             range(src, window.offset, window.bytes),
                             whole(values),
                             how,
@@ -1461,7 +1461,7 @@ impl TiePlan {
 
     fn build_broadcast(
         &self,
-        encoder: &mut Recording,
+        rec: &mut Recording,
         values: &wgpu::Buffer,
         target: &wgpu::Buffer,
     ) -> Result<()> {
@@ -1476,11 +1476,11 @@ impl TiePlan {
         }
         let k = &self.ties.kernels;
         match &self.body {
-            Body::Single(single) => single.build_broadcast(k, dev, encoder, values, whole(target)),
+            Body::Single(single) => single.build_broadcast(k, dev, rec, values, whole(target)),
             Body::Windowed(win) => {
                 for window in &win.windows {
                     let target = range(target, window.offset, window.bytes);
-                    window.plan.build_broadcast(k, dev, encoder, values, target);
+                    window.plan.build_broadcast(k, dev, rec, values, target);
                 }
             }
         }
