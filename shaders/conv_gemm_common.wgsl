@@ -1,6 +1,7 @@
 // Shared core of the implicit-GEMM convolution kernels (forward, input gradient, weight
 // gradient). Prepended to each of them, before conv_gemm_skinny.wgsl; each op file defines
-// `store_c`, its addressing hooks (see conv_gemm_skinny.wgsl) and its register-tile `main`.
+// `store_c` and its addressing hooks (see conv_gemm_skinny.wgsl); the register-tile `main` is
+// conv_gemm_main.wgsl, except for the weight gradient, which has its own.
 //
 // Register tiles: (4 * WG_M) rows x (4 * WG_N) columns, K depth KT; WG_M x WG_N = 256
 // threads, each owning a 4x4 block of consecutive rows and columns held in four vec4

@@ -1,11 +1,13 @@
 //! Every WGSL source of the crate, as the pipelines compile it (`shaders/` holds the files).
 //!
 //! The conv GEMM shaders are the shared core (`conv_gemm_common.wgsl`, then the skinny-tile
-//! driver `conv_gemm_skinny.wgsl`) followed by one op-specific file. [`all`] lists every
+//! driver `conv_gemm_skinny.wgsl`, then for all but the weight gradient the shared
+//! register-tile entry point `conv_gemm_main.wgsl`) followed by one op-specific file. [`all`] lists every
 //! complete module, for validation with naga.
 
 const CONV_GEMM_COMMON: &str = include_str!("../shaders/conv_gemm_common.wgsl");
 const CONV_GEMM_SKINNY: &str = include_str!("../shaders/conv_gemm_skinny.wgsl");
+const CONV_GEMM_MAIN: &str = include_str!("../shaders/conv_gemm_main.wgsl");
 const CONV_FORWARD: &str = include_str!("../shaders/conv_forward.wgsl");
 const CONV_BACKWARD_DATA: &str = include_str!("../shaders/conv_backward_data.wgsl");
 const CONV_BACKWARD_DATA_FC: &str = include_str!("../shaders/conv_backward_data_fc.wgsl");
@@ -114,20 +116,21 @@ pub fn radix_small() -> String {
     format!("{RADIX_COMMON}\n{RADIX_SMALL}")
 }
 
-/// Conv forward: common core and skinny driver + forward addressing.
+/// Conv forward: common core, skinny driver, column-loader main + forward addressing.
 pub fn conv_forward() -> String {
-    format!("{CONV_GEMM_COMMON}\n{CONV_GEMM_SKINNY}\n{CONV_FORWARD}")
+    format!("{CONV_GEMM_COMMON}\n{CONV_GEMM_SKINNY}\n{CONV_GEMM_MAIN}\n{CONV_FORWARD}")
 }
 
-/// Conv input gradient: common core and skinny driver + transposed-conv addressing.
+/// Conv input gradient: common core, skinny driver, column-loader main + transposed-conv
+/// addressing.
 pub fn conv_backward_data() -> String {
-    format!("{CONV_GEMM_COMMON}\n{CONV_GEMM_SKINNY}\n{CONV_BACKWARD_DATA}")
+    format!("{CONV_GEMM_COMMON}\n{CONV_GEMM_SKINNY}\n{CONV_GEMM_MAIN}\n{CONV_BACKWARD_DATA}")
 }
 
-/// Conv input gradient of a fully connected layer (kernel == input): common core and skinny
-/// driver + plain GEMM.
+/// Conv input gradient of a fully connected layer (kernel == input): common core, skinny
+/// driver, column-loader main + plain GEMM.
 pub fn conv_backward_data_fc() -> String {
-    format!("{CONV_GEMM_COMMON}\n{CONV_GEMM_SKINNY}\n{CONV_BACKWARD_DATA_FC}")
+    format!("{CONV_GEMM_COMMON}\n{CONV_GEMM_SKINNY}\n{CONV_GEMM_MAIN}\n{CONV_BACKWARD_DATA_FC}")
 }
 
 /// Conv weight gradient: common core and skinny driver + split-K addressing.

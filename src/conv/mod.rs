@@ -712,29 +712,42 @@ impl Conv2d {
                 hint: format!("; split-K partials of {op:?} do not fit: use a smaller batch"),
             });
         }
-        let k_chunk = if splits <= 1 {
-            k.max(1).div_ceil(16) * 16
-        } else {
-            k.div_ceil(splits).div_ceil(16) * 16
-        };
-        let splits = if k == 0 { 1 } else { k.div_ceil(k_chunk) };
-        let total = tiles * u64::from(splits);
-        // No tiles when m or n is 0 (validation guarantees at least one group).
-        let grid = Grid::fold(total, limits.max_compute_workgroups_per_dimension)?;
+        let k_chunk = chunk_of(k, splits);
         let params = ConvParams {
             gemm_m: m,
             gemm_n: n,
             gemm_k: k,
-            k_chunk,
-            splits,
             tiles_m,
             tiles_n,
-            total_wg: grid.total,
-            fold_x: grid.x.max(1),
             split_stride: out_len,
             ..base
         };
+        // Splits that the rounding of the chunk leaves empty are dropped.
+        let splits = if k == 0 { 1 } else { k.div_ceil(k_chunk) };
+        let (params, grid) = self.split_k(params, k_chunk, splits)?;
         Ok((params, tile, grid))
+    }
+
+    /// `params` (tiles set) cut into `splits` K chunks of `k_chunk` steps, with its grid: one
+    /// workgroup per tile and split. No tiles when m or n is 0.
+    fn split_k(&self, params: ConvParams, k_chunk: u32, splits: u32) -> Result<(ConvParams, Grid)> {
+        let tiles =
+            u64::from(params.tiles_m) * u64::from(params.tiles_n) * u64::from(params.groups);
+        let grid = Grid::fold(
+            tiles * u64::from(splits),
+            self.gpu
+                .device()
+                .limits()
+                .max_compute_workgroups_per_dimension,
+        )?;
+        let params = ConvParams {
+            k_chunk,
+            splits,
+            total_wg: grid.total,
+            fold_x: grid.x.max(1),
+            ..params
+        };
+        Ok((params, grid))
     }
 
     /// `gemm` (from [`Conv2d::gemm_params`]) with `splits` K splits, `splits` at least the
@@ -749,22 +762,7 @@ impl Conv2d {
         if splits == params.splits {
             return Ok((params, tile, grid));
         }
-        let tiles =
-            u64::from(params.tiles_m) * u64::from(params.tiles_n) * u64::from(params.groups);
-        let grid = Grid::fold(
-            tiles * u64::from(splits),
-            self.gpu
-                .device()
-                .limits()
-                .max_compute_workgroups_per_dimension,
-        )?;
-        let params = ConvParams {
-            k_chunk: params.gemm_k.max(1).div_ceil(splits).div_ceil(16) * 16,
-            splits,
-            total_wg: grid.total,
-            fold_x: grid.x.max(1),
-            ..params
-        };
+        let (params, grid) = self.split_k(params, chunk_of(params.gemm_k, splits), splits)?;
         Ok((params, tile, grid))
     }
 
@@ -912,6 +910,11 @@ fn check_bias(shape: &Conv2dShape, bias: Option<&[f32]>) -> Result<()> {
             "a bias was given but the shape has none: use Conv2dShape::with_bias(true)",
         )),
     }
+}
+
+/// K steps per chunk when `k` is cut into `splits` chunks: whole 16s, at least 16.
+fn chunk_of(k: u32, splits: u32) -> u32 {
+    k.max(1).div_ceil(splits).div_ceil(16) * 16
 }
 
 /// One stride phase of the input gradient: input positions `start + step * i` per axis

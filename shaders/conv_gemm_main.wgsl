@@ -1,0 +1,50 @@
+// The register-tile entry point of the conv GEMMs whose B loader owns one column per thread
+// (forward, input gradient, fully connected input gradient): each K tile, the threads load
+// A and B through the op's hooks (see conv_gemm_skinny.wgsl) into the shared tiles of
+// conv_gemm_common.wgsl, then multiply. The weight gradient, whose loaders walk K fastest,
+// has its own.
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let t = tile_id(wg);
+    if (!t.valid) {
+        return;
+    }
+    let tx = lid % WG_N;
+    let ty = lid / WG_N;
+    let tile_n = 4u * WG_N;
+    let tile_m = 4u * WG_M;
+
+    // This thread always loads B column nn (TILE_N divides 256): decode it once.
+    let nn = lid % tile_n;
+    let n = t.n0 + nn;
+    let col = column(t, n);
+    let n_ok = n < p.gemm_n;
+
+    for (var k0 = t.k_begin; k0 < t.k_end; k0 += KT) {
+        for (var e = lid; e < tile_m * KT; e += THREADS) {
+            let kk = e % KT;
+            let mm = e / KT;
+            let k = k0 + kk;
+            let m = t.m0 + mm;
+            var v = 0.0;
+            if (k < t.k_end && m < p.gemm_m) {
+                v = a_value(t, m, k, k_entry(t, k));
+            }
+            put_a(kk, mm, v);
+        }
+        for (var e = lid; e < tile_n * KT; e += THREADS) {
+            let kk = e / tile_n;
+            let k = k0 + kk;
+            var v = 0.0;
+            if (k < t.k_end && n_ok) {
+                v = b_value(col, k_entry(t, k));
+            }
+            put_b(kk, nn, v);
+        }
+        workgroupBarrier();
+        mma_tile(ty, tx);
+        workgroupBarrier();
+    }
+    write_block(t, ty, tx);
+}
