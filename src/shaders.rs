@@ -18,10 +18,8 @@ pub const SPLIT_REDUCE: &str = include_str!("../shaders/split_reduce.wgsl");
 pub const CHANNEL_SUM: &str = include_str!("../shaders/channel_sum.wgsl");
 /// Batched tiled transpose (NCHW <-> NHWC).
 pub const LAYOUT_TRANSPOSE: &str = include_str!("../shaders/layout_transpose.wgsl");
-/// Tied groups, scalars: the segmented walk every level shares.
-const TIE_REDUCE_WALK: &str = include_str!("../shaders/tie_reduce_walk.wgsl");
-const TIE_REDUCE_FIRST: &str = include_str!("../shaders/tie_reduce_first.wgsl");
-const TIE_REDUCE_UPPER: &str = include_str!("../shaders/tie_reduce_upper.wgsl");
+/// The scalar tied reduction, level by level (`shaders/tie_reduce_runs.wgsl`).
+pub const TIE_REDUCE_RUNS: &str = include_str!("../shaders/tie_reduce_runs.wgsl");
 /// Tied groups, blocks: piece reduction.
 const TIE_REDUCE_BLOCKS: &str = include_str!("../shaders/tie_reduce_blocks.wgsl");
 /// Tied groups, blocks: multi-piece groups.
@@ -89,16 +87,6 @@ pub fn tie_broadcast() -> String {
 pub fn tie_broadcast_quads() -> String {
     let chunk = crate::tying::STAGE_CHUNK;
     format!("const STAGE_CHUNK: u32 = {chunk}u;\n{VIEW_CURSOR}\n{TIE_BROADCAST_QUADS}")
-}
-
-/// Tied scalar reduction, level 1 (the members): the walk + member loading.
-pub fn tie_reduce_first() -> String {
-    format!("{TIE_REDUCE_WALK}\n{TIE_REDUCE_FIRST}")
-}
-
-/// Tied scalar reduction, levels 2 and up (and empty groups): the walk + pair loading.
-pub fn tie_reduce_upper() -> String {
-    format!("{TIE_REDUCE_WALK}\n{TIE_REDUCE_UPPER}")
 }
 
 /// Exclusive u32 scan: prelude + the generic scan.
@@ -180,8 +168,8 @@ pub fn override_sets(name: &str) -> Vec<Vec<(&'static str, f64)>> {
             .iter()
             .map(|&t| crate::conv::tile_constants(t).to_vec())
             .collect()
-    } else if name == "tie_reduce_first" {
-        vec![vec![("IDENTITY", 0.0)], vec![("IDENTITY", 1.0)]]
+    } else if name == "tie_reduce_runs" {
+        vec![vec![("GATHER", 0.0)], vec![("GATHER", 1.0)]]
     } else {
         vec![Vec::new()]
     }
@@ -197,8 +185,7 @@ pub fn all() -> Vec<(&'static str, String)> {
         ("split_reduce", SPLIT_REDUCE.to_string()),
         ("channel_sum", CHANNEL_SUM.to_string()),
         ("layout_transpose", LAYOUT_TRANSPOSE.to_string()),
-        ("tie_reduce_first", tie_reduce_first()),
-        ("tie_reduce_upper", tie_reduce_upper()),
+        ("tie_reduce_runs", TIE_REDUCE_RUNS.to_string()),
         ("tie_reduce_blocks", tie_reduce_blocks("f32")),
         ("tie_reduce_blocks_quads", tie_reduce_blocks("vec4<f32>")),
         (

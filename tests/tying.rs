@@ -73,9 +73,8 @@ fn random_ids(rng: &mut Rng, n: usize, groups: u32, untied_every: u64) -> Vec<u3
         .collect()
 }
 
-/// Sizes around the level structure: one thread walks 32 members (the last 1-3 past a whole
-/// quad one by one), one upper-level thread 16 threads' pairs (512 members), two levels
-/// 8192, three 131,072.
+/// Sizes around the level structure: a thread adds a run of up to 32 values, four at a time;
+/// a group of up to 32 members is done in one level, 1024 in two, 32,768 in three.
 #[test]
 fn scalar_random_maps_around_level_sizes() {
     let _serial = common::serial();
@@ -85,16 +84,18 @@ fn scalar_random_maps_around_level_sizes() {
         (3, 2),
         (5, 1),
         (7, 3),
-        (31, 4),
-        (32, 5),
-        (33, 2),
+        (31, 1),
+        (32, 1),
+        (33, 1),
+        (34, 2),
         (511, 20),
-        (512, 7),
-        (513, 9),
-        (8191, 10),
+        (1023, 1),
+        (1024, 1),
+        (1025, 1),
         (8192, 1000),
         (8193, 2),
         (20_000, 37),
+        (32_769, 1),
         (70_001, 300),
     ] {
         let ids = random_ids(&mut rng, p, k, 7);
@@ -103,14 +104,14 @@ fn scalar_random_maps_around_level_sizes() {
     }
 }
 
-/// Contiguous groups (the identity-permutation path, vec4 loads) whose sizes sit around a
-/// thread's 32 members and an upper thread's 512, in a tensor that ends mid-quad, so
-/// segments start and end at every kind of edge.
+/// Contiguous groups (the identity path: members read in place) whose sizes sit around a
+/// step's 4 values, a run's 32 and two levels' 1024, in a tensor that ends mid-run, so
+/// runs start and end at every kind of edge.
 #[test]
 fn scalar_contiguous_groups_around_thread_and_level_edges() {
     let _serial = common::serial();
     let p = 40_003u32;
-    for size in [1u32, 3, 31, 32, 33, 511, 512, 513, 8191, 8192, 8193] {
+    for size in [1u32, 2, 3, 4, 5, 31, 32, 33, 1023, 1024, 1025, 8193] {
         let k = p.div_ceil(size);
         let map = TieMap::new(
             TieLayout::Scalar { len: p },
@@ -122,12 +123,12 @@ fn scalar_contiguous_groups_around_thread_and_level_edges() {
     }
 }
 
-/// One group whose members fill whole levels exactly, or one member more, next to a second
-/// group: the head and tail entries of every level meet at the group edge.
+/// One group whose members fill whole runs on every level exactly, or one member more, next
+/// to a second group.
 #[test]
 fn scalar_groups_around_level_edges() {
     let _serial = common::serial();
-    for members in [512u32, 513, 8192, 8193, 131_072, 131_073] {
+    for members in [32u32, 33, 1024, 1025, 32_768, 32_769] {
         let p = members + 5000;
         let ids = (0..p).map(|i| u32::from(i >= members)).collect();
         let map = TieMap::new(TieLayout::Scalar { len: p }, 2, ids).unwrap();
@@ -139,7 +140,7 @@ fn scalar_groups_around_level_edges() {
 fn scalar_adversarial_maps() {
     let _serial = common::serial();
     let p = 100_000u32;
-    // One giant group (three levels).
+    // One giant group (four levels).
     let map = TieMap::new(TieLayout::Scalar { len: p }, 1, vec![0; p as usize]).unwrap();
     check_map(&map, 2);
     // Nothing tied together: every parameter its own group (identity permutation).

@@ -5,12 +5,13 @@
 //! [`TieLayout`]) to a group or to none. [`Ties::plan`] turns it once into a [`TiePlan`] on
 //! the GPU, reused every step:
 //! - scalars: the tied parameters sorted by group (a stable counting sort on the host), then
-//!   a segmented reduction in levels with no barriers (`shaders/tie_reduce_walk.wgsl`): each
-//!   thread walks 32 consecutive members once, writes the groups that close inside it, and
-//!   passes its first and last (possibly unfinished) segments to the next level, 16 times
-//!   smaller; one thread finishes the last level. Equal work per thread, so one giant group
-//!   and millions of singletons balance alike, and no loop is longer than 32 steps. Members
-//!   scattered over a large tensor may first be staged chunk by chunk (see [`Staging`]);
+//!   a reduction in levels with no barriers (`shaders/tie_reduce_runs.wgsl`): the plan cuts
+//!   each group's members into runs of at most 32, one thread adds one run in order (four
+//!   values a step, no branch per value), a group of one run is done, and the run sums of
+//!   larger groups are cut again on the next level (a group of 1e7 members takes five
+//!   levels). At most 32 values per thread, so one giant group and millions of singletons
+//!   balance alike, and no loop is longer than 8 steps. Members scattered over a large tensor
+//!   may first be staged chunk by chunk (see [`Staging`]);
 //! - blocks: each group's rows cut into pieces of at most 64 rows, one workgroup per piece and
 //!   1024 columns (4 per thread; columns of four elements when rows are whole quads), then
 //!   multi-piece groups added in piece order.
@@ -43,9 +44,9 @@ pub enum Reduction {
     Mean,
 }
 
-/// Entries each thread of a scalar-reduction level walks (`ENTRIES` in the shader); a level
-/// passes two entries per thread to the next.
-const WALK_ENTRIES: u32 = 32;
+/// Values one thread of a scalar-reduction level adds at most (`RUN` in
+/// `shaders/tie_reduce_runs.wgsl`).
+pub(crate) const REDUCE_RUN: u32 = 32;
 /// Columns (single elements, or quads when rows are whole quads) each block-reduction thread
 /// adds (`COLS_PER_THREAD` in `tie_reduce_blocks.wgsl`).
 const BLOCK_COLS_PER_THREAD: u32 = 4;
@@ -71,15 +72,15 @@ const BLOCK_QUADS_PER_THREAD: u64 = 4;
 
 /// How a scalar plan reads members that lie scattered over the tensor.
 ///
-/// The scalar reduction walks the members in group order, so a random tie map makes it
+/// The scalar reduction reads the members in group order, so a random tie map makes it
 /// gather single floats from all over the tensor, and most loads miss the cache. A staged
 /// plan first copies the tensor, chunk by chunk of 2^14 parameters (64 KiB), into a scratch
-/// copy in which each chunk's members stand in the order the walk visits them (a gather that
-/// stays inside one cached chunk); the walk then gathers from the staged copy, where the
-/// members a stretch of the walk needs from one chunk are neighbours. One more pass over the
+/// copy in which each chunk's members stand in group order (a gather that stays inside one
+/// cached chunk); the reduction then gathers from the staged copy, where the members a
+/// stretch of the group order needs from one chunk are neighbours. One more pass over the
 /// tensor, far fewer cache misses.
 ///
-/// Staging never changes a result: the walk adds the same values in the same order, so
+/// Staging never changes a result: the reduction adds the same values in the same order, so
 /// staged and unstaged plans give bitwise identical sums. A staged plan holds 8 more bytes per
 /// parameter (the staging offsets and the staged copy; windows of one plan share one copy).
 ///
@@ -139,17 +140,14 @@ struct Staged {
     grid: Grid,
 }
 
-/// The uniform block of `shaders/tie_reduce_walk.wgsl`.
+/// The uniform block of `shaders/tie_reduce_runs.wgsl`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-struct LevelParams {
-    len: u32,
-    threads: u32,
-    top: u32,
+struct RunParams {
+    runs: u32,
     mean: u32,
     fold_x: u32,
     total_wg: u32,
-    _pad: [u32; 2],
 }
 
 #[repr(C)]
@@ -235,9 +233,9 @@ struct QuadParams {
 
 #[derive(Debug)]
 struct TieKernels {
-    /// Scalar level 1 through the permutation, and without it (IDENTITY).
-    reduce_first: [Kernel; 2],
-    reduce_upper: Kernel,
+    /// Scalar run sums over a sequence in group order, and gathered through the members'
+    /// indices (GATHER).
+    reduce_runs: [Kernel; 2],
     reduce_empty: Kernel,
     /// Block pieces over f32 columns, and over vec4 columns (inner extent of whole quads).
     reduce_blocks: [Kernel; 2],
@@ -274,20 +272,15 @@ impl Pass {
 #[derive(Debug)]
 enum ReducePlan {
     Scalar {
-        /// The sorted members' groups, four per element; see
-        /// `shaders/tie_reduce_first.wgsl`.
-        groups: wgpu::Buffer,
-        /// Their parameter indices, or their slots in the staged copy when `staged`, four
-        /// per element (`None` when that is the identity).
+        /// The members' parameter indices in group order, or their slots in the staged copy
+        /// when `staged` (`None` when that is the identity).
         perm: Option<wgpu::Buffer>,
         staged: Option<Staged>,
-        offsets: wgpu::Buffer,
-        identity: bool,
-        /// Level 1, then each upper level until one thread finishes.
-        levels: Vec<Pass>,
-        /// Ping-pong (head, tail) pairs between levels.
-        pairs: [wgpu::Buffer; 2],
-        /// Groups with no members (four per element) and the pass that zeroes them.
+        /// Per level (see [`run_levels`]): its run table and pass.
+        levels: Vec<(wgpu::Buffer, Pass)>,
+        /// Ping-pong run partials between levels.
+        partials: [wgpu::Buffer; 2],
+        /// Groups with no members and the pass that zeroes them.
         empty: Option<(wgpu::Buffer, Pass)>,
     },
     Blocks {
@@ -405,19 +398,16 @@ impl Ties {
                      constants: &[(&str, f64)]| {
                 Kernel::new(device, name, m, entry, bindings, constants)
             };
-            let first = module("tie_reduce_first", &shaders::tie_reduce_first());
-            let upper = module("tie_reduce_upper", &shaders::tie_reduce_upper());
+            let runs = module("tie_reduce_runs", shaders::TIE_REDUCE_RUNS);
             let broadcast = module("tie_broadcast", &shaders::tie_broadcast());
             let quads = module("tie_broadcast_quads", &shaders::tie_broadcast_quads());
-            // uniform, offsets, out, pairs_out, then the level's inputs.
-            let first_bindings = [Uniform, Read, ReadWrite, ReadWrite, Read, Read, Read];
-            let upper_bindings = [Uniform, Read, ReadWrite, ReadWrite, Read];
+            // uniform, runs, src, at, out, partials.
+            let run_bindings = [Uniform, Read, Read, Read, ReadWrite, ReadWrite];
             let broadcast_bindings = [Uniform, Read, Read, ReadWrite];
             let kernels = TieKernels {
-                reduce_first: [0.0, 1.0]
-                    .map(|identity| k(&first, "main", &first_bindings, &[("IDENTITY", identity)])),
-                reduce_upper: k(&upper, "main", &upper_bindings, &[]),
-                reduce_empty: k(&upper, "empty_groups", &upper_bindings, &[]),
+                reduce_runs: [0.0, 1.0]
+                    .map(|gather| k(&runs, "main", &run_bindings, &[("GATHER", gather)])),
+                reduce_empty: k(&runs, "empty_groups", &run_bindings, &[]),
                 reduce_blocks: [
                     ("tie_reduce_blocks", "f32"),
                     ("tie_reduce_blocks_quads", "vec4<f32>"),
@@ -677,13 +667,6 @@ impl Ties {
                     let members = perm.len() as u32;
                     let identity =
                         members == len && perm.iter().enumerate().all(|(i, &p)| p == i as u32);
-                    // At least one quad: a vec4 binding needs 16 bytes.
-                    let quads = members.div_ceil(4).max(1) as usize;
-                    let mut group_of = vec![UNTIED; quads * 4];
-                    for g in 0..map.groups() as usize {
-                        group_of[offsets[g] as usize..offsets[g + 1] as usize].fill(g as u32);
-                    }
-                    check_binding_size(device, "tie member groups", group_of.len() as u64 * 4)?;
                     let staged = !identity && staging.applies(gpu, len, &perm);
                     let (perm, staged) = if identity {
                         (None, None)
@@ -700,8 +683,6 @@ impl Ties {
                             stride: grid.total * 256,
                             ..Default::default()
                         };
-                        let mut at = slots;
-                        at.resize(quads * 4, 0);
                         let staged = Staged {
                             offsets: up("tie staging offsets", &chunk_offsets),
                             // A window reuses the first window's copy when it is large enough.
@@ -719,56 +700,47 @@ impl Ties {
                             uniform: dispatch::uniform(gpu, "tie staging", &params),
                             grid,
                         };
-                        (Some(up("tie member slots", &at)), Some(staged))
+                        (Some(up("tie member slots", &slots)), Some(staged))
                     } else {
-                        let mut at = perm.clone();
-                        at.resize(quads * 4, 0);
-                        (Some(up("tie member indices", &at)), None)
+                        (Some(up("tie member indices", &perm)), None)
                     };
-                    check_binding_size(device, "tie offsets", offsets.len() as u64 * 4)?;
-                    // Level sizes: entries, threads; each level passes 2 entries per thread.
-                    let mut levels = Vec::new();
-                    let mut entries = members;
-                    let mut per_thread = WALK_ENTRIES;
-                    loop {
-                        let threads = entries.div_ceil(per_thread).max(1);
-                        let top = threads == 1;
-                        let grid = Grid::fold(u64::from(threads).div_ceil(256), max_dim)?;
-                        levels.push(Pass {
+                    let run_levels = run_levels(&offsets);
+                    let mut slots = 1u64;
+                    let mut levels = Vec::with_capacity(run_levels.len());
+                    for runs in &run_levels {
+                        check_binding_size(device, "tie runs", runs.len() as u64 * 16)?;
+                        let partial = runs.iter().filter(|c| c[3] == 0).count() as u64;
+                        slots = slots.max(partial);
+                        let grid = Grid::fold((runs.len() as u64).div_ceil(256), max_dim)?;
+                        let pass = Pass {
                             uniforms: mean_flags.map(|mean| {
                                 dispatch::uniform(
                                     gpu,
-                                    "tie reduce level",
-                                    &LevelParams {
-                                        len: entries,
-                                        threads,
-                                        top: u32::from(top),
+                                    "tie reduce runs",
+                                    &RunParams {
+                                        runs: runs.len() as u32,
                                         mean,
                                         fold_x: grid.x.max(1),
                                         total_wg: grid.total,
-                                        _pad: [0; 2],
                                     },
                                 )
                             }),
                             grid,
-                        });
-                        if top || members == 0 {
-                            break;
-                        }
-                        // The next level reads this one's (head, tail) pairs.
-                        entries = threads;
-                        per_thread = WALK_ENTRIES / 2;
+                        };
+                        let table = dispatch::storage_init(
+                            gpu,
+                            "tie runs",
+                            runs,
+                            wgpu::BufferUsages::empty(),
+                        );
+                        levels.push((table, pass));
                     }
-                    let level_threads = |i: usize| -> u64 {
-                        levels
-                            .get(i)
-                            .map_or(0, |l: &Pass| u64::from(l.grid.total) * 256)
-                    };
-                    let pairs = [0, 1].map(|i| {
+                    check_binding_size(device, "tie run partials", slots * 4)?;
+                    let partials = [0, 1].map(|_| {
                         dispatch::scratch(
                             gpu,
-                            "tie level pairs",
-                            level_threads(i).max(1) * 16,
+                            "tie run partials",
+                            slots * 4,
                             wgpu::BufferUsages::empty(),
                         )
                     });
@@ -779,19 +751,16 @@ impl Ties {
                         None
                     } else {
                         let count = empty_groups.len() as u32;
-                        let mut list = empty_groups;
-                        list.resize(list.len().div_ceil(4) * 4, 0);
                         let grid = Grid::fold(u64::from(count).div_ceil(256), max_dim)?;
-                        let params = LevelParams {
-                            len: count,
-                            threads: count,
+                        let params = RunParams {
+                            runs: count,
+                            mean: 0,
                             fold_x: grid.x.max(1),
                             total_wg: grid.total,
-                            ..Default::default()
                         };
                         let uniform = dispatch::uniform(gpu, "tie empty groups", &params);
                         Some((
-                            up("tie empty groups", &list),
+                            up("tie empty groups", &empty_groups),
                             Pass {
                                 uniforms: [uniform.clone(), uniform],
                                 grid,
@@ -799,13 +768,10 @@ impl Ties {
                         ))
                     };
                     ReducePlan::Scalar {
-                        groups: up("tie member groups", &group_of),
                         perm,
                         staged,
-                        offsets: up("tie offsets", &offsets),
-                        identity,
                         levels,
-                        pairs,
+                        partials,
                         empty,
                     }
                 }
@@ -1171,16 +1137,13 @@ impl Single {
     ) {
         match &self.reduce {
             ReducePlan::Scalar {
-                groups,
                 perm,
                 staged,
-                offsets,
-                identity,
                 levels,
-                pairs,
+                partials,
                 empty,
             } => {
-                // The walk gathers from the staged copy when there is one.
+                // Level 1 gathers from the staged copy when there is one.
                 let src = match staged {
                     Some(staged) => {
                         k.stage.run_ranges(
@@ -1198,39 +1161,27 @@ impl Single {
                     }
                     None => src,
                 };
-                for (i, level) in levels.iter().enumerate() {
-                    let head = [
-                        whole(level.uniform(how)),
-                        whole(offsets),
-                        values.clone(),
-                        whole(&pairs[i % 2]),
-                    ];
-                    if i == 0 {
-                        let [u, o, v, po] = head;
-                        // The parameter indices, or the tensor itself as quads (a vec4 view
-                        // needs 16 bytes; under 4 members it is never read).
-                        let src_bytes =
-                            src.size.map_or(src.buffer.size() - src.offset, |s| s.get());
-                        let quads = match perm {
-                            Some(perm) => whole(perm),
-                            None if src_bytes >= 16 => src.clone(),
-                            None => whole(groups),
-                        };
-                        k.reduce_first[usize::from(*identity)].run_ranges(
-                            dev,
-                            rec,
-                            &[u, o, v, po, quads, src.clone(), whole(groups)],
-                            level.grid,
-                        );
-                    } else {
-                        let [u, o, v, po] = head;
-                        k.reduce_upper.run_ranges(
-                            dev,
-                            rec,
-                            &[u, o, v, po, whole(&pairs[(i - 1) % 2])],
-                            level.grid,
-                        );
-                    }
+                for (i, (runs, pass)) in levels.iter().enumerate() {
+                    // Level 1 reads the members (through `perm` unless in tensor order), later
+                    // levels the partials of the level below; `at` is unused without `perm`.
+                    let (input, at, gather) = match (i, perm) {
+                        (0, Some(perm)) => (src.clone(), whole(perm), true),
+                        (0, None) => (src.clone(), whole(runs), false),
+                        _ => (whole(&partials[(i - 1) % 2]), whole(runs), false),
+                    };
+                    k.reduce_runs[usize::from(gather)].run_ranges(
+                        dev,
+                        rec,
+                        &[
+                            whole(pass.uniform(how)),
+                            whole(runs),
+                            input,
+                            at,
+                            values.clone(),
+                            whole(&partials[i % 2]),
+                        ],
+                        pass.grid,
+                    );
                 }
                 if let Some((list, pass)) = empty {
                     k.reduce_empty.run_ranges(
@@ -1238,10 +1189,11 @@ impl Single {
                         rec,
                         &[
                             whole(pass.uniform(how)),
-                            whole(offsets),
-                            values.clone(),
-                            whole(&pairs[0]),
                             whole(list),
+                            whole(&partials[0]),
+                            whole(list),
+                            values.clone(),
+                            whole(&partials[1]),
                         ],
                         pass.grid,
                     );
@@ -1521,9 +1473,52 @@ impl TiePlan {
     }
 }
 
-/// The staged layout of a scalar plan of `len` parameters whose members, in walk order, are
+/// The run tables of a scalar reduction over members in group order, where group `g` holds
+/// positions `offsets[g]..offsets[g + 1]` (see `shaders/tie_reduce_runs.wgsl`).
+///
+/// Level 1 cuts each group's members into runs of [`REDUCE_RUN`]; each later level cuts the
+/// run sums of the groups that had several runs on the level below (numbered in group and
+/// run order: their slots in the partials). Run `[first, len, destination, count]`: a
+/// group's only run on a level has its group as destination and its member count as
+/// `count`; other runs have their slot as destination and `count` 0. Each level lists its
+/// runs longest first (stable), so neighbouring threads loop alike. No levels without
+/// members.
+fn run_levels(offsets: &[u32]) -> Vec<Vec<[u32; 4]>> {
+    // Per group still open: (group, first position, length, member count).
+    let mut open: Vec<[u32; 4]> = offsets
+        .windows(2)
+        .enumerate()
+        .filter(|(_, w)| w[1] > w[0])
+        .map(|(g, w)| [g as u32, w[0], w[1] - w[0], w[1] - w[0]])
+        .collect();
+    let mut levels = Vec::new();
+    while !open.is_empty() {
+        let mut runs = Vec::new();
+        let mut next = Vec::new();
+        let mut slots = 0u32;
+        for [group, first, len, count] in open {
+            let n = len.div_ceil(REDUCE_RUN);
+            if n == 1 {
+                runs.push([first, len, group, count]);
+                continue;
+            }
+            for j in 0..n {
+                let start = j * REDUCE_RUN;
+                runs.push([first + start, REDUCE_RUN.min(len - start), slots + j, 0]);
+            }
+            next.push([group, slots, n, count]);
+            slots += n;
+        }
+        runs.sort_by_key(|c| std::cmp::Reverse(c[1]));
+        levels.push(runs);
+        open = next;
+    }
+    levels
+}
+
+/// The staged layout of a scalar plan of `len` parameters whose members, in group order, are
 /// the parameters `perm`: each chunk of [`STAGE_CHUNK`] parameters keeps its place, and its
-/// members fill it from the start in walk order. Returns each member's slot (walk order) and,
+/// members fill it from the start in group order. Returns each member's slot (group order) and,
 /// per slot of the whole quads of `len`, the offset inside its chunk of the parameter it takes
 /// (0 for slots no member fills: a valid parameter, read and never used).
 fn stage_slots(len: u32, perm: &[u32]) -> (Vec<u32>, Vec<u32>) {
@@ -1546,12 +1541,65 @@ fn stage_slots(len: u32, perm: &[u32]) -> (Vec<u32>, Vec<u32>) {
 mod tests {
     use super::*;
 
-    /// Every member lands in its own chunk, members of one chunk fill it from the start in walk
+    /// Every level's runs hold 1..=32 values, longest first; summing level by level as the
+    /// shader does gives every non-empty group the sum of exactly its members (checked in
+    /// integers), and its member count with its last run.
+    #[test]
+    fn run_levels_sum_every_group_once() {
+        let sizes = [
+            0u32,
+            1,
+            2,
+            31,
+            32,
+            33,
+            0,
+            64,
+            1023,
+            1024,
+            1025,
+            5,
+            32 * 32 * 32 + 1,
+            3,
+        ];
+        let mut offsets = vec![0u32];
+        for size in sizes {
+            offsets.push(offsets.last().unwrap() + size);
+        }
+        let members = *offsets.last().unwrap() as usize;
+        let levels = run_levels(&offsets);
+        assert_eq!(levels.len(), 4, "32,769 members take four levels");
+        let mut input: Vec<u64> = (0..members as u64).map(|i| i * i + 1).collect();
+        let mut done = vec![None; sizes.len()];
+        for runs in &levels {
+            assert!(runs.windows(2).all(|w| w[0][1] >= w[1][1]), "longest first");
+            let mut partials = vec![0u64; runs.iter().filter(|c| c[3] == 0).count()];
+            for &[first, len, dest, count] in runs {
+                assert!((1..=REDUCE_RUN).contains(&len));
+                let sum: u64 = input[first as usize..(first + len) as usize].iter().sum();
+                if count == 0 {
+                    partials[dest as usize] = sum;
+                } else {
+                    assert!(done[dest as usize].replace((sum, count)).is_none());
+                }
+            }
+            input = partials;
+        }
+        assert!(input.is_empty());
+        for (g, size) in sizes.into_iter().enumerate() {
+            let (lo, hi) = (offsets[g] as u64, offsets[g + 1] as u64);
+            let want = (size > 0).then(|| ((lo..hi).map(|i| i * i + 1).sum::<u64>(), size));
+            assert_eq!(done[g], want, "group {g}");
+        }
+        assert!(run_levels(&[0, 0, 0]).is_empty());
+    }
+
+    /// Every member lands in its own chunk, members of one chunk fill it from the start in group
     /// order, and each slot's offset leads back to the member's parameter.
     #[test]
-    fn stage_slots_keep_chunks_and_walk_order() {
+    fn stage_slots_keep_chunks_and_group_order() {
         let len = 3 * STAGE_CHUNK + 6;
-        // Every third parameter, walked in a scrambled order that visits every chunk.
+        // Every third parameter, in a scrambled group order that visits every chunk.
         let perm: Vec<u32> = (0..len)
             .step_by(3)
             .map(|i| (i * 7919) % len)

@@ -1,0 +1,87 @@
+// Tied groups, scalar granularity: every group's sum (or mean), in levels, with no barriers, no
+// workgroup memory and no atomics.
+//
+// A level's input is a sequence of values in group order: on level 1 the members (position pos
+// holds parameter at[pos], or pos itself when the members are already in tensor order), on
+// later levels the partial sums of the level below. The plan (`run_levels` in
+// src/tying/mod.rs) cuts each group's stretch of the sequence into runs of at most RUN
+// values (`REDUCE_RUN`, 32), and thread i adds run i's values in order:
+// - a group of one run is done: its sum (or mean) goes to out[group];
+// - a group of several runs leaves its run sums, in order, in `partials`, where the next
+//   level cuts them again.
+// A group of n members is done after ceil(log_RUN(n)) levels (one level for n <= RUN). The
+// loop is short (RUN / 4 steps), there is no branch per value, and the plan lists a level's
+// runs longest first, so neighbouring threads loop alike. The order of every addition depends
+// only on the plan: bitwise identical results on every run.
+//
+// `empty_groups`: out[g] = 0 for the groups with no members, listed in `at` (p.runs of them).
+
+struct RunParams {
+    runs: u32,
+    mean: u32,
+    fold_x: u32,
+    total_wg: u32,
+}
+
+// Level 1 of members that are not in tensor order: values are gathered through `at` (the
+// members' parameter indices, or their slots in a staged copy, see `Staging`).
+override GATHER: bool = false;
+
+const NEG_ZERO: u32 = 0x80000000u;
+
+@group(0) @binding(0) var<uniform> p: RunParams;
+// Per run: (first position, length 1..=RUN, destination, the group's member count); a count
+// of 0 marks a partial run, whose destination is its slot in `partials`, else the
+// destination is the group.
+@group(0) @binding(1) var<storage, read> runs: array<vec4<u32>>;
+@group(0) @binding(2) var<storage, read> src: array<f32>;
+@group(0) @binding(3) var<storage, read> at: array<u32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(5) var<storage, read_write> partials: array<f32>;
+
+fn thread_index(wg: vec3<u32>, lid: u32) -> u32 {
+    return (wg.x + wg.y * p.fold_x) * 256u + lid;
+}
+
+fn value(pos: u32) -> f32 {
+    if (GATHER) {
+        return src[at[pos]];
+    }
+    return src[pos];
+}
+
+// The value at `pos` up to `last`; past it -0.0, the exact additive identity (and no load
+// outside the run).
+fn value_upto(pos: u32, last: u32) -> f32 {
+    return select(bitcast<f32>(NEG_ZERO), value(min(pos, last)), pos <= last);
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = thread_index(wg, lid);
+    if (i >= p.runs) {
+        return;
+    }
+    let c = runs[i];
+    let last = c.x + c.y - 1u;
+    var sum = bitcast<f32>(NEG_ZERO);
+    // Four values a step: software drivers pay a loop's bookkeeping per step, not per value.
+    for (var k = 0u; k < c.y; k += 4u) {
+        let pos = c.x + k;
+        sum = (((sum + value(pos)) + value_upto(pos + 1u, last)) + value_upto(pos + 2u, last))
+            + value_upto(pos + 3u, last);
+    }
+    if (c.w == 0u) {
+        partials[c.z] = sum;
+    } else {
+        out[c.z] = select(sum, sum / f32(c.w), p.mean != 0u);
+    }
+}
+
+@compute @workgroup_size(256)
+fn empty_groups(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = thread_index(wg, lid);
+    if (i < p.runs) {
+        out[at[i]] = 0.0;
+    }
+}
