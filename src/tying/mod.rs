@@ -13,7 +13,7 @@
 //!   balance alike, and no loop is longer than 8 steps. Members scattered over a large tensor
 //!   may first be staged chunk by chunk (see [`Staging`]);
 //! - blocks: each group's rows cut into pieces of at most 64 rows, one workgroup per piece and
-//!   1024 columns (4 per thread; columns of four elements when rows are whole quads), then
+//!   256 columns (one per thread; columns of four elements when rows are whole quads), then
 //!   multi-piece groups added in piece order.
 //!
 //! Results are bitwise identical on every run: the summation order depends only on the plan.
@@ -47,9 +47,6 @@ pub enum Reduction {
 /// Values one thread of a scalar-reduction level adds at most (`RUN` in
 /// `shaders/tie_reduce_runs.wgsl`).
 pub(crate) const REDUCE_RUN: u32 = 32;
-/// Columns (single elements, or quads when rows are whole quads) each block-reduction thread
-/// adds (`COLS_PER_THREAD` in `tie_reduce_blocks.wgsl`).
-const BLOCK_COLS_PER_THREAD: u32 = 4;
 /// Rows one block-reduction piece covers at most.
 const PIECE_ROWS: u32 = 64;
 /// Pieces one group may have: bounds the second pass's per-thread loop far below the
@@ -780,7 +777,7 @@ impl Ties {
                     // The first pass's columns: quads when the inner extent is whole quads.
                     let quads = inner % 4 == 0 && inner > 0;
                     let lane = if quads { 4 } else { 1 };
-                    let col_blocks = (cols / lane).div_ceil(256 * BLOCK_COLS_PER_THREAD).max(1);
+                    let col_blocks = (cols / lane).div_ceil(256).max(1);
                     let piece_col_blocks = cols.div_ceil(256).max(1);
                     let mut pieces: Vec<[u32; 4]> = Vec::new();
                     let mut entries: Vec<[u32; 4]> = Vec::new();
