@@ -7,7 +7,12 @@
 //   [w * 256 * PER_THREAD, (w + 1) * 256 * PER_THREAD), thread t the ones t apart by 256
 //   (coalesced), stepping its position with view_cursor.wgsl (no division per element);
 // - `scalar`: elements first .. len one per thread, ids[e] per element: the last 1-3
-//   parameters of scalar ties, after tie_broadcast_quads.wgsl.
+//   parameters of scalar ties, after tie_broadcast_quads.wgsl;
+// - `runs`: scalar ties where every parameter is tied in group order, the runs that are not
+//   whole quads (those go through `runs` of tie_broadcast_quads.wgsl): `ids` holds runs of at
+//   most 32 parameters of one group, (first, length, group, 0) four elements each (p.len
+//   runs), and thread i writes run i's group value over it, four parameters a step, with no
+//   id per parameter.
 
 struct BroadcastParams {
     len: u32,
@@ -68,5 +73,23 @@ fn blocks(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
         }
         e += 256u;
         c = cursor_advance(c, step, p.rows, p.inner);
+    }
+}
+
+@compute @workgroup_size(256)
+fn runs(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = workgroup_index(wg) * 256u + lid;
+    if (i >= p.len) {
+        return;
+    }
+    let first = ids[4u * i];
+    let last = first + ids[4u * i + 1u] - 1u;
+    let v = values[p.values_offset + ids[4u * i + 2u] * p.values_stride];
+    // Past the run's end the stores repeat its last parameter (the same value).
+    for (var at = first; at <= last; at += 4u) {
+        dst[at] = v;
+        dst[min(at + 1u, last)] = v;
+        dst[min(at + 2u, last)] = v;
+        dst[min(at + 3u, last)] = v;
     }
 }

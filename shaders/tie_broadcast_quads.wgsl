@@ -6,6 +6,11 @@
 //   past the last whole quad go through `scalar` of tie_broadcast.wgsl.
 // - `blocks`, ties of [outer][rows][inner] with inner a multiple of 4: as `blocks` of
 //   tie_broadcast.wgsl, in quads (a quad never straddles two rows).
+// - `runs`, scalar ties where every parameter is tied in group order: `ids` holds runs of at
+//   most 8 whole quads of one group, (first quad, quads, group, 0) (p.quads runs), and thread i
+//   writes run i's group value over it, a quad at a time, with no id per parameter (group
+//   values of scalar ties are dense: group g's at values[g]). The plan's other runs go
+//   through `runs` of tie_broadcast.wgsl.
 // - `stage`, the staging gather of a scalar reduction whose members lie scattered over the
 //   tensor (see `Staging` in src/tying/mod.rs): staged quad q takes src[base + ids[q]] lane
 //   by lane, where `ids` holds each staged slot's offset inside its chunk of STAGE_CHUNK
@@ -97,5 +102,18 @@ fn stage(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) 
             // A chunk is whole quads: the four slots share it.
             dst[q] = gather4(vec4<u32>(q / (STAGE_CHUNK / 4u) * STAGE_CHUNK) + ids[q]);
         }
+    }
+}
+
+@compute @workgroup_size(256)
+fn runs(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = (wg.x + wg.y * p.fold_x) * 256u + lid;
+    if (i >= p.quads) {
+        return;
+    }
+    let run = ids[i];
+    let v = vec4<f32>(values[run.z]);
+    for (var q = run.x; q < run.x + run.y; q++) {
+        dst[q] = v;
     }
 }

@@ -4,17 +4,21 @@
 // A level's input is a sequence of values in group order: on level 1 the members (position pos
 // holds parameter at[pos], or pos itself when the members are already in tensor order), on
 // later levels the partial sums of the level below. The plan (`run_levels` in
-// src/tying/mod.rs) cuts each group's stretch of the sequence into runs of at most RUN
-// values (`REDUCE_RUN`, 32), and thread i adds run i's values in order:
+// src/tying/mod.rs) cuts each group's stretch of the sequence into runs of at most RUN values
+// (`REDUCE_RUN`, 32), and thread i adds run i's values in order:
 // - a group of one run is done: its sum (or mean) goes to out[group];
 // - a group of several runs leaves its run sums, in order, in `partials`, where the next
 //   level cuts them again.
-// A group of n members is done after ceil(log_RUN(n)) levels (one level for n <= RUN). The
-// loop is short (RUN / 4 steps), there is no branch per value, and the plan lists a level's
-// runs longest first, so neighbouring threads loop alike. The order of every addition depends
-// only on the plan: bitwise identical results on every run.
+// A group of n members is done after about log_RUN(n) levels. Runs of whole quads (`quads`;
+// a long stretch is cut at quad edges) load four values at a time; the others (`values`)
+// load one at a time, four a step. The loops are short (at most 8 steps), there is no branch
+// per value, and the plan lists a level's runs longest first, so neighbouring threads loop
+// alike. The order of every addition depends only on the plan: bitwise identical results on
+// every run.
 //
 // `empty_groups`: out[g] = 0 for the groups with no members, listed in `at` (p.runs of them).
+//
+// Six storage bindings, the most the crate asks of a device.
 
 struct RunParams {
     runs: u32,
@@ -30,14 +34,17 @@ override GATHER: bool = false;
 const NEG_ZERO: u32 = 0x80000000u;
 
 @group(0) @binding(0) var<uniform> p: RunParams;
-// Per run: (first position, length 1..=RUN, destination, the group's member count); a count
-// of 0 marks a partial run, whose destination is its slot in `partials`, else the
-// destination is the group.
+// Per run: (first, length, destination, the group's member count), first and length in
+// values (1..=RUN of them) or, for `quads`, in quads; a count of 0 marks a partial run, whose
+// destination is its slot in `partials`, else the destination is the group.
 @group(0) @binding(1) var<storage, read> runs: array<vec4<u32>>;
 @group(0) @binding(2) var<storage, read> src: array<f32>;
-@group(0) @binding(3) var<storage, read> at: array<u32>;
+// Four indices per element.
+@group(0) @binding(3) var<storage, read> at: array<vec4<u32>>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<storage, read_write> partials: array<f32>;
+// `src` four values at a time (the same buffer).
+@group(0) @binding(6) var<storage, read> src_quads: array<vec4<f32>>;
 
 fn thread_index(wg: vec3<u32>, lid: u32) -> u32 {
     return (wg.x + wg.y * p.fold_x) * 256u + lid;
@@ -45,9 +52,17 @@ fn thread_index(wg: vec3<u32>, lid: u32) -> u32 {
 
 fn value(pos: u32) -> f32 {
     if (GATHER) {
-        return src[at[pos]];
+        return src[at[pos / 4u][pos % 4u]];
     }
     return src[pos];
+}
+
+fn quad(q: u32) -> vec4<f32> {
+    if (GATHER) {
+        let i = at[q];
+        return vec4<f32>(src[i.x], src[i.y], src[i.z], src[i.w]);
+    }
+    return src_quads[q];
 }
 
 // The value at `pos` up to `last`; past it -0.0, the exact additive identity (and no load
@@ -56,8 +71,31 @@ fn value_upto(pos: u32, last: u32) -> f32 {
     return select(bitcast<f32>(NEG_ZERO), value(min(pos, last)), pos <= last);
 }
 
+fn finish(c: vec4<u32>, sum: f32) {
+    if (c.w == 0u) {
+        partials[c.z] = sum;
+    } else {
+        out[c.z] = select(sum, sum / f32(c.w), p.mean != 0u);
+    }
+}
+
 @compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn quads(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = thread_index(wg, lid);
+    if (i >= p.runs) {
+        return;
+    }
+    let c = runs[i];
+    var sum = bitcast<f32>(NEG_ZERO);
+    for (var q = c.x; q < c.x + c.y; q++) {
+        let v = quad(q);
+        sum = (((sum + v.x) + v.y) + v.z) + v.w;
+    }
+    finish(c, sum);
+}
+
+@compute @workgroup_size(256)
+fn values(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = thread_index(wg, lid);
     if (i >= p.runs) {
         return;
@@ -71,17 +109,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         sum = (((sum + value(pos)) + value_upto(pos + 1u, last)) + value_upto(pos + 2u, last))
             + value_upto(pos + 3u, last);
     }
-    if (c.w == 0u) {
-        partials[c.z] = sum;
-    } else {
-        out[c.z] = select(sum, sum / f32(c.w), p.mean != 0u);
-    }
+    finish(c, sum);
 }
 
 @compute @workgroup_size(256)
 fn empty_groups(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = thread_index(wg, lid);
     if (i < p.runs) {
-        out[at[i]] = 0.0;
+        out[at[i / 4u][i % 4u]] = 0.0;
     }
 }

@@ -6,18 +6,21 @@
 //! the GPU, reused every step:
 //! - scalars: the tied parameters sorted by group (a stable counting sort on the host), then
 //!   a reduction in levels with no barriers (`shaders/tie_reduce_runs.wgsl`): the plan cuts
-//!   each group's members into runs of at most 32, one thread adds one run in order (four
-//!   values a step, no branch per value), a group of one run is done, and the run sums of
-//!   larger groups are cut again on the next level (a group of 1e7 members takes five
-//!   levels). At most 32 values per thread, so one giant group and millions of singletons
-//!   balance alike, and no loop is longer than 8 steps. Members scattered over a large tensor
-//!   may first be staged chunk by chunk (see [`Staging`]);
+//!   each group's members into runs of at most 32 (longer groups at quad edges, so that most
+//!   runs are whole quads, read four values at a time), one thread adds one run in order (no
+//!   branch per value), a group of one run is done, and the run sums of larger groups are cut
+//!   again on the next level (a group of 1e7 members takes five levels). At most 32 values per
+//!   thread, so one giant group and millions of singletons balance alike, and no loop is
+//!   longer than 8 steps. Members scattered over a large tensor may first be staged chunk by
+//!   chunk (see [`Staging`]);
 //! - blocks: each group's rows cut into pieces of at most 64 rows, one workgroup per piece and
 //!   256 columns (one per thread; columns of four elements when rows are whole quads), then
 //!   multi-piece groups added in piece order.
 //!
 //! Results are bitwise identical on every run: the summation order depends only on the plan.
-//! No atomics. Broadcast is a coalesced pass over the tensor gathering the group values.
+//! No atomics. Broadcast is a coalesced pass over the tensor gathering the group values; when
+//! every scalar is tied and the groups are contiguous, it writes the same runs instead, with
+//! no id per parameter.
 
 pub mod cases;
 pub mod cpu;
@@ -230,9 +233,9 @@ struct QuadParams {
 
 #[derive(Debug)]
 struct TieKernels {
-    /// Scalar run sums over a sequence in group order, and gathered through the members'
-    /// indices (GATHER).
-    reduce_runs: [Kernel; 2],
+    /// Scalar run sums over runs of values and runs of quads (index: quads), each over a
+    /// sequence in group order and gathered through the members' indices (index: GATHER).
+    reduce_runs: [[Kernel; 2]; 2],
     reduce_empty: Kernel,
     /// Block pieces over f32 columns, and over vec4 columns (inner extent of whole quads).
     reduce_blocks: [Kernel; 2],
@@ -242,6 +245,8 @@ struct TieKernels {
     /// The staging gather of scattered scalar members.
     stage: Kernel,
     broadcast_scalar: Kernel,
+    broadcast_runs: Kernel,
+    broadcast_quad_runs: Kernel,
     broadcast_blocks: Kernel,
     combine: Kernel,
 }
@@ -266,6 +271,15 @@ impl Pass {
     }
 }
 
+/// One pass of a scalar reduction level over one of its run tables.
+#[derive(Debug)]
+struct RunPass {
+    runs: wgpu::Buffer,
+    /// Runs of whole quads (`quads` in `shaders/tie_reduce_runs.wgsl`), else of values.
+    quads: bool,
+    pass: Pass,
+}
+
 #[derive(Debug)]
 enum ReducePlan {
     Scalar {
@@ -273,8 +287,8 @@ enum ReducePlan {
         /// when `staged` (`None` when that is the identity).
         perm: Option<wgpu::Buffer>,
         staged: Option<Staged>,
-        /// Per level (see [`run_levels`]): its run table and pass.
-        levels: Vec<(wgpu::Buffer, Pass)>,
+        /// Per level (see [`run_levels`]): its passes over runs of quads and of values.
+        levels: Vec<Vec<RunPass>>,
         /// Ping-pong run partials between levels.
         partials: [wgpu::Buffer; 2],
         /// Groups with no members and the pass that zeroes them.
@@ -323,16 +337,22 @@ struct Single {
     broadcast: Vec<BroadcastPass>,
 }
 
-/// One broadcast dispatch: scalars go four at a time, then their last 1-3 one by one.
+/// One broadcast dispatch: scalars go four at a time, then their last 1-3 one by one; or,
+/// when every scalar is tied in group order, run by run.
 #[derive(Debug)]
 struct BroadcastPass {
     kernel: BroadcastKernel,
     uniform: wgpu::Buffer,
     grid: Grid,
+    /// [`BroadcastKernel::Runs`] and [`BroadcastKernel::QuadRuns`]: the run table (see
+    /// [`broadcast_runs`]), bound instead of the ids.
+    runs: Option<wgpu::Buffer>,
 }
 
 #[derive(Clone, Copy, Debug)]
 enum BroadcastKernel {
+    Runs,
+    QuadRuns,
     Quads,
     Scalar,
     Blocks,
@@ -398,12 +418,13 @@ impl Ties {
             let runs = module("tie_reduce_runs", shaders::TIE_REDUCE_RUNS);
             let broadcast = module("tie_broadcast", &shaders::tie_broadcast());
             let quads = module("tie_broadcast_quads", &shaders::tie_broadcast_quads());
-            // uniform, runs, src, at, out, partials.
-            let run_bindings = [Uniform, Read, Read, Read, ReadWrite, ReadWrite];
+            // uniform, runs, src, at, out, partials, src as quads.
+            let run_bindings = [Uniform, Read, Read, Read, ReadWrite, ReadWrite, Read];
             let broadcast_bindings = [Uniform, Read, Read, ReadWrite];
             let kernels = TieKernels {
-                reduce_runs: [0.0, 1.0]
-                    .map(|gather| k(&runs, "main", &run_bindings, &[("GATHER", gather)])),
+                reduce_runs: ["values", "quads"].map(|entry| {
+                    [0.0, 1.0].map(|gather| k(&runs, entry, &run_bindings, &[("GATHER", gather)]))
+                }),
                 reduce_empty: k(&runs, "empty_groups", &run_bindings, &[]),
                 reduce_blocks: [
                     ("tie_reduce_blocks", "f32"),
@@ -427,6 +448,8 @@ impl Ties {
                 broadcast_block_quads: k(&quads, "blocks", &broadcast_bindings, &[]),
                 stage: k(&quads, "stage", &broadcast_bindings, &[]),
                 broadcast_scalar: k(&broadcast, "scalar", &broadcast_bindings, &[]),
+                broadcast_runs: k(&broadcast, "runs", &broadcast_bindings, &[]),
+                broadcast_quad_runs: k(&quads, "runs", &broadcast_bindings, &[]),
                 broadcast_blocks: k(&broadcast, "blocks", &broadcast_bindings, &[]),
                 combine: k(
                     &module("tie_combine", shaders::TIE_COMBINE),
@@ -659,11 +682,16 @@ impl Ties {
                     up("tie ids", &padded_ids)
                 }
             };
+            // Every scalar tied, in group order.
+            let identity = match layout {
+                TieLayout::Scalar { len } => {
+                    perm.len() == len as usize
+                        && perm.iter().enumerate().all(|(i, &p)| p == i as u32)
+                }
+                TieLayout::Blocks { .. } => false,
+            };
             let reduce = match layout {
                 TieLayout::Scalar { len } => {
-                    let members = perm.len() as u32;
-                    let identity =
-                        members == len && perm.iter().enumerate().all(|(i, &p)| p == i as u32);
                     let staged = !identity && staging.applies(gpu, len, &perm);
                     let (perm, staged) = if identity {
                         (None, None)
@@ -697,47 +725,63 @@ impl Ties {
                             uniform: dispatch::uniform(gpu, "tie staging", &params),
                             grid,
                         };
-                        (Some(up("tie member slots", &slots)), Some(staged))
+                        (
+                            Some(up("tie member slots", &quad_padded(slots))),
+                            Some(staged),
+                        )
                     } else {
-                        (Some(up("tie member indices", &perm)), None)
+                        (
+                            Some(up("tie member indices", &quad_padded(perm.clone()))),
+                            None,
+                        )
                     };
-                    let run_levels = run_levels(&offsets);
-                    let mut slots = 1u64;
-                    let mut levels = Vec::with_capacity(run_levels.len());
-                    for runs in &run_levels {
-                        check_binding_size(device, "tie runs", runs.len() as u64 * 16)?;
-                        let partial = runs.iter().filter(|c| c[3] == 0).count() as u64;
-                        slots = slots.max(partial);
-                        let grid = Grid::fold((runs.len() as u64).div_ceil(256), max_dim)?;
-                        let pass = Pass {
-                            uniforms: mean_flags.map(|mean| {
-                                dispatch::uniform(
+                    let mut slots = 0u64;
+                    let mut levels = Vec::new();
+                    for tables in run_levels(&offsets) {
+                        let partial = tables.quads.iter().chain(&tables.values);
+                        slots = slots.max(partial.filter(|r| r[3] == 0).count() as u64);
+                        let mut passes = Vec::new();
+                        for (runs, quads) in [(&tables.quads, true), (&tables.values, false)] {
+                            if runs.is_empty() {
+                                continue;
+                            }
+                            check_binding_size(device, "tie runs", runs.len() as u64 * 16)?;
+                            let grid = Grid::fold((runs.len() as u64).div_ceil(256), max_dim)?;
+                            passes.push(RunPass {
+                                runs: dispatch::storage_init(
                                     gpu,
-                                    "tie reduce runs",
-                                    &RunParams {
-                                        runs: runs.len() as u32,
-                                        mean,
-                                        fold_x: grid.x.max(1),
-                                        total_wg: grid.total,
-                                    },
-                                )
-                            }),
-                            grid,
-                        };
-                        let table = dispatch::storage_init(
-                            gpu,
-                            "tie runs",
-                            runs,
-                            wgpu::BufferUsages::empty(),
-                        );
-                        levels.push((table, pass));
+                                    "tie runs",
+                                    runs,
+                                    wgpu::BufferUsages::empty(),
+                                ),
+                                quads,
+                                pass: Pass {
+                                    uniforms: mean_flags.map(|mean| {
+                                        dispatch::uniform(
+                                            gpu,
+                                            "tie reduce runs",
+                                            &RunParams {
+                                                runs: runs.len() as u32,
+                                                mean,
+                                                fold_x: grid.x.max(1),
+                                                total_wg: grid.total,
+                                            },
+                                        )
+                                    }),
+                                    grid,
+                                },
+                            });
+                        }
+                        levels.push(passes);
                     }
-                    check_binding_size(device, "tie run partials", slots * 4)?;
+                    // Whole quads: the next level reads them four at a time.
+                    let partials_bytes = slots.next_multiple_of(4).max(4) * 4;
+                    check_binding_size(device, "tie run partials", partials_bytes)?;
                     let partials = [0, 1].map(|_| {
                         dispatch::scratch(
                             gpu,
                             "tie run partials",
-                            slots * 4,
+                            partials_bytes,
                             wgpu::BufferUsages::empty(),
                         )
                     });
@@ -757,7 +801,7 @@ impl Ties {
                         };
                         let uniform = dispatch::uniform(gpu, "tie empty groups", &params);
                         Some((
-                            up("tie empty groups", &empty_groups),
+                            up("tie empty groups", &quad_padded(empty_groups)),
                             Pass {
                                 uniforms: [uniform.clone(), uniform],
                                 grid,
@@ -922,7 +966,59 @@ impl Ties {
                 TieLayout::Blocks { .. } => (0, 0),
             };
             let mut broadcast = Vec::new();
-            if quads > 0 {
+            let runs = if identity {
+                broadcast_runs(&offsets)
+            } else {
+                RunTables::default()
+            };
+            for (table, kernel) in [
+                (&runs.quads, BroadcastKernel::QuadRuns),
+                (&runs.values, BroadcastKernel::Runs),
+            ] {
+                if table.is_empty() {
+                    continue;
+                }
+                check_binding_size(device, "tie broadcast runs", table.len() as u64 * 16)?;
+                let grid = Grid::fold((table.len() as u64).div_ceil(256), max_dim)?;
+                let (n, fold_x) = (table.len() as u32, grid.x.max(1));
+                let uniform = match kernel {
+                    BroadcastKernel::QuadRuns => dispatch::uniform(
+                        gpu,
+                        "tie broadcast runs",
+                        &QuadParams {
+                            quads: n,
+                            fold_x,
+                            total_wg: grid.total,
+                            ..Default::default()
+                        },
+                    ),
+                    _ => dispatch::uniform(
+                        gpu,
+                        "tie broadcast runs",
+                        &BroadcastParams {
+                            len: n,
+                            fold_x,
+                            total_wg: grid.total,
+                            values,
+                            ..Default::default()
+                        },
+                    ),
+                };
+                broadcast.push(BroadcastPass {
+                    kernel,
+                    uniform,
+                    grid,
+                    runs: Some(dispatch::storage_init(
+                        gpu,
+                        "tie broadcast runs",
+                        table,
+                        wgpu::BufferUsages::empty(),
+                    )),
+                });
+            }
+            if identity {
+                // Done by the runs.
+            } else if quads > 0 {
                 let (kernel, per_thread) = match layout {
                     TieLayout::Scalar { .. } => (BroadcastKernel::Quads, QUADS_PER_THREAD),
                     TieLayout::Blocks { .. } => {
@@ -949,9 +1045,10 @@ impl Ties {
                     kernel,
                     uniform: dispatch::uniform(gpu, "tie broadcast quads", &qp),
                     grid,
+                    runs: None,
                 });
             }
-            if len > first {
+            if len > first && !identity {
                 let per_thread = match layout {
                     TieLayout::Scalar { .. } => 1,
                     TieLayout::Blocks { .. } => BLOCKS_PER_THREAD,
@@ -978,6 +1075,7 @@ impl Ties {
                     },
                     uniform: dispatch::uniform(gpu, "tie broadcast", &bp),
                     grid,
+                    runs: None,
                 });
             }
             Ok(Single {
@@ -1158,27 +1256,40 @@ impl Single {
                     }
                     None => src,
                 };
-                for (i, (runs, pass)) in levels.iter().enumerate() {
-                    // Level 1 reads the members (through `perm` unless in tensor order), later
-                    // levels the partials of the level below; `at` is unused without `perm`.
-                    let (input, at, gather) = match (i, perm) {
-                        (0, Some(perm)) => (src.clone(), whole(perm), true),
-                        (0, None) => (src.clone(), whole(runs), false),
-                        _ => (whole(&partials[(i - 1) % 2]), whole(runs), false),
-                    };
-                    k.reduce_runs[usize::from(gather)].run_ranges(
-                        dev,
-                        rec,
-                        &[
-                            whole(pass.uniform(how)),
-                            whole(runs),
-                            input,
-                            at,
-                            values.clone(),
-                            whole(&partials[i % 2]),
-                        ],
-                        pass.grid,
-                    );
+                let bytes = |b: &wgpu::BufferBinding<'_>| {
+                    b.size.map_or(b.buffer.size() - b.offset, |s| s.get())
+                };
+                for (i, passes) in levels.iter().enumerate() {
+                    for RunPass { runs, quads, pass } in passes {
+                        // Level 1 reads the members (through `perm` unless in tensor order),
+                        // later levels the partials of the level below. Unused bindings (and
+                        // a tensor too small for a quad, which then has no run of quads) take
+                        // the run table.
+                        let (input, at, gather) = match (i, perm) {
+                            (0, Some(perm)) => (src.clone(), whole(perm), true),
+                            (0, None) => (src.clone(), whole(runs), false),
+                            _ => (whole(&partials[(i - 1) % 2]), whole(runs), false),
+                        };
+                        let input_quads = if bytes(&input) >= 16 {
+                            input.clone()
+                        } else {
+                            whole(runs)
+                        };
+                        k.reduce_runs[usize::from(*quads)][usize::from(gather)].run_ranges(
+                            dev,
+                            rec,
+                            &[
+                                whole(pass.uniform(how)),
+                                whole(runs),
+                                input,
+                                at,
+                                values.clone(),
+                                whole(&partials[i % 2]),
+                                input_quads,
+                            ],
+                            pass.grid,
+                        );
+                    }
                 }
                 if let Some((list, pass)) = empty {
                     k.reduce_empty.run_ranges(
@@ -1191,6 +1302,7 @@ impl Single {
                             whole(list),
                             values.clone(),
                             whole(&partials[1]),
+                            whole(&partials[0]),
                         ],
                         pass.grid,
                     );
@@ -1243,6 +1355,8 @@ impl Single {
     ) {
         for pass in &self.broadcast {
             let kernel = match pass.kernel {
+                BroadcastKernel::Runs => &k.broadcast_runs,
+                BroadcastKernel::QuadRuns => &k.broadcast_quad_runs,
                 BroadcastKernel::Quads => &k.broadcast_quads,
                 BroadcastKernel::Scalar => &k.broadcast_scalar,
                 BroadcastKernel::Blocks => &k.broadcast_blocks,
@@ -1253,7 +1367,7 @@ impl Single {
                 rec,
                 &[
                     whole(&pass.uniform),
-                    whole(&self.ids),
+                    whole(pass.runs.as_ref().unwrap_or(&self.ids)),
                     whole(values),
                     target.clone(),
                 ],
@@ -1470,17 +1584,104 @@ impl TiePlan {
     }
 }
 
+/// `indices` padded with zeros to whole quads, at least one (a vec4 view needs 16 bytes).
+fn quad_padded(mut indices: Vec<u32>) -> Vec<u32> {
+    indices.resize(indices.len().div_ceil(4).max(1) * 4, 0);
+    indices
+}
+
+/// A run of a sequence of values: at most [`REDUCE_RUN`] neighbours of one group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Run {
+    first: u32,
+    len: u32,
+    /// Starts on a quad and holds whole quads: read or written four values at a time.
+    quads: bool,
+}
+
+/// Positions `first..first + len` of one group cut into runs, in order. A stretch of at most
+/// [`REDUCE_RUN`] is one run; a longer one is cut at quad edges: the values before its first
+/// quad edge, runs of at most [`REDUCE_RUN`] whole quads, the values after its last quad
+/// edge.
+fn cut_runs(first: u32, len: u32) -> Vec<Run> {
+    let end = first + len;
+    if len <= REDUCE_RUN {
+        let quads = first.is_multiple_of(4) && len.is_multiple_of(4);
+        return vec![Run { first, len, quads }];
+    }
+    let (head, tail) = (first.next_multiple_of(4), end / 4 * 4);
+    let mut runs = Vec::new();
+    if head > first {
+        runs.push(Run {
+            first,
+            len: head - first,
+            quads: false,
+        });
+    }
+    runs.extend((head..tail).step_by(REDUCE_RUN as usize).map(|at| Run {
+        first: at,
+        len: REDUCE_RUN.min(tail - at),
+        quads: true,
+    }));
+    if end > tail {
+        runs.push(Run {
+            first: tail,
+            len: end - tail,
+            quads: false,
+        });
+    }
+    runs
+}
+
+/// One level's run tables, `[first, length, destination, count]` each, longest first
+/// (stable), so neighbouring threads loop alike: the runs of whole quads (first and length in
+/// quads), and the others (in values).
+#[derive(Debug, Default)]
+struct RunTables {
+    quads: Vec<[u32; 4]>,
+    values: Vec<[u32; 4]>,
+}
+
+impl RunTables {
+    fn push(&mut self, run: Run, destination: u32, count: u32) {
+        if run.quads {
+            self.quads
+                .push([run.first / 4, run.len / 4, destination, count]);
+        } else {
+            self.values.push([run.first, run.len, destination, count]);
+        }
+    }
+
+    fn sorted(mut self) -> Self {
+        self.quads.sort_by_key(|r| std::cmp::Reverse(r[1]));
+        self.values.sort_by_key(|r| std::cmp::Reverse(r[1]));
+        self
+    }
+}
+
+/// The runs of a broadcast to members in group order, where group `g` holds positions
+/// `offsets[g]..offsets[g + 1]` (`runs` of `shaders/tie_broadcast.wgsl` and
+/// `shaders/tie_broadcast_quads.wgsl`): each group's positions cut by [`cut_runs`], with the
+/// group as destination.
+fn broadcast_runs(offsets: &[u32]) -> RunTables {
+    let mut tables = RunTables::default();
+    for (g, w) in offsets.windows(2).enumerate() {
+        for run in cut_runs(w[0], w[1] - w[0]) {
+            tables.push(run, g as u32, 0);
+        }
+    }
+    tables.sorted()
+}
+
 /// The run tables of a scalar reduction over members in group order, where group `g` holds
 /// positions `offsets[g]..offsets[g + 1]` (see `shaders/tie_reduce_runs.wgsl`).
 ///
-/// Level 1 cuts each group's members into runs of [`REDUCE_RUN`]; each later level cuts the
-/// run sums of the groups that had several runs on the level below (numbered in group and
-/// run order: their slots in the partials). Run `[first, len, destination, count]`: a
-/// group's only run on a level has its group as destination and its member count as
-/// `count`; other runs have their slot as destination and `count` 0. Each level lists its
-/// runs longest first (stable), so neighbouring threads loop alike. No levels without
-/// members.
-fn run_levels(offsets: &[u32]) -> Vec<Vec<[u32; 4]>> {
+/// Level 1 cuts each group's members by [`cut_runs`]; each later level cuts the run sums of
+/// the groups that had several runs on the level below (numbered in group and run order:
+/// their slots in the partials). A group's only run on a level has its group as destination
+/// and its member count as `count`; other runs have their slot as destination and `count` 0.
+/// No levels without members.
+fn run_levels(offsets: &[u32]) -> Vec<RunTables> {
     // Per group still open: (group, first position, length, member count).
     let mut open: Vec<[u32; 4]> = offsets
         .windows(2)
@@ -1490,24 +1691,22 @@ fn run_levels(offsets: &[u32]) -> Vec<Vec<[u32; 4]>> {
         .collect();
     let mut levels = Vec::new();
     while !open.is_empty() {
-        let mut runs = Vec::new();
+        let mut tables = RunTables::default();
         let mut next = Vec::new();
         let mut slots = 0u32;
         for [group, first, len, count] in open {
-            let n = len.div_ceil(REDUCE_RUN);
-            if n == 1 {
-                runs.push([first, len, group, count]);
+            let runs = cut_runs(first, len);
+            if let [run] = runs[..] {
+                tables.push(run, group, count);
                 continue;
             }
-            for j in 0..n {
-                let start = j * REDUCE_RUN;
-                runs.push([first + start, REDUCE_RUN.min(len - start), slots + j, 0]);
+            next.push([group, slots, runs.len() as u32, count]);
+            for run in runs {
+                tables.push(run, slots, 0);
+                slots += 1;
             }
-            next.push([group, slots, n, count]);
-            slots += n;
         }
-        runs.sort_by_key(|c| std::cmp::Reverse(c[1]));
-        levels.push(runs);
+        levels.push(tables.sorted());
         open = next;
     }
     levels
@@ -1538,9 +1737,9 @@ fn stage_slots(len: u32, perm: &[u32]) -> (Vec<u32>, Vec<u32>) {
 mod tests {
     use super::*;
 
-    /// Every level's runs hold 1..=32 values, longest first; summing level by level as the
-    /// shader does gives every non-empty group the sum of exactly its members (checked in
-    /// integers), and its member count with its last run.
+    /// Every level's runs hold 1..=32 values, longest first, runs of quads start on a quad;
+    /// summing level by level as the shader does gives every non-empty group the sum of
+    /// exactly its members (checked in integers), and its member count with its last run.
     #[test]
     fn run_levels_sum_every_group_once() {
         let sizes = [
@@ -1566,21 +1765,29 @@ mod tests {
         let members = *offsets.last().unwrap() as usize;
         let levels = run_levels(&offsets);
         assert_eq!(levels.len(), 4, "32,769 members take four levels");
+        assert!(levels[0].quads.len() > 1000 && !levels[0].values.is_empty());
         let mut input: Vec<u64> = (0..members as u64).map(|i| i * i + 1).collect();
         let mut done = vec![None; sizes.len()];
-        for runs in &levels {
-            assert!(runs.windows(2).all(|w| w[0][1] >= w[1][1]), "longest first");
-            let mut partials = vec![0u64; runs.iter().filter(|c| c[3] == 0).count()];
-            for &[first, len, dest, count] in runs {
-                assert!((1..=REDUCE_RUN).contains(&len));
-                let sum: u64 = input[first as usize..(first + len) as usize].iter().sum();
-                if count == 0 {
-                    partials[dest as usize] = sum;
-                } else {
-                    assert!(done[dest as usize].replace((sum, count)).is_none());
+        for level in &levels {
+            let slots = level.quads.iter().chain(&level.values);
+            let mut partials = vec![None; slots.filter(|r| r[3] == 0).count()];
+            for (table, width) in [(&level.quads, 4), (&level.values, 1)] {
+                assert!(
+                    table.windows(2).all(|w| w[0][1] >= w[1][1]),
+                    "longest first"
+                );
+                for &[first, len, dest, count] in table {
+                    let (first, len) = (first * width, len * width);
+                    assert!((1..=REDUCE_RUN).contains(&len));
+                    let sum: u64 = input[first as usize..(first + len) as usize].iter().sum();
+                    if count == 0 {
+                        assert!(partials[dest as usize].replace(sum).is_none());
+                    } else {
+                        assert!(done[dest as usize].replace((sum, count)).is_none());
+                    }
                 }
             }
-            input = partials;
+            input = partials.into_iter().map(Option::unwrap).collect();
         }
         assert!(input.is_empty());
         for (g, size) in sizes.into_iter().enumerate() {
@@ -1589,6 +1796,35 @@ mod tests {
             assert_eq!(done[g], want, "group {g}");
         }
         assert!(run_levels(&[0, 0, 0]).is_empty());
+    }
+
+    /// A long stretch is cut at quad edges into a ragged head, whole-quad runs and a ragged
+    /// tail, in order and covering it once; a short one stays whole.
+    #[test]
+    fn cut_runs_at_quad_edges() {
+        let run = |first, len, quads| Run { first, len, quads };
+        assert_eq!(cut_runs(8, 32), [run(8, 32, true)]);
+        assert_eq!(cut_runs(9, 30), [run(9, 30, false)]);
+        assert_eq!(
+            cut_runs(5, 70),
+            [
+                run(5, 3, false),
+                run(8, 32, true),
+                run(40, 32, true),
+                run(72, 3, false)
+            ]
+        );
+        for (first, len) in [(0u32, 33u32), (3, 100), (7, 36), (1, 1000)] {
+            let runs = cut_runs(first, len);
+            let mut at = first;
+            for r in &runs {
+                assert_eq!(r.first, at);
+                assert!(r.len >= 1 && r.len <= REDUCE_RUN);
+                assert!(!r.quads || (r.first % 4 == 0 && r.len % 4 == 0));
+                at += r.len;
+            }
+            assert_eq!(at, first + len);
+        }
     }
 
     /// Every member lands in its own chunk, members of one chunk fill it from the start in group
