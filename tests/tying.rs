@@ -411,7 +411,7 @@ fn empty_maps_are_no_ops() {
 #[test]
 fn tensors_past_one_binding_are_cut_into_windows() {
     let _serial = common::serial();
-    // A device whose bindings hold at most 16 MiB: a 5M-parameter tensor (20 MB), a
+    // A device whose bindings hold at most 16 MiB: 5M-parameter tensors (20 MB), a
     // 4500 x 1000 row-tied matrix (18 MB), the columns of a 5000 x 1000 matrix (20 MB) and the
     // input channels of a 300 x 64 x 16 x 16 conv kernel (20 MB, whole quads) need two windows
     // each.
@@ -421,6 +421,14 @@ fn tensors_past_one_binding_are_cut_into_windows() {
     let p = 5_000_000usize;
     let ids = random_ids(&mut rng, p, 1000, 11);
     let scalar = TieMap::new(TieLayout::Scalar { len: p as u32 }, 1000, ids).unwrap();
+    // Every parameter tied, groups of 777 in tensor order (runs, no ids), ending mid-quad.
+    let q = p as u32 + 3;
+    let contiguous = TieMap::new(
+        TieLayout::Scalar { len: q },
+        q.div_ceil(777),
+        (0..q).map(|i| i / 777).collect(),
+    )
+    .unwrap();
     let rows = TieMap::new(
         TieLayout::rows(4500, 1000),
         50,
@@ -439,7 +447,7 @@ fn tensors_past_one_binding_are_cut_into_windows() {
         random_ids(&mut rng, 64, 9, 5),
     )
     .unwrap();
-    for map in [&scalar, &rows, &columns, &channels] {
+    for map in [&scalar, &contiguous, &rows, &columns, &channels] {
         assert_eq!(ties.plan(map).unwrap().windows(), 2, "{:?}", map.layout());
     }
     // The first scalar window (scattered, past STAGE_MIN_PARAMS) stages on CPU adapters.
@@ -453,7 +461,7 @@ fn tensors_past_one_binding_are_cut_into_windows() {
     let [staged, unstaged] =
         [&always, &never].map(|plan| plan_reduce(&gpu, plan, &x, Reduction::Mean));
     assert_eq!(bits(&staged), bits(&unstaged));
-    for map in [&scalar, &rows, &columns, &channels] {
+    for map in [&scalar, &contiguous, &rows, &columns, &channels] {
         let x = rng.vec(map.layout().params_len());
         for how in [Reduction::Sum, Reduction::Mean] {
             let got = ties.reduce_blocking(map, &x, how).unwrap();

@@ -331,7 +331,8 @@ enum Body {
 /// The plan of a tensor that fits one binding.
 #[derive(Debug)]
 struct Single {
-    /// One id per unit; for scalars padded with `UNTIED` to whole quads.
+    /// One id per unit; for scalars padded with `UNTIED` to whole quads (one unused quad
+    /// when the broadcast goes by runs).
     ids: wgpu::Buffer,
     reduce: ReducePlan,
     broadcast: Vec<BroadcastPass>,
@@ -673,22 +674,19 @@ impl Ties {
             let up = |label: &str, data: &[u32]| {
                 dispatch::storage_init(gpu, label, data, wgpu::BufferUsages::empty())
             };
-            // Whole quads of ids (at least one) for the vec4 broadcasts.
-            let ids = match tables {
-                Some(shared) => shared.ids.clone(),
-                None => {
-                    let mut padded_ids = map.ids().to_vec();
-                    padded_ids.resize(padded_ids.len().div_ceil(4).max(1) * 4, UNTIED);
-                    up("tie ids", &padded_ids)
-                }
-            };
-            // Every scalar tied, in group order.
+            // Every scalar tied, in group order: the broadcast goes by runs, with no ids.
             let identity = match layout {
                 TieLayout::Scalar { len } => {
                     perm.len() == len as usize
                         && perm.iter().enumerate().all(|(i, &p)| p == i as u32)
                 }
                 TieLayout::Blocks { .. } => false,
+            };
+            // Whole quads of ids (at least one) for the vec4 broadcasts.
+            let ids = match tables {
+                Some(shared) => shared.ids.clone(),
+                None if identity => up("tie ids (unused)", &[UNTIED; 4]),
+                None => up("tie ids", &quad_padded_with(map.ids().to_vec(), UNTIED)),
             };
             let reduce = match layout {
                 TieLayout::Scalar { len } => {
@@ -1584,10 +1582,15 @@ impl TiePlan {
     }
 }
 
-/// `indices` padded with zeros to whole quads, at least one (a vec4 view needs 16 bytes).
-fn quad_padded(mut indices: Vec<u32>) -> Vec<u32> {
-    indices.resize(indices.len().div_ceil(4).max(1) * 4, 0);
+/// `indices` padded with `pad` to whole quads, at least one (a vec4 view needs 16 bytes).
+fn quad_padded_with(mut indices: Vec<u32>, pad: u32) -> Vec<u32> {
+    indices.resize(indices.len().div_ceil(4).max(1) * 4, pad);
     indices
+}
+
+/// `indices` padded with zeros to whole quads, at least one.
+fn quad_padded(indices: Vec<u32>) -> Vec<u32> {
+    quad_padded_with(indices, 0)
 }
 
 /// A run of a sequence of values: at most [`REDUCE_RUN`] neighbours of one group.
