@@ -18,7 +18,11 @@ fn ties() -> &'static Ties {
 
 /// Checks reduce (sum and mean), broadcast, reduce_broadcast and project against the twin.
 fn check_map(map: &TieMap, seed: u64) {
-    let t = ties();
+    check_map_on(ties(), map, seed);
+}
+
+/// [`check_map`] with the pipelines of another device.
+fn check_map_on(t: &Ties, map: &TieMap, seed: u64) {
     let mut rng = Rng::new(seed);
     let x = rng.vec(map.layout().params_len());
     let scale_sum = cpu::reduce(map, &abs(&x), Reduction::Sum);
@@ -73,8 +77,9 @@ fn random_ids(rng: &mut Rng, n: usize, groups: u32, untied_every: u64) -> Vec<u3
         .collect()
 }
 
-/// Sizes around the level structure: a thread adds a run of up to 32 values, four at a time;
-/// a group of up to 32 members is done in one level, 1024 in two, 32,768 in three.
+/// Sizes around the level structure: a thread adds a run of up to 32 values; a group of up
+/// to 32 members is done in one level, one of 1024 or 32,768 that starts on a quad edge in
+/// two or three (one more when it starts off the edge).
 #[test]
 fn scalar_random_maps_around_level_sizes() {
     let _serial = common::serial();
@@ -124,15 +129,57 @@ fn scalar_contiguous_groups_around_thread_and_level_edges() {
 }
 
 /// One group whose members fill whole runs on every level exactly, or one member more, next
-/// to a second group.
+/// to a second group; then the same after a group of 33 members, so the big group's stretch
+/// starts off a quad edge on every level (a ragged head above level 1 too).
 #[test]
 fn scalar_groups_around_level_edges() {
     let _serial = common::serial();
-    for members in [32u32, 33, 1024, 1025, 32_768, 32_769] {
-        let p = members + 5000;
-        let ids = (0..p).map(|i| u32::from(i >= members)).collect();
-        let map = TieMap::new(TieLayout::Scalar { len: p }, 2, ids).unwrap();
-        check_map(&map, u64::from(members));
+    for lead in [0u32, 33] {
+        for members in [32u32, 33, 1024, 1025, 32_768, 32_769] {
+            let p = lead + members + 5000;
+            let ids = (0..p)
+                .map(|i| u32::from(i >= lead) + u32::from(i >= lead + members))
+                .collect();
+            let map = TieMap::new(TieLayout::Scalar { len: p }, 3, ids).unwrap();
+            check_map(&map, u64::from(members + lead));
+        }
+    }
+}
+
+/// Every parameter tied in group order (runs, no ids) on tensors of 1-3 parameters, after
+/// empty groups.
+#[test]
+fn scalar_tiny_tensors_in_group_order() {
+    let _serial = common::serial();
+    for len in 1u32..=3 {
+        let map = TieMap::new(TieLayout::Scalar { len }, 3, vec![1; len as usize]).unwrap();
+        check_map(&map, u64::from(len));
+        let map = TieMap::new(TieLayout::Scalar { len }, 4, (1..=len).collect()).unwrap();
+        check_map(&map, u64::from(len) + 10);
+    }
+}
+
+/// Maps of singletons whose run tables (16 bytes a run, 19.2 MB) pass one binding of a 16 MiB
+/// device: the tables go in several passes; in group order and scattered.
+#[test]
+fn run_tables_past_one_binding() {
+    let _serial = common::serial();
+    let gpu = common::gpu_with_binding_limit(16 << 20);
+    let ties = Ties::new(&gpu).unwrap();
+    let p = 1_200_000u32;
+    let singletons = TieMap::new(TieLayout::Scalar { len: p }, p, (0..p).collect()).unwrap();
+    // 7919 is prime to p: a permutation.
+    let scattered = TieMap::new(
+        TieLayout::Scalar { len: p },
+        p,
+        (0..p)
+            .map(|i| (u64::from(i) * 7919 % u64::from(p)) as u32)
+            .collect(),
+    )
+    .unwrap();
+    for (i, map) in [&singletons, &scattered].into_iter().enumerate() {
+        assert_eq!(ties.plan(map).unwrap().windows(), 1);
+        check_map_on(&ties, map, 70 + i as u64);
     }
 }
 
@@ -421,8 +468,16 @@ fn tensors_past_one_binding_are_cut_into_windows() {
     let p = 5_000_000usize;
     let ids = random_ids(&mut rng, p, 1000, 11);
     let scalar = TieMap::new(TieLayout::Scalar { len: p as u32 }, 1000, ids).unwrap();
-    // Every parameter tied, groups of 777 in tensor order (runs, no ids), ending mid-quad.
+    // Every parameter tied, groups of 777 in tensor order (runs, no ids), ending mid-quad; and
+    // the same with 2 parameters in the third window (4,194,240 per window).
     let q = p as u32 + 3;
+    let r = 2 * 4_194_240 + 2;
+    let short_last = TieMap::new(
+        TieLayout::Scalar { len: r },
+        r.div_ceil(777),
+        (0..r).map(|i| i / 777).collect(),
+    )
+    .unwrap();
     let contiguous = TieMap::new(
         TieLayout::Scalar { len: q },
         q.div_ceil(777),
@@ -450,6 +505,7 @@ fn tensors_past_one_binding_are_cut_into_windows() {
     for map in [&scalar, &contiguous, &rows, &columns, &channels] {
         assert_eq!(ties.plan(map).unwrap().windows(), 2, "{:?}", map.layout());
     }
+    assert_eq!(ties.plan(&short_last).unwrap().windows(), 3);
     // The first scalar window (scattered, past STAGE_MIN_PARAMS) stages on CPU adapters.
     let cpu_adapter = gpu.adapter_info().device_type == wgpu::DeviceType::Cpu;
     assert_eq!(ties.plan(&scalar).unwrap().staged(), cpu_adapter);
@@ -461,7 +517,14 @@ fn tensors_past_one_binding_are_cut_into_windows() {
     let [staged, unstaged] =
         [&always, &never].map(|plan| plan_reduce(&gpu, plan, &x, Reduction::Mean));
     assert_eq!(bits(&staged), bits(&unstaged));
-    for map in [&scalar, &contiguous, &rows, &columns, &channels] {
+    for map in [
+        &scalar,
+        &contiguous,
+        &short_last,
+        &rows,
+        &columns,
+        &channels,
+    ] {
         let x = rng.vec(map.layout().params_len());
         for how in [Reduction::Sum, Reduction::Mean] {
             let got = ties.reduce_blocking(map, &x, how).unwrap();

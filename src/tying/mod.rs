@@ -19,8 +19,13 @@
 //!
 //! Results are bitwise identical on every run: the summation order depends only on the plan.
 //! No atomics. Broadcast is a coalesced pass over the tensor gathering the group values; when
-//! every scalar is tied and the groups are contiguous, it writes the same runs instead, with
-//! no id per parameter.
+//! every scalar is tied and the groups lie contiguous in ascending order, it writes runs
+//! instead, with no id per parameter (unless the groups average under four members).
+//!
+//! Plan memory on the GPU, scalars: the member indices (4 bytes per tied parameter, none when
+//! every parameter is tied in group order), the run tables (16 bytes per run: about half a
+//! byte per member for large groups, 16 for a map of singletons), the partials, and the ids
+//! for the broadcast (4 bytes per parameter).
 
 pub mod cases;
 pub mod cpu;
@@ -47,8 +52,8 @@ pub enum Reduction {
     Mean,
 }
 
-/// Values one thread of a scalar-reduction level adds at most (`RUN` in
-/// `shaders/tie_reduce_runs.wgsl`).
+/// Values one thread of a scalar-reduction level adds at most (`RUN` in the comments of
+/// `shaders/tie_reduce_runs.wgsl`; the plan cuts the runs).
 pub(crate) const REDUCE_RUN: u32 = 32;
 /// Rows one block-reduction piece covers at most.
 const PIECE_ROWS: u32 = 64;
@@ -85,8 +90,8 @@ const BLOCK_QUADS_PER_THREAD: u64 = 4;
 /// parameter (the staging offsets and the staged copy; windows of one plan share one copy).
 ///
 /// Measured on lavapipe (2 cores, P = 1e7, 1e5 groups of random members or power-law sizes,
-/// the same run, three runs): the staged reduction takes 0.4-0.9 of the unstaged one's time;
-/// at P = 2e5 (800 KB, in cache) it takes 1.15-1.5 times as long. It has not been measured on
+/// the same run, three runs): the staged reduction takes 0.73-1.04 of the unstaged one's
+/// time; at P = 2e5 (800 KB, in cache) it takes 1.4-1.8 times as long. It has not been measured on
 /// a hardware GPU, whose caches and gathers differ, so [`Staging::Auto`] stages only on CPU
 /// adapters; [`Staging::Always`] tries it anywhere.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -674,7 +679,7 @@ impl Ties {
             let up = |label: &str, data: &[u32]| {
                 dispatch::storage_init(gpu, label, data, wgpu::BufferUsages::empty())
             };
-            // Every scalar tied, in group order: the broadcast goes by runs, with no ids.
+            // Every scalar tied, in group order.
             let identity = match layout {
                 TieLayout::Scalar { len } => {
                     perm.len() == len as usize
@@ -682,10 +687,20 @@ impl Ties {
                 }
                 TieLayout::Blocks { .. } => false,
             };
+            // Such a broadcast goes by runs, with no ids, unless its groups are so small that
+            // the runs (16 bytes each) outweigh the ids (4 bytes per parameter).
+            let runs = if identity {
+                broadcast_runs(&offsets)
+            } else {
+                RunTables::default()
+            };
+            let by_runs = identity
+                && !perm.is_empty()
+                && (runs.quads.len() + runs.values.len()) * 4 <= perm.len();
             // Whole quads of ids (at least one) for the vec4 broadcasts.
             let ids = match tables {
                 Some(shared) => shared.ids.clone(),
-                None if identity => up("tie ids (unused)", &[UNTIED; 4]),
+                None if by_runs => up("tie ids (unused)", &[UNTIED; 4]),
                 None => up("tie ids", &quad_padded_with(map.ids().to_vec(), UNTIED)),
             };
             let reduce = match layout {
@@ -733,17 +748,22 @@ impl Ties {
                             None,
                         )
                     };
+                    let max_runs = (device.limits().max_storage_buffer_binding_size / 16)
+                        .min(u64::from(u32::MAX)) as usize;
                     let mut slots = 0u64;
                     let mut levels = Vec::new();
                     for tables in run_levels(&offsets) {
                         let partial = tables.quads.iter().chain(&tables.values);
                         slots = slots.max(partial.filter(|r| r[3] == 0).count() as u64);
                         let mut passes = Vec::new();
-                        for (runs, quads) in [(&tables.quads, true), (&tables.values, false)] {
-                            if runs.is_empty() {
-                                continue;
-                            }
-                            check_binding_size(device, "tie runs", runs.len() as u64 * 16)?;
+                        // A table larger than one binding (a map of many tiny groups: 16 bytes
+                        // per run) goes in several passes.
+                        let pieces = [(&tables.quads, true), (&tables.values, false)]
+                            .into_iter()
+                            .flat_map(|(runs, quads)| {
+                                runs.chunks(max_runs).map(move |piece| (piece, quads))
+                            });
+                        for (runs, quads) in pieces {
                             let grid = Grid::fold((runs.len() as u64).div_ceil(256), max_dim)?;
                             passes.push(RunPass {
                                 runs: dispatch::storage_init(
@@ -964,19 +984,16 @@ impl Ties {
                 TieLayout::Blocks { .. } => (0, 0),
             };
             let mut broadcast = Vec::new();
-            let runs = if identity {
-                broadcast_runs(&offsets)
-            } else {
-                RunTables::default()
-            };
-            for (table, kernel) in [
+            let max_runs = (device.limits().max_storage_buffer_binding_size / 16)
+                .min(u64::from(u32::MAX)) as usize;
+            let pieces = [
                 (&runs.quads, BroadcastKernel::QuadRuns),
                 (&runs.values, BroadcastKernel::Runs),
-            ] {
-                if table.is_empty() {
-                    continue;
-                }
-                check_binding_size(device, "tie broadcast runs", table.len() as u64 * 16)?;
+            ]
+            .into_iter()
+            .filter(|_| by_runs)
+            .flat_map(|(runs, kernel)| runs.chunks(max_runs).map(move |piece| (piece, kernel)));
+            for (table, kernel) in pieces {
                 let grid = Grid::fold((table.len() as u64).div_ceil(256), max_dim)?;
                 let (n, fold_x) = (table.len() as u32, grid.x.max(1));
                 let uniform = match kernel {
@@ -1014,7 +1031,7 @@ impl Ties {
                     )),
                 });
             }
-            if identity {
+            if by_runs {
                 // Done by the runs.
             } else if quads > 0 {
                 let (kernel, per_thread) = match layout {
@@ -1046,7 +1063,7 @@ impl Ties {
                     runs: None,
                 });
             }
-            if len > first && !identity {
+            if len > first && !by_runs {
                 let per_thread = match layout {
                     TieLayout::Scalar { .. } => 1,
                     TieLayout::Blocks { .. } => BLOCKS_PER_THREAD,
@@ -1668,7 +1685,7 @@ impl RunTables {
 /// group as destination.
 fn broadcast_runs(offsets: &[u32]) -> RunTables {
     let mut tables = RunTables::default();
-    for (g, w) in offsets.windows(2).enumerate() {
+    for (g, w) in offsets.windows(2).enumerate().filter(|(_, w)| w[1] > w[0]) {
         for run in cut_runs(w[0], w[1] - w[0]) {
             tables.push(run, g as u32, 0);
         }
