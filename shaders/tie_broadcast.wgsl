@@ -8,11 +8,11 @@
 //   (coalesced), stepping its position with view_cursor.wgsl (no division per element);
 // - `scalar`: elements first .. len one per thread, ids[e] per element: the last 1-3
 //   parameters of scalar ties, after tie_broadcast_quads.wgsl;
-// - `runs`: scalar ties where every parameter is tied in group order, the runs that are not
-//   whole quads (those go through `runs` of tie_broadcast_quads.wgsl): `ids` holds runs of at
-//   most 32 parameters of one group, (first, length, group, 0) four elements each (p.len
-//   runs), and thread i writes run i's group value over it, four parameters a step, with no
-//   id per parameter.
+// - `runs`: scalar maps read in place (groups in stretches of neighbouring parameters), the
+//   runs that are not whole quads (those go through `runs` of tie_broadcast_quads.wgsl):
+//   `ids` holds runs of at most 32 neighbouring parameters of one group, (first, length,
+//   group, 0) four elements each (p.len runs), and thread i writes run i's group value over
+//   it, four parameters a step, with no id per parameter.
 
 struct BroadcastParams {
     len: u32,

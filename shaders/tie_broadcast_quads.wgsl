@@ -6,11 +6,11 @@
 //   past the last whole quad go through `scalar` of tie_broadcast.wgsl.
 // - `blocks`, ties of [outer][rows][inner] with inner a multiple of 4: as `blocks` of
 //   tie_broadcast.wgsl, in quads (a quad never straddles two rows).
-// - `runs`, scalar ties where every parameter is tied in group order: `ids` holds runs of at
-//   most 8 whole quads of one group, (first quad, quads, group, 0) (p.quads runs), and thread i
-//   writes run i's group value over it, a quad at a time, with no id per parameter (group
-//   values of scalar ties are dense: group g's at values[g]). The plan's other runs go
-//   through `runs` of tie_broadcast.wgsl.
+// - `runs`, scalar maps read in place (groups in stretches of neighbouring parameters): `ids`
+//   holds runs of at most 8 whole quads of one group, (first quad, quads, group, 0) (p.quads
+//   runs), and thread i writes run i's group value over it, a quad at a time, with no id per
+//   parameter (group values of scalar ties are dense: group g's at values[g]). The plan's
+//   other runs go through `runs` of tie_broadcast.wgsl.
 // - `stage`, the staging gather of a scalar reduction whose members lie scattered over the
 //   tensor (see `Staging` in src/tying/mod.rs): staged quad q takes src[base + ids[q]] lane
 //   by lane, where `ids` holds each staged slot's offset inside its chunk of STAGE_CHUNK

@@ -1,11 +1,12 @@
 // Tied groups, scalar granularity: every group's sum (or mean), in levels, with no barriers, no
 // workgroup memory and no atomics.
 //
-// A level's input is a sequence of values in group order: on level 1 the members (position pos
-// holds parameter at[pos], or pos itself when the members are already in tensor order), on
-// later levels the partial sums of the level below. The plan (`run_levels` in
-// src/tying/mod.rs) cuts each group's stretch of the sequence into runs of at most RUN values
-// (`REDUCE_RUN`, 32), and thread i adds run i's values in order:
+// On level 1 the runs read the members: in group order through `at` (position pos holds
+// parameter at[pos], or its slot in a staged copy), or in place (the tensor itself, when the
+// groups lie in stretches of neighbouring parameters); on later levels the partial sums of
+// the level below, in group order. The plan (`run_levels` in src/tying/mod.rs) cuts each
+// group's stretches into runs of at most RUN values (`REDUCE_RUN`, 32), and thread i adds run
+// i's values in order:
 // - a group of one run is done: its sum (or mean) goes to out[group];
 // - a group of several runs leaves its run sums, in order, in `partials`, where the next
 //   level cuts them again.

@@ -146,15 +146,44 @@ fn scalar_groups_around_level_edges() {
     }
 }
 
-/// Every parameter tied in group order (runs, no ids) on tensors of 1-3 parameters, after
-/// empty groups.
+/// Groups in stretches of neighbouring parameters, read and written in place: interleaved
+/// stretches of 8 (several per group), stretches of 37 with untied blocks between, and
+/// stretches of 3 (too short: read through the member indices).
+#[test]
+fn scalar_groups_in_stretches() {
+    let _serial = common::serial();
+    let p = 10_003u32;
+    let maps = [
+        (3, (0..p).map(|i| (i / 8) % 3).collect::<Vec<_>>()),
+        (
+            50,
+            (0..p)
+                .map(|i| {
+                    if (i / 37) % 5 == 4 {
+                        UNTIED
+                    } else {
+                        (i / 37) % 50
+                    }
+                })
+                .collect(),
+        ),
+        (7, (0..p).map(|i| (i / 3) % 7).collect()),
+    ];
+    for (seed, (k, ids)) in maps.into_iter().enumerate() {
+        let map = TieMap::new(TieLayout::Scalar { len: p }, k, ids).unwrap();
+        check_map(&map, 80 + seed as u64);
+    }
+}
+
+/// Every parameter tied in group order on tensors of 1-3 parameters, after empty groups (one
+/// run, too few parameters to be read in place), and on 4-7 (read in place).
 #[test]
 fn scalar_tiny_tensors_in_group_order() {
     let _serial = common::serial();
-    for len in 1u32..=3 {
+    for len in 1u32..=7 {
         let map = TieMap::new(TieLayout::Scalar { len }, 3, vec![1; len as usize]).unwrap();
         check_map(&map, u64::from(len));
-        let map = TieMap::new(TieLayout::Scalar { len }, 4, (1..=len).collect()).unwrap();
+        let map = TieMap::new(TieLayout::Scalar { len }, len + 1, (1..=len).collect()).unwrap();
         check_map(&map, u64::from(len) + 10);
     }
 }
@@ -280,7 +309,7 @@ fn bits(v: &[f32]) -> Vec<u32> {
 /// Staging moves values, never changes an addition: staged and unstaged plans give identical
 /// bits, for tensors of 2-7 parameters, a partial chunk, whole chunks, and chunks plus a
 /// partial quad, with untied parameters, a power-law map and one giant group mixed in.
-/// `Always` skips members already in tensor order; `Auto` stages only scattered maps past
+/// `Always` skips maps read in place; `Auto` stages only scattered maps past
 /// `STAGE_MIN_PARAMS` with a quarter of them tied, on CPU adapters.
 #[test]
 fn staging_changes_no_bit() {
@@ -310,10 +339,10 @@ fn staging_changes_no_bit() {
     ] {
         maps.push(scalar(random_ids(&mut rng, p, k, untied_every), k));
     }
-    // One giant group and a small one interleaved.
+    // One giant group and a small one interleaved (stretches too short to read in place).
     maps.push(scalar(
         (0..3 * chunk as u32 + 7)
-            .map(|i| u32::from(i % 97 == 0))
+            .map(|i| u32::from(i % 3 == 0))
             .collect(),
         2,
     ));

@@ -11,21 +11,23 @@
 //!   branch per value), a group of one run is done, and the run sums of larger groups are cut
 //!   again on the next level (a group of 1e7 members takes five levels). At most 32 values per
 //!   thread, so one giant group and millions of singletons balance alike, and no loop is
-//!   longer than 8 steps. Members scattered over a large tensor may first be staged chunk by
-//!   chunk (see [`Staging`]);
+//!   longer than 8 steps. A map whose groups lie in stretches of neighbouring parameters
+//!   (four or more members a run on average: contiguous groups, blocks with untied blocks
+//!   between) is read in place, its runs cut from those stretches, with no member indices and
+//!   no gathers. Members scattered over a large tensor may first be staged chunk by chunk (see
+//!   [`Staging`]);
 //! - blocks: each group's rows cut into pieces of at most 64 rows, one workgroup per piece and
 //!   256 columns (one per thread; columns of four elements when rows are whole quads), then
 //!   multi-piece groups added in piece order.
 //!
 //! Results are bitwise identical on every run: the summation order depends only on the plan.
-//! No atomics. Broadcast is a coalesced pass over the tensor gathering the group values; when
-//! every scalar is tied and the groups lie contiguous in ascending order, it writes runs
-//! instead, with no id per parameter (unless the groups average under four members).
+//! No atomics. Broadcast is a coalesced pass over the tensor gathering the group values; for a
+//! map read in place it writes the same runs instead, with no id per parameter.
 //!
-//! Plan memory on the GPU, scalars: the member indices (4 bytes per tied parameter, none when
-//! every parameter is tied in group order), the run tables (16 bytes per run: about half a
-//! byte per member for large groups, 16 for a map of singletons), the partials, and the ids
-//! for the broadcast (4 bytes per parameter).
+//! Plan memory on the GPU, scalars: the member indices (4 bytes per tied parameter) and the
+//! ids for the broadcast (4 bytes per parameter), neither for a map read in place; the run
+//! tables (16 bytes per run: about half a byte per member for large groups, 16 for a map of
+//! singletons); the partials.
 
 pub mod cases;
 pub mod cpu;
@@ -103,7 +105,9 @@ pub enum Staging {
     /// line from the one before.
     #[default]
     Auto,
-    /// Stage every scalar plan whose members, in group order, are not in tensor order.
+    /// Stage every scalar plan that reads its members through their indices, unless they are
+    /// in tensor order already (plans that read them in place, groups in stretches of
+    /// neighbouring parameters, never stage).
     Always,
     /// Never stage.
     Never,
@@ -343,8 +347,8 @@ struct Single {
     broadcast: Vec<BroadcastPass>,
 }
 
-/// One broadcast dispatch: scalars go four at a time, then their last 1-3 one by one; or,
-/// when every scalar is tied in group order, run by run.
+/// One broadcast dispatch: scalars go four at a time, then their last 1-3 one by one; or, for
+/// a map read in place, run by run.
 #[derive(Debug)]
 struct BroadcastPass {
     kernel: BroadcastKernel,
@@ -679,34 +683,35 @@ impl Ties {
             let up = |label: &str, data: &[u32]| {
                 dispatch::storage_init(gpu, label, data, wgpu::BufferUsages::empty())
             };
-            // Every scalar tied, in group order.
-            let identity = match layout {
-                TieLayout::Scalar { len } => {
-                    perm.len() == len as usize
-                        && perm.iter().enumerate().all(|(i, &p)| p == i as u32)
+            // Scalars whose groups lie in stretches of neighbouring parameters, four or more
+            // members a run on average, are read and written in place, run by run: no member
+            // indices, no gathers, no staging, and no ids for the broadcast (runs take 16 bytes
+            // each, the ids 4 per parameter).
+            let in_place = match layout {
+                TieLayout::Scalar { .. } => {
+                    let open = in_place_groups(&perm, &offsets);
+                    let mut runs = 0usize;
+                    for &(first, len) in open.iter().flat_map(|o| &o.stretches) {
+                        runs += cut_runs(first, len).len();
+                        if runs * 4 > perm.len() {
+                            break;
+                        }
+                    }
+                    (!perm.is_empty() && runs * 4 <= perm.len()).then_some(open)
                 }
-                TieLayout::Blocks { .. } => false,
+                TieLayout::Blocks { .. } => None,
             };
-            // Such a broadcast goes by runs, with no ids, unless its groups are so small that
-            // the runs (16 bytes each) outweigh the ids (4 bytes per parameter).
-            let runs = if identity {
-                broadcast_runs(&offsets)
-            } else {
-                RunTables::default()
-            };
-            let by_runs = identity
-                && !perm.is_empty()
-                && (runs.quads.len() + runs.values.len()) * 4 <= perm.len();
+            let runs = in_place.as_deref().map(broadcast_runs).unwrap_or_default();
             // Whole quads of ids (at least one) for the vec4 broadcasts.
             let ids = match tables {
                 Some(shared) => shared.ids.clone(),
-                None if by_runs => up("tie ids (unused)", &[UNTIED; 4]),
+                None if in_place.is_some() => up("tie ids (unused)", &[UNTIED; 4]),
                 None => up("tie ids", &quad_padded_with(map.ids().to_vec(), UNTIED)),
             };
             let reduce = match layout {
                 TieLayout::Scalar { len } => {
-                    let staged = !identity && staging.applies(gpu, len, &perm);
-                    let (perm, staged) = if identity {
+                    let staged = in_place.is_none() && staging.applies(gpu, len, &perm);
+                    let (perm, staged) = if in_place.is_some() {
                         (None, None)
                     } else if staged {
                         let (slots, chunk_offsets) = stage_slots(len, &perm);
@@ -752,7 +757,8 @@ impl Ties {
                         .min(u64::from(u32::MAX)) as usize;
                     let mut slots = 0u64;
                     let mut levels = Vec::new();
-                    for tables in run_levels(&offsets) {
+                    let open = in_place.clone().unwrap_or_else(|| sorted_groups(&offsets));
+                    for tables in run_levels(open) {
                         let partial = tables.quads.iter().chain(&tables.values);
                         slots = slots.max(partial.filter(|r| r[3] == 0).count() as u64);
                         let mut passes = Vec::new();
@@ -991,7 +997,6 @@ impl Ties {
                 (&runs.values, BroadcastKernel::Runs),
             ]
             .into_iter()
-            .filter(|_| by_runs)
             .flat_map(|(runs, kernel)| runs.chunks(max_runs).map(move |piece| (piece, kernel)));
             for (table, kernel) in pieces {
                 let grid = Grid::fold((table.len() as u64).div_ceil(256), max_dim)?;
@@ -1031,7 +1036,7 @@ impl Ties {
                     )),
                 });
             }
-            if by_runs {
+            if in_place.is_some() {
                 // Done by the runs.
             } else if quads > 0 {
                 let (kernel, per_thread) = match layout {
@@ -1063,7 +1068,7 @@ impl Ties {
                     runs: None,
                 });
             }
-            if len > first && !by_runs {
+            if len > first && in_place.is_none() {
                 let per_thread = match layout {
                     TieLayout::Scalar { .. } => 1,
                     TieLayout::Blocks { .. } => BLOCKS_PER_THREAD,
@@ -1679,48 +1684,94 @@ impl RunTables {
     }
 }
 
-/// The runs of a broadcast to members in group order, where group `g` holds positions
-/// `offsets[g]..offsets[g + 1]` (`runs` of `shaders/tie_broadcast.wgsl` and
-/// `shaders/tie_broadcast_quads.wgsl`): each group's positions cut by [`cut_runs`], with the
-/// group as destination.
-fn broadcast_runs(offsets: &[u32]) -> RunTables {
-    let mut tables = RunTables::default();
+/// A group to reduce: its member count and the stretches of a sequence that hold its values,
+/// in order, as (first, length).
+#[derive(Clone, Debug)]
+struct OpenGroup {
+    group: u32,
+    count: u32,
+    stretches: Vec<(u32, u32)>,
+}
+
+/// The non-empty groups over the members in group order, where group `g` holds positions
+/// `offsets[g]..offsets[g + 1]`: one stretch each.
+fn sorted_groups(offsets: &[u32]) -> Vec<OpenGroup> {
+    offsets
+        .windows(2)
+        .enumerate()
+        .filter(|(_, w)| w[1] > w[0])
+        .map(|(g, w)| OpenGroup {
+            group: g as u32,
+            count: w[1] - w[0],
+            stretches: vec![(w[0], w[1] - w[0])],
+        })
+        .collect()
+}
+
+/// The non-empty groups over the tensor itself: each group's members (`perm`, in group order
+/// and, within a group, ascending) cut into stretches of neighbouring parameters.
+fn in_place_groups(perm: &[u32], offsets: &[u32]) -> Vec<OpenGroup> {
+    let mut open = Vec::new();
     for (g, w) in offsets.windows(2).enumerate().filter(|(_, w)| w[1] > w[0]) {
-        for run in cut_runs(w[0], w[1] - w[0]) {
-            tables.push(run, g as u32, 0);
+        let mut stretches: Vec<(u32, u32)> = Vec::new();
+        for &param in &perm[w[0] as usize..w[1] as usize] {
+            match stretches.last_mut() {
+                Some((first, len)) if *first + *len == param => *len += 1,
+                _ => stretches.push((param, 1)),
+            }
+        }
+        open.push(OpenGroup {
+            group: g as u32,
+            count: w[1] - w[0],
+            stretches,
+        });
+    }
+    open
+}
+
+/// The runs of a broadcast in place (`runs` of `shaders/tie_broadcast.wgsl` and
+/// `shaders/tie_broadcast_quads.wgsl`): each group's stretches cut by [`cut_runs`], with the
+/// group as destination.
+fn broadcast_runs(open: &[OpenGroup]) -> RunTables {
+    let mut tables = RunTables::default();
+    for o in open {
+        for &(first, len) in &o.stretches {
+            for run in cut_runs(first, len) {
+                tables.push(run, o.group, 0);
+            }
         }
     }
     tables.sorted()
 }
 
-/// The run tables of a scalar reduction over members in group order, where group `g` holds
-/// positions `offsets[g]..offsets[g + 1]` (see `shaders/tie_reduce_runs.wgsl`).
+/// The run tables of a scalar reduction (see `shaders/tie_reduce_runs.wgsl`) of the groups
+/// `open`, whose stretches level 1 reads ([`sorted_groups`] or [`in_place_groups`]).
 ///
-/// Level 1 cuts each group's members by [`cut_runs`]; each later level cuts the run sums of
+/// Level 1 cuts each group's stretches by [`cut_runs`]; each later level cuts the run sums of
 /// the groups that had several runs on the level below (numbered in group and run order:
 /// their slots in the partials). A group's only run on a level has its group as destination
 /// and its member count as `count`; other runs have their slot as destination and `count` 0.
-/// No levels without members.
-fn run_levels(offsets: &[u32]) -> Vec<RunTables> {
-    // Per group still open: (group, first position, length, member count).
-    let mut open: Vec<[u32; 4]> = offsets
-        .windows(2)
-        .enumerate()
-        .filter(|(_, w)| w[1] > w[0])
-        .map(|(g, w)| [g as u32, w[0], w[1] - w[0], w[1] - w[0]])
-        .collect();
+fn run_levels(mut open: Vec<OpenGroup>) -> Vec<RunTables> {
     let mut levels = Vec::new();
     while !open.is_empty() {
         let mut tables = RunTables::default();
         let mut next = Vec::new();
         let mut slots = 0u32;
-        for [group, first, len, count] in open {
-            let runs = cut_runs(first, len);
+        for o in open {
+            let runs: Vec<Run> = o
+                .stretches
+                .iter()
+                .flat_map(|&(first, len)| cut_runs(first, len))
+                .collect();
             if let [run] = runs[..] {
-                tables.push(run, group, count);
+                tables.push(run, o.group, o.count);
                 continue;
             }
-            next.push([group, slots, runs.len() as u32, count]);
+            next.push(OpenGroup {
+                group: o.group,
+                count: o.count,
+                stretches: vec![(slots, runs.len() as u32)],
+            });
             for run in runs {
                 tables.push(run, slots, 0);
                 slots += 1;
@@ -1783,7 +1834,7 @@ mod tests {
             offsets.push(offsets.last().unwrap() + size);
         }
         let members = *offsets.last().unwrap() as usize;
-        let levels = run_levels(&offsets);
+        let levels = run_levels(sorted_groups(&offsets));
         assert_eq!(levels.len(), 4, "32,769 members take four levels");
         assert!(levels[0].quads.len() > 1000 && !levels[0].values.is_empty());
         let mut input: Vec<u64> = (0..members as u64).map(|i| i * i + 1).collect();
@@ -1815,7 +1866,27 @@ mod tests {
             let want = (size > 0).then(|| ((lo..hi).map(|i| i * i + 1).sum::<u64>(), size));
             assert_eq!(done[g], want, "group {g}");
         }
-        assert!(run_levels(&[0, 0, 0]).is_empty());
+        assert!(run_levels(sorted_groups(&[0, 0, 0])).is_empty());
+    }
+
+    /// Each group's members (ascending) split where a parameter does not follow the one before.
+    #[test]
+    fn in_place_groups_cut_stretches_of_neighbours() {
+        // Group 0: 0-3, 8-9; group 1: empty; group 2: 4, 6, 7.
+        let perm = [0, 1, 2, 3, 8, 9, 4, 6, 7];
+        let open = in_place_groups(&perm, &[0, 6, 6, 9]);
+        let got: Vec<_> = open
+            .iter()
+            .map(|o| (o.group, o.count, o.stretches.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            [(0, 6, vec![(0, 4), (8, 2)]), (2, 3, vec![(4, 1), (6, 2)])]
+        );
+        // Level 1 reads four runs (one of a whole quad), each a partial of its group.
+        let levels = run_levels(open);
+        assert_eq!(levels[0].quads, [[0, 1, 0, 0]]);
+        assert_eq!(levels.len(), 2);
     }
 
     /// A long stretch is cut at quad edges into a ragged head, whole-quad runs and a ragged
