@@ -1,8 +1,9 @@
 //! Tied groups: reduce, broadcast and the fused reduce-broadcast on the report's maps, GPU time
 //! from timestamps (or wall time after a full sync), with the CPU twin side by side, and the
 //! reduction with the other staging choice beside, where it differs (see `tied::tying::Staging`).
-//! Throughput is the bytes that must move (tensor, ids, group values); plans of maps that tie
-//! every scalar in group order read runs instead of ids, so theirs counts bytes not moved.
+//! Throughput is the bytes that must move (tensor, ids, group values); plans read in place
+//! (groups in stretches of neighbouring parameters) read runs instead of ids, so theirs counts
+//! bytes not moved.
 //!
 //! `cargo bench --bench tying`; `TIED_BENCH_QUICK=1` for small maps on software GPUs.
 

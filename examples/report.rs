@@ -460,9 +460,10 @@ fn run_tie_case(
         map.layout().units() as f64,
     );
     // Bytes that must move: read the tensor and the ids, write the group values; a broadcast
-    // reads the ids (and the small group values) and writes the tensor. A plan whose map ties
-    // every scalar in group order reads runs (16 bytes per up to 32 parameters) instead of
-    // ids, so its figure counts bytes it does not move and can pass the copy probe.
+    // reads the ids (and the small group values) and writes the tensor. A plan read in place
+    // (groups in stretches of neighbouring parameters, as the contiguous case) reads runs (16
+    // bytes per up to 32 parameters) instead of ids, so its figure counts bytes it does not
+    // move and can pass the copy probe.
     let reduce_bytes = 4.0 * (np + nid + nv);
     let broadcast_bytes = 4.0 * (nid + nv + np);
     let row = |kernel: &str, t: Timing, cpu_ms: f64, bytes: f64, err: f64| {
