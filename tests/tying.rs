@@ -592,14 +592,26 @@ mod properties {
             layout in layout(),
             groups in 1u32..64,
             untied_every in 0u64..5,
-            sorted in any::<bool>(),
+            order in 0u32..3,
             seed in any::<u64>(),
         ) {
             let _serial = common::serial();
             let mut rng = tied::verify::Rng::new(seed);
             let mut ids = random_ids(&mut rng, layout.units(), groups, untied_every);
-            if sorted {
-                ids.sort_unstable();
+            match order {
+                // Sorted: contiguous groups (read in place when scalar).
+                1 => ids.sort_unstable(),
+                // Blocks of 1-40 equal ids: groups in stretches, untied stretches between.
+                2 => {
+                    let mut at = 0;
+                    while at < ids.len() {
+                        let end = (at + 1 + (rng.next_u64() % 40) as usize).min(ids.len());
+                        let id = ids[at];
+                        ids[at..end].fill(id);
+                        at = end;
+                    }
+                }
+                _ => {}
             }
             let map = TieMap::new(layout, groups, ids).unwrap();
             check_map(&map, seed);
