@@ -28,8 +28,8 @@ struct RunParams {
     total_wg: u32,
 }
 
-// Level 1 of members that are not in tensor order: values are gathered through `at` (the
-// members' parameter indices, or their slots in a staged copy, see `Staging`).
+// Level 1 of a map not read in place: values are gathered through `at` (the members'
+// parameter indices, or their slots in a staged copy, see `Staging`).
 override GATHER: bool = false;
 
 const NEG_ZERO: u32 = 0x80000000u;

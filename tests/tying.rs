@@ -109,9 +109,9 @@ fn scalar_random_maps_around_level_sizes() {
     }
 }
 
-/// Contiguous groups (the identity path: members read in place) whose sizes sit around a
-/// step's 4 values, a run's 32 and two levels' 1024, in a tensor that ends mid-run, so
-/// runs start and end at every kind of edge.
+/// Contiguous groups (every parameter tied in group order: read in place, broadcast by runs
+/// from four members a group) whose sizes sit around a step's 4 values, a run's 32 and two
+/// levels' 1024, in a tensor that ends mid-run, so runs start and end at every kind of edge.
 #[test]
 fn scalar_contiguous_groups_around_thread_and_level_edges() {
     let _serial = common::serial();
@@ -175,8 +175,9 @@ fn scalar_groups_in_stretches() {
     }
 }
 
-/// Every parameter tied in group order on tensors of 1-3 parameters, after empty groups (one
-/// run, too few parameters to be read in place), and on 4-7 (read in place).
+/// Every parameter tied in group order, read in place, on tensors of 1-7 parameters after
+/// empty groups: one group (broadcast by runs from 4 parameters) and singletons (broadcast
+/// through the ids).
 #[test]
 fn scalar_tiny_tensors_in_group_order() {
     let _serial = common::serial();
@@ -385,11 +386,9 @@ fn staging_changes_no_bit() {
     let big = tied::tying::STAGE_MIN_PARAMS as usize;
     let scattered = scalar(random_ids(&mut rng, big, 1000, 0), 1000);
     assert_eq!(auto(&scattered), cpu_adapter);
-    // Contiguous groups with untied parameters between them: few jumps.
-    let runs = (0..big as u32)
-        .map(|i| if i % 50 == 0 { UNTIED } else { i / 200 })
-        .collect();
-    assert!(!auto(&scalar(runs, (big as u32).div_ceil(200))));
+    // Two groups interleaved in every block of 32 (too short to read in place): few jumps.
+    let interleaved = (0..big as u32).map(|i| i / 32 * 2 + i % 2).collect();
+    assert!(!auto(&scalar(interleaved, big as u32 / 16 + 2)));
     // A tenth of the parameters tied: too few members to pay for a pass over the tensor.
     assert!(!auto(&scalar(
         random_ids(&mut rng, big, 1000, 0)

@@ -293,7 +293,7 @@ struct RunPass {
 enum ReducePlan {
     Scalar {
         /// The members' parameter indices in group order, or their slots in the staged copy
-        /// when `staged` (`None` when that is the identity).
+        /// when `staged` (`None` when the map is read in place).
         perm: Option<wgpu::Buffer>,
         staged: Option<Staged>,
         /// Per level (see [`run_levels`]): its passes over runs of quads and of values.
@@ -686,32 +686,34 @@ impl Ties {
             // Scalars whose groups lie in stretches of neighbouring parameters, four or more
             // members a run on average, are read and written in place, run by run: no member
             // indices, no gathers, no staging, and no ids for the broadcast (runs take 16 bytes
-            // each, the ids 4 per parameter).
-            let in_place = match layout {
-                TieLayout::Scalar { .. } => {
-                    let open = in_place_groups(&perm, &offsets);
-                    let mut runs = 0usize;
-                    for &(first, len) in open.iter().flat_map(|o| &o.stretches) {
-                        runs += cut_runs(first, len).len();
-                        if runs * 4 > perm.len() {
-                            break;
-                        }
-                    }
-                    (!perm.is_empty() && runs * 4 <= perm.len()).then_some(open)
-                }
-                TieLayout::Blocks { .. } => None,
+            // each, the ids 4 per parameter). A map that ties every parameter in group order
+            // with smaller groups is still read in place, but broadcast through the ids.
+            let scalar = matches!(layout, TieLayout::Scalar { .. });
+            let in_place = scalar && runs_in_place_at_most(&perm, &offsets, perm.len() / 4);
+            let identity = scalar
+                && perm.len() == layout.params_len()
+                && perm.iter().enumerate().all(|(i, &p)| p == i as u32);
+            let open = if in_place {
+                in_place_groups(&perm, &offsets)
+            } else {
+                sorted_groups(&offsets)
             };
-            let runs = in_place.as_deref().map(broadcast_runs).unwrap_or_default();
+            let runs = if in_place {
+                broadcast_runs(&open)
+            } else {
+                RunTables::default()
+            };
             // Whole quads of ids (at least one) for the vec4 broadcasts.
             let ids = match tables {
                 Some(shared) => shared.ids.clone(),
-                None if in_place.is_some() => up("tie ids (unused)", &[UNTIED; 4]),
+                None if in_place => up("tie ids (unused)", &[UNTIED; 4]),
                 None => up("tie ids", &quad_padded_with(map.ids().to_vec(), UNTIED)),
             };
             let reduce = match layout {
                 TieLayout::Scalar { len } => {
-                    let staged = in_place.is_none() && staging.applies(gpu, len, &perm);
-                    let (perm, staged) = if in_place.is_some() {
+                    let read_in_place = in_place || identity;
+                    let staged = !read_in_place && staging.applies(gpu, len, &perm);
+                    let (perm, staged) = if read_in_place {
                         (None, None)
                     } else if staged {
                         let (slots, chunk_offsets) = stage_slots(len, &perm);
@@ -757,7 +759,6 @@ impl Ties {
                         .min(u64::from(u32::MAX)) as usize;
                     let mut slots = 0u64;
                     let mut levels = Vec::new();
-                    let open = in_place.clone().unwrap_or_else(|| sorted_groups(&offsets));
                     for tables in run_levels(open) {
                         let partial = tables.quads.iter().chain(&tables.values);
                         slots = slots.max(partial.filter(|r| r[3] == 0).count() as u64);
@@ -1036,7 +1037,7 @@ impl Ties {
                     )),
                 });
             }
-            if in_place.is_some() {
+            if in_place {
                 // Done by the runs.
             } else if quads > 0 {
                 let (kernel, per_thread) = match layout {
@@ -1068,7 +1069,7 @@ impl Ties {
                     runs: None,
                 });
             }
-            if len > first && in_place.is_none() {
+            if len > first && !in_place {
                 let per_thread = match layout {
                     TieLayout::Scalar { .. } => 1,
                     TieLayout::Blocks { .. } => BLOCKS_PER_THREAD,
@@ -1281,7 +1282,7 @@ impl Single {
                 };
                 for (i, passes) in levels.iter().enumerate() {
                     for RunPass { runs, quads, pass } in passes {
-                        // Level 1 reads the members (through `perm` unless in tensor order),
+                        // Level 1 reads the members (through `perm` unless read in place),
                         // later levels the partials of the level below. Unused bindings (and
                         // a tensor too small for a quad, which then has no run of quads) take
                         // the run table.
@@ -1658,6 +1659,17 @@ fn cut_runs(first: u32, len: u32) -> Vec<Run> {
     runs
 }
 
+/// How many runs [`cut_runs`] cuts `first..first + len` into.
+fn run_count(first: u32, len: u32) -> usize {
+    if len <= REDUCE_RUN {
+        return 1;
+    }
+    let (head, tail) = (first.next_multiple_of(4), (first + len) / 4 * 4);
+    usize::from(head > first)
+        + (tail - head).div_ceil(REDUCE_RUN) as usize
+        + usize::from(first + len > tail)
+}
+
 /// One level's run tables, `[first, length, destination, count]` each, longest first
 /// (stable), so neighbouring threads loop alike: the runs of whole quads (first and length in
 /// quads), and the others (in values).
@@ -1684,60 +1696,99 @@ impl RunTables {
     }
 }
 
-/// A group to reduce: its member count and the stretches of a sequence that hold its values,
-/// in order, as (first, length).
-#[derive(Clone, Debug)]
-struct OpenGroup {
-    group: u32,
-    count: u32,
+/// Groups to reduce: per group (group, member count, first stretch, stretches), indexing
+/// `stretches`, the stretches of a sequence that hold its values, in order, as (first, length).
+#[derive(Clone, Debug, Default)]
+struct OpenGroups {
+    groups: Vec<[u32; 4]>,
     stretches: Vec<(u32, u32)>,
+}
+
+impl OpenGroups {
+    fn push(&mut self, group: u32, count: u32, stretches: impl IntoIterator<Item = (u32, u32)>) {
+        let first = self.stretches.len() as u32;
+        self.stretches.extend(stretches);
+        let n = self.stretches.len() as u32 - first;
+        self.groups.push([group, count, first, n]);
+    }
+
+    /// Group entry `[group, count, first, n]`'s stretches.
+    fn of(&self, entry: &[u32; 4]) -> &[(u32, u32)] {
+        &self.stretches[entry[2] as usize..(entry[2] + entry[3]) as usize]
+    }
 }
 
 /// The non-empty groups over the members in group order, where group `g` holds positions
 /// `offsets[g]..offsets[g + 1]`: one stretch each.
-fn sorted_groups(offsets: &[u32]) -> Vec<OpenGroup> {
-    offsets
-        .windows(2)
-        .enumerate()
-        .filter(|(_, w)| w[1] > w[0])
-        .map(|(g, w)| OpenGroup {
-            group: g as u32,
-            count: w[1] - w[0],
-            stretches: vec![(w[0], w[1] - w[0])],
-        })
-        .collect()
+fn sorted_groups(offsets: &[u32]) -> OpenGroups {
+    let mut open = OpenGroups::default();
+    for (g, w) in offsets.windows(2).enumerate().filter(|(_, w)| w[1] > w[0]) {
+        open.push(g as u32, w[1] - w[0], [(w[0], w[1] - w[0])]);
+    }
+    open
 }
 
-/// The non-empty groups over the tensor itself: each group's members (`perm`, in group order
-/// and, within a group, ascending) cut into stretches of neighbouring parameters.
-fn in_place_groups(perm: &[u32], offsets: &[u32]) -> Vec<OpenGroup> {
-    let mut open = Vec::new();
+/// Each group's members (`perm`, in group order and, within a group, ascending) as stretches
+/// of neighbouring parameters, in order: `visit(group, first, length)`.
+fn for_each_stretch(perm: &[u32], offsets: &[u32], mut visit: impl FnMut(u32, u32, u32) -> bool) {
     for (g, w) in offsets.windows(2).enumerate().filter(|(_, w)| w[1] > w[0]) {
-        let mut stretches: Vec<(u32, u32)> = Vec::new();
-        for &param in &perm[w[0] as usize..w[1] as usize] {
-            match stretches.last_mut() {
-                Some((first, len)) if *first + *len == param => *len += 1,
-                _ => stretches.push((param, 1)),
+        let members = &perm[w[0] as usize..w[1] as usize];
+        let mut first = members[0];
+        let mut len = 1;
+        for &param in &members[1..] {
+            if param == first + len {
+                len += 1;
+            } else {
+                if !visit(g as u32, first, len) {
+                    return;
+                }
+                (first, len) = (param, 1);
             }
         }
-        open.push(OpenGroup {
-            group: g as u32,
-            count: w[1] - w[0],
-            stretches,
-        });
+        if !visit(g as u32, first, len) {
+            return;
+        }
     }
+}
+
+/// Whether the runs of a reduction in place (`in_place_groups` cut by [`cut_runs`]) number at
+/// most `limit` (and at least one); counted without building them, stopping past the limit.
+fn runs_in_place_at_most(perm: &[u32], offsets: &[u32], limit: usize) -> bool {
+    let mut runs = 0usize;
+    for_each_stretch(perm, offsets, |_, first, len| {
+        runs += run_count(first, len);
+        runs <= limit
+    });
+    runs >= 1 && runs <= limit
+}
+
+/// The non-empty groups over the tensor itself: each group's members cut into stretches of
+/// neighbouring parameters.
+fn in_place_groups(perm: &[u32], offsets: &[u32]) -> OpenGroups {
+    let mut open = OpenGroups::default();
+    let mut current: Option<u32> = None;
+    for_each_stretch(perm, offsets, |g, first, len| {
+        if current != Some(g) {
+            let count = offsets[g as usize + 1] - offsets[g as usize];
+            open.groups.push([g, count, open.stretches.len() as u32, 0]);
+            current = Some(g);
+        }
+        open.stretches.push((first, len));
+        open.groups.last_mut().expect("pushed above")[3] += 1;
+        true
+    });
     open
 }
 
 /// The runs of a broadcast in place (`runs` of `shaders/tie_broadcast.wgsl` and
 /// `shaders/tie_broadcast_quads.wgsl`): each group's stretches cut by [`cut_runs`], with the
 /// group as destination.
-fn broadcast_runs(open: &[OpenGroup]) -> RunTables {
+fn broadcast_runs(open: &OpenGroups) -> RunTables {
     let mut tables = RunTables::default();
-    for o in open {
-        for &(first, len) in &o.stretches {
+    for entry in &open.groups {
+        for &(first, len) in open.of(entry) {
             for run in cut_runs(first, len) {
-                tables.push(run, o.group, 0);
+                tables.push(run, entry[0], 0);
             }
         }
     }
@@ -1751,31 +1802,29 @@ fn broadcast_runs(open: &[OpenGroup]) -> RunTables {
 /// the groups that had several runs on the level below (numbered in group and run order:
 /// their slots in the partials). A group's only run on a level has its group as destination
 /// and its member count as `count`; other runs have their slot as destination and `count` 0.
-fn run_levels(mut open: Vec<OpenGroup>) -> Vec<RunTables> {
+fn run_levels(mut open: OpenGroups) -> Vec<RunTables> {
     let mut levels = Vec::new();
-    while !open.is_empty() {
+    while !open.groups.is_empty() {
         let mut tables = RunTables::default();
-        let mut next = Vec::new();
+        let mut next = OpenGroups::default();
         let mut slots = 0u32;
-        for o in open {
-            let runs: Vec<Run> = o
-                .stretches
-                .iter()
-                .flat_map(|&(first, len)| cut_runs(first, len))
-                .collect();
-            if let [run] = runs[..] {
-                tables.push(run, o.group, o.count);
-                continue;
+        for entry in &open.groups {
+            let [group, count, ..] = *entry;
+            let stretches = open.of(entry);
+            if let [(first, len)] = *stretches {
+                if let [run] = cut_runs(first, len)[..] {
+                    tables.push(run, group, count);
+                    continue;
+                }
             }
-            next.push(OpenGroup {
-                group: o.group,
-                count: o.count,
-                stretches: vec![(slots, runs.len() as u32)],
-            });
-            for run in runs {
-                tables.push(run, slots, 0);
-                slots += 1;
+            let start = slots;
+            for &(first, len) in stretches {
+                for run in cut_runs(first, len) {
+                    tables.push(run, slots, 0);
+                    slots += 1;
+                }
             }
+            next.push(group, count, [(start, slots - start)]);
         }
         levels.push(tables.sorted());
         open = next;
@@ -1876,13 +1925,17 @@ mod tests {
         let perm = [0, 1, 2, 3, 8, 9, 4, 6, 7];
         let open = in_place_groups(&perm, &[0, 6, 6, 9]);
         let got: Vec<_> = open
+            .groups
             .iter()
-            .map(|o| (o.group, o.count, o.stretches.clone()))
+            .map(|e| (e[0], e[1], open.of(e).to_vec()))
             .collect();
         assert_eq!(
             got,
             [(0, 6, vec![(0, 4), (8, 2)]), (2, 3, vec![(4, 1), (6, 2)])]
         );
+        // Four stretches, one run each: at most 4 runs, not 3.
+        assert!(runs_in_place_at_most(&perm, &[0, 6, 6, 9], 4));
+        assert!(!runs_in_place_at_most(&perm, &[0, 6, 6, 9], 3));
         // Level 1 reads four runs (one of a whole quad), each a partial of its group.
         let levels = run_levels(open);
         assert_eq!(levels[0].quads, [[0, 1, 0, 0]]);
@@ -1905,8 +1958,9 @@ mod tests {
                 run(72, 3, false)
             ]
         );
-        for (first, len) in [(0u32, 33u32), (3, 100), (7, 36), (1, 1000)] {
+        for (first, len) in [(0u32, 33u32), (3, 100), (7, 36), (1, 1000), (5, 9), (4, 64)] {
             let runs = cut_runs(first, len);
+            assert_eq!(run_count(first, len), runs.len());
             let mut at = first;
             for r in &runs {
                 assert_eq!(r.first, at);
