@@ -695,8 +695,10 @@ impl Ties {
                 && perm.iter().enumerate().all(|(i, &p)| p == i as u32);
             let open = if in_place {
                 in_place_groups(&perm, &offsets)
-            } else {
+            } else if scalar {
                 sorted_groups(&offsets)
+            } else {
+                OpenGroups::default()
             };
             let runs = if in_place {
                 broadcast_runs(&open)
@@ -755,22 +757,13 @@ impl Ties {
                             None,
                         )
                     };
-                    let max_runs = (device.limits().max_storage_buffer_binding_size / 16)
-                        .min(u64::from(u32::MAX)) as usize;
                     let mut slots = 0u64;
                     let mut levels = Vec::new();
                     for tables in run_levels(open) {
                         let partial = tables.quads.iter().chain(&tables.values);
                         slots = slots.max(partial.filter(|r| r[3] == 0).count() as u64);
                         let mut passes = Vec::new();
-                        // A table larger than one binding (a map of many tiny groups: 16 bytes
-                        // per run) goes in several passes.
-                        let pieces = [(&tables.quads, true), (&tables.values, false)]
-                            .into_iter()
-                            .flat_map(|(runs, quads)| {
-                                runs.chunks(max_runs).map(move |piece| (piece, quads))
-                            });
-                        for (runs, quads) in pieces {
+                        for (runs, quads) in tables.pieces(device) {
                             let grid = Grid::fold((runs.len() as u64).div_ceil(256), max_dim)?;
                             passes.push(RunPass {
                                 runs: dispatch::storage_init(
@@ -991,15 +984,12 @@ impl Ties {
                 TieLayout::Blocks { .. } => (0, 0),
             };
             let mut broadcast = Vec::new();
-            let max_runs = (device.limits().max_storage_buffer_binding_size / 16)
-                .min(u64::from(u32::MAX)) as usize;
-            let pieces = [
-                (&runs.quads, BroadcastKernel::QuadRuns),
-                (&runs.values, BroadcastKernel::Runs),
-            ]
-            .into_iter()
-            .flat_map(|(runs, kernel)| runs.chunks(max_runs).map(move |piece| (piece, kernel)));
-            for (table, kernel) in pieces {
+            for (table, quads) in runs.pieces(device) {
+                let kernel = if quads {
+                    BroadcastKernel::QuadRuns
+                } else {
+                    BroadcastKernel::Runs
+                };
                 let grid = Grid::fold((table.len() as u64).div_ceil(256), max_dim)?;
                 let (n, fold_x) = (table.len() as u32, grid.x.max(1));
                 let uniform = match kernel {
@@ -1037,9 +1027,8 @@ impl Ties {
                     )),
                 });
             }
-            if in_place {
-                // Done by the runs.
-            } else if quads > 0 {
+            // A map read in place is broadcast by its runs alone.
+            if quads > 0 && !in_place {
                 let (kernel, per_thread) = match layout {
                     TieLayout::Scalar { .. } => (BroadcastKernel::Quads, QUADS_PER_THREAD),
                     TieLayout::Blocks { .. } => {
@@ -1680,6 +1669,16 @@ struct RunTables {
 }
 
 impl RunTables {
+    /// Both tables cut into pieces that each fit one storage binding of `device` (a map of
+    /// many tiny groups has 16 bytes of runs per member): (runs, whether runs of quads).
+    fn pieces(&self, device: &wgpu::Device) -> impl Iterator<Item = (&[[u32; 4]], bool)> {
+        let max_runs = (device.limits().max_storage_buffer_binding_size / 16)
+            .min(u64::from(u32::MAX)) as usize;
+        [(&self.quads, true), (&self.values, false)]
+            .into_iter()
+            .flat_map(move |(runs, quads)| runs.chunks(max_runs).map(move |piece| (piece, quads)))
+    }
+
     fn push(&mut self, run: Run, destination: u32, count: u32) {
         if run.quads {
             self.quads
