@@ -12,6 +12,8 @@ const CONV_FORWARD: &str = include_str!("../shaders/conv_forward.wgsl");
 const CONV_BACKWARD_DATA: &str = include_str!("../shaders/conv_backward_data.wgsl");
 const CONV_BACKWARD_DATA_FC: &str = include_str!("../shaders/conv_backward_data_fc.wgsl");
 const CONV_BACKWARD_WEIGHT: &str = include_str!("../shaders/conv_backward_weight.wgsl");
+/// Conv input gradient: zeros at the positions no kernel tap reaches.
+pub const CONV_ZERO_UNREACHED: &str = include_str!("../shaders/conv_zero_unreached.wgsl");
 /// Fixed-order sum of split-K partials plus bias.
 pub const SPLIT_REDUCE: &str = include_str!("../shaders/split_reduce.wgsl");
 /// Per-channel fixed-tree sum (bias gradient).
@@ -163,7 +165,10 @@ pub fn growl_rescale_quads() -> String {
 
 /// Pipeline-overridable constants each module is compiled with (name, value sets).
 pub fn override_sets(name: &str) -> Vec<Vec<(&'static str, f64)>> {
-    if name.starts_with("conv_") {
+    if matches!(
+        name,
+        "conv_forward" | "conv_backward_data" | "conv_backward_data_fc" | "conv_backward_weight"
+    ) {
         crate::conv::TILE_SHAPES
             .iter()
             .map(|&t| crate::conv::tile_constants(t).to_vec())
@@ -182,6 +187,7 @@ pub fn all() -> Vec<(&'static str, String)> {
         ("conv_backward_data", conv_backward_data()),
         ("conv_backward_data_fc", conv_backward_data_fc()),
         ("conv_backward_weight", conv_backward_weight()),
+        ("conv_zero_unreached", CONV_ZERO_UNREACHED.to_string()),
         ("split_reduce", SPLIT_REDUCE.to_string()),
         ("channel_sum", CHANNEL_SUM.to_string()),
         ("layout_transpose", LAYOUT_TRANSPOSE.to_string()),

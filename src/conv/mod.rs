@@ -232,6 +232,7 @@ struct ConvKernels {
     backward_weight: [Kernel; 5],
     split_reduce: Kernel,
     channel_sum: Kernel,
+    zero_unreached: Kernel,
 }
 
 impl ConvKernels {
@@ -260,6 +261,29 @@ struct GemmLaunch {
     reduce: Option<(wgpu::Buffer, Grid)>,
 }
 
+/// Uniform of `conv_zero_unreached.wgsl` (mirrors `ZeroParams` there).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct ZeroParams {
+    len: u32,
+    in_h: u32,
+    in_w: u32,
+    stride_h: u32,
+    stride_w: u32,
+    res_h: u32,
+    fold_x: u32,
+    total_wg: u32,
+}
+
+/// The input gradient's pass that zeroes the positions no kernel tap reaches: its uniform,
+/// per-residue reached flags and grid.
+#[derive(Debug)]
+struct ZeroPass {
+    uniform: wgpu::Buffer,
+    reached: wgpu::Buffer,
+    grid: Grid,
+}
+
 /// One pass of the bias-gradient reduction.
 #[derive(Debug)]
 struct SumPass {
@@ -276,8 +300,11 @@ pub struct Conv2dPlan {
     shape: Conv2dShape,
     out_size: [u32; 2],
     forward: GemmLaunch,
-    /// One launch (and its kernel-tap table) per stride phase; one in all for stride 1.
+    /// One launch (and its kernel-tap table) per stride phase that some tap reaches (at most
+    /// kernel_h x kernel_w of them); one in all for stride 1.
     backward_data: Vec<(GemmLaunch, wgpu::Buffer)>,
+    /// Zeroes the input positions no tap reaches, after `backward_data`, when there are any.
+    zero_unreached: Option<ZeroPass>,
     backward_weight: GemmLaunch,
     bias_passes: Vec<SumPass>,
     table_fwd: wgpu::Buffer,
@@ -428,6 +455,14 @@ impl Conv2d {
                 &[Uniform, Read, ReadWrite],
                 &[],
             ),
+            zero_unreached: Kernel::new(
+                device,
+                "conv_zero_unreached",
+                &dispatch::shader(device, "conv_zero_unreached", shaders::CONV_ZERO_UNREACHED),
+                "main",
+                &[Uniform, Read, ReadWrite],
+                &[],
+            ),
         };
         Self {
             gpu: gpu.clone(),
@@ -510,7 +545,7 @@ impl Conv2d {
             // The fully connected shader reads no tap table.
             bwd_data.push((Op::BackwardDataFc, params, Vec::new()));
         } else {
-            for phase in data_phases(s, out_size) {
+            for phase in data_phases(s, out_size)? {
                 let mut pb = base;
                 pb.phase_h = phase.start[0];
                 pb.phase_w = phase.start[1];
@@ -610,6 +645,11 @@ impl Conv2d {
                 backward_data.push((launch(op, params, i + 1 == phases)?, table));
             }
             let backward_weight = launch(Op::BackwardWeight, bwd_weight, true)?;
+            let zero_unreached = if fully_connected {
+                None
+            } else {
+                self.zero_pass(s)?
+            };
 
             // Bias gradient: passes of channel_sum until one value per channel is left.
             let mut bias_passes = Vec::new();
@@ -655,6 +695,7 @@ impl Conv2d {
                 out_size,
                 forward,
                 backward_data,
+                zero_unreached,
                 backward_weight,
                 bias_passes,
                 table_fwd,
@@ -926,34 +967,51 @@ struct DataPhase {
     table: Vec<[i32; 4]>,
 }
 
-/// Stride phases of the input gradient: the input positions congruent to (ph, pw) modulo the
-/// stride, each with only the kernel taps that reach them (for stride 1, one phase with every
-/// tap). Each tap then meets each position of its phase at a whole output coordinate.
-fn data_phases(s: &Conv2dShape, out_size: [u32; 2]) -> Vec<DataPhase> {
-    // Taps of axis `a` that reach input positions congruent to `r` mod stride.
-    let taps = |a: usize, r: u32| -> Vec<u32> {
-        (0..s.kernel[a])
-            .filter(|&t| {
-                let q = i64::from(r) + i64::from(s.padding[a]) - i64::from(t * s.dilation[a]);
-                q.rem_euclid(i64::from(s.stride[a])) == 0
-            })
-            .collect()
-    };
-    let mut phases = Vec::new();
-    for ph in 0..s.stride[0].min(s.in_size[0]) {
-        for pw in 0..s.stride[1].min(s.in_size[1]) {
+/// Residues modulo the stride of axis `axis` (below the input size) that some kernel tap
+/// reaches, each with its taps: input position `ih` meets tap `t` when
+/// `ih + pad - t * dil` is a multiple of the stride. At most `kernel` residues, found from the
+/// taps (no walk over the stride).
+fn reached_residues(s: &Conv2dShape, axis: usize) -> Vec<(u32, Vec<u32>)> {
+    let stride = i64::from(s.stride[axis]);
+    let mut reached: Vec<(u32, Vec<u32>)> = Vec::new();
+    for t in 0..s.kernel[axis] {
+        let r = (i64::from(t) * i64::from(s.dilation[axis]) - i64::from(s.padding[axis]))
+            .rem_euclid(stride);
+        if r >= i64::from(s.in_size[axis]) {
+            continue;
+        }
+        let r = r as u32;
+        match reached.iter_mut().find(|(q, _)| *q == r) {
+            Some((_, taps)) => taps.push(t),
+            None => reached.push((r, vec![t])),
+        }
+    }
+    reached.sort_by_key(|&(r, _)| r);
+    reached
+}
+
+/// Stride phases of the input gradient that some tap reaches: the input positions congruent
+/// to (ph, pw) modulo the stride, each with only the kernel taps that reach them (for stride
+/// 1, one phase with every tap). Each tap then meets each position of its phase at a whole
+/// output coordinate. Phases no tap reaches are left to the zero pass.
+fn data_phases(s: &Conv2dShape, out_size: [u32; 2]) -> Result<Vec<DataPhase>> {
+    let rows = reached_residues(s, 0);
+    let cols = reached_residues(s, 1);
+    let mut phases = Vec::with_capacity(rows.len() * cols.len());
+    for (ph, th) in &rows {
+        for (pw, tw) in &cols {
             phases.push(DataPhase {
-                start: [ph, pw],
+                start: [*ph, *pw],
                 step: s.stride,
                 count: [
                     (s.in_size[0] - ph).div_ceil(s.stride[0]),
                     (s.in_size[1] - pw).div_ceil(s.stride[1]),
                 ],
-                table: data_table(s, out_size, &taps(0, ph), &taps(1, pw), [ph, pw]),
+                table: data_table(s, out_size, th, tw, [*ph, *pw]),
             });
         }
     }
-    phases
+    Ok(phases)
 }
 
 /// Per-(ci, kh, kw) offsets the forward and weight-gradient shaders read instead of
@@ -1010,7 +1068,7 @@ fn data_table(
     table
 }
 
-/// Uploads a tap table; an empty one (no input channels, or a phase no tap reaches) gets one
+/// Uploads a tap table; an empty one (no input or output channels) gets one
 /// unused entry so that it can be bound.
 fn table_buffer(gpu: &Gpu, label: &str, table: &[[i32; 4]]) -> wgpu::Buffer {
     let table = if table.is_empty() {
@@ -1019,6 +1077,52 @@ fn table_buffer(gpu: &Gpu, label: &str, table: &[[i32; 4]]) -> wgpu::Buffer {
         table
     };
     dispatch::storage_init(gpu, label, table, wgpu::BufferUsages::empty())
+}
+
+impl Conv2d {
+    /// The pass that zeroes the input-gradient positions no kernel tap reaches, or `None` when
+    /// every position is reached (or there are none).
+    fn zero_pass(&self, s: &Conv2dShape) -> Result<Option<ZeroPass>> {
+        let len = s.input_len() as u64;
+        let res = [0, 1].map(|a| s.stride[a].min(s.in_size[a]));
+        let reached = [0, 1].map(|a| reached_residues(s, a));
+        if len == 0 || (reached[0].len() as u32 == res[0] && reached[1].len() as u32 == res[1]) {
+            return Ok(None);
+        }
+        let mut flags = vec![0u32; (res[0] + res[1]) as usize];
+        for (r, _) in &reached[0] {
+            flags[*r as usize] = 1;
+        }
+        for (r, _) in &reached[1] {
+            flags[(res[0] + r) as usize] = 1;
+        }
+        let limits = self.gpu.device().limits();
+        let grid = Grid::fold(
+            len.div_ceil(256),
+            limits.max_compute_workgroups_per_dimension,
+        )?;
+        let params = ZeroParams {
+            len: len as u32,
+            in_h: s.in_size[0],
+            in_w: s.in_size[1],
+            stride_h: s.stride[0],
+            stride_w: s.stride[1],
+            res_h: res[0],
+            fold_x: grid.x.max(1),
+            total_wg: grid.total,
+        };
+        let gpu = &self.gpu;
+        Ok(Some(ZeroPass {
+            uniform: dispatch::uniform(gpu, "conv zero unreached", &params),
+            reached: dispatch::storage_init(
+                gpu,
+                "conv reached residues",
+                &flags,
+                wgpu::BufferUsages::empty(),
+            ),
+            grid,
+        }))
+    }
 }
 
 impl Conv2dPlan {
@@ -1137,6 +1241,14 @@ impl Conv2dPlan {
                 &[b.grad_output, b.weight, table],
                 b.grad_input,
                 &self.dummy,
+            );
+        }
+        if let Some(zero) = &self.zero_unreached {
+            self.conv.kernels.zero_unreached.run(
+                self.device(),
+                rec,
+                &[&zero.uniform, &zero.reached, b.grad_input],
+                zero.grid,
             );
         }
         Ok(())
