@@ -59,12 +59,12 @@ fn a_value(t: TileId, m: u32, k: u32, e: vec4<i32>) -> f32 {
     return weight[t.group * p.c_out_g * p.c_in_g * khw + u32(e.w) + m * khw];
 }
 
-// B[k, n]: the output gradient that column c meets through tap `tap`, or zero past the edges.
+// B[k, n]: the output gradient that column c meets through tap `tap`; no term past the edges.
 fn b_value(c: Column, tap: vec4<i32>) -> f32 {
     let oh = i32(c.i) + tap.y;
     let ow = i32(c.j) + tap.z;
     if (oh >= 0 && oh < i32(p.out_h) && ow >= 0 && ow < i32(p.out_w)) {
-        return grad_out[c.dy_base + u32(tap.x) + u32(oh) * p.out_w + u32(ow)];
+        return term(grad_out[c.dy_base + u32(tap.x) + u32(oh) * p.out_w + u32(ow)]);
     }
-    return 0.0;
+    return no_term();
 }

@@ -36,5 +36,5 @@ fn a_value(t: TileId, m: u32, k: u32, e: vec4<i32>) -> f32 {
 
 // B[k, n] = weight[g*c_out_g + k, n].
 fn b_value(c: Column, e: vec4<i32>) -> f32 {
-    return weight[c.w_base + bitcast<u32>(e.x) * p.gemm_n];
+    return term(weight[c.w_base + bitcast<u32>(e.x) * p.gemm_n]);
 }

@@ -48,14 +48,14 @@ fn a_value(t: TileId, m: u32, k: u32, e: vec4<i32>) -> f32 {
     return grad_out[bitcast<u32>(e.x) + m * p.out_h * p.out_w];
 }
 
-// B[k, n]: the input that tap c meets at step e, zero in the padding.
+// B[k, n]: the input that tap c meets at step e; no term in the padding.
 fn b_value(c: Column, e: vec4<i32>) -> f32 {
     let y = e.z + c.tap.y;
     let x = e.w + c.tap.z;
     if (y >= 0 && y < i32(p.in_h) && x >= 0 && x < i32(p.in_w)) {
-        return input[bitcast<u32>(e.y) + u32(c.tap.x) + u32(y) * p.in_w + u32(x)];
+        return term(input[bitcast<u32>(e.y) + u32(c.tap.x) + u32(y) * p.in_w + u32(x)]);
     }
-    return 0.0;
+    return no_term();
 }
 
 @compute @workgroup_size(256)
@@ -74,17 +74,23 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let row0 = lid / KT;
     let rows_per_pass = THREADS / KT;
 
+    clear_nonfinite(lid);
     for (var k0 = t.k_begin; k0 < t.k_end; k0 += KT) {
         let k = k0 + kk;
         let k_ok = k < t.k_end;
         let e = k_entry(t, k);
+        var finite = true;
         for (var mm = row0; mm < tile_m; mm += rows_per_pass) {
             let m = t.m0 + mm;
             var v = 0.0;
             if (k_ok && m < p.gemm_m) {
                 v = a_value(t, m, k, e);
             }
+            finite = finite && is_finite(v);
             put_a(kk, mm, v);
+        }
+        if (!finite) {
+            mark_nonfinite(k0);
         }
         for (var nn = row0; nn < tile_n; nn += rows_per_pass) {
             let n = t.n0 + nn;
@@ -95,7 +101,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             put_b(kk, nn, v);
         }
         workgroupBarrier();
-        mma_tile(ty, tx);
+        mma_step(ty, tx, k0);
         workgroupBarrier();
     }
     write_block(t, ty, tx);

@@ -59,12 +59,12 @@ fn a_value(t: TileId, m: u32, k: u32, e: vec4<i32>) -> f32 {
     return weight[(t.group * p.c_out_g + m) * p.gemm_k + k];
 }
 
-// B[k, n]: the input under kernel tap `tap` = ktab[k], zero in the padding.
+// B[k, n]: the input under kernel tap `tap` = ktab[k]; no term in the padding.
 fn b_value(c: Column, tap: vec4<i32>) -> f32 {
     let y = c.y0 + tap.y;
     let x = c.x0 + tap.z;
     if (y >= 0 && y < i32(p.in_h) && x >= 0 && x < i32(p.in_w)) {
-        return input[c.in_base + u32(tap.x) + u32(y) * p.in_w + u32(x)];
+        return term(input[c.in_base + u32(tap.x) + u32(y) * p.in_w + u32(x)]);
     }
-    return 0.0;
+    return no_term();
 }

@@ -32,6 +32,49 @@ const THREADS: u32 = 256u;
 var<workgroup> a_tile: array<vec4<f32>, KT * WG_M>;
 var<workgroup> b_tile: array<vec4<f32>, KT * WG_N>;
 
+// Absent terms. A B element that is no term of the sum (an input tap in the padding, an output
+// position past the edges) is stored as -0.0, `no_term()`: it adds nothing when multiplied by a
+// finite A value. Real B values never are -0.0 (`term` turns -0.0 into +0.0, which changes no
+// sum but the sign of an exact zero). A K tile whose A holds an Inf or NaN (`a_nonfinite`
+// records its k0 + 1) runs `mma_tile_masked`, which skips absent terms, so a padding tap
+// contributes nothing even against an Inf weight, as in the CPU twins. Finite tiles run the
+// plain FMA loop; both give the same bits for finite A.
+const NO_TERM: u32 = 0x80000000u;
+
+fn no_term() -> f32 {
+    return bitcast<f32>(NO_TERM);
+}
+
+fn term(v: f32) -> f32 {
+    let bits = bitcast<u32>(v);
+    return bitcast<f32>(select(bits, 0u, bits == NO_TERM));
+}
+
+fn is_finite(v: f32) -> bool {
+    return (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u;
+}
+
+var<workgroup> a_nonfinite: atomic<u32>;
+
+// Clears the mark before a workgroup's first K tile (pipelines skip the zero-initialisation
+// of workgroup memory). Call in uniform control flow.
+fn clear_nonfinite(lid: u32) {
+    if (lid == 0u) {
+        atomicStore(&a_nonfinite, 0u);
+    }
+    workgroupBarrier();
+}
+
+// Marks the K tile starting at k0 as holding a non-finite A value (any thread may call it).
+fn mark_nonfinite(k0: u32) {
+    atomicMax(&a_nonfinite, k0 + 1u);
+}
+
+// Whether the K tile starting at k0 holds a non-finite A value (after the loads' barrier).
+fn tile_nonfinite(k0: u32) -> bool {
+    return atomicLoad(&a_nonfinite) == k0 + 1u;
+}
+
 var<private> acc0: vec4<f32>;
 var<private> acc1: vec4<f32>;
 var<private> acc2: vec4<f32>;
@@ -81,6 +124,31 @@ fn mma_tile(ty: u32, tx: u32) {
         acc1 = fma(vec4<f32>(a.y), b, acc1);
         acc2 = fma(vec4<f32>(a.z), b, acc2);
         acc3 = fma(vec4<f32>(a.w), b, acc3);
+    }
+}
+
+// `mma_tile` skipping absent terms (for K tiles whose A holds an Inf or NaN).
+fn mma_tile_masked(ty: u32, tx: u32) {
+    for (var kk = 0u; kk < KT; kk++) {
+        let a = a_tile[kk * WG_M + ty];
+        let b = b_tile[kk * WG_N + tx];
+        let absent = bitcast<vec4<u32>>(b) == vec4<u32>(NO_TERM);
+        acc0 = select(fma(vec4<f32>(a.x), b, acc0), acc0, absent);
+        acc1 = select(fma(vec4<f32>(a.y), b, acc1), acc1, absent);
+        acc2 = select(fma(vec4<f32>(a.z), b, acc2), acc2, absent);
+        acc3 = select(fma(vec4<f32>(a.w), b, acc3), acc3, absent);
+    }
+}
+
+// One K tile: the plain or the masked loop. Loops rather than a branch: software drivers skip
+// a loop that no lane enters, but run both sides of a branch.
+fn mma_step(ty: u32, tx: u32, k0: u32) {
+    let masked = tile_nonfinite(k0);
+    for (var r = 0u; r < select(1u, 0u, masked); r++) {
+        mma_tile(ty, tx);
+    }
+    for (var r = 0u; r < select(0u, 1u, masked); r++) {
+        mma_tile_masked(ty, tx);
     }
 }
 

@@ -21,7 +21,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let col = column(t, n);
     let n_ok = n < p.gemm_n;
 
+    clear_nonfinite(lid);
     for (var k0 = t.k_begin; k0 < t.k_end; k0 += KT) {
+        var finite = true;
         for (var e = lid; e < tile_m * KT; e += THREADS) {
             let kk = e % KT;
             let mm = e / KT;
@@ -31,7 +33,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             if (k < t.k_end && m < p.gemm_m) {
                 v = a_value(t, m, k, k_entry(t, k));
             }
+            finite = finite && is_finite(v);
             put_a(kk, mm, v);
+        }
+        if (!finite) {
+            mark_nonfinite(k0);
         }
         for (var e = lid; e < tile_n * KT; e += THREADS) {
             let kk = e / tile_n;
@@ -43,7 +49,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             put_b(kk, nn, v);
         }
         workgroupBarrier();
-        mma_tile(ty, tx);
+        mma_step(ty, tx, k0);
         workgroupBarrier();
     }
     write_block(t, ty, tx);

@@ -16,7 +16,8 @@
 //   struct Column, fn column(t, n) -> Column: the op's addressing of column n, decoded once;
 //   fn k_entry(t, k) -> vec4<i32>: what the op needs to know about reduction step k;
 //   fn a_value(t, m, k, e) -> f32: A[m, k], with e = k_entry(t, k); called only in range;
-//   fn b_value(c, e) -> f32: B[k, n] of column c, zero where the column has no term.
+//   fn b_value(c, e) -> f32: B[k, n] of column c (through `term`), `no_term()` where the column
+//   has no term (see conv_gemm_common.wgsl).
 // The host launches it with WG_M = 1 and WG_N = 64 or 4, so tile_id() sees 4 x 256 or 4 x 16
 // tiles.
 
@@ -39,6 +40,7 @@ fn skinny(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
     // Idle threads of the last tile decode the last column and never use it.
     let col = column(t, min(n, p.gemm_n - 1u));
     var acc = vec4<f32>(0.0);
+    clear_nonfinite(lid);
     for (var k0 = t.k_begin; k0 < t.k_end; k0 += SKINNY_K) {
         let k = k0 + lid;
         var a = vec4<f32>(0.0);
@@ -51,14 +53,22 @@ fn skinny(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
                 }
             }
         }
+        if (!(is_finite(a.x) && is_finite(a.y) && is_finite(a.z) && is_finite(a.w))) {
+            mark_nonfinite(k0);
+        }
         skinny_a[lid] = a;
         skinny_entries[lid] = e;
         workgroupBarrier();
-        let steps = min(SKINNY_K, t.k_end - k0);
-        if (n_ok) {
-            for (var kk = slice; kk < steps; kk += slices) {
-                acc = fma(skinny_a[kk], vec4<f32>(b_value(col, skinny_entries[kk])), acc);
-            }
+        // Stages whose A holds an Inf or NaN skip absent terms (see conv_gemm_common.wgsl).
+        let masked = tile_nonfinite(k0);
+        let steps = select(0u, min(SKINNY_K, t.k_end - k0), n_ok);
+        for (var kk = select(slice, steps, masked); kk < steps; kk += slices) {
+            acc = fma(skinny_a[kk], vec4<f32>(b_value(col, skinny_entries[kk])), acc);
+        }
+        for (var kk = select(steps, slice, masked); kk < steps; kk += slices) {
+            let b = b_value(col, skinny_entries[kk]);
+            let fused = fma(skinny_a[kk], vec4<f32>(b), acc);
+            acc = select(fused, acc, bitcast<u32>(b) == NO_TERM);
         }
         workgroupBarrier();
     }

@@ -613,3 +613,124 @@ mod random {
         }
     }
 }
+
+/// `gpu` equals the CPU twin `reference` where that is NaN or infinite, and is within `tol`
+/// (relative to 1 + |reference|) elsewhere.
+fn assert_same_non_finite(what: &str, gpu: &[f32], reference: &[f32], tol: f32) {
+    assert_eq!(gpu.len(), reference.len(), "{what}: length");
+    for (i, (&g, &r)) in gpu.iter().zip(reference).enumerate() {
+        let ok = if r.is_nan() {
+            g.is_nan()
+        } else if r.is_infinite() {
+            g == r
+        } else {
+            (g - r).abs() <= tol * (1.0 + r.abs())
+        };
+        assert!(ok, "{what}: element {i} is {g}, the CPU twin gives {r}");
+    }
+}
+
+#[test]
+fn padding_taps_contribute_nothing_against_inf_and_nan() {
+    let _serial = common::serial();
+    // A tap that meets padding (or, in the input gradient, an output position past the edges)
+    // is no term of the sum: an Inf or NaN weight or output gradient there must not turn the
+    // border into NaN. One shape per tile kind of each GEMM.
+    let shapes = [
+        Conv2dShape::new(2, 3, 5, [7, 9], [3, 3]).padding(1),
+        Conv2dShape::new(2, 16, 4, [12, 12], [3, 3])
+            .stride(2)
+            .padding(1),
+        Conv2dShape::new(1, 1, 8, [12, 10], [5, 5]).padding(2),
+        Conv2dShape::new(2, 8, 8, [9, 9], [3, 3])
+            .padding(2)
+            .dilation(2)
+            .groups(8),
+        Conv2dShape::new(1, 4, 128, [8, 8], [3, 3])
+            .stride(2)
+            .padding(1),
+        Conv2dShape::new(1, 256, 4, [4, 4], [3, 3])
+            .stride(2)
+            .padding(1),
+        Conv2dShape::new(2, 3, 6, [4, 4], [4, 4]),
+        Conv2dShape::new(2, 16, 16, [16, 16], [3, 3]).padding(1),
+        Conv2dShape::new(1, 3, 64, [20, 20], [3, 3]).padding(1),
+    ];
+    let conv = common::conv();
+    for (case, shape) in shapes.iter().enumerate() {
+        let what = |op: &str, poison: f32| format!("{op} {} ({poison})", shape.describe());
+        for poison in [f32::INFINITY, f32::NEG_INFINITY, f32::NAN] {
+            let mut rng = Rng::new(700 + case as u64);
+            let x = rng.vec(shape.input_len());
+            let dy = rng.vec(shape.output_len());
+            // Poison the first tap of one weight row: it meets the padding at the top-left
+            // border of every image.
+            let mut w = rng.vec(shape.weight_len());
+            let khw = (shape.kernel[0] * shape.kernel[1]) as usize;
+            w[khw * (shape.weight_len() / khw / 2)] = poison;
+            let y = conv.forward_blocking(shape, &x, &w, None).expect("forward");
+            assert_same_non_finite(
+                &what("forward", poison),
+                &y,
+                &cpu::forward(shape, &x, &w, None),
+                1e-4,
+            );
+            let g = conv
+                .backward_blocking(shape, &x, &w, &dy)
+                .expect("backward");
+            assert_same_non_finite(
+                &what("input gradient", poison),
+                &g.input,
+                &cpu::backward_data(shape, &dy, &w),
+                1e-4,
+            );
+            // Poison one output gradient at the top-left corner of a plane: its taps meet the
+            // padding there.
+            let w = rng.vec(shape.weight_len());
+            let mut dy = dy;
+            let plane = (shape.out_size()[0] * shape.out_size()[1]) as usize;
+            dy[plane * (shape.output_len() / plane / 2)] = poison;
+            let g = conv
+                .backward_blocking(shape, &x, &w, &dy)
+                .expect("backward");
+            assert_same_non_finite(
+                &what("weight gradient", poison),
+                &g.weight,
+                &cpu::backward_weight(shape, &dy, &x),
+                1e-4,
+            );
+        }
+    }
+}
+
+#[test]
+fn stride_phases_no_tap_reaches_cost_no_launch() {
+    let _serial = common::serial();
+    // Strides far past the kernel: only the phases some tap reaches get a GEMM (at most
+    // kernel_h x kernel_w), the rest of the input gradient is zeroed in one pass. Planning
+    // one launch per phase took seconds and hundreds of MiB at stride 256.
+    let mut per_axis = Conv2dShape::new(2, 3, 4, [9, 11], [1, 3]).padding(1);
+    per_axis.stride = [3, 1];
+    let cases = [
+        (
+            Conv2dShape::new(1, 2, 3, [300, 290], [3, 3])
+                .stride(256)
+                .padding(1),
+            9,
+        ),
+        (Conv2dShape::new(1, 1, 2, [600, 520], [1, 1]).stride(512), 1),
+        (Conv2dShape::new(2, 2, 3, [9, 9], [2, 2]).stride(3), 4),
+        (per_axis, 3),
+    ];
+    for (shape, launches) in cases {
+        let plan = common::conv().plan(&shape).expect("plan");
+        let tiles = plan.tiles();
+        assert!(
+            tiles.input_gradient.len() <= launches,
+            "{}: {} input-gradient launches",
+            shape.describe(),
+            tiles.input_gradient.len()
+        );
+        check_shape(&shape, 31);
+    }
+}
