@@ -52,6 +52,7 @@ pub mod shaders;
 pub mod sort;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod timing;
+pub mod train;
 pub mod tying;
 pub mod verify;
 

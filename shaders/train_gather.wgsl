@@ -1,0 +1,42 @@
+// Gathers one batch from a u8 data set uploaded once: samples perm[first + b] (b < batch),
+// each `dim` bytes, as f32 times `scale` (1/255 for pixels in [0, 1]), and their u8 labels.
+// Bytes are packed four to a u32, little-endian. One thread per output value; threads with
+// j == 0 also write the label.
+
+struct GatherParams {
+    batch: u32,
+    dim: u32,
+    first: u32,
+    fold_x: u32,
+    total_wg: u32,
+    scale: f32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: GatherParams;
+@group(0) @binding(1) var<storage, read> data: array<u32>;
+@group(0) @binding(2) var<storage, read> label_data: array<u32>;
+@group(0) @binding(3) var<storage, read> perm: array<u32>;
+@group(0) @binding(4) var<storage, read_write> x: array<f32>;
+@group(0) @binding(5) var<storage, read_write> labels: array<u32>;
+
+fn byte_at(i: u32) -> u32 {
+    return (data[i / 4u] >> (8u * (i % 4u))) & 0xffu;
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let wid = wg.x + wg.y * p.fold_x;
+    let i = wid * 256u + lid;
+    if (wid >= p.total_wg || i >= p.batch * p.dim) {
+        return;
+    }
+    let b = i / p.dim;
+    let j = i - b * p.dim;
+    let sample = perm[p.first + b];
+    x[i] = f32(byte_at(sample * p.dim + j)) * p.scale;
+    if (j == 0u) {
+        labels[b] = (label_data[sample / 4u] >> (8u * (sample % 4u))) & 0xffu;
+    }
+}

@@ -1,0 +1,16 @@
+// ReLU: y = x where x > 0 or x is NaN, else +0 (negative values and both zeros). Decided on
+// the bits, so drivers that assume no NaN (WGSL allows it for float comparisons) agree.
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = element(wg, lid);
+    if (i >= p.len) {
+        return;
+    }
+    let bits = bitcast<u32>(x[i]);
+    let nan = (bits & 0x7fffffffu) > 0x7f800000u;
+    let keep = nan || ((bits >> 31u) == 0u && bits != 0u);
+    y[i] = bitcast<f32>(select(0u, bits, keep));
+}
