@@ -236,28 +236,56 @@ impl Recording {
         });
     }
 
+    /// Records the copies and clears (the only commands whose caller buffers no bind group
+    /// has checked) into a throwaway encoder and finishes it, so that wgpu validates their
+    /// buffers (another device, a missing usage) inside the caller's error scope. Nothing is
+    /// submitted.
+    fn check_transfers(&self, device: &wgpu::Device) {
+        let transfers = || {
+            self.commands
+                .iter()
+                .filter(|c| matches!(c, Command::Copy { .. } | Command::Clear { .. }))
+        };
+        if transfers().next().is_none() {
+            return;
+        }
+        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("tied transfer check (never submitted)"),
+        });
+        for command in transfers() {
+            command.record(&mut encoder);
+        }
+        drop(encoder.finish());
+    }
+
     fn replay(&self, encoder: &mut wgpu::CommandEncoder) {
         for command in &self.commands {
-            match command {
-                Command::Dispatch {
-                    name,
-                    pipeline,
-                    bind_group,
-                    grid,
-                } => {
-                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                        label: Some(*name),
-                        timestamp_writes: None,
-                    });
-                    pass.set_pipeline(pipeline);
-                    pass.set_bind_group(0, bind_group, &[]);
-                    pass.dispatch_workgroups(grid.x, grid.y, 1);
-                }
-                Command::Copy { src, dst, bytes } => {
-                    encoder.copy_buffer_to_buffer(src, 0, dst, 0, *bytes);
-                }
-                Command::Clear { buffer, bytes } => encoder.clear_buffer(buffer, 0, Some(*bytes)),
+            command.record(encoder);
+        }
+    }
+}
+
+impl Command {
+    fn record(&self, encoder: &mut wgpu::CommandEncoder) {
+        match self {
+            Command::Dispatch {
+                name,
+                pipeline,
+                bind_group,
+                grid,
+            } => {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some(*name),
+                    timestamp_writes: None,
+                });
+                pass.set_pipeline(pipeline);
+                pass.set_bind_group(0, bind_group, &[]);
+                pass.dispatch_workgroups(grid.x, grid.y, 1);
             }
+            Command::Copy { src, dst, bytes } => {
+                encoder.copy_buffer_to_buffer(src, 0, dst, 0, *bytes);
+            }
+            Command::Clear { buffer, bytes } => encoder.clear_buffer(buffer, 0, Some(*bytes)),
         }
     }
 }
@@ -276,6 +304,7 @@ pub(crate) fn record_checked(
             empty: gpu.empty_binding().clone(),
         };
         build(&mut recording)?;
+        recording.check_transfers(gpu.device());
         Ok(recording)
     })?;
     recording.replay(encoder);
@@ -424,22 +453,25 @@ pub(crate) fn units_per_window(device: &wgpu::Device, unit_bytes: u64, max_bindi
 /// window fits (`unit` past the binding limit, or windows of whole units that cannot start at
 /// aligned offsets).
 pub(crate) fn window_units(
-    device: &wgpu::Device,
+    gpu: &Gpu,
     unit: &'static str,
     unit_bytes: u64,
     max_binding: u64,
 ) -> Result<u64> {
-    match units_per_window(device, unit_bytes, max_binding) {
+    match units_per_window(gpu.device(), unit_bytes, max_binding) {
         0 => {
-            check_binding_size(device, unit, unit_bytes)?;
+            check_binding_size(gpu, unit, unit_bytes)?;
+            let hint = gpu.limit_hint("max_storage_buffer_binding_size", max_binding, |a| {
+                a.max_storage_buffer_binding_size
+            });
             Err(Error::LimitExceeded {
                 limit: "max_storage_buffer_binding_size",
                 needed: unit_bytes,
                 allowed: max_binding,
                 hint: format!(
                     "; windows of whole `{unit}` units cannot start at offsets aligned to \
-                     min_storage_buffer_offset_alignment and still fit one binding: request \
-                     larger limits"
+                     min_storage_buffer_offset_alignment and still fit one binding: use a \
+                     smaller unit{hint}"
                 ),
             })
         }
@@ -447,23 +479,23 @@ pub(crate) fn window_units(
     }
 }
 
-/// Checks that a caller's buffer holds `elements` f32/u32 values, has `usage`, and fits one
-/// binding on this device.
+/// Checks that a caller's buffer holds `elements` f32/u32 values, has `usage`, is not
+/// mapped, and fits one binding on this device.
 pub(crate) fn check_buffer(
-    device: &wgpu::Device,
+    gpu: &Gpu,
     name: &'static str,
     buffer: &wgpu::Buffer,
     elements: u64,
     usage: wgpu::BufferUsages,
 ) -> Result<()> {
     check_buffer_unbound(name, buffer, elements, usage)?;
-    check_binding_size(device, name, buffer.size())
+    check_binding_size(gpu, name, buffer.size())
 }
 
 /// [`check_buffer`] for a plan that may bind the buffer in windows: with `windowed`, only the
-/// size and usage are checked.
+/// size, usage and map state are checked.
 pub(crate) fn check_buffer_windowed(
-    device: &wgpu::Device,
+    gpu: &Gpu,
     name: &'static str,
     buffer: &wgpu::Buffer,
     elements: u64,
@@ -473,18 +505,29 @@ pub(crate) fn check_buffer_windowed(
     if windowed {
         check_buffer_unbound(name, buffer, elements, usage)
     } else {
-        check_buffer(device, name, buffer, elements, usage)
+        check_buffer(gpu, name, buffer, elements, usage)
     }
 }
 
-/// Checks a caller's buffer's size and usage only (for ops that bind it in windows).
+/// Checks a caller's buffer's size, usage and map state only (for ops that bind it in
+/// windows, or only copy it).
+///
+/// A mapped buffer (or one with a mapping pending) is refused here, since wgpu would only
+/// refuse it at submit. A buffer of another device is refused by wgpu when the crate's error
+/// scope checks its bind group or copy ([`record_checked`]), not here.
 pub(crate) fn check_buffer_unbound(
     name: &'static str,
     buffer: &wgpu::Buffer,
     elements: u64,
     usage: wgpu::BufferUsages,
 ) -> Result<()> {
-    let needed = elements * 4;
+    let needed = elements
+        .checked_mul(4)
+        .ok_or_else(|| Error::BufferTooSmall {
+            name,
+            needed: u64::MAX,
+            actual: buffer.size(),
+        })?;
     if buffer.size() < needed {
         return Err(Error::BufferTooSmall {
             name,
@@ -496,40 +539,63 @@ pub(crate) fn check_buffer_unbound(
     if !missing.is_empty() {
         return Err(Error::MissingUsage { name, missing });
     }
-    Ok(())
+    check_unmapped(name, buffer)
 }
 
-/// Checks that an output buffer is none of an op's inputs (a buffer cannot be bound both
-/// read-only and writable in one pass).
-pub(crate) fn check_distinct(
-    name: &'static str,
-    out: &wgpu::Buffer,
-    inputs: &[&wgpu::Buffer],
-) -> Result<()> {
-    if inputs.contains(&out) {
-        return Err(Error::shape(format!(
-            "`{name}` must not be the same buffer as an input of the op"
-        )));
+/// Refuses a mapped buffer (mapped at creation, or by a completed `map_async`).
+///
+/// wgpu 30 has no `map_state()`, so the check asks for a 4-byte view of the buffer's start:
+/// it exists only while the buffer is mapped (and is dropped at once), and an "out of
+/// bounds" or "overlapping view" answer also means a mapping is active. A buffer whose
+/// `map_async` is still pending reads as unmapped here (wgpu itself answers "not mapped"):
+/// wgpu refuses it at submit, and that error goes to the device's error handler. Buffers
+/// smaller than 4 bytes are not checked (a mapping needs at least 4).
+pub(crate) fn check_unmapped(name: &'static str, buffer: &wgpu::Buffer) -> Result<()> {
+    if buffer.size() < 4 {
+        return Ok(());
+    }
+    let mapped = match buffer.get_mapped_range(0..4) {
+        Ok(view) => {
+            drop(view);
+            true
+        }
+        Err(e) => {
+            let e = e.to_string();
+            e.contains("out of bounds") || e.contains("already been mapped")
+        }
+    };
+    if mapped {
+        return Err(Error::BufferMapped { name });
     }
     Ok(())
 }
 
-/// Checks that `bytes` fits in one storage binding.
-pub(crate) fn check_binding_size(
-    device: &wgpu::Device,
+/// Checks that an output buffer is none of an op's other buffers (a buffer cannot be bound
+/// both read-only and writable in one pass, nor be two outputs at once): `others` are
+/// `(role, buffer)` pairs.
+pub(crate) fn check_distinct(
     name: &'static str,
-    bytes: u64,
+    out: &wgpu::Buffer,
+    others: &[(&'static str, &wgpu::Buffer)],
 ) -> Result<()> {
-    let allowed = device.limits().max_storage_buffer_binding_size;
+    match others.iter().find(|(_, b)| *b == out) {
+        Some(&(other, _)) => Err(Error::Aliasing { name, other }),
+        None => Ok(()),
+    }
+}
+
+/// Checks that `bytes` fits in one storage binding.
+pub(crate) fn check_binding_size(gpu: &Gpu, name: &'static str, bytes: u64) -> Result<()> {
+    let allowed = gpu.device().limits().max_storage_buffer_binding_size;
     if bytes > allowed {
+        let hint = gpu.limit_hint("max_storage_buffer_binding_size", allowed, |a| {
+            a.max_storage_buffer_binding_size
+        });
         return Err(Error::LimitExceeded {
             limit: "max_storage_buffer_binding_size",
             needed: bytes,
             allowed,
-            hint: format!(
-                "; `{name}` is too large for one binding: split the batch, or request the \
-                 adapter's limits when creating the device"
-            ),
+            hint: format!("; `{name}` is too large for one binding: split the batch{hint}"),
         });
     }
     Ok(())
@@ -588,15 +654,19 @@ pub async fn read_back(gpu: &Gpu, buffer: &wgpu::Buffer, elements: usize) -> Res
     if elements == 0 {
         return Ok(Vec::new());
     }
-    let bytes = (elements as u64).saturating_mul(4);
+    let elements = u64::try_from(elements).unwrap_or(u64::MAX);
     check_buffer_unbound(
         "read_back source",
         buffer,
-        elements as u64,
+        elements,
         wgpu::BufferUsages::COPY_SRC,
     )?;
+    // The buffer holds `elements` words, so this does not overflow.
+    let bytes = elements * 4;
     let device = gpu.device();
-    let staging = gpu
+    // Everything that can fail, the mapping included, runs inside the error scopes: on an
+    // adopted device wgpu's default handler would panic.
+    let (staging, rx) = gpu
         .scoped_async(|| {
             let staging = device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("tied readback"),
@@ -607,24 +677,30 @@ pub async fn read_back(gpu: &Gpu, buffer: &wgpu::Buffer, elements: usize) -> Res
             let mut encoder = device.create_command_encoder(&Default::default());
             encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, bytes);
             gpu.queue().submit([encoder.finish()]);
-            Ok(staging)
+            let (tx, rx) = futures::channel::oneshot::channel();
+            staging.map_async(wgpu::MapMode::Read, .., move |r| {
+                let _ = tx.send(r);
+            });
+            Ok((staging, rx))
         })
         .await?;
-    let (tx, rx) = futures::channel::oneshot::channel();
-    staging.map_async(wgpu::MapMode::Read, .., move |r| {
-        let _ = tx.send(r);
-    });
     #[cfg(not(target_arch = "wasm32"))]
     if let Err(e) = device.poll(wgpu::PollType::wait_indefinitely()) {
         // A lost device is the better answer when it is what happened.
-        gpu.check_lost()?;
+        gpu.check_lost_async().await?;
         return Err(Error::Readback(format!("waiting for the GPU failed: {e}")));
     }
-    let mapped = rx
-        .await
-        .map_err(|_| Error::DeviceLost("the map callback was dropped".into()))?;
-    gpu.check_lost()?;
-    mapped.map_err(|e| Error::Readback(format!("{e} (was the device lost?)")))?;
+    let mapped = match rx.await {
+        Ok(mapped) => mapped,
+        Err(_) => {
+            gpu.scoped_async(|| Ok(())).await?;
+            return Err(Error::Readback("the map callback was dropped".into()));
+        }
+    };
+    if let Err(e) = mapped {
+        gpu.scoped_async(|| Ok(())).await?;
+        return Err(Error::Readback(format!("{e} (was the device lost?)")));
+    }
     let view = staging
         .get_mapped_range(..)
         .map_err(|e| Error::Readback(e.to_string()))?;

@@ -54,6 +54,21 @@ pub enum Error {
         /// The usage flags that are missing.
         missing: wgpu::BufferUsages,
     },
+    /// An output buffer is also one of the op's inputs (or another of its outputs): a buffer
+    /// cannot be bound both read-only and writable in one pass.
+    #[error("`{name}` is the same buffer as `{other}`: pass a separate buffer")]
+    Aliasing {
+        /// The role of the output buffer.
+        name: &'static str,
+        /// The role of the buffer it aliases.
+        other: &'static str,
+    },
+    /// A caller-owned buffer is mapped: the GPU cannot use it until it is unmapped.
+    #[error("buffer `{name}` is mapped: call `unmap()` before recording with it")]
+    BufferMapped {
+        /// The role of the buffer.
+        name: &'static str,
+    },
     /// A host slice has the wrong number of elements.
     #[error("`{name}` has {actual} elements, the shape needs {expected}")]
     LengthMismatch {

@@ -115,6 +115,9 @@ pub struct Gpu {
     info: wgpu::AdapterInfo,
     /// Set by the device-lost callback; only installed on devices this crate created.
     lost: Option<Arc<Mutex<Option<String>>>>,
+    /// The limits of the adapter the device came from, when known (devices this crate
+    /// created): limit hints suggest larger limits only when the adapter has them.
+    adapter_limits: Option<Arc<wgpu::Limits>>,
     /// Bound in place of an empty buffer (a binding cannot be empty); made on first use.
     empty_binding: Arc<OnceLock<wgpu::Buffer>>,
 }
@@ -122,6 +125,10 @@ pub struct Gpu {
 impl Gpu {
     /// Adopts a device the caller created. Checks it against [`required_features`] and
     /// [`required_limits`]; installs no callbacks or error handlers on it.
+    ///
+    /// Device loss is still reported as [`Error::DeviceLost`] on an adopted device: with no
+    /// device-lost callback of its own, the crate probes the device after each call (native
+    /// only; see [`Gpu::check_lost`]). Your own device-lost callback, if any, stays yours.
     ///
     /// # Errors
     /// [`Error::MissingFeature`] or [`Error::LimitExceeded`] naming what the device lacks.
@@ -134,6 +141,7 @@ impl Gpu {
             queue,
             info,
             lost: None,
+            adapter_limits: None,
             empty_binding: Arc::default(),
         })
     }
@@ -202,6 +210,7 @@ impl Gpu {
             device,
             queue,
             lost: Some(lost),
+            adapter_limits: Some(Arc::new(adapter.limits())),
             empty_binding: Arc::default(),
         })
     }
@@ -247,14 +256,102 @@ impl Gpu {
             .contains(wgpu::Features::TIMESTAMP_QUERY)
     }
 
-    /// `Err(DeviceLost)` if this crate saw the device get lost (owned devices only).
+    /// `Err(DeviceLost)` if the device is lost or destroyed.
+    ///
+    /// On a device this crate created, its device-lost callback says so. wgpu reports no
+    /// error at all for most calls on a lost device (it leaves that to the device-lost
+    /// callback, which on an adopted device belongs to you), so on native the crate also
+    /// probes the device: it creates a 4-byte buffer and writes zero bytes to it inside an
+    /// error scope. On a lost device the buffer is invalid and the write reports it; on a
+    /// live one the write is a no-op (no GPU work, nothing submitted). On the web the probe
+    /// cannot be awaited synchronously, so there only the callback of an owned device counts.
     pub fn check_lost(&self) -> Result<()> {
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            pollster::block_on(self.check_lost_async())
+        }
+        #[cfg(target_arch = "wasm32")]
+        {
+            self.lost_flag()
+        }
+    }
+
+    /// [`Gpu::check_lost`], awaiting the probe.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) async fn check_lost_async(&self) -> Result<()> {
+        self.lost_flag()?;
+        if let Some(why) = self.probe_lost().await {
+            // Let an owned device's callback run, so the error can say why.
+            let _ = self.device.poll(wgpu::PollType::Poll);
+            self.lost_flag()?;
+            return Err(Error::DeviceLost(why));
+        }
+        Ok(())
+    }
+
+    /// `Err(DeviceLost)` if the device-lost callback of a device this crate created ran.
+    fn lost_flag(&self) -> Result<()> {
         if let Some(lost) = &self.lost {
             if let Some(why) = lost.lock().ok().and_then(|slot| slot.clone()) {
                 return Err(Error::DeviceLost(why));
             }
         }
         Ok(())
+    }
+
+    /// The probe of [`Gpu::check_lost`]: `Some(reason)` when a buffer just created on the
+    /// device is invalid.
+    #[cfg(not(target_arch = "wasm32"))]
+    async fn probe_lost(&self) -> Option<String> {
+        const LABEL: &str = "tied device-loss probe";
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let probe = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(LABEL),
+            size: 4,
+            usage: wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        self.queue.write_buffer(&probe, 0, &[]);
+        let error = scope.pop().await;
+        drop(probe);
+        match error {
+            Some(wgpu::Error::Validation { description, .. })
+                if description.contains(LABEL) && description.contains("invalid") =>
+            {
+                Some(format!(
+                    "a buffer created on device `{}` is invalid: the device was destroyed or \
+                     lost (wgpu reports loss only to the device-lost callback)",
+                    self.info.name
+                ))
+            }
+            _ => None,
+        }
+    }
+
+    /// The hint of a [`Error::LimitExceeded`] about `limit`, the device allowing `allowed`
+    /// and the adapter `adapter` (read from the adapter's limits): larger limits are
+    /// suggested only when the adapter has them, or when the adapter is not known.
+    pub(crate) fn limit_hint(
+        &self,
+        limit: &str,
+        allowed: u64,
+        adapter: impl FnOnce(&wgpu::Limits) -> u64,
+    ) -> String {
+        match &self.adapter_limits {
+            Some(a) => {
+                let most = adapter(a);
+                if most > allowed {
+                    format!(
+                        " or create the device with a larger `{limit}`: the adapter allows {most}"
+                    )
+                } else {
+                    String::new()
+                }
+            }
+            None => format!(
+                " or, if your adapter allows more, create the device with a larger `{limit}`"
+            ),
+        }
     }
 
     /// Runs `f` inside validation and out-of-memory error scopes and returns the first error
@@ -268,27 +365,26 @@ impl Gpu {
         }
         #[cfg(target_arch = "wasm32")]
         {
-            self.check_lost()?;
+            self.lost_flag()?;
             f()
         }
     }
 
-    /// Runs `f` inside validation and out-of-memory error scopes; awaits the scopes.
+    /// Runs `f` inside validation and out-of-memory error scopes; awaits the scopes. A lost
+    /// device is reported as [`Error::DeviceLost`] whatever `f` returned or the scopes caught
+    /// (see [`Gpu::check_lost`]).
     pub(crate) async fn scoped_async<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
-        self.check_lost()?;
+        self.lost_flag()?;
         let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let out = f();
         let validation = validation.pop();
         let oom = oom.pop();
         let (validation, oom) = (validation.await, oom.await);
-        if validation.is_some() || oom.is_some() {
-            // A lost device surfaces first as invalid objects; polling lets the device-lost
-            // callback run so the error can say what really happened.
-            #[cfg(not(target_arch = "wasm32"))]
-            let _ = self.device.poll(wgpu::PollType::Poll);
-        }
-        self.check_lost()?;
+        #[cfg(not(target_arch = "wasm32"))]
+        self.check_lost_async().await?;
+        #[cfg(target_arch = "wasm32")]
+        self.lost_flag()?;
         if let Some(e) = oom.or(validation) {
             return Err(Error::from_wgpu(e));
         }

@@ -149,7 +149,7 @@ impl Probes {
             _pad: 0,
         };
         let out_len = u64::from(workgroups) * 256;
-        dispatch::check_binding_size(device, "probe_fma out", out_len * 4)?;
+        dispatch::check_binding_size(&self.gpu, "probe_fma out", out_len * 4)?;
         let bg = self.gpu.scoped(|| {
             let uniform = dispatch::uniform(&self.gpu, "probe_fma params", &params);
             let out = dispatch::zeros(&self.gpu, "probe_fma out", out_len as usize);

@@ -118,14 +118,19 @@ fn small_buffers_and_missing_usage() {
     );
     bufs.output = &input;
     let r = plan.record_forward(&mut encoder, &bufs);
-    let r_alias = r.is_err();
-    assert!(r_alias, "an output aliasing the input must be refused");
+    assert!(r.is_err(), "an output aliasing the input must be refused");
     let big = dispatch::zeros(gpu, "bias and output", s.output_len());
     bufs.bias = Some(&big);
     bufs.output = &big;
     let r = plan.record_forward(&mut encoder, &bufs);
     assert!(
-        matches!(r, Err(Error::Shape(_))),
+        matches!(
+            r,
+            Err(Error::Aliasing {
+                name: "output",
+                other: "bias"
+            })
+        ),
         "an output aliasing the bias: {r:?}"
     );
     bufs.bias = None;
@@ -551,4 +556,481 @@ fn growl_norm_overflow_is_an_error() {
         matches!(r, Err(Error::Shape(ref m)) if m.contains("group 1")),
         "{r:?}"
     );
+}
+
+/// A device adopted from the caller, on the environment's adapter, with exactly the crate's
+/// required limits.
+fn adopted() -> Gpu {
+    adopted_with_required_limits(&lavapipe_or_default_adapter())
+}
+
+fn lost<T: std::fmt::Debug>(what: &str, r: tied::Result<T>) {
+    assert!(
+        matches!(r, Err(Error::DeviceLost(_))),
+        "{what}: expected DeviceLost, got {r:?}"
+    );
+}
+
+/// Issue 13, section 2: the tap tables of a shape `validate` accepts (an empty batch of
+/// planes of 2^30 positions, several channels) overflowed u32 while planning. Such shapes are
+/// refused: one image's input and output must fit as they do for a non-empty batch.
+#[test]
+fn empty_batches_of_huge_planes_are_errors_not_overflows() {
+    let _serial = common::serial();
+    let conv = common::conv();
+    for s in [
+        Conv2dShape::new(0, 8, 4, [32_768, 32_767], [1, 1]),
+        Conv2dShape::new(0, 1, 8, [32_768, 32_767], [1, 1]),
+        Conv2dShape::new(0, 8, 8, [32_767, 32_767], [1, 1]).with_bias(true),
+    ] {
+        match conv.plan(&s) {
+            Err(Error::Shape(msg)) => assert!(msg.contains("one image"), "{msg}"),
+            other => panic!("{s:?}: expected Err(Shape), got {other:?}"),
+        }
+    }
+    // The same planes with one channel still plan (the batch is empty: nothing runs).
+    let s = Conv2dShape::new(0, 1, 1, [32_768, 32_767], [1, 1]);
+    conv.plan(&s).unwrap();
+}
+
+/// Issue 13, section 2: `read_back` of a count whose byte size overflows is an error.
+#[test]
+fn read_back_of_huge_counts_is_an_error() {
+    let _serial = common::serial();
+    let gpu = common::gpu();
+    let buffer = dispatch::zeros(gpu, "small", 4);
+    for elements in [usize::MAX, usize::MAX / 4 + 1, 1 << 40] {
+        let r = pollster::block_on(dispatch::read_back(gpu, &buffer, elements));
+        assert!(
+            matches!(
+                r,
+                Err(Error::BufferTooSmall {
+                    name: "read_back source",
+                    ..
+                })
+            ),
+            "{elements}: {r:?}"
+        );
+    }
+}
+
+/// Issue 13, sections 2 and 5: GrOWL layouts whose element count overflows (even 128 bits)
+/// are shape errors, never an overflow panic or a length mismatch of `usize::MAX`.
+#[test]
+fn huge_growl_layouts_are_shape_errors() {
+    let _serial = common::serial();
+    use tied::growl::{cpu, GroupLayout, GrowlProx};
+    let growl = GrowlProx::new(common::gpu()).unwrap();
+    let huge = [
+        GroupLayout::ConvInChannels {
+            c_out: usize::MAX,
+            c_in: 2,
+            khw: usize::MAX,
+        },
+        GroupLayout::Rows {
+            rows: usize::MAX,
+            cols: 2,
+        },
+        GroupLayout::Columns {
+            rows: 1 << 33,
+            cols: 1 << 33,
+        },
+    ];
+    for layout in huge {
+        let r = growl.plan(layout);
+        assert!(matches!(r, Err(Error::Shape(_))), "plan {layout:?}: {r:?}");
+        let r = growl.prox_blocking(&[], layout, &[]);
+        assert!(matches!(r, Err(Error::Shape(_))), "prox {layout:?}: {r:?}");
+        let r = cpu::growl_prox(&[], layout, &[]);
+        assert!(matches!(r, Err(Error::Shape(_))), "twin {layout:?}: {r:?}");
+    }
+}
+
+/// Issue 13, section 2: units of zero elements let any group count through, and planning
+/// then allocated a table per group on the host (16 GiB for `u32::MAX` groups). Group
+/// values count one slot per group at least, and plans bound the group tables by the device
+/// before building them.
+#[test]
+fn group_counts_are_bounded_even_for_empty_units() {
+    let _serial = common::serial();
+    use tied::tying::{TieLayout, TieMap, Ties};
+    for groups in [u32::MAX, u32::MAX - 1, (1 << 30) + 1] {
+        let r = TieMap::new(TieLayout::rows(3, 0), groups, vec![0, 1, 0]);
+        assert!(matches!(r, Err(Error::Shape(_))), "{groups}: {r:?}");
+    }
+    // Accepted by the map, refused by a device whose bindings hold 2^25 words.
+    let gpu = adopted();
+    let ties = Ties::new(&gpu).unwrap();
+    let map = TieMap::new(TieLayout::rows(3, 0), 1 << 29, vec![0, 1, 0]).unwrap();
+    match ties.plan(&map) {
+        Err(Error::LimitExceeded { hint, .. }) => assert!(hint.contains("group offsets"), "{hint}"),
+        other => panic!("expected LimitExceeded, got {other:?}"),
+    }
+    let r = ties.reduce_blocking(&map, &[], tied::tying::Reduction::Sum);
+    assert!(matches!(r, Err(Error::LimitExceeded { .. })), "{r:?}");
+}
+
+/// Issue 13, section 2: `conv_in_channels` saturated `kh * kw` at `u32::MAX` and the map
+/// was accepted; it is refused now.
+#[test]
+fn conv_in_channel_layouts_do_not_saturate() {
+    use tied::tying::TieLayout;
+    for (kh, kw) in [(65_536, 65_536), (u32::MAX, 2), (1 << 20, 1 << 12)] {
+        let r = TieLayout::conv_in_channels(1, 1, kh, kw);
+        assert!(matches!(r, Err(Error::Shape(_))), "{kh} x {kw}: {r:?}");
+    }
+    let ok = TieLayout::conv_in_channels(2, 3, 65_535, 65_537).unwrap();
+    assert_eq!(ok.unit_len(), 2 * 65_535 * 65_537);
+}
+
+/// Issue 13, sections 2 and 3: a destroyed adopted device. `read_back` mapped its staging
+/// buffer outside any error scope (wgpu's default handler panicked), and other calls returned
+/// `Ok` or a validation error about an invalid buffer: every call returns `DeviceLost` now,
+/// and the crate installs no callback or handler on the device.
+#[test]
+fn adopted_device_loss_is_an_error() {
+    let _serial = common::serial();
+    let gpu = adopted();
+    let conv = tied::conv::Conv2d::new(&gpu).unwrap();
+    let ties = tied::tying::Ties::new(&gpu).unwrap();
+    let owl = tied::growl::OwlProx::new(&gpu).unwrap();
+    let s = shape();
+    let plan = conv.plan(&s).unwrap();
+    let (x, w, b) = (
+        vec![0.5; s.input_len()],
+        vec![0.5; s.weight_len()],
+        vec![0.5; 4],
+    );
+    assert!(conv.forward_blocking(&s, &x, &w, Some(&b)).is_ok());
+    assert!(gpu.check_lost().is_ok());
+    let input = exact_buffer(&gpu, &x);
+    let weight = exact_buffer(&gpu, &w);
+    let bias = exact_buffer(&gpu, &b);
+    let output = exact_buffer(&gpu, &vec![0.0; s.output_len()]);
+    let map = tied::tying::TieMap::new(
+        tied::tying::TieLayout::Scalar { len: 4 },
+        2,
+        vec![0, 1, 0, 1],
+    )
+    .unwrap();
+    gpu.device().destroy();
+    lost("check_lost", gpu.check_lost());
+    lost(
+        "read_back",
+        pollster::block_on(dispatch::read_back(&gpu, &output, 4)),
+    );
+    lost(
+        "forward_blocking",
+        conv.forward_blocking(&s, &x, &w, Some(&b)),
+    );
+    lost("plan", conv.plan(&s));
+    lost("Conv2d::new", tied::conv::Conv2d::new(&gpu));
+    lost("OwlProx::plan", owl.plan(8));
+    let mut encoder = gpu.device().create_command_encoder(&Default::default());
+    lost(
+        "record_forward",
+        plan.record_forward(
+            &mut encoder,
+            &ForwardBuffers {
+                input: &input,
+                weight: &weight,
+                bias: Some(&bias),
+                output: &output,
+            },
+        ),
+    );
+    lost(
+        "reduce_blocking",
+        ties.reduce_blocking(&map, &[1.0; 4], tied::tying::Reduction::Sum),
+    );
+    lost(
+        "owl prox_blocking",
+        owl.prox_blocking(&[1.0, 2.0], &[0.5, 0.0]),
+    );
+}
+
+/// Issue 13, section 3: mapped buffers were accepted by every `record_*` (wgpu refuses them
+/// only at submit), and buffers of another device in slots that are only copied or cleared
+/// (the weight gradient of an empty batch, the `record_into` sources) were accepted too.
+/// Both are refused up front now, on an adopted device (whose error handler, wgpu's default,
+/// panics), and nothing is recorded.
+#[test]
+fn mapped_and_foreign_buffers_are_refused_up_front() {
+    use tied::growl::{GroupLayout, GrowlProx, OwlProx};
+    let _serial = common::serial();
+    // Two devices of one adapter (of one instance: see the README on other instances).
+    let adapter = lavapipe_or_default_adapter();
+    let gpu = adopted_with_required_limits(&adapter);
+    let other = adopted_with_required_limits(&adapter);
+    let conv = tied::conv::Conv2d::new(&gpu).unwrap();
+    let s = shape();
+    let plan = conv.plan(&s).unwrap();
+    let mapped = |g: &Gpu, len: usize| {
+        g.device().create_buffer(&wgpu::BufferDescriptor {
+            label: Some("mapped at creation"),
+            size: len as u64 * 4,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: true,
+        })
+    };
+    let input = exact_buffer(&gpu, &vec![1.0; s.input_len()]);
+    let weight = exact_buffer(&gpu, &vec![1.0; s.weight_len()]);
+    let bias = exact_buffer(&gpu, &[1.0; 4]);
+    let output = exact_buffer(&gpu, &vec![0.0; s.output_len()]);
+    let mapped_input = mapped(&gpu, s.input_len());
+    let mut encoder = gpu.device().create_command_encoder(&Default::default());
+    let r = plan.record_forward(
+        &mut encoder,
+        &ForwardBuffers {
+            input: &mapped_input,
+            weight: &weight,
+            bias: Some(&bias),
+            output: &output,
+        },
+    );
+    assert!(
+        matches!(r, Err(Error::BufferMapped { name: "input" })),
+        "{r:?}"
+    );
+    // A buffer mapped by a completed map_async is refused too; unmapped, it is accepted.
+    let readable = gpu.device().create_buffer(&wgpu::BufferDescriptor {
+        label: Some("map read"),
+        size: 16,
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    readable.map_async(wgpu::MapMode::Read, .., |r| r.unwrap());
+    gpu.device()
+        .poll(wgpu::PollType::wait_indefinitely())
+        .unwrap();
+    let r = pollster::block_on(dispatch::read_back(&gpu, &readable, 4));
+    assert!(
+        matches!(
+            r,
+            Err(Error::BufferMapped { .. }) | Err(Error::MissingUsage { .. })
+        ),
+        "{r:?}"
+    );
+    let src = exact_buffer(&gpu, &[1.0, 2.0, 3.0, 4.0]);
+    let mapped_src = mapped(&gpu, 4);
+    let r = pollster::block_on(dispatch::read_back(&gpu, &mapped_src, 4));
+    assert!(
+        matches!(
+            r,
+            Err(Error::BufferMapped {
+                name: "read_back source"
+            })
+        ),
+        "{r:?}"
+    );
+    mapped_src.unmap();
+    drop(src);
+
+    // Slots that are only copied from: the OWL and GrOWL `record_into` sources.
+    let owl = OwlProx::new(&gpu).unwrap();
+    let owl_plan = owl.plan(4).unwrap();
+    let w = exact_buffer(&gpu, &[1.0, 0.5, 0.25, 0.0]);
+    let out = exact_buffer(&gpu, &[0.0; 4]);
+    let r = owl_plan.record_into(&mut encoder, &mapped(&gpu, 4), &w, &out, None);
+    assert!(matches!(r, Err(Error::BufferMapped { name: "v" })), "{r:?}");
+    let foreign = exact_buffer(&other, &[1.0, 2.0, 3.0, 4.0]);
+    let r = owl_plan.record_into(&mut encoder, &foreign, &w, &out, None);
+    assert!(matches!(r, Err(Error::Validation(_))), "OWL source: {r:?}");
+    let growl = GrowlProx::new(&gpu).unwrap();
+    let growl_plan = growl.plan(GroupLayout::Rows { rows: 2, cols: 2 }).unwrap();
+    let gw = exact_buffer(&gpu, &[1.0, 0.5]);
+    let r = growl_plan.record_into(&mut encoder, &foreign, &gw, &out, None);
+    assert!(
+        matches!(r, Err(Error::Validation(_))),
+        "GrOWL source: {r:?}"
+    );
+
+    // A slot that is only cleared: the weight gradient of an empty batch.
+    let empty_batch = Conv2dShape::new(0, 2, 2, [4, 4], [3, 3]);
+    let empty_plan = conv.plan(&empty_batch).unwrap();
+    let none = exact_buffer(&gpu, &[]);
+    let foreign_gw = other.device().create_buffer(&wgpu::BufferDescriptor {
+        label: Some("foreign grad_weight"),
+        size: empty_batch.weight_len() as u64 * 4,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let r = empty_plan.record_backward_weight(
+        &mut encoder,
+        &BackwardWeightBuffers {
+            grad_output: &none,
+            input: &none,
+            grad_weight: &foreign_gw,
+            grad_bias: None,
+        },
+    );
+    assert!(matches!(r, Err(Error::Validation(_))), "grad_weight: {r:?}");
+    let mapped_gw = gpu.device().create_buffer(&wgpu::BufferDescriptor {
+        label: Some("mapped grad_weight"),
+        size: empty_batch.weight_len() as u64 * 4,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: true,
+    });
+    let r = empty_plan.record_backward_weight(
+        &mut encoder,
+        &BackwardWeightBuffers {
+            grad_output: &none,
+            input: &none,
+            grad_weight: &mapped_gw,
+            grad_bias: None,
+        },
+    );
+    assert!(
+        matches!(
+            r,
+            Err(Error::BufferMapped {
+                name: "grad_weight"
+            })
+        ),
+        "{r:?}"
+    );
+    // Nothing was recorded: the encoder finishes and submits cleanly (an error here would
+    // panic in wgpu's default handler).
+    plan.record_forward(
+        &mut encoder,
+        &ForwardBuffers {
+            input: &input,
+            weight: &weight,
+            bias: Some(&bias),
+            output: &output,
+        },
+    )
+    .unwrap();
+    gpu.queue().submit([encoder.finish()]);
+    gpu.device()
+        .poll(wgpu::PollType::wait_indefinitely())
+        .unwrap();
+}
+
+/// Issue 13, section 5: fused calls named the inner call's roles (`src`, `values`, `tensor`)
+/// instead of the caller's arguments.
+#[test]
+fn fused_calls_name_the_callers_arguments() {
+    use tied::tying::{Reduction, TieLayout, TieMap, Ties};
+    let _serial = common::serial();
+    let gpu = common::gpu();
+    let ties = Ties::new(gpu).unwrap();
+    let map = TieMap::new(
+        TieLayout::Scalar { len: 8 },
+        2,
+        vec![0, 1, 0, 1, 0, 1, 0, 1],
+    )
+    .unwrap();
+    let plan = ties.plan(&map).unwrap();
+    let small = exact_buffer(gpu, &[0.0; 4]);
+    let tensor = exact_buffer(gpu, &[0.0; 8]);
+    let values = exact_buffer(gpu, &[0.0; 2]);
+    let tiny = exact_buffer(gpu, &[0.0; 1]);
+    let mut encoder = gpu.device().create_command_encoder(&Default::default());
+    let name_of = |r: tied::Result<()>| match r {
+        Err(Error::BufferTooSmall { name, .. }) => name,
+        Err(Error::Aliasing { name, other }) => {
+            assert_eq!(other, "scratch_values");
+            name
+        }
+        other => panic!("{other:?}"),
+    };
+    let sum = Reduction::Sum;
+    let rb = |e: &mut _, g, v| plan.record_reduce_broadcast(e, g, v, sum);
+    assert_eq!(name_of(rb(&mut encoder, &small, &values)), "grads");
+    assert_eq!(name_of(rb(&mut encoder, &tensor, &tiny)), "scratch_values");
+    let pr = |e: &mut _, g, v| plan.record_project(e, g, v);
+    assert_eq!(name_of(pr(&mut encoder, &small, &values)), "weights");
+    assert_eq!(name_of(pr(&mut encoder, &tensor, &tiny)), "scratch_values");
+    let r = plan.record_reduce_broadcast(&mut encoder, &tensor, &tensor, sum);
+    assert!(
+        matches!(
+            r,
+            Err(Error::Aliasing {
+                name: "scratch_values",
+                other: "grads"
+            })
+        ),
+        "{r:?}"
+    );
+    drop(encoder);
+    let name_of = |r: tied::Result<Vec<f32>>| match r {
+        Err(Error::LengthMismatch { name, .. }) => name,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        name_of(ties.reduce_broadcast_blocking(&map, &[0.0; 3], sum)),
+        "grads"
+    );
+    assert_eq!(name_of(ties.project_blocking(&map, &[0.0; 3])), "weights");
+    assert_eq!(
+        name_of(ties.broadcast_blocking(&map, &[0.0; 2], &[0.0; 3])),
+        "target"
+    );
+    assert_eq!(
+        name_of(ties.broadcast_blocking(&map, &[0.0; 3], &[0.0; 8])),
+        "values"
+    );
+    assert_eq!(name_of(ties.reduce_blocking(&map, &[0.0; 3], sum)), "src");
+}
+
+/// Issue 13, section 5: a device created by `Gpu::new` already has its adapter's limits, so
+/// a limit error there must not tell the user to request them; on an adopted device (whose
+/// adapter the crate does not know) the hint is conditional.
+#[test]
+fn limit_hints_suggest_only_what_the_adapter_allows() {
+    let _serial = common::serial();
+    let owned = common::gpu();
+    let limits = owned.device().limits();
+    let sort = tied::sort::RadixSort::new(owned).unwrap();
+    let keys = (limits.max_buffer_size / 4 + 1).min(u64::from(u32::MAX));
+    if limits.max_buffer_size / 4 < u64::from(u32::MAX) {
+        match sort.plan(keys as usize) {
+            Err(Error::LimitExceeded { hint, .. }) => {
+                assert!(!hint.contains("adapter"), "owned device: {hint}")
+            }
+            other => panic!("expected LimitExceeded, got {other:?}"),
+        }
+    }
+    let conv = common::conv();
+    let huge = Conv2dShape::new(64, 64, 64, [128, 128], [3, 3]).padding(1);
+    if huge.input_len() as u64 * 4 > limits.max_storage_buffer_binding_size {
+        match conv.plan(&huge) {
+            Err(Error::LimitExceeded { hint, .. }) => {
+                assert!(!hint.contains("adapter"), "owned device: {hint}")
+            }
+            other => panic!("expected LimitExceeded, got {other:?}"),
+        }
+    }
+    let adopted = adopted();
+    let conv = tied::conv::Conv2d::new(&adopted).unwrap();
+    match conv.plan(&huge) {
+        Err(Error::LimitExceeded { hint, .. }) => {
+            assert!(
+                hint.contains("if your adapter allows more"),
+                "adopted: {hint}"
+            )
+        }
+        other => panic!("expected LimitExceeded, got {other:?}"),
+    }
+}
+
+/// Issue 13, section 5: shapes whose sizes saturate are shape errors on the host-slice
+/// paths, not a length mismatch against `usize::MAX`.
+#[test]
+fn saturated_sizes_are_not_length_mismatches() {
+    let _serial = common::serial();
+    let conv = common::conv();
+    let s = Conv2dShape::new(1 << 16, 1 << 16, 1 << 16, [1 << 16, 1 << 16], [1, 1]);
+    let r = conv.forward_blocking(&s, &[], &[], None);
+    assert!(matches!(r, Err(Error::Shape(_))), "{r:?}");
+    let r = conv.backward_blocking(&s, &[], &[], &[]);
+    assert!(matches!(r, Err(Error::Shape(_))), "{r:?}");
+    let layout = tied::growl::GroupLayout::Rows {
+        rows: usize::MAX,
+        cols: 3,
+    };
+    let growl = tied::growl::GrowlProx::new(common::gpu()).unwrap();
+    let r = growl.prox_blocking(&[1.0], layout, &[]);
+    assert!(matches!(r, Err(Error::Shape(_))), "{r:?}");
 }

@@ -256,10 +256,10 @@ fn block_layouts() {
         (TieLayout::rows(50, 33), 8u32),
         (TieLayout::rows(200, 300), 1),
         (TieLayout::columns(17, 40), 6),
-        (TieLayout::conv_in_channels(5, 12, 3, 3), 4),
-        (TieLayout::conv_in_channels(3, 5, 17, 17), 2),
-        (TieLayout::conv_in_channels(300, 5, 2, 2), 3),
-        (TieLayout::conv_in_channels(40, 30, 4, 4), 7),
+        (TieLayout::conv_in_channels(5, 12, 3, 3).unwrap(), 4),
+        (TieLayout::conv_in_channels(3, 5, 17, 17).unwrap(), 2),
+        (TieLayout::conv_in_channels(300, 5, 2, 2).unwrap(), 3),
+        (TieLayout::conv_in_channels(40, 30, 4, 4).unwrap(), 7),
         (TieLayout::rows(300, 1), 300),
     ];
     for (i, (layout, k)) in layouts.into_iter().enumerate() {
@@ -525,7 +525,7 @@ fn tensors_past_one_binding_are_cut_into_windows() {
     )
     .unwrap();
     let channels = TieMap::new(
-        TieLayout::conv_in_channels(300, 64, 16, 16),
+        TieLayout::conv_in_channels(300, 64, 16, 16).unwrap(),
         9,
         random_ids(&mut rng, 64, 9, 5),
     )
@@ -580,7 +580,7 @@ mod properties {
             (1u32..40, 1u32..40).prop_map(|(n, d)| TieLayout::rows(n, d)),
             (1u32..30, 1u32..30).prop_map(|(o, i)| TieLayout::columns(o, i)),
             (1u32..6, 1u32..9, 1u32..4, 1u32..4)
-                .prop_map(|(co, ci, kh, kw)| TieLayout::conv_in_channels(co, ci, kh, kw)),
+                .prop_map(|(co, ci, kh, kw)| TieLayout::conv_in_channels(co, ci, kh, kw).unwrap()),
         ]
     }
 

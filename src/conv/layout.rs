@@ -85,7 +85,7 @@ impl LayoutTranspose {
                 "{n} x {c} x {h} x {w} = {len} elements: at most 2^32 - 1 are supported"
             )));
         }
-        dispatch::check_binding_size(device, "activations", len * 4)?;
+        dispatch::check_binding_size(&self.gpu, "activations", len * 4)?;
         let hw = h.saturating_mul(w);
         let transpose = |batch: u32, rows: u32, cols: u32| -> Result<Transpose> {
             let (tiles_r, tiles_c) = (rows.div_ceil(32), cols.div_ceil(32));
@@ -177,9 +177,10 @@ impl TransposePlan {
     ) -> Result<()> {
         let device = self.layouts.gpu.device();
         let st = wgpu::BufferUsages::STORAGE;
-        check_buffer(device, "src", src, self.len, st)?;
-        check_buffer(device, "dst", dst, self.len, st)?;
-        check_distinct("dst", dst, &[src])?;
+        let gpu = &self.layouts.gpu;
+        check_buffer(gpu, "src", src, self.len, st)?;
+        check_buffer(gpu, "dst", dst, self.len, st)?;
+        check_distinct("dst", dst, &[("src", src)])?;
         if self.len == 0 {
             return Ok(());
         }

@@ -513,7 +513,7 @@ impl Conv2d {
             ("weight", s.weight_len()),
             ("output", s.output_len()),
         ] {
-            dispatch::check_binding_size(device, name, len as u64 * 4)?;
+            dispatch::check_binding_size(&self.gpu, name, len as u64 * 4)?;
         }
         let khw = s.kernel[0] * s.kernel[1];
         let pixels = s.batch * oh * ow;
@@ -524,7 +524,7 @@ impl Conv2d {
                 s.out_per_group() * khw,
             ),
         ] {
-            dispatch::check_binding_size(device, name, u64::from(entries) * 16)?;
+            dispatch::check_binding_size(&self.gpu, name, u64::from(entries) * 16)?;
         }
         let fwd = self.gemm_params(
             Op::Forward,
@@ -591,8 +591,9 @@ impl Conv2d {
             .max()
             .unwrap_or(1);
 
+        let forward_taps = forward_table(s)?;
         self.gpu.scoped(|| {
-            let table_fwd = table_buffer(&self.gpu, "conv table (ci, kh, kw)", &forward_table(s));
+            let table_fwd = table_buffer(&self.gpu, "conv table (ci, kh, kw)", &forward_taps);
             let none = wgpu::BufferUsages::empty();
             let scratch =
                 dispatch::scratch(&self.gpu, "conv split-K partials", scratch_len * 4, none);
@@ -819,6 +820,8 @@ impl Conv2d {
         weight: &[f32],
         bias: Option<&[f32]>,
     ) -> Result<Vec<f32>> {
+        // The shape first: an invalid one's saturated lengths are no length to report.
+        shape.validate()?;
         check_len("input", shape.input_len(), input)?;
         check_len("weight", shape.weight_len(), weight)?;
         check_bias(shape, bias)?;
@@ -855,6 +858,8 @@ impl Conv2d {
         weight: &[f32],
         grad_output: &[f32],
     ) -> Result<Conv2dGrads> {
+        // The shape first: an invalid one's saturated lengths are no length to report.
+        shape.validate()?;
         check_len("input", shape.input_len(), input)?;
         check_len("weight", shape.weight_len(), weight)?;
         check_len("grad_output", shape.output_len(), grad_output)?;
@@ -922,7 +927,7 @@ impl Conv2d {
 /// A bias (or bias-gradient) buffer is given exactly when the shape has a bias, and holds one
 /// value per output channel.
 fn check_bias_buffer(
-    dev: &wgpu::Device,
+    dev: &Gpu,
     s: &Conv2dShape,
     name: &'static str,
     buffer: Option<&wgpu::Buffer>,
@@ -1007,65 +1012,81 @@ fn data_phases(s: &Conv2dShape, out_size: [u32; 2]) -> Result<Vec<DataPhase>> {
                     (s.in_size[0] - ph).div_ceil(s.stride[0]),
                     (s.in_size[1] - pw).div_ceil(s.stride[1]),
                 ],
-                table: data_table(s, out_size, th, tw, [*ph, *pw]),
+                table: data_table(s, out_size, th, tw, [*ph, *pw])?,
             });
         }
     }
     Ok(phases)
 }
 
+/// A table entry as the shaders read it (i32), or the error naming what does not fit.
+fn entry(what: &str, value: i64) -> Result<i32> {
+    i32::try_from(value).map_err(|_| {
+        Error::shape(format!(
+            "the conv tap table's {what} ({value}) does not fit i32: the shape is too large"
+        ))
+    })
+}
+
 /// Per-(ci, kh, kw) offsets the forward and weight-gradient shaders read instead of
-/// dividing: `(ci * in_h * in_w, kh * dil_h, kw * dil_w, 0)`.
-fn forward_table(s: &Conv2dShape) -> Vec<[i32; 4]> {
-    let plane = s.in_size[0] * s.in_size[1];
-    let mut table = Vec::with_capacity((s.in_per_group() * s.kernel[0] * s.kernel[1]) as usize);
+/// dividing: `(ci * in_h * in_w, kh * dil_h, kw * dil_w, 0)`. Checked arithmetic: an entry
+/// past i32 is an error.
+fn forward_table(s: &Conv2dShape) -> Result<Vec<[i32; 4]>> {
+    let plane = i64::from(s.in_size[0]) * i64::from(s.in_size[1]);
+    let taps = u64::from(s.in_per_group()) * u64::from(s.kernel[0]) * u64::from(s.kernel[1]);
+    let mut table = Vec::with_capacity(usize::try_from(taps).unwrap_or(0));
     for c in 0..s.in_per_group() {
+        let channel = entry("input channel offset", i64::from(c) * plane)?;
         for y in 0..s.kernel[0] {
+            let dy = entry("row offset", i64::from(y) * i64::from(s.dilation[0]))?;
             for x in 0..s.kernel[1] {
-                table.push([
-                    (c * plane) as i32,
-                    (y * s.dilation[0]) as i32,
-                    (x * s.dilation[1]) as i32,
-                    0,
-                ]);
+                let dx = entry("column offset", i64::from(x) * i64::from(s.dilation[1]))?;
+                table.push([channel, dy, dx, 0]);
             }
         }
     }
-    table
+    Ok(table)
 }
 
 /// The input-gradient taps `(co, th[i], tw[j])` of the stride phase starting at input
 /// position `start`: `(co * out_h * out_w, dy, dx, co * c_in_g * kh * kw + kh * k_w + kw)`,
 /// where `(dy, dx)` is the tap's output coordinate minus the position's index within the
 /// phase: `(start + pad - kh * dil) / stride`, exact for the taps that reach the phase. The
-/// shader then needs no division.
+/// shader then needs no division. Checked arithmetic: an entry past i32 is an error.
 fn data_table(
     s: &Conv2dShape,
     [oh, ow]: [u32; 2],
     th: &[u32],
     tw: &[u32],
     start: [u32; 2],
-) -> Vec<[i32; 4]> {
-    let (kh, kw) = (s.kernel[0], s.kernel[1]);
-    let offset = |axis: usize, tap: u32| -> i32 {
+) -> Result<Vec<[i32; 4]>> {
+    let (kh, kw) = (i64::from(s.kernel[0]), i64::from(s.kernel[1]));
+    let offset = |axis: usize, tap: u32| -> Result<i32> {
         let q = i64::from(start[axis]) + i64::from(s.padding[axis])
             - i64::from(tap) * i64::from(s.dilation[axis]);
-        q.div_euclid(i64::from(s.stride[axis])) as i32
+        entry("output offset", q.div_euclid(i64::from(s.stride[axis])))
     };
+    let (dys, dxs) = (
+        th.iter()
+            .map(|&y| offset(0, y))
+            .collect::<Result<Vec<_>>>()?,
+        tw.iter()
+            .map(|&x| offset(1, x))
+            .collect::<Result<Vec<_>>>()?,
+    );
+    let plane = i64::from(oh) * i64::from(ow);
+    let filter = i64::from(s.in_per_group()) * kh * kw;
     let mut table = Vec::with_capacity(s.out_per_group() as usize * th.len() * tw.len());
     for c in 0..s.out_per_group() {
-        for &y in th {
-            for &x in tw {
-                table.push([
-                    (c * oh * ow) as i32,
-                    offset(0, y),
-                    offset(1, x),
-                    (c * s.in_per_group() * kh * kw + y * kw + x) as i32,
-                ]);
+        let channel = entry("output channel offset", i64::from(c) * plane)?;
+        for (&y, &dy) in th.iter().zip(&dys) {
+            for (&x, &dx) in tw.iter().zip(&dxs) {
+                let tap = i64::from(c) * filter + i64::from(y) * kw + i64::from(x);
+                table.push([channel, dy, dx, entry("weight index", tap)?]);
             }
         }
     }
-    table
+    Ok(table)
 }
 
 /// Uploads a tap table; an empty one (no input or output channels) gets one
@@ -1185,15 +1206,19 @@ impl Conv2dPlan {
 
     fn build_forward(&self, rec: &mut Recording, b: &ForwardBuffers<'_>) -> Result<()> {
         let s = &self.shape;
-        let dev = self.device();
+        let dev = &self.conv.gpu;
         let st = wgpu::BufferUsages::STORAGE;
         check_buffer(dev, "input", b.input, s.input_len() as u64, st)?;
         check_buffer(dev, "weight", b.weight, s.weight_len() as u64, st)?;
         check_buffer(dev, "output", b.output, s.output_len() as u64, st)?;
         check_bias_buffer(dev, s, "bias", b.bias)?;
-        check_distinct("output", b.output, &[b.input, b.weight])?;
+        check_distinct(
+            "output",
+            b.output,
+            &[("input", b.input), ("weight", b.weight)],
+        )?;
         if let Some(bias) = b.bias {
-            check_distinct("output", b.output, &[bias])?;
+            check_distinct("output", b.output, &[("bias", bias)])?;
         }
         if s.output_len() == 0 {
             return Ok(());
@@ -1225,12 +1250,16 @@ impl Conv2dPlan {
 
     fn build_backward_data(&self, rec: &mut Recording, b: &BackwardDataBuffers<'_>) -> Result<()> {
         let s = &self.shape;
-        let dev = self.device();
+        let dev = &self.conv.gpu;
         let st = wgpu::BufferUsages::STORAGE;
         check_buffer(dev, "grad_output", b.grad_output, s.output_len() as u64, st)?;
         check_buffer(dev, "weight", b.weight, s.weight_len() as u64, st)?;
         check_buffer(dev, "grad_input", b.grad_input, s.input_len() as u64, st)?;
-        check_distinct("grad_input", b.grad_input, &[b.grad_output, b.weight])?;
+        check_distinct(
+            "grad_input",
+            b.grad_input,
+            &[("grad_output", b.grad_output), ("weight", b.weight)],
+        )?;
         if s.input_len() == 0 {
             return Ok(());
         }
@@ -1276,15 +1305,27 @@ impl Conv2dPlan {
         b: &BackwardWeightBuffers<'_>,
     ) -> Result<()> {
         let s = &self.shape;
-        let dev = self.device();
+        let dev = &self.conv.gpu;
         let st = wgpu::BufferUsages::STORAGE;
         check_buffer(dev, "grad_output", b.grad_output, s.output_len() as u64, st)?;
         check_buffer(dev, "input", b.input, s.input_len() as u64, st)?;
         check_buffer(dev, "grad_weight", b.grad_weight, s.weight_len() as u64, st)?;
         check_bias_buffer(dev, s, "grad_bias", b.grad_bias)?;
-        check_distinct("grad_weight", b.grad_weight, &[b.grad_output, b.input])?;
+        check_distinct(
+            "grad_weight",
+            b.grad_weight,
+            &[("grad_output", b.grad_output), ("input", b.input)],
+        )?;
         if let Some(gb) = b.grad_bias {
-            check_distinct("grad_bias", gb, &[b.grad_output, b.input, b.grad_weight])?;
+            check_distinct(
+                "grad_bias",
+                gb,
+                &[
+                    ("grad_output", b.grad_output),
+                    ("input", b.input),
+                    ("grad_weight", b.grad_weight),
+                ],
+            )?;
         }
         if s.output_len() == 0 {
             // No positions: the gradients are zero (a clear, not a dispatch). Check every

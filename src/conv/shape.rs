@@ -157,6 +157,15 @@ impl Conv2dShape {
                 "batch * input positions",
                 wide(&[self.batch, self.in_size[0], self.in_size[1]]),
             ),
+            // The kernel tables index one image's planes: bounded even when the batch is 0.
+            (
+                "one image's input (channels * positions)",
+                wide(&[self.in_channels, self.in_size[0], self.in_size[1]]),
+            ),
+            (
+                "one image's output (channels * positions)",
+                wide(&[self.out_channels, out[0], out[1]]),
+            ),
             (
                 "kernel taps per group",
                 wide(&[

@@ -144,7 +144,7 @@ pub(crate) fn group_squares(weights: &[f32], layout: GroupLayout) -> Vec<f64> {
 /// [`Error::LengthMismatch`](crate::Error::LengthMismatch) when `weights` or `w` do not match `layout`; invalid weights;
 /// non-finite weights in the matrix.
 pub fn growl_prox(weights: &[f32], layout: GroupLayout, w: &[f32]) -> Result<GrowlOutput> {
-    check_len("weights matrix", layout.len(), weights)?;
+    check_len("weights matrix", layout.checked_len()?, weights)?;
     let groups = layout.groups();
     check_len("OWL weights", groups, w)?;
     let norms: Vec<f32> = group_squares(weights, layout)

@@ -181,7 +181,7 @@ impl OwlProx {
             .ok()
             .filter(|&n| n < u32::MAX)
             .ok_or_else(|| Error::shape("at most 2^32 - 2 elements"))?;
-        dispatch::check_binding_size(device, "owl sums", (u64::from(n) + 1) * 8)?;
+        dispatch::check_binding_size(gpu, "owl sums", (u64::from(n) + 1) * 8)?;
         let sort = self.sort.plan(n as usize)?;
         let points = n + 1;
         let chunks = points.div_ceil(CHUNK);
@@ -332,20 +332,20 @@ impl OwlPlan {
         out: &wgpu::Buffer,
         blocks: Option<&wgpu::Buffer>,
     ) -> Result<()> {
-        let device = self.owl.gpu.device();
+        let gpu = &self.owl.gpu;
         let n = u64::from(self.n);
-        check_buffer(device, "v", v, n, wgpu::BufferUsages::COPY_SRC)?;
+        check_buffer(gpu, "v", v, n, wgpu::BufferUsages::COPY_SRC)?;
         check_buffer(
-            device,
+            gpu,
             "out",
             out,
             n,
             wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
         )?;
-        check_distinct("out", out, &[v, w])?;
-        self.check(out, w, blocks)?;
+        check_distinct("out", out, &[("v", v), ("w", w)])?;
+        self.check_named("out", out, w, blocks)?;
         if let Some(b) = blocks {
-            check_distinct("blocks", b, &[v])?;
+            check_distinct("blocks", b, &[("v", v)])?;
         }
         if n > 0 {
             rec.copy(v, out, n * 4);
@@ -365,15 +365,26 @@ impl OwlPlan {
         w: &wgpu::Buffer,
         blocks: Option<&wgpu::Buffer>,
     ) -> Result<()> {
-        let device = self.owl.gpu.device();
+        self.check_named("v", v, w, blocks)
+    }
+
+    /// [`OwlPlan::check`] with the caller's name for the vector.
+    pub(crate) fn check_named(
+        &self,
+        v_name: &'static str,
+        v: &wgpu::Buffer,
+        w: &wgpu::Buffer,
+        blocks: Option<&wgpu::Buffer>,
+    ) -> Result<()> {
+        let gpu = &self.owl.gpu;
         let st = wgpu::BufferUsages::STORAGE;
         let n = u64::from(self.n);
-        check_buffer(device, "v", v, n, st)?;
-        check_buffer(device, "w", w, n, st)?;
-        check_distinct("v", v, &[w])?;
+        check_buffer(gpu, v_name, v, n, st)?;
+        check_buffer(gpu, "w", w, n, st)?;
+        check_distinct(v_name, v, &[("w", w)])?;
         if let Some(b) = blocks {
-            check_buffer(device, "blocks", b, n, st)?;
-            check_distinct("blocks", b, &[v, w])?;
+            check_buffer(gpu, "blocks", b, n, st)?;
+            check_distinct("blocks", b, &[(v_name, v), ("w", w)])?;
         }
         Ok(())
     }
@@ -660,7 +671,7 @@ impl GrowlProx {
         let device = gpu.device();
         let max_dim = device.limits().max_compute_workgroups_per_dimension;
         let (outer, groups, inner) = view(layout)?;
-        let spans = window_spans(device, outer, groups, inner)?;
+        let spans = window_spans(gpu, outer, groups, inner)?;
         let owl = self.owl.plan(groups as usize)?;
         // Tensors whose inner extent is whole quads move as vec4s (the norms: rows only).
         let quads = inner % 4 == 0 && inner > 0;
@@ -755,7 +766,7 @@ impl GrowlProx {
         layout: GroupLayout,
         w: &[f32],
     ) -> Result<super::cpu::GrowlOutput> {
-        check_len("weights matrix", layout.len(), matrix)?;
+        check_len("weights matrix", layout.checked_len()?, matrix)?;
         check_len("OWL weights", layout.groups(), w)?;
         super::validate(w)?;
         if let Some(i) = matrix.iter().position(|x| !x.is_finite()) {
@@ -843,12 +854,8 @@ impl WindowSpan {
 
 /// Cuts the `[outer][groups][inner]` view into windows that each fit one binding and whose
 /// groups each reduce under the loop limiter (`MAX_GROUP_LEN`).
-fn window_spans(
-    device: &wgpu::Device,
-    outer: u32,
-    groups: u32,
-    inner: u32,
-) -> Result<Vec<WindowSpan>> {
+fn window_spans(gpu: &Gpu, outer: u32, groups: u32, inner: u32) -> Result<Vec<WindowSpan>> {
+    let device = gpu.device();
     let max_binding = device.limits().max_storage_buffer_binding_size;
     let (outer64, groups64, inner64) = (u64::from(outer), u64::from(groups), u64::from(inner));
     let bytes = outer64 * groups64 * inner64 * 4;
@@ -867,7 +874,7 @@ fn window_spans(
     }
     if outer == 1 {
         // Rows: windows of whole groups.
-        let per = dispatch::window_units(device, "one matrix row", inner64 * 4, max_binding)?;
+        let per = dispatch::window_units(gpu, "one matrix row", inner64 * 4, max_binding)?;
         let per = u32::try_from(per).unwrap_or(u32::MAX);
         return Ok((0..groups.div_ceil(per))
             .map(|w| WindowSpan {
@@ -884,7 +891,7 @@ fn window_spans(
     let slab_bytes = groups64 * inner64 * 4;
     let longest = (MAX_GROUP_LEN / inner64.max(1)) * slab_bytes;
     let per = dispatch::window_units(
-        device,
+        gpu,
         "one outer slab [groups][inner] of the tensor",
         slab_bytes,
         max_binding.min(longest),
@@ -913,7 +920,11 @@ fn view(layout: GroupLayout) -> Result<(u32, u32, u32)> {
         GroupLayout::Columns { rows, cols } => (rows, cols, 1),
         GroupLayout::ConvInChannels { c_out, c_in, khw } => (c_out, c_in, khw),
     };
-    let fits = (o as u128) * (g as u128) * (i as u128) < 1 << 32;
+    // Checked: three `usize` extents can overflow even 128 bits.
+    let fits = (o as u128)
+        .checked_mul(g as u128)
+        .and_then(|og| og.checked_mul(i as u128))
+        .is_some_and(|n| n < 1 << 32);
     match (u32::try_from(o), u32::try_from(g), u32::try_from(i)) {
         (Ok(o), Ok(g), Ok(i)) if fits => Ok((o, g, i)),
         _ => Err(Error::shape(format!(
@@ -956,10 +967,10 @@ impl GrowlPlan {
             out,
             wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
         )?;
-        check_distinct("out", out, &[matrix, w])?;
-        self.check(out, w, blocks)?;
+        check_distinct("out", out, &[("matrix", matrix), ("w", w)])?;
+        self.check_named("out", out, w, blocks)?;
         if let Some(b) = blocks {
-            check_distinct("blocks", b, &[matrix])?;
+            check_distinct("blocks", b, &[("matrix", matrix)])?;
         }
         if len > 0 {
             rec.copy(matrix, out, len * 4);
@@ -974,9 +985,9 @@ impl GrowlPlan {
         buffer: &wgpu::Buffer,
         usage: wgpu::BufferUsages,
     ) -> Result<()> {
-        let device = self.growl.owl.gpu.device();
+        let gpu = &self.growl.owl.gpu;
         let len = self.layout.len() as u64;
-        dispatch::check_buffer_windowed(device, name, buffer, len, usage, self.windows.len() > 1)
+        dispatch::check_buffer_windowed(gpu, name, buffer, len, usage, self.windows.len() > 1)
     }
 
     /// Everything [`GrowlPlan::record`] checks, before anything is recorded.
@@ -986,12 +997,24 @@ impl GrowlPlan {
         w: &wgpu::Buffer,
         blocks: Option<&wgpu::Buffer>,
     ) -> Result<()> {
-        self.check_matrix("matrix", matrix, wgpu::BufferUsages::STORAGE)?;
+        self.check_named("matrix", matrix, w, blocks)
+    }
+
+    /// [`GrowlPlan::check`] with the caller's name for the matrix.
+    fn check_named(
+        &self,
+        name: &'static str,
+        matrix: &wgpu::Buffer,
+        w: &wgpu::Buffer,
+        blocks: Option<&wgpu::Buffer>,
+    ) -> Result<()> {
+        self.check_matrix(name, matrix, wgpu::BufferUsages::STORAGE)?;
         // The plan's own norms (public through `new_norms`) are written too.
-        check_distinct("matrix", matrix, &[w, &self.new_norms])?;
-        self.owl.check(&self.new_norms, w, blocks)?;
+        check_distinct(name, matrix, &[("w", w), ("new_norms", &self.new_norms)])?;
+        self.owl
+            .check_named("new_norms", &self.new_norms, w, blocks)?;
         if let Some(b) = blocks {
-            check_distinct("blocks", b, &[matrix])?;
+            check_distinct("blocks", b, &[(name, matrix)])?;
         }
         Ok(())
     }

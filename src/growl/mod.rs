@@ -191,7 +191,29 @@ impl GroupLayout {
         }
     }
 
-    /// Elements of the whole tensor.
+    /// Elements of the whole tensor, or [`Error::Shape`] when they overflow `usize` (where
+    /// [`GroupLayout::len`] saturates).
+    ///
+    /// # Errors
+    /// [`Error::Shape`] naming the layout.
+    pub fn checked_len(&self) -> Result<usize> {
+        match *self {
+            GroupLayout::Rows { rows, cols } | GroupLayout::Columns { rows, cols } => {
+                rows.checked_mul(cols)
+            }
+            GroupLayout::ConvInChannels { c_out, c_in, khw } => {
+                c_out.checked_mul(c_in).and_then(|n| n.checked_mul(khw))
+            }
+        }
+        .ok_or_else(|| {
+            Error::shape(format!(
+                "{self:?} has more elements than usize holds: no tensor can match it"
+            ))
+        })
+    }
+
+    /// Elements of the whole tensor (saturating at `usize::MAX`; see
+    /// [`GroupLayout::checked_len`]).
     pub fn len(&self) -> usize {
         match *self {
             GroupLayout::Rows { rows, cols } | GroupLayout::Columns { rows, cols } => {

@@ -185,7 +185,12 @@ impl RadixSort {
                 limit: "max_buffer_size",
                 needed: bytes,
                 allowed: limits.max_buffer_size,
-                hint: "; sort fewer keys at a time, or request the adapter's limits".into(),
+                hint: format!(
+                    "; sort fewer keys at a time{}",
+                    gpu.limit_hint("max_buffer_size", limits.max_buffer_size, |a| {
+                        a.max_buffer_size
+                    })
+                ),
             });
         }
         let workgroups = len.div_ceil(SORT_BLOCK);
@@ -194,7 +199,7 @@ impl RadixSort {
             workgroups.max(1)
         } else {
             let per = dispatch::window_units(
-                device,
+                gpu,
                 "a block of 4096 keys",
                 block_bytes,
                 limits.max_storage_buffer_binding_size,
@@ -216,7 +221,7 @@ impl RadixSort {
             })
             .collect::<Result<Vec<_>>>()?;
         let offsets_len = workgroups * 16;
-        dispatch::check_binding_size(device, "radix digit offsets", u64::from(offsets_len) * 4)?;
+        dispatch::check_binding_size(gpu, "radix digit offsets", u64::from(offsets_len) * 4)?;
         gpu.scoped(|| {
             let scratch = |label: &str, elements: u64| {
                 dispatch::scratch(gpu, label, elements * 4, wgpu::BufferUsages::empty())
@@ -354,20 +359,14 @@ impl SortPlan {
         order: SortOrder,
     ) -> Result<()> {
         let k = &self.sort.kernels;
-        let device = self.sort.gpu.device();
+        let gpu = &self.sort.gpu;
+        let device = gpu.device();
         let st = wgpu::BufferUsages::STORAGE;
         let windowed = self.windows.len() > 1;
-        dispatch::check_buffer_windowed(device, "keys", keys, u64::from(self.len), st, windowed)?;
+        dispatch::check_buffer_windowed(gpu, "keys", keys, u64::from(self.len), st, windowed)?;
         if let Some(v) = values {
-            dispatch::check_buffer_windowed(
-                device,
-                "values",
-                v,
-                u64::from(self.len),
-                st,
-                windowed,
-            )?;
-            check_distinct("values", v, &[keys])?;
+            dispatch::check_buffer_windowed(gpu, "values", v, u64::from(self.len), st, windowed)?;
+            check_distinct("values", v, &[("keys", keys)])?;
         }
         if self.len <= 1 {
             return Ok(());

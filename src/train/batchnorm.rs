@@ -160,14 +160,27 @@ impl BatchNormPlan {
         dispatch::record_checked(gpu, encoder, |rec| {
             let (dev, st) = (gpu.device(), wgpu::BufferUsages::STORAGE);
             let (act, stat) = self.sizes();
-            check_buffer(dev, "x", b.x, act, st)?;
-            check_buffer(dev, "affine", b.affine, stat, st)?;
-            check_buffer(dev, "y", b.y, act, st)?;
-            check_buffer(dev, "saved", b.saved, stat, st)?;
-            check_buffer(dev, "running", b.running, stat, st)?;
-            check_distinct("y", b.y, &[b.x, b.affine])?;
-            check_distinct("saved", b.saved, &[b.x, b.affine, b.y])?;
-            check_distinct("running", b.running, &[b.x, b.affine, b.y, b.saved])?;
+            check_buffer(gpu, "x", b.x, act, st)?;
+            check_buffer(gpu, "affine", b.affine, stat, st)?;
+            check_buffer(gpu, "y", b.y, act, st)?;
+            check_buffer(gpu, "saved", b.saved, stat, st)?;
+            check_buffer(gpu, "running", b.running, stat, st)?;
+            check_distinct("y", b.y, &[("x", b.x), ("affine", b.affine)])?;
+            check_distinct(
+                "saved",
+                b.saved,
+                &[("x", b.x), ("affine", b.affine), ("y", b.y)],
+            )?;
+            check_distinct(
+                "running",
+                b.running,
+                &[
+                    ("x", b.x),
+                    ("affine", b.affine),
+                    ("y", b.y),
+                    ("saved", b.saved),
+                ],
+            )?;
             let k = &self.train.kernels.bn_forward;
             k.run(
                 dev,
@@ -195,11 +208,15 @@ impl BatchNormPlan {
         dispatch::record_checked(gpu, encoder, |rec| {
             let (dev, st) = (gpu.device(), wgpu::BufferUsages::STORAGE);
             let (act, stat) = self.sizes();
-            check_buffer(dev, "x", x, act, st)?;
-            check_buffer(dev, "affine", affine, stat, st)?;
-            check_buffer(dev, "running", running, stat, st)?;
-            check_buffer(dev, "y", y, act, st)?;
-            check_distinct("y", y, &[x, affine, running])?;
+            check_buffer(gpu, "x", x, act, st)?;
+            check_buffer(gpu, "affine", affine, stat, st)?;
+            check_buffer(gpu, "running", running, stat, st)?;
+            check_buffer(gpu, "y", y, act, st)?;
+            check_distinct(
+                "y",
+                y,
+                &[("x", x), ("affine", affine), ("running", running)],
+            )?;
             let k = &self.train.kernels.bn_eval;
             k.run(dev, rec, &[&self.uniform, x, affine, running, y], self.grid);
             Ok(())
@@ -219,16 +236,21 @@ impl BatchNormPlan {
         dispatch::record_checked(gpu, encoder, |rec| {
             let (dev, st) = (gpu.device(), wgpu::BufferUsages::STORAGE);
             let (act, stat) = self.sizes();
-            check_buffer(dev, "x", b.x, act, st)?;
-            check_buffer(dev, "dy", b.dy, act, st)?;
-            check_buffer(dev, "affine", b.affine, stat, st)?;
-            check_buffer(dev, "saved", b.saved, stat, st)?;
-            check_buffer(dev, "dx", b.dx, act, st)?;
-            check_buffer(dev, "daffine", b.daffine, stat, st)?;
-            let inputs = [b.x, b.dy, b.affine, b.saved];
+            check_buffer(gpu, "x", b.x, act, st)?;
+            check_buffer(gpu, "dy", b.dy, act, st)?;
+            check_buffer(gpu, "affine", b.affine, stat, st)?;
+            check_buffer(gpu, "saved", b.saved, stat, st)?;
+            check_buffer(gpu, "dx", b.dx, act, st)?;
+            check_buffer(gpu, "daffine", b.daffine, stat, st)?;
+            let inputs = [
+                ("x", b.x),
+                ("dy", b.dy),
+                ("affine", b.affine),
+                ("saved", b.saved),
+            ];
             check_distinct("dx", b.dx, &inputs)?;
             check_distinct("daffine", b.daffine, &inputs)?;
-            check_distinct("daffine", b.daffine, &[b.dx])?;
+            check_distinct("daffine", b.daffine, &[("dx", b.dx)])?;
             let k = &self.train.kernels.bn_backward;
             k.run(
                 dev,

@@ -63,7 +63,7 @@ impl DataSet {
             (Ok(s), Ok(d)) if u32::try_from(data.len()).is_ok() => (s, d),
             _ => return Err(Error::shape("a data set past 2^32 bytes")),
         };
-        dispatch::check_binding_size(gpu.device(), "data set", data.len() as u64)?;
+        dispatch::check_binding_size(gpu, "data set", data.len() as u64)?;
         gpu.scoped(|| {
             let none = wgpu::BufferUsages::empty();
             Ok(Self {
@@ -246,9 +246,9 @@ impl GatherPlan {
         dispatch::record_checked(gpu, encoder, |rec| {
             let (dev, st) = (gpu.device(), wgpu::BufferUsages::STORAGE);
             let n = u64::from(self.batch) * u64::from(self.dim);
-            check_buffer(dev, "x", x, n, st)?;
-            check_buffer(dev, "labels", labels, u64::from(self.batch), st)?;
-            check_distinct("labels", labels, &[x])?;
+            check_buffer(gpu, "x", x, n, st)?;
+            check_buffer(gpu, "labels", labels, u64::from(self.batch), st)?;
+            check_distinct("labels", labels, &[("x", x)])?;
             let uniform = dispatch::range(
                 &self.uniforms,
                 step as u64 * UNIFORM_SLOT,

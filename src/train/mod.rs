@@ -331,9 +331,9 @@ impl ReluPlan {
         let gpu = &self.train.gpu;
         dispatch::record_checked(gpu, encoder, |rec| {
             let (dev, st, n) = (gpu.device(), wgpu::BufferUsages::STORAGE, self.len as u64);
-            check_buffer(dev, "x", x, n, st)?;
-            check_buffer(dev, "y", y, n, st)?;
-            check_distinct("y", y, &[x])?;
+            check_buffer(gpu, "x", x, n, st)?;
+            check_buffer(gpu, "y", y, n, st)?;
+            check_distinct("y", y, &[("x", x)])?;
             let k = &self.train.kernels.relu_forward;
             k.run(dev, rec, &[&self.uniform, x, y], self.grid);
             Ok(())
@@ -354,10 +354,10 @@ impl ReluPlan {
         let gpu = &self.train.gpu;
         dispatch::record_checked(gpu, encoder, |rec| {
             let (dev, st, n) = (gpu.device(), wgpu::BufferUsages::STORAGE, self.len as u64);
-            check_buffer(dev, "y", y, n, st)?;
-            check_buffer(dev, "dy", dy, n, st)?;
-            check_buffer(dev, "dx", dx, n, st)?;
-            check_distinct("dx", dx, &[y, dy])?;
+            check_buffer(gpu, "y", y, n, st)?;
+            check_buffer(gpu, "dy", dy, n, st)?;
+            check_buffer(gpu, "dx", dx, n, st)?;
+            check_distinct("dx", dx, &[("y", y), ("dy", dy)])?;
             let k = &self.train.kernels.relu_backward;
             k.run(dev, rec, &[&self.uniform, y, dy, dx], self.grid);
             Ok(())
@@ -447,16 +447,16 @@ impl SgdPlan {
         let gpu = &self.train.gpu;
         dispatch::record_checked(gpu, encoder, |rec| {
             let (dev, st, n) = (gpu.device(), wgpu::BufferUsages::STORAGE, self.len as u64);
-            check_buffer(dev, "grad", grad, n, st)?;
-            check_buffer(dev, "weight", weight, n, st)?;
-            check_buffer(dev, "velocity", velocity, n, st)?;
-            check_distinct("weight", weight, &[grad])?;
-            check_distinct("velocity", velocity, &[grad, weight])?;
+            check_buffer(gpu, "grad", grad, n, st)?;
+            check_buffer(gpu, "weight", weight, n, st)?;
+            check_buffer(gpu, "velocity", velocity, n, st)?;
+            check_distinct("weight", weight, &[("grad", grad)])?;
+            check_distinct("velocity", velocity, &[("grad", grad), ("weight", weight)])?;
             let mask = match (mask, self.groups) {
                 (Some(m), Some(groups)) => {
-                    check_buffer(dev, "mask", m, groups as u64, st)?;
-                    check_distinct("weight", weight, &[m])?;
-                    check_distinct("velocity", velocity, &[m])?;
+                    check_buffer(gpu, "mask", m, groups as u64, st)?;
+                    check_distinct("weight", weight, &[("mask", m)])?;
+                    check_distinct("velocity", velocity, &[("mask", m)])?;
                     m
                 }
                 (None, None) => grad,
@@ -510,9 +510,9 @@ impl MaskPlan {
         let gpu = &self.train.gpu;
         dispatch::record_checked(gpu, encoder, |rec| {
             let (dev, st) = (gpu.device(), wgpu::BufferUsages::STORAGE);
-            check_buffer(dev, "mask", mask, self.layout.groups() as u64, st)?;
-            check_buffer(dev, "tensor", tensor, self.layout.len() as u64, st)?;
-            check_distinct("tensor", tensor, &[mask])?;
+            check_buffer(gpu, "mask", mask, self.layout.groups() as u64, st)?;
+            check_buffer(gpu, "tensor", tensor, self.layout.len() as u64, st)?;
+            check_distinct("tensor", tensor, &[("mask", mask)])?;
             let k = &self.train.kernels.mask_apply;
             k.run(dev, rec, &[&self.uniforms[0], mask, tensor], self.grids[0]);
             Ok(())
@@ -538,9 +538,9 @@ impl MaskPlan {
                 wgpu::BufferUsages::STORAGE,
                 self.layout.groups() as u64,
             );
-            check_buffer(dev, "norms", norms, g, st)?;
-            check_buffer(dev, "mask", mask, g, st)?;
-            check_distinct("mask", mask, &[norms])?;
+            check_buffer(gpu, "norms", norms, g, st)?;
+            check_buffer(gpu, "mask", mask, g, st)?;
+            check_distinct("mask", mask, &[("norms", norms)])?;
             let k = &self.train.kernels.mask_update;
             k.run(dev, rec, &[&self.uniforms[1], norms, mask], self.grids[1]);
             Ok(())

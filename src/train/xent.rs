@@ -161,12 +161,20 @@ impl XentPlan {
         dispatch::record_checked(gpu, encoder, |rec| {
             let (dev, st) = (gpu.device(), wgpu::BufferUsages::STORAGE);
             let n = u64::from(self.batch) * u64::from(self.classes);
-            check_buffer(dev, "logits", logits, n, st)?;
-            check_buffer(dev, "labels", labels, u64::from(self.batch), st)?;
-            check_buffer(dev, "dlogits", dlogits, n, st)?;
-            check_buffer(dev, "per_sample", per_sample, 2 * u64::from(self.batch), st)?;
-            check_distinct("dlogits", dlogits, &[logits, labels])?;
-            check_distinct("per_sample", per_sample, &[logits, labels, dlogits])?;
+            check_buffer(gpu, "logits", logits, n, st)?;
+            check_buffer(gpu, "labels", labels, u64::from(self.batch), st)?;
+            check_buffer(gpu, "dlogits", dlogits, n, st)?;
+            check_buffer(gpu, "per_sample", per_sample, 2 * u64::from(self.batch), st)?;
+            check_distinct(
+                "dlogits",
+                dlogits,
+                &[("logits", logits), ("labels", labels)],
+            )?;
+            check_distinct(
+                "per_sample",
+                per_sample,
+                &[("logits", logits), ("labels", labels), ("dlogits", dlogits)],
+            )?;
             let k = &self.train.kernels.xent;
             k.run(
                 dev,
@@ -193,9 +201,9 @@ impl XentPlan {
         let gpu = &self.train.gpu;
         dispatch::record_checked(gpu, encoder, |rec| {
             let (dev, st) = (gpu.device(), wgpu::BufferUsages::STORAGE);
-            check_buffer(dev, "per_sample", per_sample, 2 * u64::from(self.batch), st)?;
-            check_buffer(dev, "stats", stats, XentStats::WORDS as u64, st)?;
-            check_distinct("stats", stats, &[per_sample])?;
+            check_buffer(gpu, "per_sample", per_sample, 2 * u64::from(self.batch), st)?;
+            check_buffer(gpu, "stats", stats, XentStats::WORDS as u64, st)?;
+            check_distinct("stats", stats, &[("per_sample", per_sample)])?;
             let grid = Grid {
                 total: 1,
                 x: 1,

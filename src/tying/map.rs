@@ -6,6 +6,10 @@ use crate::error::{check_len, Error, Result};
 /// broadcasts leave it as it is.
 pub const UNTIED: u32 = u32::MAX;
 
+/// Most slots `[groups][max(unit_len, 1)]` of a map's group values: 2^30, one binding of
+/// 4 GiB.
+const MAX_VALUE_SLOTS: u64 = 1 << 30;
+
 /// How the parameter tensor is cut into tied units.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TieLayout {
@@ -48,12 +52,20 @@ impl TieLayout {
     }
 
     /// Input channels of a conv kernel `[c_out, c_in, kh, kw]`.
-    pub fn conv_in_channels(c_out: u32, c_in: u32, kh: u32, kw: u32) -> Self {
-        TieLayout::Blocks {
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when `kh * kw` does not fit `u32` (the layout's inner extent).
+    pub fn conv_in_channels(c_out: u32, c_in: u32, kh: u32, kw: u32) -> Result<Self> {
+        let inner = kh.checked_mul(kw).ok_or_else(|| {
+            Error::shape(format!(
+                "a conv kernel of {kh} x {kw} taps has more than 2^32 - 1 taps per channel"
+            ))
+        })?;
+        Ok(TieLayout::Blocks {
             outer: c_out,
             rows: c_in,
-            inner: kh.saturating_mul(kw),
-        }
+            inner,
+        })
     }
 
     /// Number of ids (parameters, or rows).
@@ -103,10 +115,30 @@ impl TieMap {
     /// Checks and wraps a tie map.
     ///
     /// # Errors
+    /// [`Error::Shape`] for a tensor past `u32` indexing, or group values
+    /// `[groups][unit_len]` past 2^30 slots (one binding of 4 GiB; a unit of zero elements
+    /// still counts one slot per group, so that no group count passes unbounded);
     /// [`Error::LengthMismatch`] when `ids` does not have one entry per unit of `layout`;
-    /// [`Error::Shape`] naming the first id that is neither below `groups` nor [`UNTIED`], or
-    /// a tensor past `u32` indexing.
+    /// [`Error::Shape`] naming the first id that is neither below `groups` nor [`UNTIED`].
     pub fn new(layout: TieLayout, groups: u32, ids: Vec<u32>) -> Result<Self> {
+        // Sizes first, so that a saturated length is never reported as a mismatch.
+        let unit_len = layout.unit_len_u64();
+        if unit_len > u64::from(u32::MAX) {
+            return Err(Error::shape("a tied unit has more than 2^32 - 1 elements"));
+        }
+        let total = layout.units() as u64 * unit_len;
+        if total > u64::from(u32::MAX) {
+            return Err(Error::shape(format!(
+                "{layout:?} has {total} parameters: at most 2^32 - 1 fit u32 indexing"
+            )));
+        }
+        let slots = u64::from(groups) * unit_len.max(1);
+        if slots > MAX_VALUE_SLOTS {
+            return Err(Error::shape(format!(
+                "{groups} groups of {unit_len} values ({slots} slots, a unit of zero elements \
+                 counting one) exceed the 2^30 that one binding of group values holds"
+            )));
+        }
         check_len("tie ids", layout.units(), &ids)?;
         if let Some((i, &g)) = ids
             .iter()
@@ -116,23 +148,6 @@ impl TieMap {
             return Err(Error::shape(format!(
                 "tie id {g} at index {i} is out of range: there are {groups} groups (use \
                  tied::tying::UNTIED for parameters in no group)"
-            )));
-        }
-        // Host tables hold a word per group (and one more).
-        if (u64::from(groups) + 1) * 4 > isize::MAX as u64 {
-            return Err(Error::shape(format!(
-                "{groups} groups do not fit this target's memory"
-            )));
-        }
-        let unit_len = layout.unit_len_u64();
-        if unit_len > u64::from(u32::MAX) {
-            return Err(Error::shape("a tied unit has more than 2^32 elements"));
-        }
-        let total = layout.units() as u64 * unit_len;
-        let values = u64::from(groups) * unit_len;
-        if total > u64::from(u32::MAX) || values > u64::from(u32::MAX) {
-            return Err(Error::shape(format!(
-                "{total} parameters ({values} group values) do not fit u32 indexing"
             )));
         }
         Ok(Self {

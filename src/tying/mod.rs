@@ -499,7 +499,15 @@ impl Ties {
     pub fn plan_with(&self, map: &TieMap, staging: Staging) -> Result<TiePlan> {
         let device = self.gpu.device();
         let layout = map.layout();
-        check_binding_size(device, "group values", map.values_len() as u64 * 4)?;
+        check_binding_size(&self.gpu, "group values", map.values_len() as u64 * 4)?;
+        // The host tables (and the GPU's group offsets) hold a word per group and one more:
+        // bounded by the device before anything per group is allocated, even for units of
+        // zero elements, whose group values are empty.
+        check_binding_size(
+            &self.gpu,
+            "group offsets",
+            (u64::from(map.groups()) + 1) * 4,
+        )?;
         let max_binding = device.limits().max_storage_buffer_binding_size;
         // Scalar plans pad their per-member buffers to whole quads.
         let plan_bytes = match layout {
@@ -539,12 +547,12 @@ impl Ties {
         let unit_bytes = u64::from(inner.max(1)) * 4;
         // Less one quad, so the quad-padded plan buffers of a window fit too.
         let per_window =
-            dispatch::window_units(device, "one tied unit", unit_bytes, max_binding - 16)?;
+            dispatch::window_units(gpu, "one tied unit", unit_bytes, max_binding - 16)?;
         let units = layout.units() as u64;
         let values_bytes = (map.values_len() as u64 * 4).max(4);
         let slot_bytes = values_bytes.div_ceil(align) * align;
         let count = units.div_ceil(per_window);
-        check_binding_size(device, "tie window partials", count * slot_bytes)?;
+        check_binding_size(gpu, "tie window partials", count * slot_bytes)?;
         let mut windows = Vec::new();
         for w in 0..count {
             let (u0, u1) = (w * per_window, ((w + 1) * per_window).min(units));
@@ -618,12 +626,11 @@ impl Ties {
     /// window holds every unit's share for its slabs, so it reduces and broadcasts its own
     /// columns of each group's vector directly: no partials to combine.
     fn build_slab_windows(&self, map: &TieMap, max_binding: u64) -> Result<Windowed> {
-        let device = self.gpu.device();
         let layout = map.layout();
         let (outer, rows, inner) = layout.view();
         let slab_bytes = u64::from(rows) * u64::from(inner) * 4;
         let per = dispatch::window_units(
-            device,
+            &self.gpu,
             "one outer slab [rows][inner] of the tensor",
             slab_bytes,
             max_binding,
@@ -794,7 +801,7 @@ impl Ties {
                     }
                     // Whole quads: the next level reads them four at a time.
                     let partials_bytes = slots.next_multiple_of(4).max(4) * 4;
-                    check_binding_size(device, "tie run partials", partials_bytes)?;
+                    check_binding_size(gpu, "tie run partials", partials_bytes)?;
                     let partials = [0, 1].map(|_| {
                         dispatch::scratch(
                             gpu,
@@ -873,11 +880,11 @@ impl Ties {
                         }
                     }
                     check_binding_size(
-                        device,
+                        gpu,
                         "tie block partials",
                         u64::from(slots) * u64::from(cols) * 4,
                     )?;
-                    check_binding_size(device, "tie pieces", pieces.len() as u64 * 16)?;
+                    check_binding_size(gpu, "tie pieces", pieces.len() as u64 * 16)?;
                     let grid = Grid::fold(pieces.len() as u64 * u64::from(col_blocks), max_dim)?;
                     let grid2 =
                         Grid::fold(entries.len() as u64 * u64::from(piece_col_blocks), max_dim)?;
@@ -1117,14 +1124,16 @@ impl Ties {
     /// Reduce then broadcast back into the tensor (the training step), from a host slice:
     /// returns the new tensor. With `values = None` the group values come from `tensor`
     /// itself; with `Some(v)` they are broadcast as given.
+    ///
+    /// `tensor_name` is the caller's name for `tensor` (`target`, `grads`, `weights`).
     async fn run_broadcast(
         &self,
         map: &TieMap,
-        tensor: &[f32],
+        (tensor_name, tensor): (&'static str, &[f32]),
         values: Option<&[f32]>,
         how: Reduction,
     ) -> Result<Vec<f32>> {
-        check_len("tensor", map.layout().params_len(), tensor)?;
+        check_len(tensor_name, map.layout().params_len(), tensor)?;
         if let Some(v) = values {
             check_len("values", map.values_len(), v)?;
         }
@@ -1136,10 +1145,13 @@ impl Ties {
                 Some(v) => dispatch::upload(gpu, "tie values", v),
                 None => dispatch::zeros(gpu, "tie values", map.values_len()),
             };
-            if values.is_none() {
-                plan.record_reduce(encoder, &buf, &vals, how)?;
+            // Named as the caller named the slices.
+            match values {
+                None => plan.record_fused(encoder, (tensor_name, &buf), &vals, how)?,
+                Some(_) => dispatch::record_checked(gpu, encoder, |rec| {
+                    plan.build_broadcast(rec, ("values", &vals), (tensor_name, &buf))
+                })?,
             }
-            plan.record_broadcast(encoder, &vals, &buf)?;
             Ok(buf)
         })
         .await?;
@@ -1157,7 +1169,7 @@ impl Ties {
         values: &[f32],
         target: &[f32],
     ) -> Result<Vec<f32>> {
-        self.run_broadcast(map, target, Some(values), Reduction::Sum)
+        self.run_broadcast(map, ("target", target), Some(values), Reduction::Sum)
             .await
     }
 
@@ -1172,7 +1184,7 @@ impl Ties {
         grads: &[f32],
         how: Reduction,
     ) -> Result<Vec<f32>> {
-        self.run_broadcast(map, grads, None, how).await
+        self.run_broadcast(map, ("grads", grads), None, how).await
     }
 
     /// The tying projection: every tied unit of `weights` becomes its group's mean.
@@ -1180,7 +1192,7 @@ impl Ties {
     /// # Errors
     /// As [`Ties::reduce`].
     pub async fn project(&self, map: &TieMap, weights: &[f32]) -> Result<Vec<f32>> {
-        self.run_broadcast(map, weights, None, Reduction::Mean)
+        self.run_broadcast(map, ("weights", weights), None, Reduction::Mean)
             .await
     }
 
@@ -1433,22 +1445,24 @@ impl TiePlan {
         how: Reduction,
     ) -> Result<()> {
         dispatch::record_checked(&self.ties.gpu, encoder, |rec| {
-            self.build_reduce(rec, src, values, how)
+            self.build_reduce(rec, ("src", src), ("values", values), how)
         })
     }
 
+    /// The reduction of `src` into `values`, each given with the caller's name for it.
     fn build_reduce(
         &self,
         rec: &mut Recording,
-        src: &wgpu::Buffer,
-        values: &wgpu::Buffer,
+        (src_name, src): (&'static str, &wgpu::Buffer),
+        (values_name, values): (&'static str, &wgpu::Buffer),
         how: Reduction,
     ) -> Result<()> {
         let dev = self.device();
         let st = wgpu::BufferUsages::STORAGE;
-        self.check_tensor("src", src)?;
-        check_buffer(dev, "values", values, self.values_len() as u64, st)?;
-        check_distinct("values", values, &[src])?;
+        self.check_tensor(src_name, src)?;
+        let values_len = self.values_len() as u64;
+        check_buffer(&self.ties.gpu, values_name, values, values_len, st)?;
+        check_distinct(values_name, values, &[(src_name, src)])?;
         if self.values_len() == 0 {
             return Ok(());
         }
@@ -1506,7 +1520,7 @@ impl TiePlan {
     /// Checks a tensor-sized caller buffer: whole-binding limits only apply to unwindowed plans.
     fn check_tensor(&self, name: &'static str, buffer: &wgpu::Buffer) -> Result<()> {
         dispatch::check_buffer_windowed(
-            self.device(),
+            &self.ties.gpu,
             name,
             buffer,
             self.layout.params_len() as u64,
@@ -1528,21 +1542,23 @@ impl TiePlan {
         target: &wgpu::Buffer,
     ) -> Result<()> {
         dispatch::record_checked(&self.ties.gpu, encoder, |rec| {
-            self.build_broadcast(rec, values, target)
+            self.build_broadcast(rec, ("values", values), ("target", target))
         })
     }
 
+    /// The broadcast of `values` into `target`, each given with the caller's name for it.
     fn build_broadcast(
         &self,
         rec: &mut Recording,
-        values: &wgpu::Buffer,
-        target: &wgpu::Buffer,
+        (values_name, values): (&'static str, &wgpu::Buffer),
+        (target_name, target): (&'static str, &wgpu::Buffer),
     ) -> Result<()> {
         let dev = self.device();
         let st = wgpu::BufferUsages::STORAGE;
-        check_buffer(dev, "values", values, self.values_len() as u64, st)?;
-        self.check_tensor("target", target)?;
-        check_distinct("target", target, &[values])?;
+        let values_len = self.values_len() as u64;
+        check_buffer(&self.ties.gpu, values_name, values, values_len, st)?;
+        self.check_tensor(target_name, target)?;
+        check_distinct(target_name, target, &[(values_name, values)])?;
         if self.values_len() == 0 || self.layout.params_len() == 0 {
             // No group values, so no tied unit; or no unit at all.
             return Ok(());
@@ -1573,9 +1589,21 @@ impl TiePlan {
         scratch_values: &wgpu::Buffer,
         how: Reduction,
     ) -> Result<()> {
+        self.record_fused(encoder, ("grads", grads), scratch_values, how)
+    }
+
+    /// The fused reduce-then-broadcast of `tensor`, named as the caller names it.
+    fn record_fused(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        tensor: (&'static str, &wgpu::Buffer),
+        scratch_values: &wgpu::Buffer,
+        how: Reduction,
+    ) -> Result<()> {
+        let scratch = ("scratch_values", scratch_values);
         dispatch::record_checked(&self.ties.gpu, encoder, |rec| {
-            self.build_reduce(rec, grads, scratch_values, how)?;
-            self.build_broadcast(rec, scratch_values, grads)
+            self.build_reduce(rec, tensor, scratch, how)?;
+            self.build_broadcast(rec, scratch, tensor)
         })
     }
 
@@ -1590,7 +1618,12 @@ impl TiePlan {
         weights: &wgpu::Buffer,
         scratch_values: &wgpu::Buffer,
     ) -> Result<()> {
-        self.record_reduce_broadcast(encoder, weights, scratch_values, Reduction::Mean)
+        self.record_fused(
+            encoder,
+            ("weights", weights),
+            scratch_values,
+            Reduction::Mean,
+        )
     }
 }
 
