@@ -76,6 +76,14 @@ pub enum Error {
     /// Mapping a buffer for readback failed.
     #[error("reading results back failed: {0}")]
     Readback(String),
+    /// A data file is missing or malformed ([`crate::share::idx`]).
+    #[error("data file {file}: {reason}")]
+    Data {
+        /// The file (its path as given).
+        file: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// Shorthand for `Result<T, tied::Error>`.

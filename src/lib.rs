@@ -49,6 +49,7 @@ pub mod growl;
 pub mod probe;
 mod scan;
 pub mod shaders;
+pub mod share;
 pub mod sort;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod timing;
