@@ -93,6 +93,10 @@ def cases():
     xi = np.concatenate([rng.randint(-3, 4, size=(8, 2)) + c for c in ([0, 0], [20, 0])])
     out.append(("integer_ties", neg_sqdist(xi.astype(np.float64)), None))
 
+    # A point halfway between two symmetric clusters: exact ties in the label assignment.
+    x = np.array([[-10.5], [-10.0], [-9.5], [0.0], [9.5], [10.0], [10.5]])
+    out.append(("tie_between_clusters", neg_sqdist(x), None))
+
     # All off-diagonal similarities equal: sklearn's special case, both branches.
     e = np.full((5, 5), 0.25)
     out.append(("equal_similarities_high_pref", e, 0.5))

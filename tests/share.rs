@@ -394,9 +394,9 @@ fn metrics_from_map_agree_with_the_averaged_tensor() {
     ] {
         let mut w = lay_out(&groups, outer, inner);
         // A few more groups that fall below the threshold, not exactly zero.
-        for e in 0..w.len() {
+        for (e, x) in w.iter_mut().enumerate() {
             if layout.group_of(e) % 9 == 1 {
-                w[e] = 1e-9;
+                *x = 1e-9;
             }
         }
         let found = DiscoverTies::default().discover(layout, &w).unwrap();

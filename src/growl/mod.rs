@@ -145,9 +145,8 @@ fn pld(n: usize, l1: f32, l2: f32, transition: f32) -> Vec<f32> {
     let step = (0.0 - start) / (p as f64 - 1.0);
     (0..n)
         .map(|k| {
-            let x = if k >= p {
-                0.0
-            } else if p > 1 && k == p - 1 {
+            // Past the ramp, and its last point (the linspace's exact stop), 0.
+            let x = if k >= p || (p > 1 && k == p - 1) {
                 0.0
             } else if p == 1 {
                 start

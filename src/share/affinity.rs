@@ -370,7 +370,7 @@ impl AffinityPropagation {
                         f64::from(ii.iter().fold(0.0f32, |acc, &i| acc + s[i * n + j] as f32))
                     }
                 };
-                if sum > best {
+                if sum >= best {
                     best = sum;
                     arg = j;
                 }
@@ -576,6 +576,35 @@ mod tests {
         for w in want {
             assert_eq!(rng.next(), w);
         }
+    }
+
+    #[test]
+    fn noise_matches_sklearn_bitwise() {
+        // numpy: S += (finfo(S.dtype).eps * S + finfo(S.dtype).tiny * 100)
+        //              * RandomState(0).standard_normal(size=(3, 3)), for f64 and f32 S.
+        let s = [0.6, -1.5, 0.25, -1.5, 0.6, 3.0, 0.25, 3.0, 0.6];
+        let mut v64 = s.to_vec();
+        add_noise(&mut v64, 0, Precision::F64);
+        let want64: [u64; 9] = [
+            0x3fe3333333333335,
+            0xbff8000000000001,
+            0x3fd0000000000001,
+            0xbff8000000000003,
+            0x3fe3333333333335,
+            0x4007ffffffffffff,
+            0x3fd0000000000001,
+            0x4008000000000000,
+            0x3fe3333333333333,
+        ];
+        assert_eq!(v64.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want64);
+        let mut v32: Vec<f64> = s.iter().map(|&v| f64::from(v as f32)).collect();
+        add_noise(&mut v32, 0, Precision::F32);
+        let want32: [u32; 9] = [
+            0x3f19999c, 0xbfc00001, 0x3e800001, 0xbfc00003, 0x3f19999c, 0x403fffff, 0x3e800001,
+            0x40400000, 0x3f19999a,
+        ];
+        let got32: Vec<u32> = v32.iter().map(|&v| (v as f32).to_bits()).collect();
+        assert_eq!(got32, want32);
     }
 
     #[test]

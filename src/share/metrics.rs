@@ -64,9 +64,8 @@ impl ShareMetrics {
             if z {
                 continue;
             }
-            if id == UNTIED {
-                clusters += 1;
-            } else if !std::mem::replace(&mut seen[id as usize], true) {
+            // An untied unit is a cluster of its own; a group counts at its first unit.
+            if id == UNTIED || !std::mem::replace(&mut seen[id as usize], true) {
                 clusters += 1;
             }
         }

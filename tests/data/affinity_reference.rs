@@ -84,6 +84,15 @@ const AP_CASES: &[ApCase] = &[
         no_noise: ApResult { exemplars: &[0, 12], labels: &[0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1], iterations: 18 },
     },
     ApCase {
+        name: "tie_between_clusters",
+        n: 7,
+        f32: false,
+        s: &[-0.0, -0.25, -1.0, -110.25, -400.0, -420.25, -441.0, -0.25, -0.0, -0.25, -100.0, -380.25, -400.0, -420.25, -1.0, -0.25, -0.0, -90.25, -361.0, -380.25, -400.0, -110.25, -100.0, -90.25, -0.0, -90.25, -100.0, -110.25, -400.0, -380.25, -361.0, -90.25, -0.0, -0.25, -1.0, -420.25, -400.0, -380.25, -100.0, -0.25, -0.0, -0.25, -441.0, -420.25, -400.0, -110.25, -1.0, -0.25, -0.0],
+        pref: RefPref::Median,
+        noise: ApResult { exemplars: &[1, 4], labels: &[0, 0, 0, 1, 1, 1, 1], iterations: 21 },
+        no_noise: ApResult { exemplars: &[2, 5], labels: &[0, 0, 0, 0, 1, 1, 1], iterations: 21 },
+    },
+    ApCase {
         name: "equal_similarities_high_pref",
         n: 5,
         f32: false,
