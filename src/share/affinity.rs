@@ -370,7 +370,7 @@ impl AffinityPropagation {
                         f64::from(ii.iter().fold(0.0f32, |acc, &i| acc + s[i * n + j] as f32))
                     }
                 };
-                if sum >= best {
+                if sum > best {
                     best = sum;
                     arg = j;
                 }
