@@ -79,10 +79,13 @@ pub enum Error {
         /// Elements given.
         actual: usize,
     },
-    /// The device was lost (destroyed, driver reset, unplugged). Create a new one.
+    /// The device was lost (destroyed, driver reset, unplugged). Create a new one. Reported
+    /// for devices the crate created (its device-lost callback) and adopted ones (a probe; see
+    /// [`crate::Gpu::check_lost`]).
     #[error("the GPU device was lost: {0}")]
     DeviceLost(String),
-    /// wgpu reported a validation error (a bug in the caller's setup or in `tied`).
+    /// wgpu reported a validation error (a bug in the caller's setup or in `tied`): for
+    /// example a caller buffer that is destroyed, of another device, or sized wrongly.
     #[error("wgpu validation error: {0}")]
     Validation(String),
     /// The device ran out of memory.
@@ -91,6 +94,14 @@ pub enum Error {
     /// Mapping a buffer for readback failed.
     #[error("reading results back failed: {0}")]
     Readback(String),
+    /// A data file is missing or malformed ([`crate::share::idx`]).
+    #[error("data file {file}: {reason}")]
+    Data {
+        /// The file (its path as given).
+        file: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// Shorthand for `Result<T, tied::Error>`.

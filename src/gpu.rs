@@ -130,6 +130,14 @@ impl Gpu {
     /// device-lost callback of its own, the crate probes the device after each call (native
     /// only; see [`Gpu::check_lost`]). Your own device-lost callback, if any, stays yours.
     ///
+    /// The crate does not know the adapter of an adopted device, so a [`Error::LimitExceeded`]
+    /// can only suggest larger limits "if your adapter allows more".
+    ///
+    /// Every buffer you pass to this `Gpu`'s kernels must come from the same
+    /// `wgpu::Instance`: a buffer of another device of the same instance is refused (a
+    /// [`Error::Validation`]), but one from another instance cannot be told apart from yours
+    /// by wgpu-core (it can alias one of your buffers, or make wgpu-core panic).
+    ///
     /// # Errors
     /// [`Error::MissingFeature`] or [`Error::LimitExceeded`] naming what the device lacks.
     pub fn adopt(device: wgpu::Device, queue: wgpu::Queue) -> Result<Self> {

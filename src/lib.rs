@@ -33,8 +33,19 @@
 //!   device give bitwise identical results.
 //! - Portable: every kernel fits the WebGPU default limits, folds grids past 65,535
 //!   workgroups, bounds every per-invocation loop, and assumes no subgroup size.
-//! - No panics on bad input: every kernel, plan and host-slice call returns [`Error`]. The
-//!   testing aids ([`verify`], the CPU twins' reference loops, the benchmark cases in
+//! - No panics on bad input: every kernel, plan and host-slice call returns [`Error`]
+//!   (`tests/fuzz_api.rs` drives every constructor and plan builder with edge integers in the
+//!   test profile, overflow checks on). Caller buffers are checked before anything is
+//!   recorded: size, usage, aliasing, a mapped buffer, and (inside an error scope) whatever
+//!   wgpu refuses when binding or copying them, such as a buffer of another device. A lost or
+//!   destroyed device gives [`Error::DeviceLost`], adopted or not ([`Gpu::check_lost`]).
+//! - What cannot be detected: a buffer from another `wgpu::Instance`. wgpu-core names
+//!   resources by ids local to an instance, so such a buffer can alias one of yours (wgpu then
+//!   uses yours in its place, silently) or make wgpu-core itself panic when it looks the id
+//!   up. Keep every buffer a `Gpu` sees on that `Gpu`'s instance. A buffer whose `map_async`
+//!   is still pending is not detected either (wgpu 30 has no `map_state`); wgpu refuses it at
+//!   submit, through your device's error handler.
+//! - The testing aids ([`verify`], the CPU twins' reference loops, the benchmark cases in
 //!   `tying::cases`) assume well-formed input and panic on a length mismatch or a zero
 //!   group count.
 
@@ -49,6 +60,7 @@ pub mod growl;
 pub mod probe;
 mod scan;
 pub mod shaders;
+pub mod share;
 pub mod sort;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod timing;

@@ -1194,8 +1194,10 @@ impl Conv2dPlan {
     ///
     /// # Errors
     /// [`Error::BufferTooSmall`], [`Error::MissingUsage`], [`Error::LimitExceeded`] for a
-    /// buffer too large to bind, [`Error::Shape`] for a bias that does not match the shape or
-    /// an output aliasing an input. Nothing is recorded on error.
+    /// buffer too large to bind, [`Error::Shape`] for a bias that does not match the shape,
+    /// [`Error::Aliasing`] for an output that is also an input, [`Error::BufferMapped`],
+    /// and [`Error::Validation`] for a buffer wgpu refuses (destroyed, of another device).
+    /// Nothing is recorded on error.
     pub fn record_forward(
         &self,
         encoder: &mut wgpu::CommandEncoder,

@@ -310,7 +310,8 @@ impl OwlPlan {
     /// `STORAGE | COPY_DST`) and computes the prox there; `v` is left unchanged.
     ///
     /// # Errors
-    /// As [`OwlPlan::record`], plus missing copy usages.
+    /// As [`OwlPlan::record`], plus missing copy usages. The copy is validated before anything
+    /// is recorded: a mapped `v`, or one of another device, is an error.
     pub fn record_into(
         &self,
         encoder: &mut wgpu::CommandEncoder,
@@ -395,7 +396,8 @@ impl OwlPlan {
     /// values. Never submits.
     ///
     /// # Errors
-    /// Buffer size, usage and aliasing errors. Nothing is recorded on error.
+    /// Buffer size, usage, map-state and aliasing errors; [`Error::Validation`] for a buffer
+    /// wgpu refuses. Nothing is recorded on error.
     pub fn record(
         &self,
         encoder: &mut wgpu::CommandEncoder,
@@ -938,7 +940,8 @@ impl GrowlPlan {
     /// (needs `STORAGE | COPY_DST`) and computes the prox there.
     ///
     /// # Errors
-    /// As [`GrowlPlan::record`], plus missing copy usages.
+    /// As [`GrowlPlan::record`], plus missing copy usages. The copy is validated before
+    /// anything is recorded: a mapped `matrix`, or one of another device, is an error.
     pub fn record_into(
         &self,
         encoder: &mut wgpu::CommandEncoder,
@@ -1043,7 +1046,8 @@ impl GrowlPlan {
     /// and block 0 for every group).
     ///
     /// # Errors
-    /// Buffer size, usage and aliasing errors (of `matrix`, `w` and `blocks`). Nothing is
+    /// Buffer size, usage, map-state and aliasing errors (of `matrix`, `w` and `blocks`),
+    /// [`Error::Validation`] for a buffer wgpu refuses. Nothing is
     /// recorded on error.
     pub fn record(
         &self,

@@ -44,6 +44,24 @@ pub enum Weights {
         /// Fraction of ranks on the ramp, in [0, 1].
         top: f32,
     },
+    /// The paper's MNIST form, `PLD` in its code (`reg_params_init` in `utils_OWL.py`): with
+    /// `p = floor(n * transition) - 1` (computed in f64; 0 when `n * transition < 1`, where
+    /// numpy would fail), rank `k` (0-based) has weight `l1 + l2 * x_k`, where `x` is numpy's
+    /// `linspace(n - 1, 0, p)` on the first `p` ranks (`x_k = k * step + (n - 1)` with
+    /// `step = -(n - 1) / (p - 1)`, the last exactly 0; `x_0 = n - 1` when `p = 1`) and 0
+    /// after. Computed in f64 from the f32 `l1` and `l2` (as numpy promotes them), rounded to
+    /// f32 once. The MNIST setting is `n = 784`, `transition = 0.5`: `p = 391`, a ramp from
+    /// `l1 + 783 * l2` (180.345 for `l1 = 12`, `l2 = 0.215`) down to `l1` at rank 390. (The
+    /// paper's `transition = 0`, the smallest layer's row count, has no meaning for one layer:
+    /// use [`Weights::Custom`].)
+    Pld {
+        /// Flat part.
+        l1: f32,
+        /// Slope per linspace step of 1.
+        l2: f32,
+        /// Fraction of ranks on the ramp (plus one), in [0, 1].
+        transition: f32,
+    },
     /// Spike: `(b1 + b2, b2, ..., b2)` (group lasso plus a group-L_inf term).
     Spike {
         /// Extra weight of the largest group.
@@ -96,6 +114,14 @@ impl Weights {
                     })
                     .collect()
             }
+            Weights::Pld { l1, l2, transition } => {
+                if !(0.0..=1.0).contains(transition) {
+                    return Err(Error::shape(format!(
+                        "PLD transition {transition} must be in [0, 1]"
+                    )));
+                }
+                pld(n, *l1, *l2, *transition)
+            }
             Weights::Spike { b1, b2 } => {
                 (0..n).map(|k| if k == 0 { b1 + b2 } else { *b2 }).collect()
             }
@@ -108,6 +134,28 @@ impl Weights {
         validate(&w)?;
         Ok(w)
     }
+}
+
+/// The paper's `PLD` sequence (see [`Weights::Pld`]), numpy's arithmetic in f64.
+fn pld(n: usize, l1: f32, l2: f32, transition: f32) -> Vec<f32> {
+    let (l1, l2) = (f64::from(l1), f64::from(l2));
+    let p = ((n as f64 * f64::from(transition)).floor() - 1.0).max(0.0) as usize;
+    let start = (n as f64) - 1.0;
+    // numpy.linspace(start, 0, p): k * step + start, the last point exactly the stop.
+    let step = (0.0 - start) / (p as f64 - 1.0);
+    (0..n)
+        .map(|k| {
+            // Past the ramp, and its last point (the linspace's exact stop), 0.
+            let x = if k >= p || (p > 1 && k == p - 1) {
+                0.0
+            } else if p == 1 {
+                start
+            } else {
+                k as f64 * step + start
+            };
+            (l1 + l2 * x) as f32
+        })
+        .collect()
 }
 
 /// The OWL prox's input checks, shared by the CPU twin and the GPU path: one weight per

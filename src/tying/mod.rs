@@ -1435,8 +1435,9 @@ impl TiePlan {
     /// (`[groups][unit_len]`, overwritten; empty groups get 0). Never submits.
     ///
     /// # Errors
-    /// [`Error::BufferTooSmall`], [`Error::MissingUsage`] (both need `STORAGE`), aliasing, or a
-    /// buffer past the binding limit. Nothing is recorded on error.
+    /// [`Error::BufferTooSmall`], [`Error::MissingUsage`] (both need `STORAGE`),
+    /// [`Error::Aliasing`], [`Error::BufferMapped`], a buffer past the binding limit, or
+    /// [`Error::Validation`] for a buffer wgpu refuses. Nothing is recorded on error.
     pub fn record_reduce(
         &self,
         encoder: &mut wgpu::CommandEncoder,
