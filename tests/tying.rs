@@ -617,3 +617,25 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn sums_that_overflow_f32_are_infinite_as_documented() {
+    let _serial = common::serial();
+    // Sums run in f32 in a fixed order: a group whose sum passes f32::MAX is +Inf (its mean
+    // too, the sum divided by the count), where the f64 twin's mean would be finite; a group
+    // whose terms cancel before overflowing stays exact; NaN members give NaN.
+    let map = TieMap::new(
+        TieLayout::Scalar { len: 10 },
+        3,
+        vec![0, 0, 0, 0, 1, 1, 2, 2, UNTIED, 2],
+    )
+    .unwrap();
+    let src = [2e38, 2e38, 2e38, 2e38, 3e38, -3e38, 1.0, f32::NAN, 7.0, 2.0];
+    let sum = ties().reduce_blocking(&map, &src, Reduction::Sum).unwrap();
+    assert_eq!(sum[0], f32::INFINITY);
+    assert_eq!(sum[1], 0.0);
+    assert!(sum[2].is_nan());
+    let mean = ties().reduce_blocking(&map, &src, Reduction::Mean).unwrap();
+    assert_eq!(mean[0], f32::INFINITY);
+    assert_eq!(cpu::reduce(&map, &src, Reduction::Mean)[0], 2e38);
+}
