@@ -348,6 +348,115 @@ fn weight_sequences_and_errors() {
     ));
 }
 
+/// `n` values whose magnitudes are log-uniform over `[10^lo, 10^hi]`, random signs, and ties
+/// (about one value in eight repeats an earlier magnitude, with either sign).
+/// Tolerance of the value-range tests, relative to each element's PAV block (measured: 1-3e-7,
+/// a few f32 roundings of the output; the sums themselves are good to about 2^-28)
+const BLOCK_TOL: f32 = 1e-6;
+
+fn wide_values(rng: &mut Rng, n: usize, lo: f64, hi: f64) -> Vec<f32> {
+    let mut v: Vec<f32> = Vec::with_capacity(n);
+    for i in 0..n {
+        let sign = if rng.next_u64() % 2 == 0 { 1.0 } else { -1.0 };
+        let x = if i > 0 && rng.next_u64() % 8 == 0 {
+            v[(rng.next_u64() % i as u64) as usize].abs()
+        } else {
+            let u = f64::from(rng.uniform()) * 0.5 + 0.5;
+            10f64.powf(lo + (hi - lo) * u) as f32
+        };
+        v.push(sign * x);
+    }
+    v
+}
+
+/// A weight sequence for data `v` (magnitudes spanning many orders): one of the crate's
+/// sequences scaled to the magnitude of a random element, a custom sequence log-uniform over
+/// 1e-30..1e30, the sorted magnitudes times random factors (z near zero: cancellation), or zero.
+fn wide_weights(rng: &mut Rng, v: &[f32], kind: u32) -> Vec<f32> {
+    let n = v.len();
+    let s = v[(rng.next_u64() % n as u64) as usize].abs();
+    let mut u = || (rng.uniform() * 0.5 + 0.5) * 1.5;
+    let (a, b) = (u(), u());
+    let w = match kind % 7 {
+        0 => Weights::Oscar {
+            l1: s * a,
+            l2: s * b / n as f32,
+        },
+        1 => Weights::Linear {
+            l1: s * a,
+            l2: s * b,
+        },
+        2 => Weights::Stairwise {
+            l1: s * a,
+            l2: s * b / n as f32,
+            top: u() / 1.5,
+        },
+        3 => Weights::Spike {
+            b1: s * a,
+            b2: s * b,
+        },
+        4 => {
+            let mut w = wide_values(rng, n, -30.0, 30.0);
+            w.iter_mut().for_each(|x| *x = x.abs());
+            w.sort_by(|a, b| b.total_cmp(a));
+            Weights::Custom(w)
+        }
+        5 => {
+            let mut w: Vec<f32> = v
+                .iter()
+                .map(|x| x.abs() * (0.5 + 0.35 * (rng.uniform() + 1.0)))
+                .collect();
+            w.sort_by(|a, b| b.total_cmp(a));
+            Weights::Custom(w)
+        }
+        _ => Weights::Custom(vec![0.0; n]),
+    };
+    w.sequence(n, 1.0).unwrap()
+}
+
+/// The scale of each element's PAV block in the twin's solution: the largest of the block's
+/// magnitudes and of the weights at its ranks (the first one: weights do not increase).
+/// `blocks` numbers the blocks in rank order, so block b starts at the rank that counts the
+/// elements of blocks before it.
+fn block_scales(v: &[f32], w: &[f32], blocks: &[u32]) -> Vec<f32> {
+    let nb = blocks.iter().max().map_or(0, |&b| b as usize + 1);
+    let mut count = vec![0usize; nb];
+    let mut scale = vec![0.0f32; nb];
+    for (x, &b) in v.iter().zip(blocks) {
+        count[b as usize] += 1;
+        scale[b as usize] = scale[b as usize].max(x.abs());
+    }
+    let mut first = 0;
+    for (c, s) in count.iter().zip(scale.iter_mut()) {
+        if *c > 0 {
+            *s = s.max(w[first]);
+        }
+        first += c;
+    }
+    blocks.iter().map(|&b| scale[b as usize]).collect()
+}
+
+/// Every element of `got` within `tol` of the twin's, relative to its own PAV block's scale.
+fn owl_block_relative(v: &[f32], w: &[f32], got: &[f32], tol: f32) -> Result<(), String> {
+    let (want, blocks) = owl_prox_blocks(v, w).unwrap();
+    let scales = block_scales(v, w, &blocks);
+    for i in 0..v.len() {
+        let err = (got[i] - want[i]).abs();
+        if !(err <= tol * scales[i]) {
+            return Err(format!(
+                "n = {} index {i}: v {:e} gpu {:e} twin {:e} block scale {:e} (block {})",
+                v.len(),
+                v[i],
+                got[i],
+                want[i],
+                scales[i],
+                blocks[i]
+            ));
+        }
+    }
+    Ok(())
+}
+
 mod gpu {
     use super::*;
     use std::sync::OnceLock;
@@ -388,6 +497,89 @@ mod gpu {
                 "n = {} index {i}: gpu {g} cpu {e}",
                 v.len()
             );
+        }
+    }
+
+    /// The vector: one value 1e9 times the others. A grid scaled by the largest
+    /// magnitude (2^30 steps below 1e9: about 1) loses every small output.
+    #[test]
+    fn gpu_small_values_next_to_large_ones() {
+        let _serial = common::serial();
+        let v = [1e9f32, 1.0, -0.5, 0.25];
+        let w = [0.1f32, 0.1, 0.05, 0.0];
+        let got = owl().prox_blocking(&v, &w).unwrap();
+        let want = owl_prox(&v, &w).unwrap();
+        assert_eq!(want, vec![1e9, 0.9, -0.45, 0.25]);
+        for (i, (g, e)) in got.iter().zip(&want).enumerate() {
+            assert!(
+                (g - e).abs() <= 1e-6 * e.abs(),
+                "index {i}: gpu {got:?}, twin {want:?}"
+            );
+        }
+        // The same at the bottom of the range, and spanning all of it.
+        for v in [
+            [1e-20f32, 1e-29, -0.5e-29, 0.25e-29],
+            [1e30f32, 1e-30, -0.5e-30, 0.25e-30],
+        ] {
+            let w = [0.1 * v[1], 0.1 * v[1], 0.05 * v[1], 0.0];
+            let got = owl().prox_blocking(&v, &w).unwrap();
+            let want = owl_prox(&v, &w).unwrap();
+            for (i, (g, e)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    (g - e).abs() <= 1e-6 * e.abs(),
+                    "index {i}: gpu {got:?}, twin {want:?}"
+                );
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Magnitudes from 1e-30 to 1e30 (and narrower spans inside it), every weight family:
+        /// each element within 1e-6 of the f64 twin relative to its own PAV block's scale.
+        #[test]
+        fn gpu_owl_value_range(n in 1usize..2000, seed in any::<u64>(), kind in 0u32..7, span in 0u32..3) {
+            let _serial = common::serial();
+            let mut rng = Rng::new(seed);
+            let (lo, hi) = [(-30.0, 30.0), (-30.0, -20.0), (0.0, 12.0)][span as usize];
+            let v = wide_values(&mut rng, n, lo, hi);
+            let w = wide_weights(&mut rng, &v, kind);
+            let got = owl().prox_blocking(&v, &w).unwrap();
+            if let Err(e) = owl_block_relative(&v, &w, &got, BLOCK_TOL) {
+                prop_assert!(false, "kind {kind} span {span}: {e}");
+            }
+        }
+    }
+
+    /// The value range past one scan block (4096) and many leaf hulls: every weight family.
+    #[test]
+    fn gpu_owl_value_range_long() {
+        let _serial = common::serial();
+        let mut rng = Rng::new(41);
+        for kind in 0..7 {
+            let v = wide_values(&mut rng, 20_000, -30.0, 30.0);
+            let w = wide_weights(&mut rng, &v, kind);
+            let got = owl().prox_blocking(&v, &w).unwrap();
+            owl_block_relative(&v, &w, &got, BLOCK_TOL)
+                .unwrap_or_else(|e| panic!("kind {kind}: {e}"));
+        }
+    }
+
+    /// The block-scaled sums round where grids differ, in a fixed tree: the same input gives
+    /// the same bits every run (values and block ids), past several scan blocks.
+    #[test]
+    fn gpu_owl_deterministic_bits() {
+        let _serial = common::serial();
+        let mut rng = Rng::new(8);
+        let v = wide_values(&mut rng, 70_000, -30.0, 30.0);
+        let w = wide_weights(&mut rng, &v, 0);
+        let bits = |x: &[f32]| x.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        let (a, ba) = pollster::block_on(owl().prox_with_blocks(&v, &w, true)).unwrap();
+        for _ in 0..2 {
+            let (b, bb) = pollster::block_on(owl().prox_with_blocks(&v, &w, true)).unwrap();
+            assert_eq!(bits(&a), bits(&b));
+            assert_eq!(ba, bb);
         }
     }
 

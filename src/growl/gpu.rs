@@ -1,5 +1,5 @@
-//! The OWL prox on the GPU: radix sort of magnitudes, exact fixed-point prefix sums, pool adjacent
-//! violators as an upper-hull merge, and the scatter back (`shaders/owl_*.wgsl`).
+//! The OWL prox on the GPU: radix sort of magnitudes, block-scaled fixed-point suffix sums,
+//! pool adjacent violators as an upper-hull merge, and the scatter back (`shaders/owl_*.wgsl`).
 //!
 //! The prox is computed in place on the caller's vector. Every invocation does bounded work
 //! (a 256-point leaf hull, O(log^2 n) binary searches per merge), with no spin-waiting, so it
@@ -21,6 +21,10 @@ use super::GroupLayout;
 /// Points per leaf hull (`CHUNK` in the shaders).
 const CHUNK: u32 = 256;
 
+/// Longest vector of the OWL prox: a suffix sum of at most this many elements of at most 2^29
+/// units each (plus a rounding unit per addition) stays inside the 56-bit signed mantissa.
+const MAX_OWL_LEN: u64 = (1 << 26) - 1;
+
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
 struct OwlParams {
@@ -38,7 +42,7 @@ struct OwlParams {
 struct OwlKernels {
     prepare: Kernel,
     make_z: Kernel,
-    /// Inclusive scan of the 64-bit fixed-point sums.
+    /// Inclusive scan of the block-scaled fixed-point sums.
     scan_z: ScanKernels,
     leaf: Kernel,
     compact: Kernel,
@@ -171,8 +175,14 @@ impl OwlProx {
 
     /// Prepares scratch for vectors of `n` elements.
     ///
+    /// The suffix sums are 56-bit integers, each on its own power-of-two grid (see
+    /// [`OwlProx::prox`]): that bounds `n` below 2^26 (67,108,864) elements. They take 8 bytes
+    /// per element in one storage binding, so a device with the WebGPU default of 128 MiB
+    /// bindings takes at most 2^24 = 16,777,216 elements.
+    ///
     /// # Errors
-    /// [`Error::LimitExceeded`] when `n` does not fit one binding or dispatch.
+    /// [`Error::LimitExceeded`] when `n` is 2^26 or more, or does not fit one binding or
+    /// dispatch.
     pub fn plan(&self, n: usize) -> Result<OwlPlan> {
         let gpu = &self.gpu;
         let device = gpu.device();
@@ -181,7 +191,16 @@ impl OwlProx {
             .ok()
             .filter(|&n| n < u32::MAX)
             .ok_or_else(|| Error::shape("at most 2^32 - 2 elements"))?;
-        dispatch::check_binding_size(device, "owl sums", (u64::from(n) + 1) * 8)?;
+        if u64::from(n) > MAX_OWL_LEN {
+            return Err(Error::LimitExceeded {
+                limit: "OWL prox length (56-bit block-scaled sums)",
+                needed: u64::from(n),
+                allowed: MAX_OWL_LEN,
+                hint: "; split the vector: the OWL prox of more than 2^26 - 1 elements is not supported"
+                    .into(),
+            });
+        }
+        dispatch::check_binding_size(device, "owl sums", u64::from(n).max(1) * 8)?;
         let sort = self.sort.plan(n as usize)?;
         let points = n + 1;
         let chunks = points.div_ceil(CHUNK);
@@ -225,7 +244,7 @@ impl OwlProx {
                 });
                 nodes = out;
             }
-            let z = buf("owl z / sums (+ scale)", u64::from(n + 1) * 8);
+            let z = buf("owl z / suffix sums", u64::from(n.max(1)) * 8);
             let z_scan = ScanPlan::new(gpu, &self.kernels.scan_z, &z, n.max(1), 8, |len, _, g| {
                 uniform_of(params(len, 0, g))
             })?;
@@ -258,9 +277,23 @@ impl OwlProx {
 
     /// The OWL prox of host `v` with weights `w` (non-negative, non-increasing, same length).
     ///
+    /// Accuracy: every output is within about 1e-6 (a few f32 roundings) of the exact prox
+    /// *relative to its own PAV block*: of the largest magnitude or weight among the block's
+    /// ranks, not the vector's. Inputs may span the whole normal f32 range (tested from 1e-30
+    /// to 1e30 in one vector). The sums behind the block means are integers, each rank on its
+    /// own power-of-two grid (2^-28 of that rank's larger of magnitude and weight), added in a
+    /// tree fixed by `n`: results are the same bits run to run. Where two blocks' means agree
+    /// to within the grid of the larger block, the GPU may pool or split them differently from
+    /// the twin; the outputs there still differ by at most about that grid.
+    ///
+    /// Subnormal inputs and weights (below 1.18e-38 in magnitude) may be flushed to zero by the
+    /// GPU (WGSL leaves denormals to the implementation), and so may outputs below that; the CPU
+    /// twin keeps them. Keep data in the normal range when that matters.
+    ///
     /// # Errors
     /// [`Error::LengthMismatch`], [`Error::Shape`] for invalid weights or non-finite input,
-    /// plan, recording and readback errors.
+    /// [`Error::LimitExceeded`] past 2^26 - 1 elements (see [`OwlProx::plan`]), plan,
+    /// recording and readback errors.
     pub async fn prox(&self, v: &[f32], w: &[f32]) -> Result<Vec<f32>> {
         Ok(self.prox_with_blocks(v, w, false).await?.0)
     }
@@ -381,7 +414,7 @@ impl OwlPlan {
     /// Records the OWL prox of `v` (f32, in place) with weights `w` (f32, non-negative and
     /// non-increasing: validate them with [`super::validate`]; the GPU does not). When
     /// `blocks` is given, it receives each element's PAV block id (u32). `v` must hold finite
-    /// values. Never submits.
+    /// values. Never submits. Accuracy and subnormals: as [`OwlProx::prox`].
     ///
     /// # Errors
     /// Buffer size, usage and aliasing errors. Nothing is recorded on error.

@@ -9,6 +9,18 @@
 //! On the GPU: [`OwlProx`] (vectors) and [`GrowlProx`] (tensors), recording into the caller's
 //! encoder, with bounded work per invocation at any size. On the CPU: [`cpu`], the reference
 //! twin and a fast fallback without a GPU (a radix sort of magnitudes, a linear stack PAV).
+//!
+//! # Numerical policies
+//! - Accuracy is relative to each PAV block's own scale (the largest magnitude or weight among
+//!   its ranks), over the whole normal f32 range: the GPU sums are block-scaled integers, each
+//!   rank on a power-of-two grid 2^-28 below its own magnitude, so small values next to large
+//!   ones keep their digits (see [`OwlProx::prox`]). GrOWL group norms are computed with a
+//!   per-group power-of-two scale, so norms from about 1e-38 to 3.4e38 neither underflow nor
+//!   overflow (see [`GrowlProx::prox`]).
+//! - Results are bitwise reproducible run to run (fixed reduction trees, integer sums).
+//! - Subnormal values (below 1.18e-38 in magnitude) may be flushed to zero on the GPU (WGSL
+//!   leaves denormals to the implementation); the CPU twins keep them.
+//! - Non-finite input is refused by the host-slice calls; the `record` calls cannot check it.
 
 pub mod cpu;
 mod gpu;
