@@ -4,8 +4,8 @@
 mod common;
 
 use proptest::prelude::*;
-use tied::growl::cpu::{growl_prox, owl_prox, owl_prox_blocks, GrowlOutput};
-use tied::growl::{GroupLayout, Weights};
+use tied::growl::cpu::{growl_prox, growl_prox_with, owl_prox, owl_prox_blocks, GrowlOutput};
+use tied::growl::{GroupLayout, GrowlOptions, Weights};
 use tied::verify::Rng;
 use tied::Error;
 
@@ -457,6 +457,68 @@ fn owl_block_relative(v: &[f32], w: &[f32], got: &[f32], tol: f32) -> Result<(),
     Ok(())
 }
 
+/// A tensor of `layout` whose groups have heavy-tailed norms: each group's scale is
+/// log-uniform over `[10^lo, 10^hi]`, its elements that scale times uniform values, a quarter of
+/// them shrunk by up to 1e-3 more; about one group in eight repeats an earlier group's scale.
+fn heavy_tailed(rng: &mut Rng, layout: GroupLayout, lo: f64, hi: f64) -> Vec<f32> {
+    let scales: Vec<f32> = wide_values(rng, layout.groups(), lo, hi)
+        .iter()
+        .map(|x| x.abs())
+        .collect();
+    (0..layout.len())
+        .map(|e| {
+            let mut x = rng.uniform() * scales[layout.group_of(e)];
+            if rng.next_u64() % 4 == 0 {
+                x *= 10f32.powf(-3.0 * (rng.uniform() * 0.5 + 0.5));
+            }
+            x
+        })
+        .collect()
+}
+
+/// GrOWL `got` against the twin, relative to each group's PAV block: new norms within `tol`
+/// of the block's scale; each element within `tol * |x| * (scale / norm + 1)` (its group's
+/// factor new norm / norm carries the block-relative error of the new norm and the relative
+/// error of the norm).
+fn growl_block_relative(
+    m: &[f32],
+    layout: GroupLayout,
+    w: &[f32],
+    options: GrowlOptions,
+    got: &GrowlOutput,
+    tol: f32,
+) -> Result<(), String> {
+    let want = growl_prox_with(m, layout, w, options).unwrap();
+    // The twin's input norms (after the threshold): the prox with zero weights keeps them.
+    let norms = growl_prox_with(m, layout, &vec![0.0; w.len()], options)
+        .unwrap()
+        .norms;
+    let scales = block_scales(&norms, w, &want.blocks);
+    for g in 0..norms.len() {
+        if !((got.norms[g] - want.norms[g]).abs() <= tol * scales[g]) {
+            return Err(format!(
+                "{layout:?} group {g}: norm {:e}, new norm gpu {:e} twin {:e}, block scale {:e}",
+                norms[g], got.norms[g], want.norms[g], scales[g]
+            ));
+        }
+    }
+    for (e, ((g, t), x)) in got.weights.iter().zip(&want.weights).zip(m).enumerate() {
+        let grp = layout.group_of(e);
+        let bound = if norms[grp] > 0.0 {
+            tol * x.abs() * (scales[grp] / norms[grp] + 1.0)
+        } else {
+            0.0
+        };
+        if !((g - t).abs() <= bound) {
+            return Err(format!(
+                "{layout:?} element {e} (group {grp}, norm {:e}): {x:e} -> gpu {g:e} twin {t:e}",
+                norms[grp]
+            ));
+        }
+    }
+    Ok(())
+}
+
 mod gpu {
     use super::*;
     use std::sync::OnceLock;
@@ -622,6 +684,142 @@ mod gpu {
     fn growl() -> &'static tied::growl::GrowlProx {
         static G: OnceLock<tied::growl::GrowlProx> = OnceLock::new();
         G.get_or_init(|| tied::growl::GrowlProx::new(common::gpu()).expect("growl pipelines"))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 16, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Heavy-tailed group norms (1e-30 to 1e30 in one tensor), rows, columns and conv
+        /// channels (vec4 paths included), the default threshold and none: every new norm
+        /// within 2e-6 of the f64 twin relative to its PAV block, every element likewise.
+        #[test]
+        fn gpu_growl_value_range(
+            groups in 1usize..300,
+            inner in 1usize..24,
+            shape in 0u32..3,
+            seed in any::<u64>(),
+            kind in 0u32..7,
+            span in 0u32..3,
+            no_threshold in any::<bool>(),
+        ) {
+            let _serial = common::serial();
+            let layout = match shape {
+                0 => GroupLayout::Rows { rows: groups, cols: inner },
+                1 => GroupLayout::Columns { rows: inner, cols: groups },
+                _ => GroupLayout::ConvInChannels { c_out: 3, c_in: groups, khw: inner },
+            };
+            let options = if no_threshold { GrowlOptions::zero_below(0.0) } else { GrowlOptions::default() };
+            let mut rng = Rng::new(seed);
+            let (lo, hi) = [(-30.0, 30.0), (-30.0, -20.0), (15.0, 30.0)][span as usize];
+            let m = heavy_tailed(&mut rng, layout, lo, hi);
+            let norms = growl_prox_with(&m, layout, &vec![0.0; groups], options).unwrap().norms;
+            let w = wide_weights(&mut rng, &norms.iter().map(|r| r.max(1e-30)).collect::<Vec<_>>(), kind);
+            let got = growl().prox_blocking_with(&m, layout, &w, options).unwrap();
+            if let Err(e) = growl_block_relative(&m, layout, &w, options, &got, 2.0 * BLOCK_TOL) {
+                prop_assert!(false, "kind {kind} span {span}: {e}");
+            }
+        }
+    }
+
+    /// Heavy-tailed norms of interleaved groups cut into binding windows: the partial norms
+    /// of one group combine across windows without overflow or underflow.
+    #[test]
+    fn gpu_growl_value_range_windows() {
+        let _serial = common::serial();
+        // 16 MiB bindings (the least a device may have): 4200 x 1000 f32 is two windows.
+        let gpu = common::gpu_with_binding_limit(16 << 20);
+        let growl = tied::growl::GrowlProx::new(&gpu).unwrap();
+        let mut rng = Rng::new(12);
+        for layout in [GroupLayout::Columns {
+            rows: 4200,
+            cols: 1000,
+        }] {
+            assert!(growl.plan(layout).unwrap().windows() >= 2, "{layout:?}");
+            let m = heavy_tailed(&mut rng, layout, -30.0, 30.0);
+            for options in [GrowlOptions::default(), GrowlOptions::zero_below(0.0)] {
+                let n = layout.groups();
+                let norms = growl_prox_with(&m, layout, &vec![0.0; n], options)
+                    .unwrap()
+                    .norms;
+                let w = wide_weights(
+                    &mut rng,
+                    &norms.iter().map(|r| r.max(1e-30)).collect::<Vec<_>>(),
+                    0,
+                );
+                let got = growl.prox_blocking_with(&m, layout, &w, options).unwrap();
+                growl_block_relative(&m, layout, &w, options, &got, 2.0 * BLOCK_TOL)
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+        }
+    }
+
+    /// A tensor of small scale (norms about 1e-10): the default threshold (the paper's
+    /// `f32::EPSILON`) zeroes every group, on the GPU as in the twin; threshold 0 keeps them,
+    /// matching the twin, as the prox would.
+    #[test]
+    fn gpu_growl_zero_threshold_is_an_option() {
+        let _serial = common::serial();
+        let layout = GroupLayout::Rows { rows: 60, cols: 8 };
+        let m: Vec<f32> = Rng::new(3)
+            .vec(layout.len())
+            .iter()
+            .map(|x| x * 1e-10)
+            .collect();
+        let w = Weights::Oscar {
+            l1: 1e-11,
+            l2: 1e-13,
+        }
+        .sequence(60, 1.0)
+        .unwrap();
+        let zero = growl().prox_blocking(&m, layout, &w).unwrap();
+        assert!(
+            zero.zero.iter().all(|&z| z),
+            "default: every group below epsilon is zero"
+        );
+        assert!(zero.weights.iter().all(|&x| x == 0.0));
+        assert_eq!(zero, growl_prox(&m, layout, &w).unwrap());
+        let options = GrowlOptions::zero_below(0.0);
+        let kept = growl().prox_blocking_with(&m, layout, &w, options).unwrap();
+        let want = growl_prox_with(&m, layout, &w, options).unwrap();
+        assert!(want.zero.iter().all(|&z| !z), "the prox keeps every group");
+        assert_eq!(kept.zero, want.zero);
+        growl_block_relative(&m, layout, &w, options, &kept, 2.0 * BLOCK_TOL).unwrap();
+        // The plan carries the option; a bad threshold is refused.
+        assert_eq!(
+            growl().plan_with(layout, options).unwrap().options(),
+            options
+        );
+        for bad in [-1.0, f32::NAN, f32::INFINITY] {
+            let r = growl().plan_with(layout, GrowlOptions::zero_below(bad));
+            assert!(matches!(r, Err(Error::Shape(_))), "{r:?}");
+            let r = growl_prox_with(&m, layout, &w, GrowlOptions::zero_below(bad));
+            assert!(matches!(r, Err(Error::Shape(_))), "{r:?}");
+        }
+    }
+
+    /// GrOWL bits are the same run to run with heavy-tailed norms.
+    #[test]
+    fn gpu_growl_deterministic_bits() {
+        let _serial = common::serial();
+        let layout = GroupLayout::ConvInChannels {
+            c_out: 6,
+            c_in: 500,
+            khw: 9,
+        };
+        let mut rng = Rng::new(21);
+        let m = heavy_tailed(&mut rng, layout, -30.0, 30.0);
+        let norms = growl_prox(&m, layout, &vec![0.0; 500]).unwrap().norms;
+        let w = wide_weights(
+            &mut rng,
+            &norms.iter().map(|r| r.max(1e-30)).collect::<Vec<_>>(),
+            1,
+        );
+        let bits = |x: &[f32]| x.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        let a = growl().prox_blocking(&m, layout, &w).unwrap();
+        let b = growl().prox_blocking(&m, layout, &w).unwrap();
+        assert_eq!(bits(&a.weights), bits(&b.weights));
+        assert_eq!(bits(&a.norms), bits(&b.norms));
+        assert_eq!(a.blocks, b.blocks);
     }
 
     /// Tensors larger than one binding are cut into windows: a row layout into whole rows,
