@@ -20,8 +20,8 @@ struct GrowlParams {
     step_g: u32,    // (256 / inner) % groups
     group_base: u32, // a window's first group (row tensors larger than a binding)
     // growl_norms over windows of outer slabs (interleaved tensors larger than a binding):
-    // bit 0 adds the partial sum of squares earlier windows left in `norms`; bit 1 finishes
-    // (square root, new norms). A window of whole groups has only bit 1.
+    // bit 0 combines the partial norm earlier windows left in `norms` (a scaled hypot); bit 1
+    // finishes (threshold, new norms). A window of whole groups has only bit 1.
     norms_role: u32,
     // growl_norms: norms below this are zero (the plan's `GrowlOptions::zero_below`).
     zero_below: f32,

@@ -7,7 +7,7 @@
 // larger element comes (rescaling its sum by the exact power of two), so squares neither
 // overflow nor underflow whatever the group's magnitude: norms cover the f32 range (elements
 // far below the largest, by 2^60 and more, round away as they would in any f32 sum). The
-// threads' sums are brought to the workgroup's largest code before the fixed-order sum.
+// threads' (sum, scale) pairs merge in a fixed order, each on the larger of the two scales.
 // Over windows of outer slabs, the partial norms combine in window order (`norms_role`, a
 // scaled hypot): still a fixed order, so still deterministic.
 @group(0) @binding(2) var<storage, read_write> norms: array<f32>;
@@ -61,43 +61,43 @@ fn scaled_hypot(a: f32, b: f32) -> f32 {
     return ldexp(sqrt(fma(x, x, y * y)), i32(c) - 127);
 }
 
+// A scaled sum of squares: the squares of values times code_factor(code).
+struct Squares {
+    s: f32,
+    code: u32,
+}
+
+// a + b on the larger of their scales.
+fn merge_squares(a: Squares, b: Squares) -> Squares {
+    let code = max(a.code, b.code);
+    return Squares(rescale_squares(a.s, a.code, code) + rescale_squares(b.s, b.code, code), code);
+}
+
 // Adds the 256 threads' partial sums of squares of group g (`s` scaled by code_factor(code);
-// fixed-order raking: 16 threads reduce 16 partials each, then one reduces the 16; the codes
-// first, by max) and stores the norm. Call from uniform control flow.
+// fixed-order raking on (sum, scale) pairs: 16 threads merge 16 partials each, then one
+// merges the 16; 2 barriers) and stores the norm. Call from uniform control flow.
 fn store_norm(g: u32, s: f32, code: u32, lid: u32) {
+    tree[lid] = s;
     codes[lid] = code;
     workgroupBarrier();
     // The thread tests are loop bounds, not branches (see scan.wgsl).
     {
-        var c = CODE_LO;
+        var t = Squares(0.0, CODE_LO);
         for (var k = 0u; k < select(0u, 16u, lid < 16u); k++) {
-            c = max(c, codes[lid * 16u + k]);
+            t = merge_squares(t, Squares(tree[lid * 16u + k], codes[lid * 16u + k]));
         }
         if (lid < 16u) {
-            rake_codes[lid] = c;
+            rake[lid] = t.s;
+            rake_codes[lid] = t.code;
         }
     }
     workgroupBarrier();
-    var top = CODE_LO;
-    for (var k = 0u; k < 16u; k++) {
-        top = max(top, rake_codes[k]);
-    }
-    tree[lid] = rescale_squares(s, code, top);
-    workgroupBarrier();
-    {
-        var t = 0.0;
-        for (var k = 0u; k < select(0u, 16u, lid < 16u); k++) {
-            t += tree[lid * 16u + k];
-        }
-        if (lid < 16u) {
-            rake[lid] = t;
-        }
-    }
-    workgroupBarrier();
-    var total = 0.0;
+    var all = Squares(0.0, CODE_LO);
     for (var k = 0u; k < select(0u, 16u, lid == 0u); k++) {
-        total += rake[k];
+        all = merge_squares(all, Squares(rake[k], rake_codes[k]));
     }
+    let total = all.s;
+    let top = all.code;
     if (lid == 0u) {
         // This window's share of the norm (the whole norm when the window has whole groups).
         var r = ldexp(sqrt(total), i32(top) - 127);
