@@ -357,8 +357,12 @@ const BLOCK_TOL: f32 = 1e-6;
 fn wide_values(rng: &mut Rng, n: usize, lo: f64, hi: f64) -> Vec<f32> {
     let mut v: Vec<f32> = Vec::with_capacity(n);
     for i in 0..n {
-        let sign = if rng.next_u64() % 2 == 0 { 1.0 } else { -1.0 };
-        let x = if i > 0 && rng.next_u64() % 8 == 0 {
+        let sign = if rng.next_u64().is_multiple_of(2) {
+            1.0
+        } else {
+            -1.0
+        };
+        let x = if i > 0 && rng.next_u64().is_multiple_of(8) {
             v[(rng.next_u64() % i as u64) as usize].abs()
         } else {
             let u = f64::from(rng.uniform()) * 0.5 + 0.5;
@@ -442,7 +446,8 @@ fn owl_block_relative(v: &[f32], w: &[f32], got: &[f32], tol: f32) -> Result<(),
     let scales = block_scales(v, w, &blocks);
     for i in 0..v.len() {
         let err = (got[i] - want[i]).abs();
-        if !(err <= tol * scales[i]) {
+        let close = err <= tol * scales[i]; // false for NaN
+        if !close {
             return Err(format!(
                 "n = {} index {i}: v {:e} gpu {:e} twin {:e} block scale {:e} (block {})",
                 v.len(),
@@ -468,7 +473,7 @@ fn heavy_tailed(rng: &mut Rng, layout: GroupLayout, lo: f64, hi: f64) -> Vec<f32
     (0..layout.len())
         .map(|e| {
             let mut x = rng.uniform() * scales[layout.group_of(e)];
-            if rng.next_u64() % 4 == 0 {
+            if rng.next_u64().is_multiple_of(4) {
                 x *= 10f32.powf(-3.0 * (rng.uniform() * 0.5 + 0.5));
             }
             x
@@ -495,7 +500,8 @@ fn growl_block_relative(
         .norms;
     let scales = block_scales(&norms, w, &want.blocks);
     for g in 0..norms.len() {
-        if !((got.norms[g] - want.norms[g]).abs() <= tol * scales[g]) {
+        let close = (got.norms[g] - want.norms[g]).abs() <= tol * scales[g];
+        if !close {
             return Err(format!(
                 "{layout:?} group {g}: norm {:e}, new norm gpu {:e} twin {:e}, block scale {:e}",
                 norms[g], got.norms[g], want.norms[g], scales[g]
@@ -509,7 +515,8 @@ fn growl_block_relative(
         } else {
             0.0
         };
-        if !((g - t).abs() <= bound) {
+        let close = (g - t).abs() <= bound;
+        if !close {
             return Err(format!(
                 "{layout:?} element {e} (group {grp}, norm {:e}): {x:e} -> gpu {g:e} twin {t:e}",
                 norms[grp]
