@@ -1,4 +1,5 @@
-// Element loader of growl_norms.wgsl: thread t adds elements t, t + 256, ... of group g.
+// Element loader of growl_norms.wgsl: thread t adds the scaled squares of elements t, t + 256,
+// ... of group g.
 @group(0) @binding(1) var<storage, read> matrix: array<f32>;
 
 @compute @workgroup_size(256)
@@ -13,9 +14,20 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let row = p.groups * p.inner;
     var at = o * row + g * p.inner + i;
     var s = 0.0;
+    var code = CODE_LO;
+    var factor = code_factor(code);
+    var bound = code_bound(code);
     for (var j = lid; j < p.group_len; j += 256u) {
         let x = matrix[at];
-        s = fma(x, x, s);
+        if (abs(x) >= bound) {
+            let c = code_of(x);
+            s = rescale_squares(s, code, c);
+            code = c;
+            factor = code_factor(c);
+            bound = code_bound(c);
+        }
+        let y = x * factor;
+        s = fma(y, y, s);
         i += p.step_i;
         var carry = 0u;
         if (i >= p.inner) {
@@ -24,5 +36,5 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         }
         at += (p.step_o + carry) * row + p.step_i - carry * p.inner;
     }
-    store_norm(g, s, lid);
+    store_norm(g, s, code, lid);
 }

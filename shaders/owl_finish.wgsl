@@ -30,8 +30,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let t = segment_of(k);
     let a = verts[t];
     let b = verts[t + 1u];
-    let scale = bitcast<f32>(sums[p.n].x);
-    let slope = i64_to_f32(i64_sub(s_at(b), s_at(a))) / f32(b - a) / scale;
+    let d = rise(a, b);
+    let slope = scale2(i64_to_f32(d.m) / f32(b - a), i32(d.code) - 155);
     let i = payload[k];
     // In place: v_out holds the input v on entry.
     v_out[i] = sign(v_out[i]) * max(slope, 0.0);

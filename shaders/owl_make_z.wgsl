@@ -1,5 +1,6 @@
-// z_k = q(sorted_k) - q(w_k) with q(x) = round(x * scale): exact integers. Thread 0 also
-// stores the scale's bits after the n values, for the stages that turn sums back into floats.
+// z_k = q(sorted_k) - q(w_k), q(x) = round(x * 2^(155 - c_k)) on position k's own grid
+// (c_k = grid_code(max(sorted_k, w_k)): both below 2^29 units, exact integers), stored at
+// n - 1 - k so that the forward inclusive scan gives the suffix sums T_k.
 @group(0) @binding(1) var<storage, read> keys: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
 @group(0) @binding(3) var<storage, read_write> z: array<vec2<u32>>;
@@ -10,10 +11,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     if (k >= p.n) {
         return;
     }
-    let scale = fixed_scale(max(keys[0], w[0]));
-    let q = i32(round(keys[k] * scale)) - i32(round(w[k] * scale));
-    z[k] = i64_from_i32(q);
-    if (k == 0u) {
-        z[p.n] = vec2<u32>(bitcast<u32>(scale), 0u);
-    }
+    let a = keys[k];
+    let b = w[k];
+    let code = grid_code(max(a, b));
+    let shift = 155 - i32(code);
+    let q = i32(round(scale2(a, shift))) - i32(round(scale2(b, shift)));
+    z[p.n - 1u - k] = sc_pack(Scaled(i64_from_i32(q), code));
 }

@@ -1,8 +1,10 @@
 //! Multi-pass (reduce-then-scan) prefix sums over one buffer, level by level: each level
 //! scans blocks of 4096 values and writes the block totals, which the next level scans; the
 //! totals are then added back down. No spin-waiting. One WGSL scan, `shaders/scan.wgsl`,
-//! compiled with two preludes: u32 exclusive (`shaders/scan_u32.wgsl`) and 64-bit
-//! fixed-point inclusive (`shaders/owl_scan.wgsl`); binding layout: uniform, data, totals.
+//! compiled with two preludes: u32 exclusive (`shaders/scan_u32.wgsl`) and block-scaled
+//! fixed-point inclusive (`shaders/owl_scan.wgsl`, the OWL prox's suffix sums; its addition
+//! rounds to the coarser grid, so its results depend on the tree, which depends only on the
+//! length); binding layout: uniform, data, totals.
 
 use crate::dispatch::{self, Binding, Grid, Kernel, Recording};
 use crate::error::Result;

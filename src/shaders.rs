@@ -39,7 +39,7 @@ const RADIX_SMALL: &str = include_str!("../shaders/radix_small.wgsl");
 pub const SCAN: &str = include_str!("../shaders/scan.wgsl");
 /// The prelude of the exclusive u32 scan.
 const SCAN_U32: &str = include_str!("../shaders/scan_u32.wgsl");
-/// OWL prox: common part (parameters, 64-bit fixed-point integer helpers).
+/// OWL prox: common part (parameters, 64-bit integer and block-scaled fixed-point helpers).
 pub const OWL_COMMON: &str = include_str!("../shaders/owl_prox.wgsl");
 /// OWL prox: the cumulative-sum points and orientation test.
 pub const OWL_GEOMETRY: &str = include_str!("../shaders/owl_geometry.wgsl");
@@ -47,7 +47,7 @@ pub const OWL_GEOMETRY: &str = include_str!("../shaders/owl_geometry.wgsl");
 pub const OWL_PREPARE: &str = include_str!("../shaders/owl_prepare.wgsl");
 /// OWL prox stage: z = sorted magnitudes - weights.
 pub const OWL_MAKE_Z: &str = include_str!("../shaders/owl_make_z.wgsl");
-/// OWL prox stage: the prelude of the inclusive 64-bit integer scan (then [`SCAN`]).
+/// OWL prox stage: the prelude of the inclusive block-scaled scan (then [`SCAN`]).
 pub const OWL_SCAN: &str = include_str!("../shaders/owl_scan.wgsl");
 /// OWL prox stage: leaf hulls.
 pub const OWL_LEAF: &str = include_str!("../shaders/owl_leaf.wgsl");

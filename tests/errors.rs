@@ -545,17 +545,34 @@ fn conv_with_empty_operands_records_with_zero_byte_buffers() {
     }
 }
 
-/// A GrOWL group whose f32 sum of squares would overflow is refused on the host path.
+/// A GrOWL group whose norm is past `f32::MAX` is refused on the host path (an OWL input must
+/// be a finite f32); a group whose sum of squares alone would overflow f32 (elements of 3e19)
+/// is fine: the norms are scaled by powers of two.
 #[test]
 fn growl_norm_overflow_is_an_error() {
     let _serial = common::serial();
     let growl = tied::growl::GrowlProx::new(common::gpu()).unwrap();
     let layout = tied::growl::GroupLayout::Rows { rows: 2, cols: 2 };
-    let r = growl.prox_blocking(&[1.0, 2.0, 3e19, 1.0], layout, &[0.1, 0.1]);
+    let r = growl.prox_blocking(&[1.0, 2.0, 3e38, 3e38], layout, &[0.1, 0.1]);
     assert!(
         matches!(r, Err(Error::Shape(ref m)) if m.contains("group 1")),
         "{r:?}"
     );
+    let r = tied::growl::cpu::growl_prox(&[1.0, 2.0, 3e38, 3e38], layout, &[0.1, 0.1]);
+    assert!(
+        matches!(r, Err(Error::Shape(ref m)) if m.contains("group 1")),
+        "{r:?}"
+    );
+    let m = [1.0, 2.0, 3e19, 1.0];
+    let got = growl.prox_blocking(&m, layout, &[0.1, 0.1]).unwrap();
+    let want = tied::growl::cpu::growl_prox(&m, layout, &[0.1, 0.1]).unwrap();
+    let close = |a: &[f32], b: &[f32]| {
+        a.iter()
+            .zip(b)
+            .all(|(x, y)| (x - y).abs() <= 1e-6 * y.abs())
+    };
+    assert!(close(&got.norms, &want.norms), "{got:?} vs {want:?}");
+    assert!(close(&got.weights, &want.weights), "{got:?} vs {want:?}");
 }
 
 /// A device adopted from the caller, on the environment's adapter, with exactly the crate's

@@ -4,8 +4,8 @@
 mod common;
 
 use proptest::prelude::*;
-use tied::growl::cpu::{growl_prox, owl_prox, owl_prox_blocks, GrowlOutput};
-use tied::growl::{GroupLayout, Weights};
+use tied::growl::cpu::{growl_prox, growl_prox_with, owl_prox, owl_prox_blocks, GrowlOutput};
+use tied::growl::{GroupLayout, GrowlOptions, Weights};
 use tied::verify::Rng;
 use tied::Error;
 
@@ -348,6 +348,184 @@ fn weight_sequences_and_errors() {
     ));
 }
 
+/// `n` values whose magnitudes are log-uniform over `[10^lo, 10^hi]`, random signs, and ties
+/// (about one value in eight repeats an earlier magnitude, with either sign).
+/// Tolerance of the value-range tests, relative to each element's PAV block (measured: 1-3e-7,
+/// a few f32 roundings of the output; the sums themselves are good to about 2^-28)
+const BLOCK_TOL: f32 = 1e-6;
+
+fn wide_values(rng: &mut Rng, n: usize, lo: f64, hi: f64) -> Vec<f32> {
+    let mut v: Vec<f32> = Vec::with_capacity(n);
+    for i in 0..n {
+        let sign = if rng.next_u64().is_multiple_of(2) {
+            1.0
+        } else {
+            -1.0
+        };
+        let x = if i > 0 && rng.next_u64().is_multiple_of(8) {
+            v[(rng.next_u64() % i as u64) as usize].abs()
+        } else {
+            let u = f64::from(rng.uniform()) * 0.5 + 0.5;
+            10f64.powf(lo + (hi - lo) * u) as f32
+        };
+        v.push(sign * x);
+    }
+    v
+}
+
+/// A weight sequence for data `v` (magnitudes spanning many orders): one of the crate's
+/// sequences scaled to the magnitude of a random element, a custom sequence log-uniform over
+/// 1e-30..1e30, the sorted magnitudes times random factors (z near zero: cancellation), or zero.
+fn wide_weights(rng: &mut Rng, v: &[f32], kind: u32) -> Vec<f32> {
+    let n = v.len();
+    let s = v[(rng.next_u64() % n as u64) as usize].abs();
+    let mut u = || (rng.uniform() * 0.5 + 0.5) * 1.5;
+    let (a, b) = (u(), u());
+    let w = match kind % 7 {
+        0 => Weights::Oscar {
+            l1: s * a,
+            l2: s * b / n as f32,
+        },
+        1 => Weights::Linear {
+            l1: s * a,
+            l2: s * b,
+        },
+        2 => Weights::Stairwise {
+            l1: s * a,
+            l2: s * b / n as f32,
+            top: u() / 1.5,
+        },
+        3 => Weights::Spike {
+            b1: s * a,
+            b2: s * b,
+        },
+        4 => {
+            let mut w = wide_values(rng, n, -30.0, 30.0);
+            w.iter_mut().for_each(|x| *x = x.abs());
+            w.sort_by(|a, b| b.total_cmp(a));
+            Weights::Custom(w)
+        }
+        5 => {
+            let mut w: Vec<f32> = v
+                .iter()
+                .map(|x| x.abs() * (0.5 + 0.35 * (rng.uniform() + 1.0)))
+                .collect();
+            w.sort_by(|a, b| b.total_cmp(a));
+            Weights::Custom(w)
+        }
+        _ => Weights::Custom(vec![0.0; n]),
+    };
+    w.sequence(n, 1.0).unwrap()
+}
+
+/// The scale of each element's PAV block in the twin's solution: the largest of the block's
+/// magnitudes and of the weights at its ranks (the first one: weights do not increase).
+/// `blocks` numbers the blocks in rank order, so block b starts at the rank that counts the
+/// elements of blocks before it.
+fn block_scales(v: &[f32], w: &[f32], blocks: &[u32]) -> Vec<f32> {
+    let nb = blocks.iter().max().map_or(0, |&b| b as usize + 1);
+    let mut count = vec![0usize; nb];
+    let mut scale = vec![0.0f32; nb];
+    for (x, &b) in v.iter().zip(blocks) {
+        count[b as usize] += 1;
+        scale[b as usize] = scale[b as usize].max(x.abs());
+    }
+    let mut first = 0;
+    for (c, s) in count.iter().zip(scale.iter_mut()) {
+        if *c > 0 {
+            *s = s.max(w[first]);
+        }
+        first += c;
+    }
+    blocks.iter().map(|&b| scale[b as usize]).collect()
+}
+
+/// Every element of `got` within `tol` of the twin's, relative to its own PAV block's scale.
+fn owl_block_relative(v: &[f32], w: &[f32], got: &[f32], tol: f32) -> Result<(), String> {
+    let (want, blocks) = owl_prox_blocks(v, w).unwrap();
+    let scales = block_scales(v, w, &blocks);
+    for i in 0..v.len() {
+        let err = (got[i] - want[i]).abs();
+        let close = err <= tol * scales[i]; // false for NaN
+        if !close {
+            return Err(format!(
+                "n = {} index {i}: v {:e} gpu {:e} twin {:e} block scale {:e} (block {})",
+                v.len(),
+                v[i],
+                got[i],
+                want[i],
+                scales[i],
+                blocks[i]
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A tensor of `layout` whose groups have heavy-tailed norms: each group's scale is
+/// log-uniform over `[10^lo, 10^hi]`, its elements that scale times uniform values, a quarter of
+/// them shrunk by up to 1e-3 more; about one group in eight repeats an earlier group's scale.
+fn heavy_tailed(rng: &mut Rng, layout: GroupLayout, lo: f64, hi: f64) -> Vec<f32> {
+    let scales: Vec<f32> = wide_values(rng, layout.groups(), lo, hi)
+        .iter()
+        .map(|x| x.abs())
+        .collect();
+    (0..layout.len())
+        .map(|e| {
+            let mut x = rng.uniform() * scales[layout.group_of(e)];
+            if rng.next_u64().is_multiple_of(4) {
+                x *= 10f32.powf(-3.0 * (rng.uniform() * 0.5 + 0.5));
+            }
+            x
+        })
+        .collect()
+}
+
+/// GrOWL `got` against the twin, relative to each group's PAV block: new norms within `tol`
+/// of the block's scale; each element within `tol * |x| * (scale / norm + 1)` (its group's
+/// factor new norm / norm carries the block-relative error of the new norm and the relative
+/// error of the norm).
+fn growl_block_relative(
+    m: &[f32],
+    layout: GroupLayout,
+    w: &[f32],
+    options: GrowlOptions,
+    got: &GrowlOutput,
+    tol: f32,
+) -> Result<(), String> {
+    let want = growl_prox_with(m, layout, w, options).unwrap();
+    // The twin's input norms (after the threshold): the prox with zero weights keeps them.
+    let norms = growl_prox_with(m, layout, &vec![0.0; w.len()], options)
+        .unwrap()
+        .norms;
+    let scales = block_scales(&norms, w, &want.blocks);
+    for g in 0..norms.len() {
+        let close = (got.norms[g] - want.norms[g]).abs() <= tol * scales[g];
+        if !close {
+            return Err(format!(
+                "{layout:?} group {g}: norm {:e}, new norm gpu {:e} twin {:e}, block scale {:e}",
+                norms[g], got.norms[g], want.norms[g], scales[g]
+            ));
+        }
+    }
+    for (e, ((g, t), x)) in got.weights.iter().zip(&want.weights).zip(m).enumerate() {
+        let grp = layout.group_of(e);
+        let bound = if norms[grp] > 0.0 {
+            tol * x.abs() * (scales[grp] / norms[grp] + 1.0)
+        } else {
+            0.0
+        };
+        let close = (g - t).abs() <= bound;
+        if !close {
+            return Err(format!(
+                "{layout:?} element {e} (group {grp}, norm {:e}): {x:e} -> gpu {g:e} twin {t:e}",
+                norms[grp]
+            ));
+        }
+    }
+    Ok(())
+}
+
 mod gpu {
     use super::*;
     use std::sync::OnceLock;
@@ -391,6 +569,89 @@ mod gpu {
         }
     }
 
+    /// The vector: one value 1e9 times the others. A grid scaled by the largest
+    /// magnitude (2^30 steps below 1e9: about 1) loses every small output.
+    #[test]
+    fn gpu_small_values_next_to_large_ones() {
+        let _serial = common::serial();
+        let v = [1e9f32, 1.0, -0.5, 0.25];
+        let w = [0.1f32, 0.1, 0.05, 0.0];
+        let got = owl().prox_blocking(&v, &w).unwrap();
+        let want = owl_prox(&v, &w).unwrap();
+        assert_eq!(want, vec![1e9, 0.9, -0.45, 0.25]);
+        for (i, (g, e)) in got.iter().zip(&want).enumerate() {
+            assert!(
+                (g - e).abs() <= 1e-6 * e.abs(),
+                "index {i}: gpu {got:?}, twin {want:?}"
+            );
+        }
+        // The same at the bottom of the range, and spanning all of it.
+        for v in [
+            [1e-20f32, 1e-29, -0.5e-29, 0.25e-29],
+            [1e30f32, 1e-30, -0.5e-30, 0.25e-30],
+        ] {
+            let w = [0.1 * v[1], 0.1 * v[1], 0.05 * v[1], 0.0];
+            let got = owl().prox_blocking(&v, &w).unwrap();
+            let want = owl_prox(&v, &w).unwrap();
+            for (i, (g, e)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    (g - e).abs() <= 1e-6 * e.abs(),
+                    "index {i}: gpu {got:?}, twin {want:?}"
+                );
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Magnitudes from 1e-30 to 1e30 (and narrower spans inside it), every weight family:
+        /// each element within 1e-6 of the f64 twin relative to its own PAV block's scale.
+        #[test]
+        fn gpu_owl_value_range(n in 1usize..2000, seed in any::<u64>(), kind in 0u32..7, span in 0u32..3) {
+            let _serial = common::serial();
+            let mut rng = Rng::new(seed);
+            let (lo, hi) = [(-30.0, 30.0), (-30.0, -20.0), (0.0, 12.0)][span as usize];
+            let v = wide_values(&mut rng, n, lo, hi);
+            let w = wide_weights(&mut rng, &v, kind);
+            let got = owl().prox_blocking(&v, &w).unwrap();
+            if let Err(e) = owl_block_relative(&v, &w, &got, BLOCK_TOL) {
+                prop_assert!(false, "kind {kind} span {span}: {e}");
+            }
+        }
+    }
+
+    /// The value range past one scan block (4096) and many leaf hulls: every weight family.
+    #[test]
+    fn gpu_owl_value_range_long() {
+        let _serial = common::serial();
+        let mut rng = Rng::new(41);
+        for kind in 0..7 {
+            let v = wide_values(&mut rng, 20_000, -30.0, 30.0);
+            let w = wide_weights(&mut rng, &v, kind);
+            let got = owl().prox_blocking(&v, &w).unwrap();
+            owl_block_relative(&v, &w, &got, BLOCK_TOL)
+                .unwrap_or_else(|e| panic!("kind {kind}: {e}"));
+        }
+    }
+
+    /// The block-scaled sums round where grids differ, in a fixed tree: the same input gives
+    /// the same bits every run (values and block ids), past several scan blocks.
+    #[test]
+    fn gpu_owl_deterministic_bits() {
+        let _serial = common::serial();
+        let mut rng = Rng::new(8);
+        let v = wide_values(&mut rng, 70_000, -30.0, 30.0);
+        let w = wide_weights(&mut rng, &v, 0);
+        let bits = |x: &[f32]| x.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        let (a, ba) = pollster::block_on(owl().prox_with_blocks(&v, &w, true)).unwrap();
+        for _ in 0..2 {
+            let (b, bb) = pollster::block_on(owl().prox_with_blocks(&v, &w, true)).unwrap();
+            assert_eq!(bits(&a), bits(&b));
+            assert_eq!(ba, bb);
+        }
+    }
+
     #[test]
     fn gpu_exact_vectors() {
         let _serial = common::serial();
@@ -430,6 +691,142 @@ mod gpu {
     fn growl() -> &'static tied::growl::GrowlProx {
         static G: OnceLock<tied::growl::GrowlProx> = OnceLock::new();
         G.get_or_init(|| tied::growl::GrowlProx::new(common::gpu()).expect("growl pipelines"))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 16, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Heavy-tailed group norms (1e-30 to 1e30 in one tensor), rows, columns and conv
+        /// channels (vec4 paths included), the default threshold and none: every new norm
+        /// within 2e-6 of the f64 twin relative to its PAV block, every element likewise.
+        #[test]
+        fn gpu_growl_value_range(
+            groups in 1usize..300,
+            inner in 1usize..24,
+            shape in 0u32..3,
+            seed in any::<u64>(),
+            kind in 0u32..7,
+            span in 0u32..3,
+            no_threshold in any::<bool>(),
+        ) {
+            let _serial = common::serial();
+            let layout = match shape {
+                0 => GroupLayout::Rows { rows: groups, cols: inner },
+                1 => GroupLayout::Columns { rows: inner, cols: groups },
+                _ => GroupLayout::ConvInChannels { c_out: 3, c_in: groups, khw: inner },
+            };
+            let options = if no_threshold { GrowlOptions::zero_below(0.0) } else { GrowlOptions::default() };
+            let mut rng = Rng::new(seed);
+            let (lo, hi) = [(-30.0, 30.0), (-30.0, -20.0), (15.0, 30.0)][span as usize];
+            let m = heavy_tailed(&mut rng, layout, lo, hi);
+            let norms = growl_prox_with(&m, layout, &vec![0.0; groups], options).unwrap().norms;
+            let w = wide_weights(&mut rng, &norms.iter().map(|r| r.max(1e-30)).collect::<Vec<_>>(), kind);
+            let got = growl().prox_blocking_with(&m, layout, &w, options).unwrap();
+            if let Err(e) = growl_block_relative(&m, layout, &w, options, &got, 2.0 * BLOCK_TOL) {
+                prop_assert!(false, "kind {kind} span {span}: {e}");
+            }
+        }
+    }
+
+    /// Heavy-tailed norms of interleaved groups cut into binding windows: the partial norms
+    /// of one group combine across windows without overflow or underflow.
+    #[test]
+    fn gpu_growl_value_range_windows() {
+        let _serial = common::serial();
+        // 16 MiB bindings (the least a device may have): 4200 x 1000 f32 is two windows.
+        let gpu = common::gpu_with_binding_limit(16 << 20);
+        let growl = tied::growl::GrowlProx::new(&gpu).unwrap();
+        let mut rng = Rng::new(12);
+        for layout in [GroupLayout::Columns {
+            rows: 4200,
+            cols: 1000,
+        }] {
+            assert!(growl.plan(layout).unwrap().windows() >= 2, "{layout:?}");
+            let m = heavy_tailed(&mut rng, layout, -30.0, 30.0);
+            for options in [GrowlOptions::default(), GrowlOptions::zero_below(0.0)] {
+                let n = layout.groups();
+                let norms = growl_prox_with(&m, layout, &vec![0.0; n], options)
+                    .unwrap()
+                    .norms;
+                let w = wide_weights(
+                    &mut rng,
+                    &norms.iter().map(|r| r.max(1e-30)).collect::<Vec<_>>(),
+                    0,
+                );
+                let got = growl.prox_blocking_with(&m, layout, &w, options).unwrap();
+                growl_block_relative(&m, layout, &w, options, &got, 2.0 * BLOCK_TOL)
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+        }
+    }
+
+    /// A tensor of small scale (norms about 1e-10): the default threshold (the paper's
+    /// `f32::EPSILON`) zeroes every group, on the GPU as in the twin; threshold 0 keeps them,
+    /// matching the twin, as the prox would.
+    #[test]
+    fn gpu_growl_zero_threshold_is_an_option() {
+        let _serial = common::serial();
+        let layout = GroupLayout::Rows { rows: 60, cols: 8 };
+        let m: Vec<f32> = Rng::new(3)
+            .vec(layout.len())
+            .iter()
+            .map(|x| x * 1e-10)
+            .collect();
+        let w = Weights::Oscar {
+            l1: 1e-11,
+            l2: 1e-13,
+        }
+        .sequence(60, 1.0)
+        .unwrap();
+        let zero = growl().prox_blocking(&m, layout, &w).unwrap();
+        assert!(
+            zero.zero.iter().all(|&z| z),
+            "default: every group below epsilon is zero"
+        );
+        assert!(zero.weights.iter().all(|&x| x == 0.0));
+        assert_eq!(zero, growl_prox(&m, layout, &w).unwrap());
+        let options = GrowlOptions::zero_below(0.0);
+        let kept = growl().prox_blocking_with(&m, layout, &w, options).unwrap();
+        let want = growl_prox_with(&m, layout, &w, options).unwrap();
+        assert!(want.zero.iter().all(|&z| !z), "the prox keeps every group");
+        assert_eq!(kept.zero, want.zero);
+        growl_block_relative(&m, layout, &w, options, &kept, 2.0 * BLOCK_TOL).unwrap();
+        // The plan carries the option; a bad threshold is refused.
+        assert_eq!(
+            growl().plan_with(layout, options).unwrap().options(),
+            options
+        );
+        for bad in [-1.0, f32::NAN, f32::INFINITY] {
+            let r = growl().plan_with(layout, GrowlOptions::zero_below(bad));
+            assert!(matches!(r, Err(Error::Shape(_))), "{r:?}");
+            let r = growl_prox_with(&m, layout, &w, GrowlOptions::zero_below(bad));
+            assert!(matches!(r, Err(Error::Shape(_))), "{r:?}");
+        }
+    }
+
+    /// GrOWL bits are the same run to run with heavy-tailed norms.
+    #[test]
+    fn gpu_growl_deterministic_bits() {
+        let _serial = common::serial();
+        let layout = GroupLayout::ConvInChannels {
+            c_out: 6,
+            c_in: 500,
+            khw: 9,
+        };
+        let mut rng = Rng::new(21);
+        let m = heavy_tailed(&mut rng, layout, -30.0, 30.0);
+        let norms = growl_prox(&m, layout, &vec![0.0; 500]).unwrap().norms;
+        let w = wide_weights(
+            &mut rng,
+            &norms.iter().map(|r| r.max(1e-30)).collect::<Vec<_>>(),
+            1,
+        );
+        let bits = |x: &[f32]| x.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        let a = growl().prox_blocking(&m, layout, &w).unwrap();
+        let b = growl().prox_blocking(&m, layout, &w).unwrap();
+        assert_eq!(bits(&a.weights), bits(&b.weights));
+        assert_eq!(bits(&a.norms), bits(&b.norms));
+        assert_eq!(a.blocks, b.blocks);
     }
 
     /// Tensors larger than one binding are cut into windows: a row layout into whole rows,

@@ -4,7 +4,7 @@
 //! Speed comes from sorting magnitudes with an LSD radix sort on their bits (non-negative f32
 //! bits order like the floats) and a linear stack PAV with f64 block sums.
 
-use super::GroupLayout;
+use super::{GroupLayout, GrowlOptions};
 use crate::error::{check_len, Result};
 
 /// Indices of `mags` (all >= 0, finite) in descending order of magnitude; ties in any order
@@ -137,27 +137,34 @@ pub(crate) fn group_squares(weights: &[f32], layout: GroupLayout) -> Vec<f64> {
     sq
 }
 
-/// The GrOWL prox: group norms, OWL prox of the norms with weights `w` (one per group), each
-/// group rescaled. Groups whose norm is below `f32::EPSILON` are treated as zero (no division).
+/// The GrOWL prox with the default options ([`GrowlOptions::default`]: groups whose norm is
+/// below `f32::EPSILON` are zero): see [`growl_prox_with`].
 ///
 /// # Errors
-/// [`Error::LengthMismatch`](crate::Error::LengthMismatch) when `weights` or `w` do not match `layout`; invalid weights;
-/// non-finite weights in the matrix.
+/// As [`growl_prox_with`].
 pub fn growl_prox(weights: &[f32], layout: GroupLayout, w: &[f32]) -> Result<GrowlOutput> {
+    growl_prox_with(weights, layout, w, GrowlOptions::default())
+}
+
+/// The GrOWL prox: group norms (f64 sums of squares), OWL prox of the norms with weights `w`
+/// (one per group), each group rescaled. Groups whose norm is below `options.zero_below` are
+/// treated as zero (norm 0 into the OWL prox, zero out, no division).
+///
+/// # Errors
+/// [`Error::LengthMismatch`](crate::Error::LengthMismatch) when `weights` or `w` do not match
+/// `layout`; [`Error::Shape`](crate::Error::Shape) for invalid weights, an invalid threshold,
+/// non-finite weights in the matrix or a group norm past `f32::MAX`.
+pub fn growl_prox_with(
+    weights: &[f32],
+    layout: GroupLayout,
+    w: &[f32],
+    options: GrowlOptions,
+) -> Result<GrowlOutput> {
     check_len("weights matrix", layout.checked_len()?, weights)?;
     let groups = layout.groups();
     check_len("OWL weights", groups, w)?;
-    let norms: Vec<f32> = group_squares(weights, layout)
-        .iter()
-        .map(|&s| {
-            let r = s.sqrt() as f32;
-            if r < f32::EPSILON {
-                0.0
-            } else {
-                r
-            }
-        })
-        .collect();
+    super::check_matrix(weights)?;
+    let norms = super::group_norms(&group_squares(weights, layout), options, 0.0)?;
     let (new_norms, blocks) = owl_prox_blocks(&norms, w)?;
     let scale: Vec<f32> = norms
         .iter()

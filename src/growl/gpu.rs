@@ -1,5 +1,5 @@
-//! The OWL prox on the GPU: radix sort of magnitudes, exact fixed-point prefix sums, pool adjacent
-//! violators as an upper-hull merge, and the scatter back (`shaders/owl_*.wgsl`).
+//! The OWL prox on the GPU: radix sort of magnitudes, block-scaled fixed-point suffix sums,
+//! pool adjacent violators as an upper-hull merge, and the scatter back (`shaders/owl_*.wgsl`).
 //!
 //! The prox is computed in place on the caller's vector. Every invocation does bounded work
 //! (a 256-point leaf hull, O(log^2 n) binary searches per merge), with no spin-waiting, so it
@@ -16,10 +16,14 @@ use crate::scan::{ScanKernels, ScanPlan};
 use crate::shaders;
 use crate::sort::{RadixSort, SortOrder, SortPlan};
 
-use super::GroupLayout;
+use super::{GroupLayout, GrowlOptions};
 
 /// Points per leaf hull (`CHUNK` in the shaders).
 const CHUNK: u32 = 256;
+
+/// Longest vector of the OWL prox: a suffix sum of at most this many elements of at most 2^29
+/// units each (plus a rounding unit per addition) stays inside the 56-bit signed mantissa.
+const MAX_OWL_LEN: u64 = (1 << 26) - 1;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
@@ -38,7 +42,7 @@ struct OwlParams {
 struct OwlKernels {
     prepare: Kernel,
     make_z: Kernel,
-    /// Inclusive scan of the 64-bit fixed-point sums.
+    /// Inclusive scan of the block-scaled fixed-point sums.
     scan_z: ScanKernels,
     leaf: Kernel,
     compact: Kernel,
@@ -171,8 +175,14 @@ impl OwlProx {
 
     /// Prepares scratch for vectors of `n` elements.
     ///
+    /// The suffix sums are 56-bit integers, each on its own power-of-two grid (see
+    /// [`OwlProx::prox`]): that bounds `n` below 2^26 (67,108,864) elements. They take 8 bytes
+    /// per element in one storage binding, so a device with the WebGPU default of 128 MiB
+    /// bindings takes at most 2^24 = 16,777,216 elements.
+    ///
     /// # Errors
-    /// [`Error::LimitExceeded`] when `n` does not fit one binding or dispatch.
+    /// [`Error::LimitExceeded`] when `n` is 2^26 or more, or does not fit one binding or
+    /// dispatch.
     pub fn plan(&self, n: usize) -> Result<OwlPlan> {
         let gpu = &self.gpu;
         let device = gpu.device();
@@ -181,7 +191,16 @@ impl OwlProx {
             .ok()
             .filter(|&n| n < u32::MAX)
             .ok_or_else(|| Error::shape("at most 2^32 - 2 elements"))?;
-        dispatch::check_binding_size(gpu, "owl sums", (u64::from(n) + 1) * 8)?;
+        if u64::from(n) > MAX_OWL_LEN {
+            return Err(Error::LimitExceeded {
+                limit: "OWL prox length (56-bit block-scaled sums)",
+                needed: u64::from(n),
+                allowed: MAX_OWL_LEN,
+                hint: "; split the vector: the OWL prox of more than 2^26 - 1 elements is not supported"
+                    .into(),
+            });
+        }
+        dispatch::check_binding_size(gpu, "owl sums", u64::from(n).max(1) * 8)?;
         let sort = self.sort.plan(n as usize)?;
         let points = n + 1;
         let chunks = points.div_ceil(CHUNK);
@@ -225,7 +244,7 @@ impl OwlProx {
                 });
                 nodes = out;
             }
-            let z = buf("owl z / sums (+ scale)", u64::from(n + 1) * 8);
+            let z = buf("owl z / suffix sums", u64::from(n.max(1)) * 8);
             let z_scan = ScanPlan::new(gpu, &self.kernels.scan_z, &z, n.max(1), 8, |len, _, g| {
                 uniform_of(params(len, 0, g))
             })?;
@@ -258,9 +277,23 @@ impl OwlProx {
 
     /// The OWL prox of host `v` with weights `w` (non-negative, non-increasing, same length).
     ///
+    /// Accuracy: every output is within about 1e-6 (a few f32 roundings) of the exact prox
+    /// *relative to its own PAV block*: of the largest magnitude or weight among the block's
+    /// ranks, not the vector's. Inputs may span the whole normal f32 range (tested from 1e-30
+    /// to 1e30 in one vector). The sums behind the block means are integers, each rank on its
+    /// own power-of-two grid (2^-28 of that rank's larger of magnitude and weight), added in a
+    /// tree fixed by `n`: results are the same bits run to run. Where two blocks' means agree
+    /// to within the grid of the larger block, the GPU may pool or split them differently from
+    /// the twin; the outputs there still differ by at most about that grid.
+    ///
+    /// Subnormal inputs and weights (below 1.18e-38 in magnitude) may be flushed to zero by the
+    /// GPU (WGSL leaves denormals to the implementation), and so may outputs below that; the CPU
+    /// twin keeps them. Keep data in the normal range when that matters.
+    ///
     /// # Errors
     /// [`Error::LengthMismatch`], [`Error::Shape`] for invalid weights or non-finite input,
-    /// plan, recording and readback errors.
+    /// [`Error::LimitExceeded`] past 2^26 - 1 elements (see [`OwlProx::plan`]), plan,
+    /// recording and readback errors.
     pub async fn prox(&self, v: &[f32], w: &[f32]) -> Result<Vec<f32>> {
         Ok(self.prox_with_blocks(v, w, false).await?.0)
     }
@@ -393,7 +426,7 @@ impl OwlPlan {
     /// Records the OWL prox of `v` (f32, in place) with weights `w` (f32, non-negative and
     /// non-increasing: validate them with [`super::validate`]; the GPU does not). When
     /// `blocks` is given, it receives each element's PAV block id (u32). `v` must hold finite
-    /// values. Never submits.
+    /// values. Never submits. Accuracy and subnormals: as [`OwlProx::prox`].
     ///
     /// # Errors
     /// Buffer size, usage, map-state and aliasing errors; [`Error::Validation`] for a buffer
@@ -525,7 +558,7 @@ struct GrowlParams {
     step_g: u32,
     group_base: u32,
     norms_role: u32,
-    _pad: u32,
+    zero_below: f32,
     quad_step_g: u32,
     quad_step_i: u32,
     quad_total_wg: u32,
@@ -557,6 +590,7 @@ pub struct GrowlProx {
 pub struct GrowlPlan {
     growl: GrowlProx,
     layout: GroupLayout,
+    options: GrowlOptions,
     owl: OwlPlan,
     /// Whole-tensor sizes, for the per-group factors.
     uniform: wgpu::Buffer,
@@ -665,10 +699,24 @@ impl GrowlProx {
     /// a conv kernel), whose partial norms add up in window order. Groups longer than
     /// 15,360,000 elements are cut the same way.
     ///
+    /// The plan uses the default [`GrowlOptions`] (groups whose norm is below `f32::EPSILON`
+    /// are zero); [`GrowlProx::plan_with`] chooses them.
+    ///
     /// # Errors
     /// [`Error::LimitExceeded`] when one row, or one outer slab, does not fit one binding, or
     /// a row is longer than 15,360,000 elements.
     pub fn plan(&self, layout: GroupLayout) -> Result<GrowlPlan> {
+        self.plan_with(layout, GrowlOptions::default())
+    }
+
+    /// [`GrowlProx::plan`] with `options`: groups whose norm is below
+    /// [`GrowlOptions::zero_below`] are zero in every [`GrowlPlan::record`] of this plan.
+    ///
+    /// # Errors
+    /// As [`GrowlProx::plan`], and [`Error::Shape`] for a threshold that is negative or not
+    /// finite.
+    pub fn plan_with(&self, layout: GroupLayout, options: GrowlOptions) -> Result<GrowlPlan> {
+        options.check()?;
         let gpu = &self.owl.gpu;
         let device = gpu.device();
         let max_dim = device.limits().max_compute_workgroups_per_dimension;
@@ -693,7 +741,7 @@ impl GrowlProx {
                 step_g: (256 / inner.max(1)) % span.groups.max(1),
                 group_base: span.first_group,
                 norms_role: span.norms_role,
-                _pad: 0,
+                zero_below: options.zero_below,
                 quad_step_g: (256 / inner4) % span.groups.max(1),
                 quad_step_i: 256 % inner4,
                 quad_total_wg: quad_grid.total,
@@ -736,6 +784,7 @@ impl GrowlProx {
             Ok(GrowlPlan {
                 growl: self.clone(),
                 layout,
+                options,
                 owl,
                 uniform: dispatch::uniform(
                     gpu,
@@ -756,35 +805,57 @@ impl GrowlProx {
         })
     }
 
-    /// The GrOWL prox of host `matrix` (layout `layout`) with OWL weights `w` (one per group):
-    /// the new tensor, the new group norms, the zero-group mask and the PAV block ids.
+    /// The GrOWL prox of host `matrix` (layout `layout`) with OWL weights `w` (one per group),
+    /// with the default [`GrowlOptions`]: see [`GrowlProx::prox_with`].
     ///
     /// # Errors
-    /// [`Error::LengthMismatch`], invalid weights, non-finite input or a group whose sum of
-    /// squares overflows f32; plan, recording and readback errors.
+    /// As [`GrowlProx::prox_with`].
     pub async fn prox(
         &self,
         matrix: &[f32],
         layout: GroupLayout,
         w: &[f32],
     ) -> Result<super::cpu::GrowlOutput> {
+        self.prox_with(matrix, layout, w, GrowlOptions::default())
+            .await
+    }
+
+    /// The GrOWL prox of host `matrix` (layout `layout`) with OWL weights `w` (one per group):
+    /// the new tensor, the new group norms, the zero-group mask and the PAV block ids.
+    ///
+    /// Zero groups: a group whose norm is below `options.zero_below` is zero (its norm enters
+    /// the OWL prox as 0 and the group comes out all zeros). The default threshold is the
+    /// paper's absolute `f32::EPSILON` (about 1.19e-7): right for weights of order one, but it
+    /// zeroes every group of a tensor of small scale (norms of 1e-10, say) even where the prox
+    /// would keep it; pass `GrowlOptions::zero_below(0.0)` there, or a threshold of the data's
+    /// own scale.
+    ///
+    /// Accuracy: the group norms are f32 sums of squares, each thread's scaled by a power of
+    /// two it raises as larger elements come, then added in a fixed order: within a few f32
+    /// roundings of the exact norm for norms anywhere in the f32 range (tested from 1e-30 to
+    /// 1e30 in one tensor); the OWL prox of the norms is accurate relative to each PAV block
+    /// (see [`OwlProx::prox`]), and each element is its group's factor (new norm / norm)
+    /// times the element. Results are the same bits run to run. Subnormal elements, norms and
+    /// outputs may be flushed to zero by the GPU; the CPU twin keeps them.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`], invalid weights or threshold, non-finite input or a group
+    /// whose norm is past `f32::MAX` (an OWL input must be a finite f32: scale the tensor
+    /// down); plan, recording and readback errors.
+    pub async fn prox_with(
+        &self,
+        matrix: &[f32],
+        layout: GroupLayout,
+        w: &[f32],
+        options: GrowlOptions,
+    ) -> Result<super::cpu::GrowlOutput> {
         check_len("weights matrix", layout.checked_len()?, matrix)?;
         check_len("OWL weights", layout.groups(), w)?;
         super::validate(w)?;
-        if let Some(i) = matrix.iter().position(|x| !x.is_finite()) {
-            return Err(Error::shape(format!("matrix element {i} is {}", matrix[i])));
-        }
+        super::check_matrix(matrix)?;
         let groups = layout.groups();
-        // The GPU sums squares in f32: a group whose sum overflows would give an infinite norm.
-        let squares = super::cpu::group_squares(matrix, layout);
-        // A margin for the GPU's f32 rounding on the way up.
-        let limit = f64::from(f32::MAX) * (1.0 - 1e-6);
-        if let Some(g) = squares.iter().position(|&q| q >= limit) {
-            return Err(Error::shape(format!(
-                "group {g}'s sum of squares ({:e}) overflows f32: scale the matrix down",
-                squares[g]
-            )));
-        }
+        // The GPU's norm of a group whose true norm is just below f32::MAX may round past it.
+        super::group_norms(&super::cpu::group_squares(matrix, layout), options, 1e-6)?;
         if groups == 0 || matrix.is_empty() {
             return Ok(super::cpu::GrowlOutput {
                 weights: matrix.to_vec(),
@@ -793,7 +864,7 @@ impl GrowlProx {
                 blocks: vec![0; groups],
             });
         }
-        let plan = self.plan(layout)?;
+        let plan = self.plan_with(layout, options)?;
         let gpu = &self.owl.gpu;
         let (mb, bb) = dispatch::record_and_submit(gpu, |encoder| {
             let mb = dispatch::upload(gpu, "growl matrix", matrix);
@@ -823,6 +894,18 @@ impl GrowlProx {
         w: &[f32],
     ) -> Result<super::cpu::GrowlOutput> {
         pollster::block_on(self.prox(matrix, layout, w))
+    }
+
+    /// Blocking [`GrowlProx::prox_with`] (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn prox_blocking_with(
+        &self,
+        matrix: &[f32],
+        layout: GroupLayout,
+        w: &[f32],
+        options: GrowlOptions,
+    ) -> Result<super::cpu::GrowlOutput> {
+        pollster::block_on(self.prox_with(matrix, layout, w, options))
     }
 }
 
@@ -1022,6 +1105,11 @@ impl GrowlPlan {
         Ok(())
     }
 
+    /// The options the plan was made with.
+    pub fn options(&self) -> GrowlOptions {
+        self.options
+    }
+
     /// Binding windows the tensor is cut into (1 when it fits one binding).
     pub fn windows(&self) -> usize {
         self.windows.len()
@@ -1036,10 +1124,12 @@ impl GrowlPlan {
     /// non-negative and non-increasing: validate with [`super::validate`]). `blocks`, when
     /// given, receives each group's PAV block id. Never submits.
     ///
-    /// The group norms are f32 sums of squares: the matrix must hold finite values whose
-    /// groups' sums of squares stay finite in f32 (below about 3.4e38, so elements below
-    /// about 1e19); the GPU cannot report a violation. The host-slice [`GrowlProx::prox`]
-    /// checks both.
+    /// Groups whose norm is below the plan's [`GrowlOptions::zero_below`]
+    /// ([`GrowlPlan::options`]; `f32::EPSILON` unless made by [`GrowlProx::plan_with`]) are
+    /// zeroed. The group norms are power-of-two-scaled f32 sums of squares, good over the
+    /// whole f32 range (see [`GrowlProx::prox_with`] for accuracy and subnormals): the matrix
+    /// must hold finite values whose group norms stay below `f32::MAX`; the GPU cannot report
+    /// a violation. The host-slice [`GrowlProx::prox`] checks both.
     ///
     /// An empty matrix (no elements, whatever the group count) records nothing: `blocks` and
     /// [`GrowlPlan::new_norms`] are left as they are (the host-slice call reports zero norms

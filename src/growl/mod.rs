@@ -9,6 +9,20 @@
 //! On the GPU: [`OwlProx`] (vectors) and [`GrowlProx`] (tensors), recording into the caller's
 //! encoder, with bounded work per invocation at any size. On the CPU: [`cpu`], the reference
 //! twin and a fast fallback without a GPU (a radix sort of magnitudes, a linear stack PAV).
+//!
+//! # Numerical policies
+//! - Accuracy is relative to each PAV block's own scale (the largest magnitude or weight among
+//!   its ranks), over the whole normal f32 range: the GPU sums are block-scaled integers, each
+//!   rank on a power-of-two grid 2^-28 below its own magnitude, so small values next to large
+//!   ones keep their digits (see [`OwlProx::prox`]). GrOWL group norms are sums of squares
+//!   scaled by powers of two, so they neither underflow nor overflow anywhere in the f32
+//!   range; a norm past `f32::MAX` is an error (see [`GrowlProx::prox`]).
+//! - GrOWL zeroes groups whose norm is below a threshold, [`GrowlOptions::zero_below`]: the
+//!   paper's `f32::EPSILON` by default, `0.0` for tensors of small scale.
+//! - Results are bitwise reproducible run to run (fixed reduction trees, integer sums).
+//! - Subnormal values (below 1.18e-38 in magnitude) may be flushed to zero on the GPU (WGSL
+//!   leaves denormals to the implementation); the CPU twins keep them.
+//! - Non-finite input is refused by the host-slice calls; the `record` calls cannot check it.
 
 pub mod cpu;
 mod gpu;
@@ -198,6 +212,79 @@ pub fn validate(w: &[f32]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Options of the GrOWL prox, the same for the GPU ([`GrowlProx::plan_with`],
+/// [`GrowlProx::prox_with`]) and the CPU twin ([`cpu::growl_prox_with`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GrowlOptions {
+    /// Groups whose norm is below this are zero: they enter the OWL prox with norm 0, so they
+    /// come out zero whatever the weights (and are never divided by). The default is the
+    /// paper's absolute `f32::EPSILON` (about 1.19e-7), which suits weights of order one but
+    /// zeroes every group of a tensor of small scale; `0.0` zeroes only groups that are
+    /// exactly zero (or whose norm a GPU flushes to zero as a subnormal). Must be finite and
+    /// non-negative.
+    pub zero_below: f32,
+}
+
+impl Default for GrowlOptions {
+    fn default() -> Self {
+        Self {
+            zero_below: f32::EPSILON,
+        }
+    }
+}
+
+impl GrowlOptions {
+    /// The options with groups below `zero_below` zeroed.
+    pub fn zero_below(zero_below: f32) -> Self {
+        Self { zero_below }
+    }
+
+    /// [`Error::Shape`] unless the threshold is finite and non-negative.
+    pub(crate) fn check(&self) -> Result<()> {
+        let t = self.zero_below;
+        if t.is_finite() && t >= 0.0 {
+            Ok(())
+        } else {
+            Err(Error::shape(format!(
+                "GrOWL zero threshold {t} must be finite and >= 0"
+            )))
+        }
+    }
+}
+
+/// [`Error::Shape`] naming the first non-finite element of a GrOWL tensor.
+pub(crate) fn check_matrix(matrix: &[f32]) -> Result<()> {
+    match matrix.iter().position(|x| !x.is_finite()) {
+        Some(i) => Err(Error::shape(format!(
+            "matrix element {i} is {}: the GrOWL prox needs finite input",
+            matrix[i]
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The GrOWL norms of groups with sums of squares `squares` (f64), with the threshold applied;
+/// [`Error::Shape`] when a norm is not finite in f32 (the OWL prox needs f32 input).
+/// `margin` leaves room below `f32::MAX` for the GPU's rounding on the way up.
+pub(crate) fn group_norms(squares: &[f64], options: GrowlOptions, margin: f64) -> Result<Vec<f32>> {
+    options.check()?;
+    let limit = f64::from(f32::MAX) * (1.0 - margin);
+    squares
+        .iter()
+        .enumerate()
+        .map(|(g, &q)| {
+            let r = q.sqrt();
+            if r >= limit {
+                return Err(Error::shape(format!(
+                    "group {g}'s norm ({r:e}) overflows f32: scale the tensor down"
+                )));
+            }
+            let r = r as f32;
+            Ok(if r < options.zero_below { 0.0 } else { r })
+        })
+        .collect()
 }
 
 /// Which slices of a weight matrix are the groups of GrOWL.
