@@ -12,8 +12,8 @@
 //! - host vectors the caller hands over (tie ids, weights) have at most a few thousand
 //!   entries, and [`Weights::sequence`] is asked for at most 2^16 weights when it could
 //!   succeed (it returns a vector of `n` weights: `n` itself is the caller's memory);
-//! - conv shapes whose input gradient would have more than 64 stride phases are skipped:
-//!   planning cost per phase is issue 13 section 4, not a correctness question.
+//! (Conv shapes of any stride are planned: the input gradient plans only the stride phases
+//! some kernel tap reaches, at most kernel_h x kernel_w of them.)
 
 mod common;
 
@@ -23,6 +23,7 @@ use proptest::prelude::*;
 use tied::conv::{Conv2d, Conv2dShape, LayoutTranspose};
 use tied::growl::{GroupLayout, GrowlProx, OwlProx, Weights};
 use tied::sort::RadixSort;
+use tied::train::{Linear, LinearShape, Sgd, Train};
 use tied::tying::{Staging, TieLayout, TieMap, Ties, UNTIED};
 use tied::{dispatch, Gpu};
 
@@ -34,6 +35,7 @@ struct Kit {
     growl: GrowlProx,
     owl: OwlProx,
     sort: RadixSort,
+    train: Train,
 }
 
 /// One small-limits adopted device for the whole binary.
@@ -64,6 +66,7 @@ fn kit() -> &'static Kit {
             growl: GrowlProx::new(&gpu).unwrap(),
             owl: OwlProx::new(&gpu).unwrap(),
             sort: RadixSort::new(&gpu).unwrap(),
+            train: Train::new(&gpu).unwrap(),
             gpu,
         }
     })
@@ -133,13 +136,6 @@ fn ksize() -> impl Strategy<Value = u32> {
     prop_oneof![4 => 1u32..4, 1 => Just(0), 1 => Just(32_768)]
 }
 
-/// Stride phases the input-gradient plan walks (see the module docs).
-fn stride_phases(s: &Conv2dShape) -> u64 {
-    (0..2)
-        .map(|a| u64::from(s.stride[a].min(s.in_size[a]).max(1)))
-        .product()
-}
-
 fn tie_layout() -> impl Strategy<Value = TieLayout> {
     prop_oneof![
         (0u32..3000).prop_map(|len| TieLayout::Scalar { len }),
@@ -193,7 +189,7 @@ proptest! {
         let _serial = common::serial();
         let _ = (s.input_len(), s.weight_len(), s.bias_len(), s.output_len());
         let _ = (s.out_size(), s.in_per_group(), s.out_per_group(), s.flops(), s.describe());
-        if s.validate().is_ok() && stride_phases(&s) <= 64 {
+        if s.validate().is_ok() {
             let _ = kit().conv.plan(&s);
         }
     }
@@ -294,5 +290,28 @@ proptest! {
         let _ = kit().growl.plan(layout);
         let _ = kit().owl.plan(n);
         let _ = tied::growl::cpu::growl_prox(&[], layout, &[]);
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Training plans: dense layers, ReLU, BatchNorm, softmax cross-entropy, SGD, masks.
+    #[test]
+    fn train_plans(a in usize_edge(), b in usize_edge(), layout in group_layout(),
+                   x in u32_edge(), y in u32_edge(), z in u32_edge(), f in any::<f32>()) {
+        let _serial = common::serial();
+        let t = &kit().train;
+        let _ = Linear::new(&kit().conv).plan(LinearShape::new(x, y, z));
+        let _ = t.relu(a);
+        let _ = t.batch_norm(a, b, f, f);
+        let _ = t.batch_norm(a, b, 1e-3, 0.99);
+        let _ = t.softmax_xent(a, b);
+        let hyper = Sgd { lr: f, momentum: 0.9, weight_decay: 0.0 };
+        let _ = t.sgd(a, Some(layout), hyper);
+        let _ = t.sgd(layout.len(), Some(layout), Sgd { lr: 0.1, ..hyper });
+        let _ = t.mask(layout);
+        let _ = tied::train::shuffle(a.min(4096), u64::from(x), u64::from(y));
+        let _ = tied::train::step_decay(f, f, x, y);
     }
 }
