@@ -12,8 +12,9 @@
 //! - host vectors the caller hands over (tie ids, weights) have at most a few thousand
 //!   entries, and [`Weights::sequence`] is asked for at most 2^16 weights when it could
 //!   succeed (it returns a vector of `n` weights: `n` itself is the caller's memory);
-//! (Conv shapes of any stride are planned: the input gradient plans only the stride phases
-//! some kernel tap reaches, at most kernel_h x kernel_w of them.)
+//!
+//! Conv shapes of any stride are planned: the input gradient plans only the stride phases
+//! some kernel tap reaches, at most kernel_h x kernel_w of them.
 
 mod common;
 
