@@ -491,11 +491,21 @@ impl Mlp {
         for (buf, v) in self.b.params.iter().zip(&values) {
             q.write_buffer(buf, 0, bytemuck::cast_slice(v));
         }
-        for v in &self.b.velocity {
-            q.write_buffer(v, 0, &vec![0u8; v.size() as usize]);
-        }
+        self.reset_velocity();
         q.write_buffer(&self.b.running, 0, bytemuck::cast_slice(&running));
         q.write_buffer(&self.b.mask, 0, bytemuck::cast_slice(&vec![1u32; INPUTS]));
+    }
+
+    /// Zeroes the optimiser's velocities on the GPU (no host upload).
+    fn reset_velocity(&self) {
+        let mut enc = self
+            .gpu
+            .device()
+            .create_command_encoder(&Default::default());
+        for v in &self.b.velocity {
+            enc.clear_buffer(v, 0, None);
+        }
+        self.gpu.queue().submit([enc.finish()]);
     }
 
     fn set_hyper(&mut self, lr: f32, wd: f32) -> Result<()> {
@@ -712,11 +722,7 @@ impl Mlp {
         }
         let seconds1 = start.elapsed().as_secs_f64();
         let w1 = pollster::block_on(read_back(&self.gpu, &self.b.params[W1], PARAM_LENS[W1]))?;
-        let mut norms = vec![0.0f64; INPUTS];
-        for (i, &v) in w1.iter().enumerate() {
-            norms[FC1_GROUPS.group_of(i)] += f64::from(v) * f64::from(v);
-        }
-        norms.iter_mut().for_each(|n| *n = n.sqrt());
+        let norms = tied::share::discover::group_norms(FC1_GROUPS, &w1)?;
         let mut result = RowResult {
             row,
             metrics: ShareMetrics::from_tensor(FC1_GROUPS, &w1)?,
@@ -745,15 +751,12 @@ impl Mlp {
         // Phase 2: momentum reset, masks kept, group averaging at the end of every epoch, at
         // the last rate of phase 1.
         let start = Instant::now();
-        for v in &self.b.velocity {
-            self.gpu
-                .queue()
-                .write_buffer(v, 0, &vec![0u8; v.size() as usize]);
-        }
+        self.reset_velocity();
         let lr2 = p.lr(epoch.saturating_sub(1));
         self.set_hyper(lr2, wd)?;
         let mut best2 = 0.0f64;
-        let mut metrics = ShareMetrics::from_map(&found.map, &found.zero)?;
+        // What the tensor holds after every projection (the map and mask do not change).
+        let metrics = ShareMetrics::from_map(&found.map, &found.zero)?;
         for e2 in 0..p.epochs[1] {
             let order = shuffle(samples, seed, u64::from(epoch + e2));
             let loss = self.train_epoch(&order)?;
@@ -767,7 +770,6 @@ impl Mlp {
             self.gpu.queue().submit([enc.finish()]);
             let acc = self.evaluate()?;
             best2 = best2.max(acc);
-            metrics = ShareMetrics::from_map(&found.map, &found.zero)?;
             result.history.push(EpochPoint {
                 epoch: epoch + e2,
                 train_loss: loss,
