@@ -10,8 +10,8 @@ mod common;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use tied::buffer::{upload, zeros};
 use tied::conv::{cases, cpu, BackwardDataBuffers, BackwardWeightBuffers, Conv2d, ForwardBuffers};
-use tied::dispatch::{upload, zeros};
 use tied::verify::Rng;
 
 fn conv_benches(c: &mut Criterion) {

@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use tied::dispatch::upload;
+use tied::buffer::upload;
 use tied::growl::{cpu, OwlProx, Weights};
 use tied::verify::Rng;
 

@@ -12,7 +12,7 @@ mod common;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use tied::dispatch::{upload, zeros};
+use tied::buffer::{upload, zeros};
 use tied::tying::{cases, cpu, Reduction, Staging, TieLayout, Ties};
 use tied::verify::Rng;
 

@@ -17,10 +17,10 @@
 
 use std::time::Instant;
 
+use tied::buffer::{read_back, upload, zeros};
 use tied::conv::{
     cases, cpu, BackwardDataBuffers, BackwardWeightBuffers, Conv2d, Conv2dShape, ForwardBuffers,
 };
-use tied::dispatch::{read_back, upload, zeros};
 use tied::growl::{GroupLayout, GrowlProx, Weights};
 use tied::probe::Probes;
 use tied::sort::{RadixSort, SortOrder};
@@ -405,7 +405,7 @@ fn run_sort_case(
     let plan = sorter.plan(n)?;
     let kb = upload(gpu, "keys", &keys);
     let vals: Vec<u32> = (0..n as u32).collect();
-    let vb = tied::dispatch::upload(gpu, "values", bytemuck::cast_slice(&vals));
+    let vb = tied::buffer::upload(gpu, "values", bytemuck::cast_slice(&vals));
     // Sorting sorted keys costs the same passes as sorting random ones (LSD radix), so the
     // repetitions time the real work; the first one leaves the buffers sorted for the check.
     let t = measure(gpu, |e| {

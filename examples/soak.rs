@@ -11,7 +11,7 @@ use tied::conv::{BackwardDataBuffers, BackwardWeightBuffers, Conv2d, Conv2dShape
 use tied::growl::{GroupLayout, GrowlProx, OwlProx};
 use tied::sort::RadixSort;
 use tied::tying::{Reduction, TieLayout, TieMap, Ties};
-use tied::{dispatch, Gpu};
+use tied::{buffer, Gpu};
 
 fn rss_kib() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").expect("procfs");
@@ -49,7 +49,7 @@ fn main() -> tied::Result<()> {
         .padding(1)
         .with_bias(true);
     let plan = conv.plan(&s)?;
-    let buf = |n: usize| dispatch::upload(&gpu, "soak", &vec![0.25; n]);
+    let buf = |n: usize| buffer::upload(&gpu, "soak", &vec![0.25; n]);
     let (x, w, b, y) = (
         buf(s.input_len()),
         buf(s.weight_len()),
@@ -67,7 +67,7 @@ fn main() -> tied::Result<()> {
     let owl_plan = owl.plan(32)?;
     let (v, ow, out) = (
         buf(32),
-        dispatch::upload(
+        buffer::upload(
             &gpu,
             "w",
             &(0..32).rev().map(|k| k as f32 * 0.01).collect::<Vec<_>>(),

@@ -37,17 +37,6 @@
 // A sum is packed in a vec2<u32>: the low word, then the high 24 bits of the 56-bit two's
 // complement mantissa with the grid code in the top 8 bits.
 
-struct OwlParams {
-    n: u32,
-    points: u32,
-    len: u32,
-    nodes_in: u32,
-    fold_x: u32,
-    total_wg: u32,
-    chunks: u32,
-    _pad: u32,
-}
-
 const CHUNK: u32 = 256u;
 
 @group(0) @binding(0) var<uniform> p: OwlParams;

@@ -1,19 +1,12 @@
 // FMA-throughput probe: each thread runs ITERS steps of 8 independent vec4 FMA chains
 // (8 * 4 * 2 = 64 FLOP per step) and writes one value so nothing is optimised away.
 
-struct FmaParams {
-    iters: u32,
-    fold_x: u32,
-    total_wg: u32,
-    _pad: u32,
-}
-
 @group(0) @binding(0) var<uniform> p: FmaParams;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let wid = wg.x + wg.y * p.fold_x;
+    let wid = linear_workgroup(wg, p.fold_x);
     if (wid >= p.total_wg) {
         return;
     }
@@ -39,5 +32,5 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         a7 = fma(a7, m, c);
     }
     let s = (a0 + a1) + (a2 + a3) + (a4 + a5) + (a6 + a7);
-    out[wid * 256u + lid] = s.x + s.y + s.z + s.w;
+    out[wid * WORKGROUP_SIZE + lid] = s.x + s.y + s.z + s.w;
 }

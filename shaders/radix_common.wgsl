@@ -13,27 +13,15 @@
 // `lo`: component c holds digits 2c and 2c + 1; digits 8-15 in `hi`), scanned across the 256
 // threads with a raking scan: no atomics, 3 barriers per tile of 4096 keys (16 per thread).
 
-struct SortParams {
-    len: u32,
-    shift: u32,
-    first_pass: u32,
-    last_pass: u32,
-    descending: u32,
-    workgroups: u32,
-    fold_x: u32,
-    with_values: u32,
-}
-
 const DIGITS: u32 = 16u;
-// Keys per thread in a tile, consecutive, so ranks follow positions (stable).
-const PER_THREAD: u32 = 16u;
-// Keys one workgroup owns: one tile of 256 threads x PER_THREAD.
-const BLOCK: u32 = 4096u;
+// Keys per thread in a tile, consecutive, so ranks follow positions (stable). A workgroup
+// owns SORT_BLOCK = 4096 keys (from the host): one tile of WORKGROUP_SIZE threads.
+const PER_THREAD: u32 = SORT_BLOCK / WORKGROUP_SIZE;
 
 @group(0) @binding(0) var<uniform> p: SortParams;
 
-var<workgroup> packed_lo: array<vec4<u32>, 256>;
-var<workgroup> packed_hi: array<vec4<u32>, 256>;
+var<workgroup> packed_lo: array<vec4<u32>, WORKGROUP_SIZE>;
+var<workgroup> packed_hi: array<vec4<u32>, WORKGROUP_SIZE>;
 var<workgroup> rake_lo: array<vec4<u32>, 16>;
 var<workgroup> rake_hi: array<vec4<u32>, 16>;
 var<workgroup> running: array<u32, 16>;

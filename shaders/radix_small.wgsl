@@ -39,16 +39,16 @@ fn store(pass_: u32, i: u32, key: u32, val: u32) {
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn sort_small(@builtin(local_invocation_index) lid: u32) {
     for (var pass_ = 0u; pass_ < 8u; pass_++) {
         let shift = pass_ * 4u;
         // Each thread holds PER_THREAD consecutive keys (ranks follow positions: stable);
         // one scan gives each thread its prefix and the digit totals (tile_lo / tile_hi).
         let first = lid * PER_THREAD;
-        var keys: array<u32, 16>;
-        var vals: array<u32, 16>;
-        var digits: array<u32, 16>;
+        var keys: array<u32, PER_THREAD>;
+        var vals: array<u32, PER_THREAD>;
+        var digits: array<u32, PER_THREAD>;
         var mine = array<vec4<u32>, 2>(vec4<u32>(0u), vec4<u32>(0u));
         for (var e = 0u; e < PER_THREAD; e++) {
             let i = first + e;

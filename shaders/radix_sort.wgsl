@@ -15,33 +15,24 @@
 @group(0) @binding(5) var<storage, read_write> vals_out: array<u32>;
 @group(0) @binding(6) var<uniform> win: SortWindow;
 
-// Where the bound ranges sit in the whole arrays: `keys_in[0]` is key `in_first_wg * BLOCK`,
-// `keys_out[0]` is key `out_first`, and `keys_out` holds `out_len` keys.
-struct SortWindow {
-    in_first_wg: u32,
-    in_workgroups: u32,
-    out_first: u32,
-    out_len: u32,
-}
-
 fn digit_of(k: u32) -> u32 {
     return (k >> p.shift) & 15u;
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn histogram(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     // `local` counts workgroups within the window, `wid` within the whole sort.
-    let local = wg.x + wg.y * p.fold_x;
+    let local = linear_workgroup(wg, p.fold_x);
     if (local >= win.in_workgroups) {
         return;
     }
     let wid = win.in_first_wg + local;
     // Keys of this window still in the sort.
-    let valid = p.len - win.in_first_wg * BLOCK;
+    let valid = p.len - win.in_first_wg * SORT_BLOCK;
     // Each thread counts its 16 keys in packed counters, then one scan adds them up.
     var mine = array<vec4<u32>, 2>(vec4<u32>(0u), vec4<u32>(0u));
-    for (var t = 0u; t < 16u; t++) {
-        let i = local * BLOCK + t * 256u + lid;
+    for (var t = 0u; t < PER_THREAD; t++) {
+        let i = local * SORT_BLOCK + t * WORKGROUP_SIZE + lid;
         if (i < valid) {
             count_digit(&mine, digit_of(ordered(keys_in[i], p.first_pass != 0u)));
         }
@@ -52,24 +43,24 @@ fn histogram(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn scatter(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let local = wg.x + wg.y * p.fold_x;
+    let local = linear_workgroup(wg, p.fold_x);
     if (local >= win.in_workgroups) {
         return;
     }
     let wid = win.in_first_wg + local;
-    let valid = p.len - win.in_first_wg * BLOCK;
+    let valid = p.len - win.in_first_wg * SORT_BLOCK;
     if (lid < DIGITS) {
         running[lid] = offsets[lid * p.workgroups + wid];
     }
     let first_pass = p.first_pass != 0u;
     let last_pass = p.last_pass != 0u;
     // Each thread holds PER_THREAD consecutive keys, so ranks follow positions (stable).
-    let first = local * BLOCK + lid * PER_THREAD;
-    var keys: array<u32, 16>;
-    var vals: array<u32, 16>;
-    var digits: array<u32, 16>;
+    let first = local * SORT_BLOCK + lid * PER_THREAD;
+    var keys: array<u32, PER_THREAD>;
+    var vals: array<u32, PER_THREAD>;
+    var digits: array<u32, PER_THREAD>;
     var mine = array<vec4<u32>, 2>(vec4<u32>(0u), vec4<u32>(0u));
     for (var e = 0u; e < PER_THREAD; e++) {
         let i = first + e;

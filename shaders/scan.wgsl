@@ -4,27 +4,27 @@
 // `total_wg`): `scan_u32.wgsl` (exclusive u32, the sort's digit offsets) or `owl_scan.wgsl`
 // (inclusive 64-bit fixed point, the OWL prox's cumulative sums). Integer sums: exact.
 //
-// `scan_block`: workgroup w scans its BLOCK = 4096 values (each thread 16 consecutive ones,
+// `scan_block`: workgroup w scans its SCAN_BLOCK = 4096 values (each thread 16 consecutive ones,
 // then a raking scan of the 256 thread totals), writes the prefixes in place and the block's
 // total to totals[w]. The host scans `totals` the same way (recursively), then `add_block`
 // adds the scanned total of the earlier blocks to each block's values.
 
-const PER_THREAD: u32 = 16u;
-const BLOCK: u32 = 4096u;
+// `SCAN_BLOCK` (4096) comes from the host.
+const PER_THREAD: u32 = SCAN_BLOCK / WORKGROUP_SIZE;
 
 @group(0) @binding(1) var<storage, read_write> data: array<Elem>;
 @group(0) @binding(2) var<storage, read_write> totals: array<Elem>;
 
-var<workgroup> sums: array<Elem, 256>;
+var<workgroup> sums: array<Elem, WORKGROUP_SIZE>;
 var<workgroup> rake: array<Elem, 16>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn scan_block(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let wid = wg.x + wg.y * p.fold_x;
+    let wid = linear_workgroup(wg, p.fold_x);
     if (wid >= p.total_wg) {
         return;
     }
-    let first = wid * BLOCK + lid * PER_THREAD;
+    let first = wid * SCAN_BLOCK + lid * PER_THREAD;
     var s = ELEM_ZERO;
     for (var e = 0u; e < PER_THREAD; e++) {
         if (first + e < p.len) {
@@ -76,9 +76,9 @@ fn scan_block(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_in
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn add_block(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let wid = wg.x + wg.y * p.fold_x;
+    let wid = linear_workgroup(wg, p.fold_x);
     if (wid >= p.total_wg) {
         return;
     }
@@ -93,7 +93,7 @@ fn add_block(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
     } else {
         add = totals[wid];
     }
-    let first = wid * BLOCK + lid * PER_THREAD;
+    let first = wid * SCAN_BLOCK + lid * PER_THREAD;
     for (var e = 0u; e < PER_THREAD; e++) {
         if (first + e < p.len) {
             data[first + e] = elem_add(add, data[first + e]);

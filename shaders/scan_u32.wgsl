@@ -1,13 +1,6 @@
 // Prelude of scan.wgsl: exclusive prefix sum of u32 values (the radix sort's digit offsets,
 // the OWL prox's hull sizes).
 
-struct ScanParams {
-    len: u32,
-    blocks: u32,
-    fold_x: u32,
-    total_wg: u32,
-}
-
 @group(0) @binding(0) var<uniform> p: ScanParams;
 
 alias Elem = u32;

@@ -120,6 +120,8 @@ pub struct Gpu {
     adapter_limits: Option<Arc<wgpu::Limits>>,
     /// Bound in place of an empty buffer (a binding cannot be empty); made on first use.
     empty_binding: Arc<OnceLock<wgpu::Buffer>>,
+    /// This device's pipelines, built on first use ([`Gpu::kernel`]).
+    kernels: crate::dispatch::SharedKernelCache,
 }
 
 impl Gpu {
@@ -151,6 +153,7 @@ impl Gpu {
             lost: None,
             adapter_limits: None,
             empty_binding: Arc::default(),
+            kernels: Arc::default(),
         })
     }
 
@@ -220,11 +223,16 @@ impl Gpu {
             lost: Some(lost),
             adapter_limits: Some(Arc::new(adapter.limits())),
             empty_binding: Arc::default(),
+            kernels: Arc::default(),
         })
     }
 
     /// A 16-byte storage buffer bound in place of an empty one, which kernels never read or
     /// write (their loops over an empty tensor do not run).
+    pub(crate) fn kernel_cache(&self) -> &crate::dispatch::KernelCache {
+        &self.kernels
+    }
+
     pub(crate) fn empty_binding(&self) -> &wgpu::Buffer {
         self.empty_binding.get_or_init(|| {
             self.device.create_buffer(&wgpu::BufferDescriptor {

@@ -51,14 +51,18 @@
 
 #![warn(missing_docs)]
 
+pub mod buffer;
 pub mod conv;
-pub mod dispatch;
+mod dispatch;
 mod error;
 mod gpu;
 pub mod growl;
+#[doc(hidden)]
+pub mod kernels;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod probe;
 mod scan;
+#[doc(hidden)]
 pub mod shaders;
 pub mod share;
 pub mod sort;
@@ -68,6 +72,7 @@ pub mod train;
 pub mod tying;
 pub mod verify;
 
+pub use dispatch::WORKGROUP_SIZE;
 pub use error::{Error, Result};
 pub use gpu::{
     check_features, check_limits, optional_features, required_features, required_limits, Gpu,

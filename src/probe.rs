@@ -5,29 +5,82 @@
 //! - [`Probes::fma`]: FP32 FMA throughput in GFLOP/s (2 FLOP per FMA) of independent vec4
 //!   FMA chains (`shaders/probe_fma.wgsl`).
 
-use crate::dispatch::{self, Binding, Grid, Kernel};
+use crate::dispatch::{self, whole, Grid, Kernel, KernelDecl, ModuleDecl, WORKGROUP_SIZE};
 use crate::error::Result;
 use crate::gpu::Gpu;
-use crate::shaders;
 use crate::timing::{time_gpu, Timing};
+use crate::wgsl;
 
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-struct CopyParams {
-    len4: u32,
-    fold_x: u32,
-    total_wg: u32,
-    stride4: u32,
+crate::uniform_struct! {
+    /// `probe_copy`: `len4` vec4 elements, each thread copying `COPY_PER_THREAD` of them
+    /// `stride4` apart.
+    struct CopyParams {
+        len4: u32,
+        fold_x: u32,
+        total_wg: u32,
+        stride4: u32,
+    }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-struct FmaParams {
-    iters: u32,
-    fold_x: u32,
-    total_wg: u32,
-    _pad: u32,
+crate::uniform_struct! {
+    /// `probe_fma`: `iters` steps of 8 vec4 FMAs per thread.
+    struct FmaParams {
+        iters: u32,
+        fold_x: u32,
+        total_wg: u32,
+        pad: u32,
+    }
 }
+
+crate::bindings! {
+    struct CopyBindings {
+        p @ 0: uniform(CopyParams),
+        src @ 1: read,
+        dst @ 2: read_write,
+    }
+}
+
+crate::bindings! {
+    struct FmaBindings {
+        p @ 0: uniform(FmaParams),
+        out @ 1: read_write,
+    }
+}
+
+static PROBE_COPY_MODULE: ModuleDecl = ModuleDecl {
+    name: "probe_copy",
+    constants: &[("COPY_PER_THREAD", COPY_PER_THREAD as u32)],
+    uniforms: &[&CopyParams::LAYOUT],
+    header: "",
+    parts: &[wgsl!("probe_copy")],
+};
+
+static PROBE_FMA_MODULE: ModuleDecl = ModuleDecl {
+    name: "probe_fma",
+    constants: &[],
+    uniforms: &[&FmaParams::LAYOUT],
+    header: "",
+    parts: &[wgsl!("probe_fma")],
+};
+
+static PROBE_COPY: KernelDecl = KernelDecl {
+    name: "probe_copy",
+    module: &PROBE_COPY_MODULE,
+    entry: "main",
+    bindings: CopyBindings::LAYOUT,
+    variants: &[],
+};
+
+static PROBE_FMA: KernelDecl = KernelDecl {
+    name: "probe_fma",
+    module: &PROBE_FMA_MODULE,
+    entry: "main",
+    bindings: FmaBindings::LAYOUT,
+    variants: &[],
+};
+
+/// The probes' kernels, for the kernel table.
+pub(crate) static KERNELS: &[&KernelDecl] = &[&PROBE_COPY, &PROBE_FMA];
 
 /// vec4 elements each copy thread moves.
 const COPY_PER_THREAD: u64 = 4;
@@ -58,23 +111,8 @@ impl Probes {
     /// Errors captured while creating the pipelines.
     pub fn new(gpu: &Gpu) -> Result<Self> {
         gpu.scoped(|| {
-            let device = gpu.device();
-            let copy = Kernel::new(
-                device,
-                "probe_copy",
-                &dispatch::shader(device, "probe_copy", shaders::PROBE_COPY),
-                "main",
-                &[Binding::Uniform, Binding::Read, Binding::ReadWrite],
-                &[],
-            );
-            let fma = Kernel::new(
-                device,
-                "probe_fma",
-                &dispatch::shader(device, "probe_fma", shaders::PROBE_FMA),
-                "main",
-                &[Binding::Uniform, Binding::ReadWrite],
-                &[],
-            );
+            let copy = gpu.kernel(&PROBE_COPY, 0);
+            let fma = gpu.kernel(&PROBE_FMA, 0);
             Ok(Self {
                 gpu: gpu.clone(),
                 copy,
@@ -100,23 +138,24 @@ impl Probes {
             * 16;
         let len4 = (bytes / 16).max(1);
         let threads = len4.div_ceil(COPY_PER_THREAD);
-        let grid = Grid::fold(
-            threads.div_ceil(256),
-            limits.max_compute_workgroups_per_dimension,
-        )?;
+        let grid = Grid::for_items(&self.gpu, threads, u64::from(WORKGROUP_SIZE))?;
         let params = CopyParams {
             len4: len4 as u32,
-            fold_x: grid.x,
+            fold_x: grid.fold_x(),
             total_wg: grid.total,
-            stride4: grid.total * 256,
+            stride4: grid.total * WORKGROUP_SIZE,
         };
         let bg = self.gpu.scoped(|| {
             let mk =
                 |label| dispatch::scratch(&self.gpu, label, len4 * 16, wgpu::BufferUsages::empty());
             let uniform = dispatch::uniform(&self.gpu, "probe_copy params", &params);
-            Ok(self
-                .copy
-                .bind(device, &[&uniform, &mk("probe src"), &mk("probe dst")]))
+            let (src, dst) = (mk("probe src"), mk("probe dst"));
+            let buffers = CopyBindings {
+                p: whole(&uniform),
+                src: whole(&src),
+                dst: whole(&dst),
+            };
+            Ok(self.copy.bind(device, &buffers))
         })?;
         let timing = time_gpu(&self.gpu, reps, 3, |enc| {
             self.copy.record(enc, &bg, grid);
@@ -130,7 +169,7 @@ impl Probes {
         })
     }
 
-    /// Runs `workgroups` x 256 threads of `iters` steps of 8 vec4 FMAs.
+    /// Runs `workgroups` x `WORKGROUP_SIZE` threads of `iters` steps of 8 vec4 FMAs.
     ///
     /// # Errors
     /// Errors captured while running.
@@ -138,28 +177,29 @@ impl Probes {
         let device = self.gpu.device();
         // Keep each invocation's loop well under software drivers' 65,535-iteration limit.
         let iters = iters.min(60_000);
-        let grid = Grid::fold(
-            u64::from(workgroups),
-            device.limits().max_compute_workgroups_per_dimension,
-        )?;
+        let grid = Grid::for_workgroups(&self.gpu, u64::from(workgroups))?;
         let params = FmaParams {
             iters,
-            fold_x: grid.x,
+            fold_x: grid.fold_x(),
             total_wg: grid.total,
-            _pad: 0,
+            pad: 0,
         };
-        let out_len = u64::from(workgroups) * 256;
+        let out_len = u64::from(workgroups) * u64::from(WORKGROUP_SIZE);
         dispatch::check_binding_size(&self.gpu, "probe_fma out", out_len * 4)?;
         let bg = self.gpu.scoped(|| {
             let uniform = dispatch::uniform(&self.gpu, "probe_fma params", &params);
             let out = dispatch::zeros(&self.gpu, "probe_fma out", out_len as usize);
-            Ok(self.fma.bind(device, &[&uniform, &out]))
+            let buffers = FmaBindings {
+                p: whole(&uniform),
+                out: whole(&out),
+            };
+            Ok(self.fma.bind(device, &buffers))
         })?;
         let timing = time_gpu(&self.gpu, reps, 3, |enc| {
             self.fma.record(enc, &bg, grid);
             Ok(())
         })?;
-        let work = f64::from(workgroups) * 256.0 * f64::from(iters) * 64.0;
+        let work = f64::from(workgroups) * f64::from(WORKGROUP_SIZE) * f64::from(iters) * 64.0;
         Ok(ProbeResult {
             rate: work / (timing.ms * 1e-3) / 1e9,
             work,

@@ -4,58 +4,104 @@
 //! compiled with two preludes: u32 exclusive (`shaders/scan_u32.wgsl`) and block-scaled
 //! fixed-point inclusive (`shaders/owl_scan.wgsl`, the OWL prox's suffix sums; its addition
 //! rounds to the coarser grid, so its results depend on the tree, which depends only on the
-//! length); binding layout: uniform, data, totals.
+//! length); binding layout: uniform `p`, `data`, `totals`. Kernels: `scan_u32_block`,
+//! `scan_u32_add` here; the OWL prox declares its own pair.
 
-use crate::dispatch::{self, Binding, Grid, Kernel, Recording};
+use crate::dispatch::{self, whole, Grid, Kernel, KernelDecl, ModuleDecl, Recording};
 use crate::error::Result;
 use crate::gpu::Gpu;
-use crate::shaders;
+use crate::wgsl;
 
-/// Values one scan workgroup owns.
+/// Values one scan workgroup owns (`SCAN_BLOCK` in WGSL).
 pub(crate) const SCAN_BLOCK: u32 = 4096;
 
+/// The generic scan, after a prelude declaring its element and uniform.
+pub(crate) const SCAN_PART: dispatch::Part = wgsl!("scan");
+
+static SCAN_U32: ModuleDecl = ModuleDecl {
+    uniforms: &[&ScanParams::LAYOUT],
+    name: "scan_u32",
+    constants: &[("SCAN_BLOCK", SCAN_BLOCK)],
+    header: "",
+    parts: &[wgsl!("scan_u32"), SCAN_PART],
+};
+
+crate::uniform_struct! {
+    /// The uniform block of `shaders/scan_u32.wgsl`.
+    struct ScanParams {
+        len: u32,
+        blocks: u32,
+        fold_x: u32,
+        total_wg: u32,
+    }
+}
+
+crate::bindings! {
+    /// The exclusive u32 scan's buffers: `data` scanned in place, `totals` one per block.
+    struct ScanU32Bindings {
+        p @ 0: uniform(ScanParams),
+        data @ 1: read_write,
+        totals @ 2: read_write,
+    }
+}
+
+/// Scans blocks in place and writes their totals.
+static SCAN_U32_BLOCK: KernelDecl = KernelDecl {
+    name: "scan_u32_block",
+    module: &SCAN_U32,
+    entry: "scan_block",
+    bindings: ScanU32Bindings::LAYOUT,
+    variants: &[],
+};
+
+/// Adds the scanned totals of earlier blocks.
+static SCAN_U32_ADD: KernelDecl = KernelDecl {
+    name: "scan_u32_add",
+    module: &SCAN_U32,
+    entry: "add_block",
+    bindings: ScanU32Bindings::LAYOUT,
+    variants: &[],
+};
+
+/// The scan's kernels, for the kernel table.
+pub(crate) static KERNELS: &[&KernelDecl] = &[&SCAN_U32_BLOCK, &SCAN_U32_ADD];
+
+/// Binds one level: (uniform, data, totals).
+pub(crate) type BindLevel =
+    fn(&Kernel, &wgpu::Device, &wgpu::Buffer, &wgpu::Buffer, &wgpu::Buffer) -> wgpu::BindGroup;
+
 /// The two kernels of a scan: `block` (scan blocks, write totals) and `add` (add scanned
-/// totals of earlier blocks).
+/// totals of earlier blocks), and how a level binds its buffers.
 #[derive(Debug)]
 pub(crate) struct ScanKernels {
     pub(crate) block: Kernel,
     pub(crate) add: Kernel,
+    pub(crate) bind: BindLevel,
 }
 
 impl ScanKernels {
-    /// The `scan_block` and `add_block` entry points of `module`, named `name` (binding
-    /// layout: uniform, data, totals).
-    pub(crate) fn new(
-        device: &wgpu::Device,
-        name: &'static str,
-        module: &wgpu::ShaderModule,
-    ) -> Self {
-        use Binding::{ReadWrite, Uniform};
-        let bindings = [Uniform, ReadWrite, ReadWrite];
+    /// The exclusive u32 scan (`shaders/scan.wgsl` after `shaders/scan_u32.wgsl`).
+    pub(crate) fn exclusive_u32(gpu: &Gpu) -> Self {
+        fn bind(
+            k: &Kernel,
+            device: &wgpu::Device,
+            p: &wgpu::Buffer,
+            data: &wgpu::Buffer,
+            totals: &wgpu::Buffer,
+        ) -> wgpu::BindGroup {
+            let b = ScanU32Bindings {
+                p: whole(p),
+                data: whole(data),
+                totals: whole(totals),
+            };
+            k.bind(device, &b)
+        }
         Self {
-            block: Kernel::new(device, name, module, "scan_block", &bindings, &[]),
-            add: Kernel::new(device, name, module, "add_block", &bindings, &[]),
+            block: gpu.kernel(&SCAN_U32_BLOCK, 0),
+            add: gpu.kernel(&SCAN_U32_ADD, 0),
+            bind,
         }
     }
-
-    /// The exclusive u32 scan (`shaders/scan.wgsl` after `shaders/scan_u32.wgsl`).
-    pub(crate) fn exclusive_u32(device: &wgpu::Device) -> Self {
-        Self::new(
-            device,
-            "scan",
-            &dispatch::shader(device, "scan", &shaders::scan_u32()),
-        )
-    }
-}
-
-/// The uniform block of `shaders/scan_u32.wgsl`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-struct ScanParams {
-    len: u32,
-    blocks: u32,
-    fold_x: u32,
-    total_wg: u32,
 }
 
 #[derive(Debug)]
@@ -84,24 +130,23 @@ impl ScanPlan {
         uniform: impl Fn(u32, u32, Grid) -> wgpu::Buffer,
     ) -> Result<Self> {
         let device = gpu.device();
-        let max_dim = device.limits().max_compute_workgroups_per_dimension;
         let mut levels = Vec::new();
         let mut level_len = len;
         let mut level_data = data.clone();
         loop {
             let blocks = level_len.div_ceil(SCAN_BLOCK).max(1);
-            let grid = Grid::fold(u64::from(blocks), max_dim)?;
+            let grid = Grid::for_workgroups(gpu, u64::from(blocks))?;
             let totals = dispatch::scratch(
                 gpu,
                 "scan totals",
                 u64::from(blocks) * elem_bytes,
                 wgpu::BufferUsages::empty(),
             );
-            let bufs = [&uniform(level_len, blocks, grid), &level_data, &totals];
+            let params = uniform(level_len, blocks, grid);
             levels.push(Level {
                 grid,
-                block: kernels.block.bind(device, &bufs),
-                add: kernels.add.bind(device, &bufs),
+                block: (kernels.bind)(&kernels.block, device, &params, &level_data, &totals),
+                add: (kernels.bind)(&kernels.add, device, &params, &level_data, &totals),
             });
             if blocks <= 1 {
                 break;
@@ -123,7 +168,7 @@ impl ScanPlan {
             let params = ScanParams {
                 len,
                 blocks,
-                fold_x: g.x.max(1),
+                fold_x: g.fold_x(),
                 total_wg: g.total,
             };
             dispatch::uniform(gpu, "scan params", &params)

@@ -1,4 +1,4 @@
-//! Every WGSL source of the crate, as the pipelines compile it (`shaders/` holds the files).
+//! The WGSL sources of the families not yet in the kernel table (`crate::kernels`) (`shaders/` holds the files).
 //!
 //! The conv GEMM shaders are the shared core (`conv_gemm_common.wgsl`, then the skinny-tile
 //! driver `conv_gemm_skinny.wgsl`, then for all but the weight gradient the shared
@@ -32,13 +32,6 @@ pub const TIE_COMBINE: &str = include_str!("../shaders/tie_combine.wgsl");
 const VIEW_CURSOR: &str = include_str!("../shaders/view_cursor.wgsl");
 const TIE_BROADCAST: &str = include_str!("../shaders/tie_broadcast.wgsl");
 const TIE_BROADCAST_QUADS: &str = include_str!("../shaders/tie_broadcast_quads.wgsl");
-const RADIX_COMMON: &str = include_str!("../shaders/radix_common.wgsl");
-const RADIX_SORT: &str = include_str!("../shaders/radix_sort.wgsl");
-const RADIX_SMALL: &str = include_str!("../shaders/radix_small.wgsl");
-/// Multi-pass scan, generic over its element (needs a prelude).
-pub const SCAN: &str = include_str!("../shaders/scan.wgsl");
-/// The prelude of the exclusive u32 scan.
-const SCAN_U32: &str = include_str!("../shaders/scan_u32.wgsl");
 /// OWL prox: common part (parameters, 64-bit integer and block-scaled fixed-point helpers).
 pub const OWL_COMMON: &str = include_str!("../shaders/owl_prox.wgsl");
 /// OWL prox: the cumulative-sum points and orientation test.
@@ -47,8 +40,6 @@ pub const OWL_GEOMETRY: &str = include_str!("../shaders/owl_geometry.wgsl");
 pub const OWL_PREPARE: &str = include_str!("../shaders/owl_prepare.wgsl");
 /// OWL prox stage: z = sorted magnitudes - weights.
 pub const OWL_MAKE_Z: &str = include_str!("../shaders/owl_make_z.wgsl");
-/// OWL prox stage: the prelude of the inclusive block-scaled scan (then [`SCAN`]).
-pub const OWL_SCAN: &str = include_str!("../shaders/owl_scan.wgsl");
 /// OWL prox stage: leaf hulls.
 pub const OWL_LEAF: &str = include_str!("../shaders/owl_leaf.wgsl");
 /// OWL prox stage: hull compaction.
@@ -92,10 +83,6 @@ pub const TRAIN_SOFTMAX_XENT: &str = include_str!("../shaders/train_softmax_xent
 pub const TRAIN_STATS: &str = include_str!("../shaders/train_stats.wgsl");
 /// Training: batch gather from a u8 data set.
 pub const TRAIN_GATHER: &str = include_str!("../shaders/train_gather.wgsl");
-/// Copy-bandwidth probe.
-pub const PROBE_COPY: &str = include_str!("../shaders/probe_copy.wgsl");
-/// FMA-throughput probe.
-pub const PROBE_FMA: &str = include_str!("../shaders/probe_fma.wgsl");
 
 /// Tied groups, blocks: piece reduction over columns of type `lane` (`f32`, or `vec4<f32>`
 /// when the inner extent is whole quads).
@@ -113,21 +100,6 @@ pub fn tie_broadcast() -> String {
 pub fn tie_broadcast_quads() -> String {
     let chunk = crate::tying::STAGE_CHUNK;
     format!("const STAGE_CHUNK: u32 = {chunk}u;\n{VIEW_CURSOR}\n{TIE_BROADCAST_QUADS}")
-}
-
-/// Exclusive u32 scan: prelude + the generic scan.
-pub fn scan_u32() -> String {
-    format!("{SCAN_U32}\n{SCAN}")
-}
-
-/// Radix sort passes (histogram, scatter): common part + multi-pass kernels.
-pub fn radix_sort() -> String {
-    format!("{RADIX_COMMON}\n{RADIX_SORT}")
-}
-
-/// One-workgroup radix sort of at most 4096 keys: common part + all passes in one dispatch.
-pub fn radix_small() -> String {
-    format!("{RADIX_COMMON}\n{RADIX_SMALL}")
 }
 
 /// Conv forward: common core, skinny driver, column-loader main + forward addressing.
@@ -154,7 +126,8 @@ pub fn conv_backward_weight() -> String {
 
 /// An OWL prox module: the common OWL declarations, then `parts` in order.
 pub fn owl_stage(parts: &[&str]) -> String {
-    let mut src = String::from(OWL_COMMON);
+    let mut src = crate::growl::gpu::owl_params_wgsl();
+    src.push_str(OWL_COMMON);
     for part in parts {
         src.push('\n');
         src.push_str(part);
@@ -235,12 +208,8 @@ pub fn all() -> Vec<(&'static str, String)> {
         ("tie_broadcast", tie_broadcast()),
         ("tie_broadcast_quads", tie_broadcast_quads()),
         ("tie_combine", TIE_COMBINE.to_string()),
-        ("radix_sort", radix_sort()),
-        ("radix_small", radix_small()),
-        ("scan", scan_u32()),
         ("owl_prepare", owl_stage(&[OWL_PREPARE])),
         ("owl_make_z", owl_stage(&[OWL_MAKE_Z])),
-        ("owl_scan", owl_stage(&[OWL_SCAN, SCAN])),
         ("owl_leaf", owl_stage(&[OWL_GEOMETRY, OWL_LEAF])),
         ("owl_compact", owl_stage(&[OWL_COMPACT])),
         ("owl_bridge", owl_stage(&[OWL_GEOMETRY, OWL_BRIDGE])),
@@ -273,7 +242,5 @@ pub fn all() -> Vec<(&'static str, String)> {
         ("train_softmax_xent", TRAIN_SOFTMAX_XENT.to_string()),
         ("train_stats", TRAIN_STATS.to_string()),
         ("train_gather", TRAIN_GATHER.to_string()),
-        ("probe_copy", PROBE_COPY.to_string()),
-        ("probe_fma", PROBE_FMA.to_string()),
     ]
 }

@@ -451,10 +451,10 @@ fn a_reused_plan_reads_no_stale_partials() {
         rng.vec(shape.weight_len()),
         rng.vec(shape.output_len()),
     );
-    let up = |v: &[f32]| tied::dispatch::upload(gpu, "test", v);
+    let up = |v: &[f32]| tied::buffer::upload(gpu, "test", v);
     let (xb, wb, dyb) = (up(&x), up(&w), up(&dy));
-    let gw = tied::dispatch::zeros(gpu, "grad weight", shape.weight_len());
-    let gx = tied::dispatch::zeros(gpu, "grad input", shape.input_len());
+    let gw = tied::buffer::zeros(gpu, "grad weight", shape.weight_len());
+    let gx = tied::buffer::zeros(gpu, "grad input", shape.input_len());
     let mut encoder = gpu.device().create_command_encoder(&Default::default());
     let weight_grad = BackwardWeightBuffers {
         grad_output: &dyb,
@@ -472,7 +472,7 @@ fn a_reused_plan_reads_no_stale_partials() {
     plan.record_backward_data(&mut encoder, &input_grad)
         .expect("input grad");
     gpu.queue().submit([encoder.finish()]);
-    let got = pollster::block_on(tied::dispatch::read_back(gpu, &gx, shape.input_len())).unwrap();
+    let got = pollster::block_on(tied::buffer::read_back(gpu, &gx, shape.input_len())).unwrap();
     let want = cpu::backward_data(&shape, &dy, &w);
     let scale = cpu::backward_data(&shape, &abs(&dy), &abs(&w));
     let e = max_rel_err(&got, &want, &scale);

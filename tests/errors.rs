@@ -3,7 +3,7 @@
 mod common;
 
 use tied::conv::{BackwardWeightBuffers, Conv2dShape, ForwardBuffers};
-use tied::{dispatch, Error, Gpu};
+use tied::{buffer, Error, Gpu};
 
 fn shape() -> Conv2dShape {
     Conv2dShape::new(2, 3, 4, [6, 6], [3, 3])
@@ -88,10 +88,10 @@ fn small_buffers_and_missing_usage() {
     let s = shape();
     let plan = conv.plan(&s).unwrap();
     let device = gpu.device();
-    let input = dispatch::zeros(gpu, "x", s.input_len());
-    let weight = dispatch::zeros(gpu, "w", s.weight_len());
-    let bias = dispatch::zeros(gpu, "b", s.bias_len());
-    let small = dispatch::zeros(gpu, "small", s.output_len() - 1);
+    let input = buffer::zeros(gpu, "x", s.input_len());
+    let weight = buffer::zeros(gpu, "w", s.weight_len());
+    let bias = buffer::zeros(gpu, "b", s.bias_len());
+    let small = buffer::zeros(gpu, "small", s.output_len() - 1);
     let no_storage = device.create_buffer(&wgpu::BufferDescriptor {
         label: None,
         size: s.output_len() as u64 * 4,
@@ -119,7 +119,7 @@ fn small_buffers_and_missing_usage() {
     bufs.output = &input;
     let r = plan.record_forward(&mut encoder, &bufs);
     assert!(r.is_err(), "an output aliasing the input must be refused");
-    let big = dispatch::zeros(gpu, "bias and output", s.output_len());
+    let big = buffer::zeros(gpu, "bias and output", s.output_len());
     bufs.bias = Some(&big);
     bufs.output = &big;
     let r = plan.record_forward(&mut encoder, &bufs);
@@ -139,7 +139,7 @@ fn small_buffers_and_missing_usage() {
     assert!(r.is_err());
     // Nothing invalid was recorded: the encoder still finishes and submits cleanly.
     let mut ok = device.create_command_encoder(&Default::default());
-    let out = dispatch::zeros(gpu, "y", s.output_len());
+    let out = buffer::zeros(gpu, "y", s.output_len());
     plan.record_forward(
         &mut ok,
         &ForwardBuffers {
@@ -190,14 +190,14 @@ fn empty_batch_and_channels_are_no_ops() {
     // Recording an empty batch into an encoder records no dispatch (a clear at most).
     let s = Conv2dShape::new(0, 2, 2, [4, 4], [3, 3]);
     let plan = conv.plan(&s).unwrap();
-    let gw = dispatch::zeros(gpu, "gw", s.weight_len());
-    let empty = dispatch::zeros(gpu, "empty", 0);
+    let gw = buffer::zeros(gpu, "gw", s.weight_len());
+    let empty = buffer::zeros(gpu, "empty", 0);
     let mut enc = gpu.device().create_command_encoder(&Default::default());
     plan.record_backward_weight(
         &mut enc,
         &BackwardWeightBuffers {
             grad_output: &empty,
-            input: &dispatch::zeros(gpu, "x", 0),
+            input: &buffer::zeros(gpu, "x", 0),
             grad_weight: &gw,
             grad_bias: None,
         },
@@ -321,10 +321,6 @@ fn device_loss_is_an_error() {
 #[test]
 fn sizes_past_u32_are_errors() {
     let _serial = common::serial();
-    assert!(matches!(
-        dispatch::Grid::fold(1 << 32, 1 << 16),
-        Err(Error::LimitExceeded { .. })
-    ));
     let layouts = tied::conv::LayoutTranspose::new(common::gpu()).unwrap();
     assert!(matches!(layouts.plan([65_536; 4]), Err(Error::Shape(_))));
     let huge = tied::growl::GroupLayout::Columns {
@@ -441,7 +437,7 @@ fn empty_tie_tensors_record_with_zero_byte_buffers() {
         plan.record_broadcast(&mut encoder, &values, &src)
             .unwrap_or_else(|e| panic!("broadcast {layout:?}: {e}"));
         gpu.queue().submit([encoder.finish()]);
-        let got = pollster::block_on(dispatch::read_back(gpu, &values, map.values_len())).unwrap();
+        let got = pollster::block_on(buffer::read_back(gpu, &values, map.values_len())).unwrap();
         assert_eq!(got, vec![0.0; map.values_len()], "{layout:?}");
     }
 }
@@ -457,7 +453,7 @@ fn conv_with_empty_operands_records_with_zero_byte_buffers() {
     let conv = common::conv();
     let exact = |n: usize, v: f32| exact_buffer(gpu, &vec![v; n]);
     let read =
-        |b: &wgpu::Buffer, n: usize| pollster::block_on(dispatch::read_back(gpu, b, n)).unwrap();
+        |b: &wgpu::Buffer, n: usize| pollster::block_on(buffer::read_back(gpu, b, n)).unwrap();
     // (shape, output value, input-gradient value, bias-gradient value): bias 2, grad_output 2.
     let cases = [
         (
@@ -615,9 +611,9 @@ fn empty_batches_of_huge_planes_are_errors_not_overflows() {
 fn read_back_of_huge_counts_is_an_error() {
     let _serial = common::serial();
     let gpu = common::gpu();
-    let buffer = dispatch::zeros(gpu, "small", 4);
+    let buffer = buffer::zeros(gpu, "small", 4);
     for elements in [usize::MAX, usize::MAX / 4 + 1, 1 << 40] {
-        let r = pollster::block_on(dispatch::read_back(gpu, &buffer, elements));
+        let r = pollster::block_on(buffer::read_back(gpu, &buffer, elements));
         assert!(
             matches!(
                 r,
@@ -734,7 +730,7 @@ fn adopted_device_loss_is_an_error() {
     lost("check_lost", gpu.check_lost());
     lost(
         "read_back",
-        pollster::block_on(dispatch::read_back(&gpu, &output, 4)),
+        pollster::block_on(buffer::read_back(&gpu, &output, 4)),
     );
     lost(
         "forward_blocking",
@@ -820,7 +816,7 @@ fn mapped_and_foreign_buffers_are_refused_up_front() {
     gpu.device()
         .poll(wgpu::PollType::wait_indefinitely())
         .unwrap();
-    let r = pollster::block_on(dispatch::read_back(&gpu, &readable, 4));
+    let r = pollster::block_on(buffer::read_back(&gpu, &readable, 4));
     assert!(
         matches!(
             r,
@@ -830,7 +826,7 @@ fn mapped_and_foreign_buffers_are_refused_up_front() {
     );
     let src = exact_buffer(&gpu, &[1.0, 2.0, 3.0, 4.0]);
     let mapped_src = mapped(&gpu, 4);
-    let r = pollster::block_on(dispatch::read_back(&gpu, &mapped_src, 4));
+    let r = pollster::block_on(buffer::read_back(&gpu, &mapped_src, 4));
     assert!(
         matches!(
             r,

@@ -26,7 +26,7 @@ use tied::growl::{GroupLayout, GrowlProx, OwlProx, Weights};
 use tied::sort::RadixSort;
 use tied::train::{Linear, LinearShape, Sgd, Train};
 use tied::tying::{Staging, TieLayout, TieMap, Ties, UNTIED};
-use tied::{dispatch, Gpu};
+use tied::{buffer, Gpu};
 
 struct Kit {
     gpu: Gpu,
@@ -215,12 +215,9 @@ proptest! {
     }
 
     #[test]
-    fn transpose_plans_and_grids(dims in [u32_edge(), u32_edge(), u32_edge(), u32_edge()],
-                                 total in any::<u64>(), max in u32_edge()) {
+    fn transpose_plans(dims in [u32_edge(), u32_edge(), u32_edge(), u32_edge()]) {
         let _serial = common::serial();
         let _ = kit().layouts.plan(dims);
-        let _ = dispatch::Grid::fold(total, max);
-        let _ = dispatch::Grid::fold(u64::from(total as u32), max);
     }
 
     /// Tie layouts, maps (ids in range, untied, out of range) and plans.
@@ -274,8 +271,8 @@ proptest! {
         let _serial = common::serial();
         let _ = kit().sort.plan(len);
         let k = kit();
-        let small = dispatch::zeros(&k.gpu, "fuzz read_back", 4);
-        let _ = pollster::block_on(dispatch::read_back(&k.gpu, &small, elements));
+        let small = buffer::zeros(&k.gpu, "fuzz read_back", 4);
+        let _ = pollster::block_on(buffer::read_back(&k.gpu, &small, elements));
     }
 }
 

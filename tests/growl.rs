@@ -1003,23 +1003,23 @@ fn gpu_out_of_place_and_record_errors() {
     let owl = tied::growl::OwlProx::new(gpu).unwrap();
     let v = [1.0f32, -5.0, 3.0];
     let plan = owl.plan(3).unwrap();
-    let vb = tied::dispatch::upload(gpu, "v", &v);
-    let wb = tied::dispatch::upload(gpu, "w", &[4.0, 1.0, 0.0]);
-    let out = tied::dispatch::zeros(gpu, "out", 3);
+    let vb = tied::buffer::upload(gpu, "v", &v);
+    let wb = tied::buffer::upload(gpu, "w", &[4.0, 1.0, 0.0]);
+    let out = tied::buffer::zeros(gpu, "out", 3);
     let mut enc = gpu.device().create_command_encoder(&Default::default());
     plan.record_into(&mut enc, &vb, &wb, &out, None).unwrap();
     assert!(
         plan.record_into(&mut enc, &vb, &wb, &vb, None).is_err(),
         "aliasing is refused"
     );
-    let small = tied::dispatch::zeros(gpu, "small", 2);
+    let small = tied::buffer::zeros(gpu, "small", 2);
     assert!(matches!(
         plan.record(&mut enc, &small, &wb, None),
         Err(Error::BufferTooSmall { .. })
     ));
     gpu.queue().submit([enc.finish()]);
-    let got = pollster::block_on(tied::dispatch::read_back(gpu, &out, 3)).unwrap();
-    let kept = pollster::block_on(tied::dispatch::read_back(gpu, &vb, 3)).unwrap();
+    let got = pollster::block_on(tied::buffer::read_back(gpu, &out, 3)).unwrap();
+    let kept = pollster::block_on(tied::buffer::read_back(gpu, &vb, 3)).unwrap();
     assert_eq!(got, vec![1.0, -1.5, 1.5]);
     assert_eq!(kept, v.to_vec(), "the input is unchanged");
 }
@@ -1033,9 +1033,9 @@ fn gpu_growl_record_errors_record_nothing() {
     let growl = tied::growl::GrowlProx::new(gpu).unwrap();
     let plan = growl.plan(GroupLayout::Rows { rows: 2, cols: 2 }).unwrap();
     let m = [3.0f32, 4.0, 1.0, 0.0];
-    let mb = tied::dispatch::upload(gpu, "matrix", &m);
-    let wb = tied::dispatch::upload(gpu, "w", &[1.0, 0.5]);
-    let short_w = tied::dispatch::upload(gpu, "short w", &[1.0]);
+    let mb = tied::buffer::upload(gpu, "matrix", &m);
+    let wb = tied::buffer::upload(gpu, "w", &[1.0, 0.5]);
+    let short_w = tied::buffer::upload(gpu, "short w", &[1.0]);
     let mut enc = gpu.device().create_command_encoder(&Default::default());
     assert!(matches!(
         plan.record(&mut enc, &mb, &short_w, None),
@@ -1046,6 +1046,6 @@ fn gpu_growl_record_errors_record_nothing() {
         "blocks aliasing the matrix is refused"
     );
     gpu.queue().submit([enc.finish()]);
-    let kept = pollster::block_on(tied::dispatch::read_back(gpu, &mb, 4)).unwrap();
+    let kept = pollster::block_on(tied::buffer::read_back(gpu, &mb, 4)).unwrap();
     assert_eq!(kept, m.to_vec(), "nothing was recorded");
 }

@@ -46,21 +46,21 @@ fn planned_round_trip_and_record_errors() {
     let dims = [2u32, 5, 3, 4];
     let plan = t.plan(dims).unwrap();
     let x = Rng::new(9).vec(2 * 5 * 3 * 4);
-    let src = tied::dispatch::upload(gpu, "nchw", &x);
-    let mid = tied::dispatch::zeros(gpu, "nhwc", x.len());
-    let back = tied::dispatch::zeros(gpu, "nchw again", x.len());
+    let src = tied::buffer::upload(gpu, "nchw", &x);
+    let mid = tied::buffer::zeros(gpu, "nhwc", x.len());
+    let back = tied::buffer::zeros(gpu, "nchw again", x.len());
     let mut enc = gpu.device().create_command_encoder(&Default::default());
     plan.record_nchw_to_nhwc(&mut enc, &src, &mid).unwrap();
     plan.record_nhwc_to_nchw(&mut enc, &mid, &back).unwrap();
-    let small = tied::dispatch::zeros(gpu, "small", x.len() - 1);
+    let small = tied::buffer::zeros(gpu, "small", x.len() - 1);
     assert!(matches!(
         plan.record_nchw_to_nhwc(&mut enc, &src, &small),
         Err(tied::Error::BufferTooSmall { name: "dst", .. })
     ));
     assert!(plan.record_nhwc_to_nchw(&mut enc, &mid, &mid).is_err());
     gpu.queue().submit([enc.finish()]);
-    let nhwc = pollster::block_on(tied::dispatch::read_back(gpu, &mid, x.len())).unwrap();
-    let nchw = pollster::block_on(tied::dispatch::read_back(gpu, &back, x.len())).unwrap();
+    let nhwc = pollster::block_on(tied::buffer::read_back(gpu, &mid, x.len())).unwrap();
+    let nchw = pollster::block_on(tied::buffer::read_back(gpu, &back, x.len())).unwrap();
     assert_eq!(nhwc, cpu::nchw_to_nhwc(&x, 2, 5, 3, 4));
     assert_eq!(nchw, x);
 }

@@ -7,7 +7,7 @@
 mod common;
 
 use pollster::block_on;
-use tied::dispatch::{read_back, upload, zeros};
+use tied::buffer::{read_back, upload, zeros};
 use tied::growl::{GroupLayout, GrowlProx, Weights};
 use tied::share::discover::DiscoverTies;
 use tied::train::{shuffle, DataSet, Linear, LinearShape, Sgd, Train, XentStats};

@@ -129,7 +129,7 @@ fn empty_and_errors() {
         .is_err());
     let gpu = common::gpu();
     let plan = sorter().plan(100).unwrap();
-    let small = tied::dispatch::zeros(gpu, "small", 50);
+    let small = tied::buffer::zeros(gpu, "small", 50);
     let mut enc = gpu.device().create_command_encoder(&Default::default());
     assert!(plan
         .record(&mut enc, &small, None, SortOrder::Ascending)

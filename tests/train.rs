@@ -6,8 +6,8 @@ mod common;
 use std::sync::OnceLock;
 
 use pollster::block_on;
+use tied::buffer;
 use tied::conv::cpu as conv_cpu;
-use tied::dispatch;
 use tied::growl::GroupLayout;
 use tied::train::{cpu, shuffle, step_decay, DataSet, Linear, LinearShape, Sgd, Train, XentStats};
 use tied::verify::{abs, max_rel_err, Rng};
@@ -189,7 +189,7 @@ fn xent_totals_accumulate_in_order() {
     let gpu = common::gpu();
     let (batch, classes) = (300, 4);
     let plan = train().softmax_xent(batch, classes).unwrap();
-    let stats = dispatch::zeros(gpu, "stats", XentStats::WORDS);
+    let stats = buffer::zeros(gpu, "stats", XentStats::WORDS);
     let mut expect = (0.0f64, 0u32);
     let mut encoder = gpu.device().create_command_encoder(&Default::default());
     let mut keep = Vec::new();
@@ -201,8 +201,8 @@ fn xent_totals_accumulate_in_order() {
         let (_, losses, correct) = cpu::softmax_xent_f64(&l64, &labels, classes);
         expect.0 += losses.iter().sum::<f64>();
         expect.1 += correct.iter().filter(|&&c| c).count() as u32;
-        let lb = dispatch::upload(gpu, "logits", &logits);
-        let yb = dispatch::upload(
+        let lb = buffer::upload(gpu, "logits", &logits);
+        let yb = buffer::upload(
             gpu,
             "labels",
             &labels
@@ -210,8 +210,8 @@ fn xent_totals_accumulate_in_order() {
                 .map(|&l| f32::from_bits(l))
                 .collect::<Vec<_>>(),
         );
-        let dl = dispatch::zeros(gpu, "dl", batch * classes);
-        let ps = dispatch::zeros(gpu, "ps", 2 * batch);
+        let dl = buffer::zeros(gpu, "dl", batch * classes);
+        let ps = buffer::zeros(gpu, "ps", 2 * batch);
         plan.record(&mut encoder, &lb, &yb, &dl, &ps).unwrap();
         plan.record_accumulate(&mut encoder, &ps, &stats).unwrap();
         keep.push((lb, yb, dl, ps));
@@ -251,17 +251,14 @@ fn sgd_and_masks_match_twin() {
         for with_mask in [false, true] {
             let plan = train().sgd(n, with_mask.then_some(layout), hyper).unwrap();
             let (gb, mb) = (
-                dispatch::upload(gpu, "g", &grad),
-                dispatch::upload(
+                buffer::upload(gpu, "g", &grad),
+                buffer::upload(
                     gpu,
                     "mask",
                     &mask.iter().map(|&m| f32::from_bits(m)).collect::<Vec<_>>(),
                 ),
             );
-            let (wb, vb) = (
-                dispatch::upload(gpu, "w", &w0),
-                dispatch::upload(gpu, "v", &v0),
-            );
+            let (wb, vb) = (buffer::upload(gpu, "w", &w0), buffer::upload(gpu, "v", &v0));
             let mut encoder = gpu.device().create_command_encoder(&Default::default());
             plan.record_step(&mut encoder, &gb, with_mask.then_some(&mb), &wb, &vb)
                 .unwrap();
@@ -276,13 +273,13 @@ fn sgd_and_masks_match_twin() {
             );
             close(
                 "sgd w",
-                &block_on(dispatch::read_back(gpu, &wb, n)).unwrap(),
+                &block_on(buffer::read_back(gpu, &wb, n)).unwrap(),
                 &w,
                 1e-6,
             );
             close(
                 "sgd v",
-                &block_on(dispatch::read_back(gpu, &vb, n)).unwrap(),
+                &block_on(buffer::read_back(gpu, &vb, n)).unwrap(),
                 &v,
                 1e-6,
             );
@@ -299,13 +296,13 @@ fn sgd_and_masks_match_twin() {
         let mut norms = abs(&rng.vec(layout.groups()));
         norms[0] = f32::EPSILON;
         norms[1] = f32::NAN;
-        let nb = dispatch::upload(gpu, "norms", &norms);
-        let mb = dispatch::upload(
+        let nb = buffer::upload(gpu, "norms", &norms);
+        let mb = buffer::upload(
             gpu,
             "mask",
             &mask.iter().map(|&m| f32::from_bits(m)).collect::<Vec<_>>(),
         );
-        let tb = dispatch::upload(gpu, "t", &w0);
+        let tb = buffer::upload(gpu, "t", &w0);
         let mut encoder = gpu.device().create_command_encoder(&Default::default());
         plan.record_update(&mut encoder, &nb, &mb).unwrap();
         plan.record_apply(&mut encoder, &mb, &tb).unwrap();
@@ -314,14 +311,14 @@ fn sgd_and_masks_match_twin() {
         cpu::mask_update(&norms, f32::EPSILON, &mut m);
         let mut t = w0.clone();
         cpu::mask_apply(&m, layout, &mut t);
-        let got_m: Vec<u32> = block_on(dispatch::read_back(gpu, &mb, m.len()))
+        let got_m: Vec<u32> = block_on(buffer::read_back(gpu, &mb, m.len()))
             .unwrap()
             .iter()
             .map(|v| v.to_bits())
             .collect();
         assert_eq!(got_m, m);
         assert_eq!(got_m[0], 0, "a norm at the threshold is masked");
-        assert_eq!(block_on(dispatch::read_back(gpu, &tb, n)).unwrap(), t);
+        assert_eq!(block_on(buffer::read_back(gpu, &tb, n)).unwrap(), t);
     }
 }
 
@@ -390,17 +387,17 @@ fn gather_matches_twin_and_shuffle_is_a_seeded_permutation() {
     assert_ne!(order, shuffle(samples, 7, 4));
     plan.set_order(&order).unwrap();
     for step in [0, 4, 9] {
-        let x = dispatch::zeros(gpu, "x", batch * dim);
-        let l = dispatch::zeros(gpu, "labels", batch);
+        let x = buffer::zeros(gpu, "x", batch * dim);
+        let l = buffer::zeros(gpu, "labels", batch);
         let mut encoder = gpu.device().create_command_encoder(&Default::default());
         plan.record(&mut encoder, &set, step, &x, &l).unwrap();
         gpu.queue().submit([encoder.finish()]);
         let (x_ref, l_ref) = cpu::gather(&data, &labels, dim, &order, batch, step, 1.0 / 255.0);
         assert_eq!(
-            block_on(dispatch::read_back(gpu, &x, batch * dim)).unwrap(),
+            block_on(buffer::read_back(gpu, &x, batch * dim)).unwrap(),
             x_ref
         );
-        let got: Vec<u32> = block_on(dispatch::read_back(gpu, &l, batch))
+        let got: Vec<u32> = block_on(buffer::read_back(gpu, &l, batch))
             .unwrap()
             .iter()
             .map(|v| v.to_bits())
@@ -408,8 +405,8 @@ fn gather_matches_twin_and_shuffle_is_a_seeded_permutation() {
         assert_eq!(got, l_ref);
     }
     let mut encoder = gpu.device().create_command_encoder(&Default::default());
-    let x = dispatch::zeros(gpu, "x", batch * dim);
-    let l = dispatch::zeros(gpu, "labels", batch);
+    let x = buffer::zeros(gpu, "x", batch * dim);
+    let l = buffer::zeros(gpu, "labels", batch);
     assert!(plan.record(&mut encoder, &set, 10, &x, &l).is_err());
     assert!(plan.set_order(&[0; 103]).is_ok());
     assert!(plan.set_order(&[200; 103]).is_err());

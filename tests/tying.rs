@@ -294,13 +294,13 @@ fn grids_fold_past_65535_workgroups() {
 
 /// Runs `plan`'s reduction of `x` on `gpu` through the recording path.
 fn plan_reduce(gpu: &tied::Gpu, plan: &TiePlan, x: &[f32], how: Reduction) -> Vec<f32> {
-    let src = tied::dispatch::upload(gpu, "src", x);
-    let values = tied::dispatch::zeros(gpu, "values", plan.values_len());
+    let src = tied::buffer::upload(gpu, "src", x);
+    let values = tied::buffer::zeros(gpu, "values", plan.values_len());
     let mut encoder = gpu.device().create_command_encoder(&Default::default());
     plan.record_reduce(&mut encoder, &src, &values, how)
         .unwrap();
     gpu.queue().submit([encoder.finish()]);
-    pollster::block_on(tied::dispatch::read_back(gpu, &values, plan.values_len())).unwrap()
+    pollster::block_on(tied::buffer::read_back(gpu, &values, plan.values_len())).unwrap()
 }
 
 fn bits(v: &[f32]) -> Vec<u32> {
@@ -455,8 +455,8 @@ fn bad_maps_and_buffers_are_errors() {
 
     let gpu = common::gpu();
     let plan = ties().plan(&map).unwrap();
-    let src = tied::dispatch::zeros(gpu, "src", 32);
-    let small = tied::dispatch::zeros(gpu, "small", 15);
+    let src = tied::buffer::zeros(gpu, "src", 32);
+    let small = tied::buffer::zeros(gpu, "small", 15);
     let mut enc = gpu.device().create_command_encoder(&Default::default());
     let r = plan.record_reduce(&mut enc, &src, &small, Reduction::Sum);
     assert!(

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use tied::dispatch::{self, read_back, zeros};
+use tied::buffer::{self, read_back, zeros};
 use tied::growl::{GroupLayout, GrowlPlan, GrowlProx, Weights};
 use tied::share::discover::DiscoverTies;
 use tied::share::idx::Dataset;
@@ -639,7 +639,7 @@ impl Mlp {
     }
 
     fn alive_groups(&self) -> Result<usize> {
-        let mask = pollster::block_on(dispatch::read_back(&self.gpu, &self.b.mask, INPUTS))?;
+        let mask = pollster::block_on(buffer::read_back(&self.gpu, &self.b.mask, INPUTS))?;
         Ok(mask.iter().filter(|m| m.to_bits() != 0).count())
     }
 

@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use crate::dispatch::{self, check_buffer, check_distinct, Binding, Grid, Kernel};
+use crate::dispatch::legacy::{Binding, Kernel};
+use crate::dispatch::{self, check_buffer, check_distinct, Grid};
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::shaders;

@@ -25,7 +25,8 @@ pub use shape::Conv2dShape;
 
 use std::sync::Arc;
 
-use crate::dispatch::{self, check_buffer, check_distinct, Binding, Grid, Kernel, Recording};
+use crate::dispatch::legacy::{Binding, Kernel};
+use crate::dispatch::{self, check_buffer, check_distinct, Grid, Recording};
 use crate::error::{check_len, Error, Result};
 use crate::gpu::Gpu;
 use crate::shaders;

@@ -7,14 +7,15 @@
 
 use std::sync::Arc;
 
-use crate::dispatch::{
-    self, check_buffer, check_distinct, range, whole, Binding, Grid, Kernel, Recording,
-};
+use crate::dispatch::legacy::{Binding, Kernel};
+use crate::dispatch::{self, check_buffer, check_distinct, range, whole, Grid, Recording};
+use crate::dispatch::{KernelDecl, ModuleDecl};
 use crate::error::{check_len, Error, Result};
 use crate::gpu::Gpu;
 use crate::scan::{ScanKernels, ScanPlan};
 use crate::shaders;
 use crate::sort::{RadixSort, SortOrder, SortPlan};
+use crate::wgsl;
 
 use super::{GroupLayout, GrowlOptions};
 
@@ -25,17 +26,81 @@ const CHUNK: u32 = 256;
 /// units each (plus a rounding unit per addition) stays inside the 56-bit signed mantissa.
 const MAX_OWL_LEN: u64 = (1 << 26) - 1;
 
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-struct OwlParams {
-    n: u32,
-    points: u32,
-    len: u32,
-    nodes_in: u32,
-    fold_x: u32,
-    total_wg: u32,
-    chunks: u32,
-    _pad: u32,
+/// (Transitional, for `shaders::owl_stage`.)
+pub(crate) fn owl_params_wgsl() -> String {
+    OwlParams::LAYOUT.wgsl()
+}
+
+crate::uniform_struct! {
+    /// The uniform block of every OWL stage (`shaders/owl_prox.wgsl`).
+    struct OwlParams {
+        n: u32,
+        points: u32,
+        len: u32,
+        nodes_in: u32,
+        fold_x: u32,
+        total_wg: u32,
+        chunks: u32,
+        pad: u32,
+    }
+}
+
+static OWL_SCAN_MODULE: ModuleDecl = ModuleDecl {
+    name: "owl_scan",
+    constants: &[("SCAN_BLOCK", crate::scan::SCAN_BLOCK)],
+    uniforms: &[&OwlParams::LAYOUT],
+    header: "",
+    parts: &[wgsl!("owl_prox"), wgsl!("owl_scan"), crate::scan::SCAN_PART],
+};
+
+crate::bindings! {
+    /// The OWL suffix-sum scan's buffers.
+    struct OwlScanBindings {
+        p @ 0: uniform(OwlParams),
+        data @ 1: read_write,
+        totals @ 2: read_write,
+    }
+}
+
+static OWL_SCAN_BLOCK: KernelDecl = KernelDecl {
+    name: "owl_scan_block",
+    module: &OWL_SCAN_MODULE,
+    entry: "scan_block",
+    bindings: OwlScanBindings::LAYOUT,
+    variants: &[],
+};
+
+static OWL_SCAN_ADD: KernelDecl = KernelDecl {
+    name: "owl_scan_add",
+    module: &OWL_SCAN_MODULE,
+    entry: "add_block",
+    bindings: OwlScanBindings::LAYOUT,
+    variants: &[],
+};
+
+/// The OWL kernels in the kernel table so far.
+pub(crate) static KERNELS: &[&KernelDecl] = &[&OWL_SCAN_BLOCK, &OWL_SCAN_ADD];
+
+fn owl_scan_kernels(gpu: &Gpu) -> ScanKernels {
+    fn bind(
+        k: &dispatch::Kernel,
+        device: &wgpu::Device,
+        p: &wgpu::Buffer,
+        data: &wgpu::Buffer,
+        totals: &wgpu::Buffer,
+    ) -> wgpu::BindGroup {
+        let b = OwlScanBindings {
+            p: whole(p),
+            data: whole(data),
+            totals: whole(totals),
+        };
+        k.bind(device, &b)
+    }
+    ScanKernels {
+        block: gpu.kernel(&OWL_SCAN_BLOCK, 0),
+        add: gpu.kernel(&OWL_SCAN_ADD, 0),
+        bind,
+    }
 }
 
 #[derive(Debug)]
@@ -123,11 +188,7 @@ impl OwlProx {
                     "main",
                     &[Uniform, Read, Read, ReadWrite],
                 ),
-                scan_z: ScanKernels::new(
-                    device,
-                    "owl_scan",
-                    &module("owl_scan", &[shaders::OWL_SCAN, shaders::SCAN]),
-                ),
+                scan_z: owl_scan_kernels(gpu),
                 leaf: k(
                     "owl_leaf",
                     &module("owl_leaf", &[geo, shaders::OWL_LEAF]),
@@ -221,7 +282,7 @@ impl OwlProx {
             fold_x: max_dim,
             total_wg: grid.total,
             chunks,
-            _pad: 0,
+            pad: 0,
         };
         gpu.scoped(|| {
             let buf = |label: &str, bytes: u64| {

@@ -25,7 +25,7 @@
 //! - Non-finite input is refused by the host-slice calls; the `record` calls cannot check it.
 
 pub mod cpu;
-mod gpu;
+pub(crate) mod gpu;
 
 pub use gpu::{GrowlPlan, GrowlProx, OwlPlan, OwlProx};
 

@@ -20,11 +20,13 @@ pub mod cpu;
 
 use std::sync::Arc;
 
-use crate::dispatch::{self, check_distinct, Binding, Grid, Kernel, Recording};
+use crate::dispatch::{
+    self, check_distinct, whole, Grid, Kernel, KernelDecl, ModuleDecl, Recording,
+};
 use crate::error::{check_len, Error, Result};
 use crate::gpu::Gpu;
 use crate::scan::{ScanKernels, ScanPlan};
-use crate::shaders;
+use crate::wgsl;
 
 /// Sort direction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -35,43 +37,123 @@ pub enum SortOrder {
     Descending,
 }
 
-/// Keys one sort workgroup owns (16 tiles of 256).
+/// Keys one sort workgroup owns (`SORT_BLOCK` in WGSL: 16 keys per thread).
 const SORT_BLOCK: u32 = 4096;
 /// Passes of 4-bit digits over 32-bit keys.
 const PASSES: u32 = 8;
 
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-struct SortParams {
-    len: u32,
-    shift: u32,
-    first_pass: u32,
-    last_pass: u32,
-    descending: u32,
-    workgroups: u32,
-    fold_x: u32,
-    with_values: u32,
+crate::uniform_struct! {
+    /// One pass of the sort (`shaders/radix_common.wgsl`).
+    struct SortParams {
+        len: u32,
+        shift: u32,
+        first_pass: u32,
+        last_pass: u32,
+        descending: u32,
+        workgroups: u32,
+        fold_x: u32,
+        with_values: u32,
+    }
 }
 
-/// Where one (input window, output window) dispatch reads and writes; see `radix_sort.wgsl`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-struct SortWindowParams {
-    in_first_wg: u32,
-    in_workgroups: u32,
-    out_first: u32,
-    out_len: u32,
+crate::uniform_struct! {
+    /// Where one (input window, output window) dispatch of `radix_sort.wgsl` reads and
+    /// writes: its bound `keys_in[0]` is key `in_first_wg * SORT_BLOCK` of the whole sort,
+    /// `keys_out[0]` is key `out_first`, and `keys_out` holds `out_len` keys.
+    struct SortWindow {
+        in_first_wg: u32,
+        in_workgroups: u32,
+        out_first: u32,
+        out_len: u32,
+    }
 }
+
+static RADIX_SORT: ModuleDecl = ModuleDecl {
+    uniforms: &[&SortParams::LAYOUT, &SortWindow::LAYOUT],
+    name: "radix_sort",
+    constants: &[("SORT_BLOCK", SORT_BLOCK)],
+    header: "",
+    parts: &[wgsl!("radix_common"), wgsl!("radix_sort")],
+};
+
+static RADIX_SMALL: ModuleDecl = ModuleDecl {
+    uniforms: &[&SortParams::LAYOUT],
+    name: "radix_small",
+    constants: &[("SORT_BLOCK", SORT_BLOCK)],
+    header: "",
+    parts: &[wgsl!("radix_common"), wgsl!("radix_small")],
+};
+
+crate::bindings! {
+    /// Per-workgroup digit counts of one input window.
+    struct HistogramBindings {
+        p @ 0: uniform(SortParams),
+        keys_in @ 1: read,
+        offsets @ 3: read_write,
+        win @ 6: uniform(SortWindow),
+    }
+}
+
+crate::bindings! {
+    /// Stable scatter of one input window into one output window.
+    struct ScatterBindings {
+        p @ 0: uniform(SortParams),
+        keys_in @ 1: read,
+        vals_in @ 2: read,
+        offsets @ 3: read_write,
+        keys_out @ 4: read_write,
+        vals_out @ 5: read_write,
+        win @ 6: uniform(SortWindow),
+    }
+}
+
+crate::bindings! {
+    /// The one-workgroup sort: `keys_a`/`vals_a` the caller's, `keys_b`/`vals_b` scratch.
+    struct SmallSortBindings {
+        p @ 0: uniform(SortParams),
+        keys_a @ 1: read_write,
+        vals_a @ 2: read_write,
+        keys_b @ 3: read_write,
+        vals_b @ 4: read_write,
+    }
+}
+
+static RADIX_HISTOGRAM: KernelDecl = KernelDecl {
+    name: "radix_histogram",
+    module: &RADIX_SORT,
+    entry: "histogram",
+    bindings: HistogramBindings::LAYOUT,
+    variants: &[],
+};
+
+static RADIX_SCATTER: KernelDecl = KernelDecl {
+    name: "radix_scatter",
+    module: &RADIX_SORT,
+    entry: "scatter",
+    bindings: ScatterBindings::LAYOUT,
+    variants: &[],
+};
+
+static RADIX_SMALL_SORT: KernelDecl = KernelDecl {
+    name: "radix_small",
+    module: &RADIX_SMALL,
+    entry: "sort_small",
+    bindings: SmallSortBindings::LAYOUT,
+    variants: &[],
+};
+
+/// The sort's kernels, for the kernel table.
+pub(crate) static KERNELS: &[&KernelDecl] = &[&RADIX_HISTOGRAM, &RADIX_SCATTER, &RADIX_SMALL_SORT];
 
 /// A range of whole workgroup blocks, bound as one window.
 #[derive(Clone, Copy, Debug)]
-struct SortWindow {
+struct KeyWindow {
     first_key: u32,
     keys: u32,
     grid: Grid,
 }
 
-impl SortWindow {
+impl KeyWindow {
     fn binding(self, buffer: &wgpu::Buffer) -> wgpu::BufferBinding<'_> {
         dispatch::range(
             buffer,
@@ -103,7 +185,7 @@ pub struct SortPlan {
     sort: RadixSort,
     len: u32,
     /// One window when the keys fit a binding.
-    windows: Vec<SortWindow>,
+    windows: Vec<KeyWindow>,
     /// Per (input window, output window), row-major.
     window_uniforms: Vec<wgpu::Buffer>,
     keys_alt: wgpu::Buffer,
@@ -127,39 +209,11 @@ impl RadixSort {
     /// Errors captured while creating the pipelines.
     pub fn new(gpu: &Gpu) -> Result<Self> {
         gpu.scoped(|| {
-            let device = gpu.device();
-            use Binding::{Read, ReadWrite, Uniform};
-            let sort_module = dispatch::shader(device, "radix_sort", &shaders::radix_sort());
-            let small_module = dispatch::shader(device, "radix_small", &shaders::radix_small());
-            let sort_bindings = [
-                Uniform, Read, Read, ReadWrite, ReadWrite, ReadWrite, Uniform,
-            ];
             let kernels = SortKernels {
-                histogram: Kernel::new(
-                    device,
-                    "radix_histogram",
-                    &sort_module,
-                    "histogram",
-                    &sort_bindings,
-                    &[],
-                ),
-                scatter: Kernel::new(
-                    device,
-                    "radix_scatter",
-                    &sort_module,
-                    "scatter",
-                    &sort_bindings,
-                    &[],
-                ),
-                small: Kernel::new(
-                    device,
-                    "radix_small",
-                    &small_module,
-                    "sort_small",
-                    &[Uniform, ReadWrite, ReadWrite, ReadWrite, ReadWrite],
-                    &[],
-                ),
-                scan: ScanKernels::exclusive_u32(device),
+                histogram: gpu.kernel(&RADIX_HISTOGRAM, 0),
+                scatter: gpu.kernel(&RADIX_SCATTER, 0),
+                small: gpu.kernel(&RADIX_SMALL_SORT, 0),
+                scan: ScanKernels::exclusive_u32(gpu),
             };
             Ok(Self {
                 gpu: gpu.clone(),
@@ -211,12 +265,12 @@ impl RadixSort {
                 let first_wg = w * blocks_per_window;
                 let count = blocks_per_window.min(workgroups - first_wg);
                 let first_key = first_wg * SORT_BLOCK;
-                Ok(SortWindow {
+                Ok(KeyWindow {
                     first_key,
                     // (u64: one window may hold every one of 2^20 blocks.)
                     keys: (u64::from(count) * u64::from(SORT_BLOCK)).min(u64::from(len - first_key))
                         as u32,
-                    grid: Grid::fold(u64::from(count), max_dim)?,
+                    grid: Grid::for_workgroups(gpu, u64::from(count))?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -248,7 +302,7 @@ impl RadixSort {
             let window_uniforms = windows
                 .iter()
                 .flat_map(|input| {
-                    windows.iter().map(move |output| SortWindowParams {
+                    windows.iter().map(move |output| SortWindow {
                         in_first_wg: input.first_key / SORT_BLOCK,
                         in_workgroups: input.grid.total,
                         out_first: output.first_key,
@@ -379,16 +433,14 @@ impl SortPlan {
                 Some(v) => (v, &self.vals_alt),
                 None => (&self.vals_alt, &self.dummy),
             };
-            k.small.run(
-                device,
-                rec,
-                &[uniform, keys, vals, &self.keys_alt, vals_alt],
-                Grid {
-                    total: 1,
-                    x: 1,
-                    y: 1,
-                },
-            );
+            let buffers = SmallSortBindings {
+                p: whole(uniform),
+                keys_a: whole(keys),
+                vals_a: whole(vals),
+                keys_b: whole(&self.keys_alt),
+                vals_b: whole(vals_alt),
+            };
+            k.small.run(device, rec, &buffers, Grid::ONE);
             return Ok(());
         }
         let uniforms = &self.passes[usize::from(order == SortOrder::Descending)]
@@ -403,32 +455,37 @@ impl SortPlan {
                 (None, true) => (keys, &self.dummy, &self.keys_alt, &self.vals_alt),
                 (None, false) => (&self.keys_alt, &self.dummy, keys, &self.vals_alt),
             };
-            let vin_window = |w: SortWindow| match values {
+            let vin_window = |w: KeyWindow| match values {
                 Some(_) => w.binding(vin),
                 None => dispatch::whole(vin),
             };
-            let bind = |input: usize, output: usize| {
-                let (i, o) = (self.windows[input], self.windows[output]);
-                [
-                    dispatch::whole(uniform),
-                    i.binding(kin),
-                    vin_window(i),
-                    dispatch::whole(&self.offsets),
-                    o.binding(kout),
-                    o.binding(vout),
-                    dispatch::whole(&self.window_uniforms[input * count + output]),
-                ]
-            };
+            let p = whole(uniform);
+            let offsets = whole(&self.offsets);
+            let win =
+                |input: usize, output: usize| whole(&self.window_uniforms[input * count + output]);
             for (input, window) in self.windows.iter().enumerate() {
-                k.histogram
-                    .run_ranges(device, rec, &bind(input, 0), window.grid);
+                let buffers = HistogramBindings {
+                    p: p.clone(),
+                    keys_in: window.binding(kin),
+                    offsets: offsets.clone(),
+                    win: win(input, 0),
+                };
+                k.histogram.run(device, rec, &buffers, window.grid);
             }
             // Digit counts -> scatter offsets, in place.
             self.scan.record(&k.scan, rec);
-            for (input, window) in self.windows.iter().enumerate() {
-                for output in 0..count {
-                    k.scatter
-                        .run_ranges(device, rec, &bind(input, output), window.grid);
+            for (input, i) in self.windows.iter().enumerate() {
+                for (output, o) in self.windows.iter().enumerate() {
+                    let buffers = ScatterBindings {
+                        p: p.clone(),
+                        keys_in: i.binding(kin),
+                        vals_in: vin_window(*i),
+                        offsets: offsets.clone(),
+                        keys_out: o.binding(kout),
+                        vals_out: o.binding(vout),
+                        win: win(input, output),
+                    };
+                    k.scatter.run(device, rec, &buffers, i.grid);
                 }
             }
         }

@@ -28,7 +28,8 @@ pub use xent::{XentPlan, XentStats};
 
 use std::sync::Arc;
 
-use crate::dispatch::{self, check_buffer, check_distinct, Binding, Grid, Kernel};
+use crate::dispatch::legacy::{Binding, Kernel};
+use crate::dispatch::{self, check_buffer, check_distinct, Grid};
 use crate::error::{check_len, Error, Result};
 use crate::gpu::Gpu;
 use crate::growl::GroupLayout;

@@ -37,9 +37,9 @@ pub use map::{TieLayout, TieMap, UNTIED};
 
 use std::sync::Arc;
 
+use crate::dispatch::legacy::{Binding, Kernel};
 use crate::dispatch::{
-    self, check_binding_size, check_buffer, check_distinct, range, whole, Binding, Grid, Kernel,
-    Recording,
+    self, check_binding_size, check_buffer, check_distinct, range, whole, Grid, Recording,
 };
 use crate::error::{check_len, Error, Result};
 use crate::gpu::Gpu;

@@ -1,0 +1,223 @@
+//! The one way the crate builds pipelines, binds buffers and records dispatches.
+//!
+//! - [`KernelDecl`] (in `kernel.rs`): every pipeline declared once; [`Gpu::kernel`] builds and
+//!   caches it per device; bindings structs ([`bindings!`](crate::bindings)) name each buffer.
+//! - [`Recording`] and [`record_checked`]: a public `record_*` call builds its commands inside
+//!   the crate's error scope, then replays them into the caller's encoder (nothing on error).
+//! - [`Grid`]: large 1D grids folded into 2D; WGSL recovers the linear workgroup index with
+//!   the prelude's `linear_workgroup(wg, fold_x)`.
+//! - `checks.rs`: the checks of caller buffers; `crate::buffer`: buffer creation and readback.
+
+mod checks;
+mod grid;
+mod kernel;
+pub(crate) mod legacy;
+
+pub(crate) use checks::*;
+pub(crate) use grid::Grid;
+pub use kernel::WORKGROUP_SIZE;
+pub(crate) use kernel::*;
+
+pub(crate) use crate::buffer::{
+    range, read_back, read_back_u32, scratch, storage_init, uniform, upload, whole, zeros,
+    TENSOR_USAGE,
+};
+use crate::error::Result;
+use crate::gpu::Gpu;
+
+/// What [`Recording::dispatch`] needs of a pipeline.
+pub(crate) trait Pipeline {
+    fn name(&self) -> &'static str;
+    fn pipeline(&self) -> &wgpu::ComputePipeline;
+}
+
+impl Pipeline for Kernel {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn pipeline(&self) -> &wgpu::ComputePipeline {
+        &self.pipeline
+    }
+}
+
+impl Pipeline for legacy::Kernel {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn pipeline(&self) -> &wgpu::ComputePipeline {
+        &self.pipeline
+    }
+}
+
+/// The commands of one public `record_*` call, built before anything reaches the caller's
+/// encoder: every bind group is created first, inside the crate's error scope (see
+/// [`record_checked`]), so a buffer wgpu refuses (destroyed, from another device, sized
+/// wrongly) is an `Err` and nothing is recorded.
+pub(crate) struct Recording {
+    commands: Vec<Command>,
+    /// Bound in place of empty buffers ([`Gpu::empty_binding`]).
+    pub(crate) empty: wgpu::Buffer,
+}
+
+enum Command {
+    Dispatch {
+        name: &'static str,
+        pipeline: wgpu::ComputePipeline,
+        bind_group: wgpu::BindGroup,
+        grid: Grid,
+    },
+    /// The first `bytes` of `src` into `dst`.
+    Copy {
+        src: wgpu::Buffer,
+        dst: wgpu::Buffer,
+        bytes: u64,
+    },
+    /// Zeroes the first `bytes` of `buffer`.
+    Clear { buffer: wgpu::Buffer, bytes: u64 },
+}
+
+impl Recording {
+    /// One pass of `kernel` over `grid` with a bind group made earlier (nothing for an empty
+    /// grid).
+    pub(crate) fn dispatch(
+        &mut self,
+        kernel: &impl Pipeline,
+        bind_group: wgpu::BindGroup,
+        grid: Grid,
+    ) {
+        if grid.total == 0 {
+            return;
+        }
+        self.commands.push(Command::Dispatch {
+            name: kernel.name(),
+            pipeline: kernel.pipeline().clone(),
+            bind_group,
+            grid,
+        });
+    }
+
+    /// Copies the first `bytes` of `src` into `dst`.
+    pub(crate) fn copy(&mut self, src: &wgpu::Buffer, dst: &wgpu::Buffer, bytes: u64) {
+        self.commands.push(Command::Copy {
+            src: src.clone(),
+            dst: dst.clone(),
+            bytes,
+        });
+    }
+
+    /// Zeroes the first `bytes` of `buffer`.
+    pub(crate) fn clear(&mut self, buffer: &wgpu::Buffer, bytes: u64) {
+        self.commands.push(Command::Clear {
+            buffer: buffer.clone(),
+            bytes,
+        });
+    }
+
+    /// Records the copies and clears (the only commands whose caller buffers no bind group
+    /// has checked) into a throwaway encoder and finishes it, so that wgpu validates their
+    /// buffers (another device, a missing usage) inside the caller's error scope. Nothing is
+    /// submitted.
+    fn check_transfers(&self, device: &wgpu::Device) {
+        let transfers = || {
+            self.commands
+                .iter()
+                .filter(|c| matches!(c, Command::Copy { .. } | Command::Clear { .. }))
+        };
+        if transfers().next().is_none() {
+            return;
+        }
+        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("tied transfer check (never submitted)"),
+        });
+        for command in transfers() {
+            command.record(&mut encoder);
+        }
+        drop(encoder.finish());
+    }
+
+    fn replay(&self, encoder: &mut wgpu::CommandEncoder) {
+        for command in &self.commands {
+            command.record(encoder);
+        }
+    }
+}
+
+impl Command {
+    fn record(&self, encoder: &mut wgpu::CommandEncoder) {
+        match self {
+            Command::Dispatch {
+                name,
+                pipeline,
+                bind_group,
+                grid,
+            } => {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some(*name),
+                    timestamp_writes: None,
+                });
+                pass.set_pipeline(pipeline);
+                pass.set_bind_group(0, bind_group, &[]);
+                pass.dispatch_workgroups(grid.x, grid.y, 1);
+            }
+            Command::Copy { src, dst, bytes } => {
+                encoder.copy_buffer_to_buffer(src, 0, dst, 0, *bytes);
+            }
+            Command::Clear { buffer, bytes } => encoder.clear_buffer(buffer, 0, Some(*bytes)),
+        }
+    }
+}
+
+/// Builds the commands of one public `record_*` call inside `gpu`'s error scope (so every
+/// bind group is checked there), then records them into `encoder`; on error nothing is
+/// recorded.
+pub(crate) fn record_checked(
+    gpu: &Gpu,
+    encoder: &mut wgpu::CommandEncoder,
+    build: impl FnOnce(&mut Recording) -> Result<()>,
+) -> Result<()> {
+    let recording = gpu.scoped(|| {
+        let mut recording = Recording {
+            commands: Vec::new(),
+            empty: gpu.empty_binding().clone(),
+        };
+        build(&mut recording)?;
+        recording.check_transfers(gpu.device());
+        Ok(recording)
+    })?;
+    recording.replay(encoder);
+    Ok(())
+}
+/// Creates a shader module from WGSL source.
+pub(crate) fn shader(device: &wgpu::Device, label: &str, source: &str) -> wgpu::ShaderModule {
+    device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some(label),
+        source: wgpu::ShaderSource::Wgsl(source.into()),
+    })
+}
+
+/// The convenience paths' one way to run: inside error scopes, `record` creates what it needs
+/// and records into a fresh encoder; the commands are then submitted. Returns what `record`
+/// returned (the buffers to read back).
+pub(crate) async fn record_and_submit<T>(
+    gpu: &Gpu,
+    record: impl FnOnce(&mut wgpu::CommandEncoder) -> Result<T>,
+) -> Result<T> {
+    let (encoder, out) = gpu
+        .scoped_async(|| {
+            let mut encoder = gpu.device().create_command_encoder(&Default::default());
+            let out = record(&mut encoder)?;
+            Ok((encoder, out))
+        })
+        .await?;
+    submit(gpu, encoder).await?;
+    Ok(out)
+}
+
+/// Submits `encoder`'s commands, with errors captured.
+pub(crate) async fn submit(gpu: &Gpu, encoder: wgpu::CommandEncoder) -> Result<()> {
+    gpu.scoped_async(|| {
+        gpu.queue().submit([encoder.finish()]);
+        Ok(())
+    })
+    .await
+}
