@@ -27,12 +27,13 @@ fn check_with(sorter: &RadixSort, keys: &[f32], order: SortOrder) {
     assert_eq!(bits(&k), bits(&k_ref), "keys, n = {} {order:?}", keys.len());
     assert_eq!(
         v,
-        v_ref,
+        Some(v_ref),
         "payload (stability), n = {} {order:?}",
         keys.len()
     );
     // Keys alone (no payload buffers bound for writing) sort the same.
-    let (k_only, _) = sorter.sort_blocking(keys, None, order).expect("sort");
+    let (k_only, no_values) = sorter.sort_blocking(keys, None, order).expect("sort");
+    assert_eq!(no_values, None);
     assert_eq!(
         bits(&k_only),
         bits(&k_ref),
@@ -122,7 +123,13 @@ fn empty_and_errors() {
         sorter()
             .sort_blocking(&[], None, SortOrder::Ascending)
             .unwrap(),
-        (vec![], vec![])
+        (vec![], None)
+    );
+    assert_eq!(
+        sorter()
+            .sort_blocking(&[], Some(&[]), SortOrder::Ascending)
+            .unwrap(),
+        (vec![], Some(vec![]))
     );
     assert!(sorter()
         .sort_blocking(&[1.0, 2.0], Some(&[1]), SortOrder::Ascending)

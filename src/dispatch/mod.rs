@@ -221,3 +221,55 @@ pub(crate) async fn submit(gpu: &Gpu, encoder: wgpu::CommandEncoder) -> Result<(
     })
     .await
 }
+
+/// A plan or op that records on one [`Gpu`].
+pub(crate) trait OnGpu {
+    fn gpu(&self) -> &Gpu;
+}
+
+/// Declares public `record_*` calls, each recording what a crate-private `build_*` adds to a
+/// [`Recording`] through [`record_checked`] (so nothing reaches the encoder on error):
+///
+/// The type implements [`OnGpu`].
+///
+/// ```ignore
+/// crate::record_calls! {
+///     /// Records the forward pass. ...
+///     pub fn record_forward(&self, buffers: &ForwardBuffers<'_>) => build_forward;
+/// }
+/// ```
+#[macro_export]
+#[doc(hidden)]
+macro_rules! record_calls {
+    ($($(#[$meta:meta])* $vis:vis fn $name:ident(&self $(, $arg:ident : $ty:ty)* $(,)?) => $build:ident;)*) => {
+        $(
+            $(#[$meta])*
+            $vis fn $name(&self, encoder: &mut wgpu::CommandEncoder $(, $arg: $ty)*) -> $crate::Result<()> {
+                let gpu = $crate::dispatch::OnGpu::gpu(self);
+                $crate::dispatch::record_checked(gpu, encoder, |rec| self.$build(rec $(, $arg)*))
+            }
+        )*
+    };
+}
+
+/// Declares native-only `_blocking` twins of async host-slice calls:
+///
+/// ```ignore
+/// crate::blocking_calls! {
+///     /// Blocking [`Conv2d::forward`] (native only).
+///     pub fn forward_blocking(&self, shape: &Conv2dShape, x: &[f32]) -> Result<Vec<f32>> => forward;
+/// }
+/// ```
+#[macro_export]
+#[doc(hidden)]
+macro_rules! blocking_calls {
+    ($($(#[$meta:meta])* $vis:vis fn $name:ident(&self $(, $arg:ident : $ty:ty)* $(,)?) -> $ret:ty => $async_fn:ident;)*) => {
+        $(
+            $(#[$meta])*
+            #[cfg(not(target_arch = "wasm32"))]
+            $vis fn $name(&self $(, $arg: $ty)*) -> $ret {
+                pollster::block_on(self.$async_fn($($arg),*))
+            }
+        )*
+    };
+}

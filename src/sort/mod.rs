@@ -339,12 +339,12 @@ impl RadixSort {
         keys: &[f32],
         values: Option<&[u32]>,
         order: SortOrder,
-    ) -> Result<(Vec<f32>, Vec<u32>)> {
+    ) -> Result<(Vec<f32>, Option<Vec<u32>>)> {
         if let Some(v) = values {
             check_len("values", keys.len(), v)?;
         }
         if keys.is_empty() {
-            return Ok((Vec::new(), Vec::new()));
+            return Ok((Vec::new(), values.map(|_| Vec::new())));
         }
         let plan = self.plan(keys.len())?;
         let gpu = &self.gpu;
@@ -358,21 +358,26 @@ impl RadixSort {
         .await?;
         let sorted = dispatch::read_back(gpu, &kb, keys.len()).await?;
         let vals = match &vb {
-            Some(vb) => dispatch::read_back_u32(gpu, vb, keys.len()).await?,
-            None => Vec::new(),
+            Some(vb) => Some(dispatch::read_back_u32(gpu, vb, keys.len()).await?),
+            None => None,
         };
         Ok((sorted, vals))
     }
 
-    /// Blocking [`RadixSort::sort`] (native only).
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn sort_blocking(
-        &self,
-        keys: &[f32],
-        values: Option<&[u32]>,
-        order: SortOrder,
-    ) -> Result<(Vec<f32>, Vec<u32>)> {
-        pollster::block_on(self.sort(keys, values, order))
+    crate::blocking_calls! {
+        /// Blocking [`RadixSort::sort`] (native only).
+        pub fn sort_blocking(
+            &self,
+            keys: &[f32],
+            values: Option<&[u32]>,
+            order: SortOrder,
+        ) -> Result<(Vec<f32>, Option<Vec<u32>>)> => sort;
+    }
+}
+
+impl dispatch::OnGpu for SortPlan {
+    fn gpu(&self) -> &Gpu {
+        &self.sort.gpu
     }
 }
 
@@ -387,22 +392,19 @@ impl SortPlan {
         self.len == 0
     }
 
-    /// Records the sort of `keys` (f32, `len` of them) and, when given, their u32 `values`,
-    /// in place. Never submits.
-    ///
-    /// # Errors
-    /// [`Error::BufferTooSmall`], [`Error::MissingUsage`] (`STORAGE` needed), or `keys` and
-    /// `values` being the same buffer. Nothing is recorded on error.
-    pub fn record(
-        &self,
-        encoder: &mut wgpu::CommandEncoder,
-        keys: &wgpu::Buffer,
-        values: Option<&wgpu::Buffer>,
-        order: SortOrder,
-    ) -> Result<()> {
-        dispatch::record_checked(&self.sort.gpu, encoder, |rec| {
-            self.build(rec, keys, values, order)
-        })
+    crate::record_calls! {
+        /// Records the sort of `keys` (f32, `len` of them) and, when given, their u32 `values`,
+        /// in place. Never submits.
+        ///
+        /// # Errors
+        /// [`Error::BufferTooSmall`], [`Error::MissingUsage`] (`STORAGE` needed), or `keys` and
+        /// `values` being the same buffer. Nothing is recorded on error.
+        pub fn record(
+            &self,
+            keys: &wgpu::Buffer,
+            values: Option<&wgpu::Buffer>,
+            order: SortOrder,
+        ) => build;
     }
 
     pub(crate) fn build(
