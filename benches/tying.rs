@@ -68,7 +68,7 @@ fn tie_benches(c: &mut Criterion) {
         });
         group.bench_function(BenchmarkId::new("broadcast_gpu", &case.name), |b| {
             b.iter_custom(|iters| {
-                common::gpu_time(&gpu, iters, |e| plan.record_broadcast(e, &values, &src))
+                common::gpu_time(&gpu, iters, |e| plan.record_broadcast(e, &src, &values))
             })
         });
         group.bench_function(BenchmarkId::new("reduce_broadcast_gpu", &case.name), |b| {

@@ -505,9 +505,9 @@ fn run_tie_case(
 
     // `values` now holds the GPU's group sums; `work` holds x. Broadcasting is a copy: exact.
     let sums = pollster::block_on(read_back(gpu, &values, map.values_len()))?;
-    let t = measure(gpu, |e| plan.record_broadcast(e, &values, &work))?;
+    let t = measure(gpu, |e| plan.record_broadcast(e, &work, &values))?;
     let got = pollster::block_on(read_back(gpu, &work, x.len()))?;
-    let (want, cpu_ms) = timed(|| tying::cpu::broadcast(map, &sums, &x));
+    let (want, cpu_ms) = timed(|| tying::cpu::broadcast(map, &x, &sums));
     let err = if got == want { 0.0 } else { f64::INFINITY };
     report.print(&row("tied_broadcast", t, cpu_ms, broadcast_bytes, err));
 
@@ -519,8 +519,8 @@ fn run_tie_case(
     let (want, cpu_ms) = timed(|| tying::cpu::project(map, &x));
     let scale = tying::cpu::broadcast(
         map,
-        &tying::cpu::reduce(map, &abs(&x), Reduction::Mean),
         &abs(&x),
+        &tying::cpu::reduce(map, &abs(&x), Reduction::Mean),
     );
     report.print(&row(
         "tied_project",

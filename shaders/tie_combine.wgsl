@@ -2,25 +2,14 @@
 // group partials in window order, values[i] = sum_w partials[w * slot_stride + i], and for
 // means divides by the group's total member count (empty groups stay 0).
 
-struct CombineParams {
-    len: u32,
-    windows: u32,
-    slot_stride: u32,
-    unit_len: u32,
-    mean: u32,
-    fold_x: u32,
-    total_wg: u32,
-    _pad: u32,
-}
-
 @group(0) @binding(0) var<uniform> p: CombineParams;
 @group(0) @binding(1) var<storage, read> partials: array<f32>;
 @group(0) @binding(2) var<storage, read> sizes: array<u32>;
 @group(0) @binding(3) var<storage, read_write> values: array<f32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let i = (wg.x + wg.y * p.fold_x) * 256u + lid;
+    let i = linear_workgroup(wg, p.fold_x) * WORKGROUP_SIZE + lid;
     if (i >= p.len) {
         return;
     }

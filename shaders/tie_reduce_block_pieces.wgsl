@@ -1,32 +1,21 @@
 // Tied groups, block granularity, pass 2: groups of several pieces (and empty groups).
 // Entry (g, first slot, slots, rows in group): out[g][c] = sum of partials[first .. first +
-// slots][c] in order (at most 60,000 pieces: the host refuses larger groups), divided by the
+// slots][c] in order (at most MAX_PIECES pieces: the host refuses larger groups), divided by the
 // row count for means.
-
-struct PieceParams {
-    cols: u32,
-    col_blocks: u32,
-    mean: u32,
-    entries: u32,
-    fold_x: u32,
-    total_wg: u32,
-    values_stride: u32, // as in tie_reduce_blocks.wgsl
-    values_offset: u32,
-}
 
 @group(0) @binding(0) var<uniform> p: PieceParams;
 @group(0) @binding(1) var<storage, read> entries: array<vec4<u32>>;
 @group(0) @binding(2) var<storage, read> partials: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let wid = wg.x + wg.y * p.fold_x;
+    let wid = linear_workgroup(wg, p.fold_x);
     if (wid >= p.total_wg) {
         return;
     }
     let e = entries[wid / p.col_blocks];
-    let c = (wid % p.col_blocks) * 256u + lid;
+    let c = (wid % p.col_blocks) * WORKGROUP_SIZE + lid;
     if (c >= p.cols) {
         return;
     }

@@ -2,33 +2,16 @@
 // The parameter tensor is viewed as [outer][rows][inner]; "row" r is the vector of its
 // outer * inner elements, and rows tie by group: out[g][c] = sum of row r's element c over the
 // rows r of group g, with c = o * inner + i.
-// The plan cuts each group's rows (grouped, in order) into pieces of at most 64 rows.
-// Workgroup (piece, block of 256 columns): thread t adds column t over the piece's rows in
-// order (coalesced across threads). One column per thread: software drivers execute unused
-// column slots too, so several slots per thread only cost. A group of one
-// piece writes out[g] directly; otherwise the piece's sums go to partials[slot] and
+// The plan cuts each group's rows (grouped, in order) into pieces of at most PIECE_ROWS rows.
+// Workgroup (piece, block of WORKGROUP_SIZE columns): thread t adds column t over the piece's
+// rows in order (coalesced across threads). One column per thread: software drivers execute
+// unused column slots too, so several slots per thread only cost. A group of one piece writes
+// out[g] directly; otherwise the piece's sums go to partials[slot] and
 // tie_reduce_block_pieces.wgsl adds them in order.
 //
-// A column is a `Lane`, declared by the prelude: one f32, or, when the inner extent is whole
-// quads, a vec4 of four neighbouring columns (the host then gives every extent, offset and
-// stride below in quads).
-
-struct BlockParams {
-    outer: u32,
-    rows: u32,
-    inner: u32,
-    cols: u32,          // outer * inner
-    col_blocks: u32,
-    mean: u32,
-    fold_x: u32,
-    total_wg: u32,
-    // out[g][c] sits at values_offset + g * values_stride + c: a window of outer slabs writes
-    // its columns straight into the whole tensor's [groups][outer * inner].
-    values_stride: u32,
-    values_offset: u32,
-    _pad0: u32,
-    _pad1: u32,
-}
+// A column is a `Lane`, declared by the module's header: one f32, or, when the inner extent is
+// whole quads, a vec4 of four neighbouring columns (the host then gives every extent, offset
+// and stride of `BlockParams` in quads).
 
 @group(0) @binding(0) var<uniform> p: BlockParams;
 @group(0) @binding(1) var<storage, read> src: array<Lane>;
@@ -38,14 +21,14 @@ struct BlockParams {
 @group(0) @binding(4) var<storage, read_write> out: array<Lane>;
 @group(0) @binding(5) var<storage, read_write> partials: array<Lane>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let wid = wg.x + wg.y * p.fold_x;
+    let wid = linear_workgroup(wg, p.fold_x);
     if (wid >= p.total_wg) {
         return;
     }
     let piece = pieces[wid / p.col_blocks];
-    let c = (wid % p.col_blocks) * 256u + lid;
+    let c = (wid % p.col_blocks) * WORKGROUP_SIZE + lid;
     if (c >= p.cols) {
         return;
     }

@@ -2,68 +2,34 @@
 // workgroup memory and no atomics.
 //
 // On level 1 the runs read the members: in group order through `at` (position pos holds
-// parameter at[pos], or its slot in a staged copy), or in place (the tensor itself, when the
-// groups lie in stretches of neighbouring parameters); on later levels the partial sums of
-// the level below, in group order. The plan (`run_levels` in src/tying/mod.rs) cuts each
-// group's stretches into runs of at most RUN values (`REDUCE_RUN`, 32), and thread i adds run
-// i's values in order:
+// parameter at[pos], or its slot in a staged copy: tie_reduce_runs_gather.wgsl), or in place
+// (the tensor itself, when the groups lie in stretches of neighbouring parameters:
+// tie_reduce_runs_direct.wgsl); on later levels the partial sums of the level below, in group
+// order (direct as well). The part before this one declares the source and defines `value(pos)`
+// and `quad(q)`. The plan (`run_levels` in src/tying/runs.rs) cuts each group's stretches into
+// runs of at most REDUCE_RUN values, and thread i adds run i's values in order:
 // - a group of one run is done: its sum (or mean) goes to out[group];
 // - a group of several runs leaves its run sums, in order, in `partials`, where the next
 //   level cuts them again.
-// A group of n members is done after about log_RUN(n) levels. Runs of whole quads (`quads`;
-// a long stretch is cut at quad edges) load four values at a time; the others (`values`)
-// load one at a time, four a step. The loops are short (at most 8 steps), there is no branch
-// per value, and the plan lists a level's runs longest first, so neighbouring threads loop
-// alike. The order of every addition depends only on the plan: bitwise identical results on
-// every run.
-//
-// `empty_groups`: out[g] = 0 for the groups with no members, listed in `at` (p.runs of them).
-//
-// Six storage bindings, the most the crate asks of a device.
-
-struct RunParams {
-    runs: u32,
-    mean: u32,
-    fold_x: u32,
-    total_wg: u32,
-}
-
-// Level 1 of a map not read in place: values are gathered through `at` (the members'
-// parameter indices, or their slots in a staged copy, see `Staging`).
-override GATHER: bool = false;
+// A group of n members is done after about log_REDUCE_RUN(n) levels. Runs of whole quads
+// (`quads`; a long stretch is cut at quad edges) load four values at a time; the others
+// (`values`) load one at a time, four a step. The loops are short (at most REDUCE_RUN / 4
+// steps), there is no branch per value, and the plan lists a level's runs longest first, so
+// neighbouring threads loop alike. The order of every addition depends only on the plan:
+// bitwise identical results on every run.
 
 const NEG_ZERO: u32 = 0x80000000u;
 
 @group(0) @binding(0) var<uniform> p: RunParams;
 // Per run: (first, length, destination, the group's member count), first and length in
-// values (1..=RUN of them) or, for `quads`, in quads; a count of 0 marks a partial run, whose
-// destination is its slot in `partials`, else the destination is the group.
+// values (1..=REDUCE_RUN of them) or, for `quads`, in quads; a count of 0 marks a partial run,
+// whose destination is its slot in `partials`, else the destination is the group.
 @group(0) @binding(1) var<storage, read> runs: array<vec4<u32>>;
-@group(0) @binding(2) var<storage, read> src: array<f32>;
-// Four indices per element.
-@group(0) @binding(3) var<storage, read> at: array<vec4<u32>>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<storage, read_write> partials: array<f32>;
-// `src` four values at a time (the same buffer).
-@group(0) @binding(6) var<storage, read> src_quads: array<vec4<f32>>;
 
 fn thread_index(wg: vec3<u32>, lid: u32) -> u32 {
-    return (wg.x + wg.y * p.fold_x) * 256u + lid;
-}
-
-fn value(pos: u32) -> f32 {
-    if (GATHER) {
-        return src[at[pos / 4u][pos % 4u]];
-    }
-    return src[pos];
-}
-
-fn quad(q: u32) -> vec4<f32> {
-    if (GATHER) {
-        let i = at[q];
-        return vec4<f32>(src[i.x], src[i.y], src[i.z], src[i.w]);
-    }
-    return src_quads[q];
+    return linear_workgroup(wg, p.fold_x) * WORKGROUP_SIZE + lid;
 }
 
 // The value at `pos` up to `last`; past it -0.0, the exact additive identity (and no load
@@ -80,7 +46,7 @@ fn finish(c: vec4<u32>, sum: f32) {
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn quads(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = thread_index(wg, lid);
     if (i >= p.runs) {
@@ -95,7 +61,7 @@ fn quads(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) 
     finish(c, sum);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn values(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = thread_index(wg, lid);
     if (i >= p.runs) {
@@ -111,12 +77,4 @@ fn values(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
             + value_upto(pos + 3u, last);
     }
     finish(c, sum);
-}
-
-@compute @workgroup_size(256)
-fn empty_groups(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let i = thread_index(wg, lid);
-    if (i < p.runs) {
-        out[at[i / 4u][i % 4u]] = 0.0;
-    }
 }

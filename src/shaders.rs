@@ -20,18 +20,8 @@ pub const SPLIT_REDUCE: &str = include_str!("../shaders/split_reduce.wgsl");
 pub const CHANNEL_SUM: &str = include_str!("../shaders/channel_sum.wgsl");
 /// Batched tiled transpose (NCHW <-> NHWC).
 pub const LAYOUT_TRANSPOSE: &str = include_str!("../shaders/layout_transpose.wgsl");
-/// The scalar tied reduction, level by level (`shaders/tie_reduce_runs.wgsl`).
-pub const TIE_REDUCE_RUNS: &str = include_str!("../shaders/tie_reduce_runs.wgsl");
-/// Tied groups, blocks: piece reduction.
-const TIE_REDUCE_BLOCKS: &str = include_str!("../shaders/tie_reduce_blocks.wgsl");
-/// Tied groups, blocks: multi-piece groups.
-pub const TIE_REDUCE_BLOCK_PIECES: &str = include_str!("../shaders/tie_reduce_block_pieces.wgsl");
-/// Tied groups past one binding: combine the windows' partials.
-pub const TIE_COMBINE: &str = include_str!("../shaders/tie_combine.wgsl");
 /// Stepping a position in an [outer][rows][inner] view without divisions.
 const VIEW_CURSOR: &str = include_str!("../shaders/view_cursor.wgsl");
-const TIE_BROADCAST: &str = include_str!("../shaders/tie_broadcast.wgsl");
-const TIE_BROADCAST_QUADS: &str = include_str!("../shaders/tie_broadcast_quads.wgsl");
 /// OWL prox: common part (parameters, 64-bit integer and block-scaled fixed-point helpers).
 pub const OWL_COMMON: &str = include_str!("../shaders/owl_prox.wgsl");
 /// OWL prox: the cumulative-sum points and orientation test.
@@ -83,24 +73,6 @@ pub const TRAIN_SOFTMAX_XENT: &str = include_str!("../shaders/train_softmax_xent
 pub const TRAIN_STATS: &str = include_str!("../shaders/train_stats.wgsl");
 /// Training: batch gather from a u8 data set.
 pub const TRAIN_GATHER: &str = include_str!("../shaders/train_gather.wgsl");
-
-/// Tied groups, blocks: piece reduction over columns of type `lane` (`f32`, or `vec4<f32>`
-/// when the inner extent is whole quads).
-pub fn tie_reduce_blocks(lane: &str) -> String {
-    format!("alias Lane = {lane};\n{TIE_REDUCE_BLOCKS}")
-}
-
-/// Tied groups: broadcast of group values to members, one element at a time.
-pub fn tie_broadcast() -> String {
-    format!("{VIEW_CURSOR}\n{TIE_BROADCAST}")
-}
-
-/// Tied groups: gathers four elements at a time: the broadcast of group values to members,
-/// and the staging copy of scattered scalar members (`STAGE_CHUNK` from the host).
-pub fn tie_broadcast_quads() -> String {
-    let chunk = crate::tying::STAGE_CHUNK;
-    format!("const STAGE_CHUNK: u32 = {chunk}u;\n{VIEW_CURSOR}\n{TIE_BROADCAST_QUADS}")
-}
 
 /// Conv forward: common core, skinny driver, column-loader main + forward addressing.
 pub fn conv_forward() -> String {
@@ -180,8 +152,6 @@ pub fn override_sets(name: &str) -> Vec<Vec<(&'static str, f64)>> {
             .iter()
             .map(|&t| crate::conv::tile_constants(t).to_vec())
             .collect()
-    } else if name == "tie_reduce_runs" {
-        vec![vec![("GATHER", 0.0)], vec![("GATHER", 1.0)]]
     } else {
         vec![Vec::new()]
     }
@@ -198,16 +168,6 @@ pub fn all() -> Vec<(&'static str, String)> {
         ("split_reduce", SPLIT_REDUCE.to_string()),
         ("channel_sum", CHANNEL_SUM.to_string()),
         ("layout_transpose", LAYOUT_TRANSPOSE.to_string()),
-        ("tie_reduce_runs", TIE_REDUCE_RUNS.to_string()),
-        ("tie_reduce_blocks", tie_reduce_blocks("f32")),
-        ("tie_reduce_blocks_quads", tie_reduce_blocks("vec4<f32>")),
-        (
-            "tie_reduce_block_pieces",
-            TIE_REDUCE_BLOCK_PIECES.to_string(),
-        ),
-        ("tie_broadcast", tie_broadcast()),
-        ("tie_broadcast_quads", tie_broadcast_quads()),
-        ("tie_combine", TIE_COMBINE.to_string()),
         ("owl_prepare", owl_stage(&[OWL_PREPARE])),
         ("owl_make_z", owl_stage(&[OWL_MAKE_Z])),
         ("owl_leaf", owl_stage(&[OWL_GEOMETRY, OWL_LEAF])),

@@ -434,7 +434,7 @@ fn empty_tie_tensors_record_with_zero_byte_buffers() {
         let layout = map.layout();
         plan.record_reduce(&mut encoder, &src, &values, Reduction::Mean)
             .unwrap_or_else(|e| panic!("reduce {layout:?}: {e}"));
-        plan.record_broadcast(&mut encoder, &values, &src)
+        plan.record_broadcast(&mut encoder, &src, &values)
             .unwrap_or_else(|e| panic!("broadcast {layout:?}: {e}"));
         gpu.queue().submit([encoder.finish()]);
         let got = pollster::block_on(buffer::read_back(gpu, &values, map.values_len())).unwrap();
@@ -977,11 +977,11 @@ fn fused_calls_name_the_callers_arguments() {
     );
     assert_eq!(name_of(ties.project_blocking(&map, &[0.0; 3])), "weights");
     assert_eq!(
-        name_of(ties.broadcast_blocking(&map, &[0.0; 2], &[0.0; 3])),
+        name_of(ties.broadcast_blocking(&map, &[0.0; 3], &[0.0; 2])),
         "target"
     );
     assert_eq!(
-        name_of(ties.broadcast_blocking(&map, &[0.0; 3], &[0.0; 8])),
+        name_of(ties.broadcast_blocking(&map, &[0.0; 8], &[0.0; 3])),
         "values"
     );
     assert_eq!(name_of(ties.reduce_blocking(&map, &[0.0; 3], sum)), "src");

@@ -41,7 +41,7 @@ fn check_map_on(t: &Ties, map: &TieMap, seed: u64) {
             .reduce_broadcast_blocking(map, &x, how)
             .expect("reduce_broadcast");
         let want = cpu::reduce_broadcast(map, &x, how);
-        let scale_b = cpu::broadcast(map, scale, &abs(&x));
+        let scale_b = cpu::broadcast(map, &abs(&x), scale);
         let e = max_rel_err(&got, &want, &scale_b);
         assert!(
             e <= TOL,
@@ -50,17 +50,17 @@ fn check_map_on(t: &Ties, map: &TieMap, seed: u64) {
         );
     }
     let values = rng.vec(map.values_len());
-    let got = t.broadcast_blocking(map, &values, &x).expect("broadcast");
+    let got = t.broadcast_blocking(map, &x, &values).expect("broadcast");
     assert_eq!(
         got,
-        cpu::broadcast(map, &values, &x),
+        cpu::broadcast(map, &x, &values),
         "broadcast {:?}",
         map.layout()
     );
 
     let got = t.project_blocking(map, &x).expect("project");
     let want = cpu::project(map, &x);
-    let e = max_rel_err(&got, &want, &cpu::broadcast(map, &scale_mean, &abs(&x)));
+    let e = max_rel_err(&got, &want, &cpu::broadcast(map, &abs(&x), &scale_mean));
     assert!(e <= TOL, "project {:?}: max rel err {e}", map.layout());
 }
 
@@ -450,7 +450,7 @@ fn bad_maps_and_buffers_are_errors() {
     let map = TieMap::new(TieLayout::rows(4, 8), 2, vec![0, 1, 0, 1]).unwrap();
     let r = ties().reduce_blocking(&map, &[0.0; 31], Reduction::Sum);
     assert!(matches!(r, Err(Error::LengthMismatch { .. })), "{r:?}");
-    let r = ties().broadcast_blocking(&map, &[0.0; 15], &[0.0; 32]);
+    let r = ties().broadcast_blocking(&map, &[0.0; 32], &[0.0; 15]);
     assert!(matches!(r, Err(Error::LengthMismatch { .. })), "{r:?}");
 
     let gpu = common::gpu();
@@ -562,7 +562,7 @@ fn tensors_past_one_binding_are_cut_into_windows() {
         }
         let got = ties.project_blocking(map, &x).unwrap();
         let want = cpu::project(map, &x);
-        let scale = cpu::broadcast(map, &cpu::reduce(map, &abs(&x), Reduction::Mean), &abs(&x));
+        let scale = cpu::broadcast(map, &abs(&x), &cpu::reduce(map, &abs(&x), Reduction::Mean));
         let e = max_rel_err(&got, &want, &scale);
         assert!(e <= TOL, "{:?} project: {e}", map.layout());
     }

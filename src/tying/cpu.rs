@@ -1,7 +1,8 @@
 //! CPU twins of the tied-group ops (f64 accumulation, in member order).
 //!
 //! References, not a checked public path: slices must have the lengths the map implies
-//! (`params_len`, `values_len`), else these functions panic.
+//! (`params_len`, `values_len`), else these functions panic. Same names and argument order as
+//! the ops (`Ties::reduce`, ...); group values laid out as [`TieMap`] states.
 
 use super::{Reduction, TieMap, UNTIED};
 
@@ -36,7 +37,7 @@ pub fn reduce(map: &TieMap, src: &[f32], how: Reduction) -> Vec<f32> {
 }
 
 /// Writes each group's value to its members; untied units keep `target`'s values.
-pub fn broadcast(map: &TieMap, values: &[f32], target: &[f32]) -> Vec<f32> {
+pub fn broadcast(map: &TieMap, target: &[f32], values: &[f32]) -> Vec<f32> {
     let (outer, rows, inner) = map.layout().view();
     let (outer, rows, inner) = (outer as usize, rows as usize, inner as usize);
     let cols = outer * inner;
@@ -56,7 +57,7 @@ pub fn broadcast(map: &TieMap, values: &[f32], target: &[f32]) -> Vec<f32> {
 
 /// Reduce, then broadcast back into the same tensor (the training step).
 pub fn reduce_broadcast(map: &TieMap, grads: &[f32], how: Reduction) -> Vec<f32> {
-    broadcast(map, &reduce(map, grads, how), grads)
+    broadcast(map, grads, &reduce(map, grads, how))
 }
 
 /// Tying projection: every tied unit becomes its group's mean.

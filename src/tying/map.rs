@@ -104,6 +104,18 @@ impl TieLayout {
 }
 
 /// A validated tie map: a group id (or [`UNTIED`]) per unit of a [`TieLayout`].
+///
+/// **Group values** (what a reduction writes and a broadcast reads) are a row-major
+/// `[groups][unit_len]` tensor of [`TieMap::values_len`] f32:
+/// - [`TieLayout::Scalar`]: one value per group, group `g`'s at `values[g]`;
+/// - [`TieLayout::Blocks`] `{ outer, rows, inner }`: a vector of `unit_len = outer * inner`
+///   per group, laid out like one unit of the tensor: element `(o, r, i)` of the tensor
+///   (at `(o * rows + r) * inner + i`) of a row `r` in group `g` pairs with
+///   `values[g * outer * inner + o * inner + i]`. For rows of a matrix (`outer = 1`) that is
+///   the row itself; for columns (`inner = 1`) the column read top to bottom; for conv input
+///   channels `[c_out][kh * kw]`.
+///
+/// Empty groups reduce to 0.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TieMap {
     layout: TieLayout,
