@@ -1,7 +1,8 @@
 // Group norms, one workgroup per group: each thread adds the squares of its share of the
-// group in order (growl_norms_elements.wgsl: elements t, t + 256, ...; growl_norms_quads.wgsl:
-// rows of whole quads, quads t, t + 256, ...), then `store_norm` adds the 256 partials in a
-// fixed-order raking reduction. The host keeps group_len <= 256 * 60000.
+// group in order (growl_norms_elements.wgsl: elements t, t + WORKGROUP_SIZE, ...;
+// growl_norms_quads.wgsl: rows of whole quads, quads t, t + WORKGROUP_SIZE, ...), then
+// `store_norm` adds the WORKGROUP_SIZE partials in a fixed-order raking reduction. The host
+// keeps group_len <= WORKGROUP_SIZE * 60000 (`MAX_GROUP_LEN`: under the loop limiter).
 //
 // The squares are of x * 2^(127 - code), code a power-of-two scale each thread raises when a
 // larger element comes (rescaling its sum by the exact power of two), so squares neither
@@ -13,9 +14,9 @@
 @group(0) @binding(2) var<storage, read_write> norms: array<f32>;
 @group(0) @binding(3) var<storage, read_write> v: array<f32>;
 
-var<workgroup> tree: array<f32, 256>;
+var<workgroup> tree: array<f32, WORKGROUP_SIZE>;
 var<workgroup> rake: array<f32, 16>;
-var<workgroup> codes: array<u32, 256>;
+var<workgroup> codes: array<u32, WORKGROUP_SIZE>;
 var<workgroup> rake_codes: array<u32, 16>;
 
 // Scale codes: 2^(127 - code) is the factor of elements whose f32 exponent field is `code`
@@ -73,9 +74,9 @@ fn merge_squares(a: Squares, b: Squares) -> Squares {
     return Squares(rescale_squares(a.s, a.code, code) + rescale_squares(b.s, b.code, code), code);
 }
 
-// Adds the 256 threads' partial sums of squares of group g (`s` scaled by code_factor(code);
-// fixed-order raking on (sum, scale) pairs: 16 threads merge 16 partials each, then one
-// merges the 16; 2 barriers) and stores the norm. Call from uniform control flow.
+// Adds the WORKGROUP_SIZE threads' partial sums of squares of group g (`s` scaled by
+// code_factor(code); fixed-order raking on (sum, scale) pairs: 16 threads merge 16 partials
+// each, 16 x 16 = WORKGROUP_SIZE, then one merges the 16; 2 barriers) and stores the norm. Call from uniform control flow.
 fn store_norm(g: u32, s: f32, code: u32, lid: u32) {
     tree[lid] = s;
     codes[lid] = code;

@@ -1,10 +1,10 @@
-// Element loader of growl_norms.wgsl: thread t adds the scaled squares of elements t, t + 256,
-// ... of group g.
+// Element loader of growl_norms.wgsl: thread t adds the scaled squares of elements t,
+// t + WORKGROUP_SIZE, ... of group g.
 @group(0) @binding(1) var<storage, read> matrix: array<f32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let g = wg.x + wg.y * p.fold_x;
+    let g = linear_workgroup(wg, p.fold_x);
     if (g >= p.groups) {
         return;
     }
@@ -17,7 +17,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     var code = CODE_LO;
     var factor = code_factor(code);
     var bound = code_bound(code);
-    for (var j = lid; j < p.group_len; j += 256u) {
+    for (var j = lid; j < p.group_len; j += WORKGROUP_SIZE) {
         let x = matrix[at];
         if (abs(x) >= bound) {
             let c = code_of(x);

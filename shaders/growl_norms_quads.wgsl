@@ -1,11 +1,11 @@
 // Quad loader of growl_norms.wgsl, for rows of whole quads (outer 1, inner a multiple of
-// 4): thread t adds the scaled squares of quads t, t + 256, ... of row g, one sum per lane
+// 4): thread t adds the scaled squares of quads t, t + WORKGROUP_SIZE, ... of row g, one sum per lane
 // (one scale for the four), then the four lanes.
 @group(0) @binding(1) var<storage, read> matrix: array<vec4<f32>>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let g = wg.x + wg.y * p.fold_x;
+    let g = linear_workgroup(wg, p.fold_x);
     if (g >= p.groups) {
         return;
     }
@@ -15,7 +15,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     var code = CODE_LO;
     var factor = code_factor(code);
     var bound = code_bound(code);
-    for (var j = lid; j < quads; j += 256u) {
+    for (var j = lid; j < quads; j += WORKGROUP_SIZE) {
         let x = matrix[base + j];
         let a = abs(x);
         let m = max(max(a.x, a.y), max(a.z, a.w));

@@ -1,9 +1,9 @@
-// One thread per chunk of 256 points: monotone-chain upper hull, vertices (point indices)
-// in hull_cap[c * 256 ..], vertex count in sizes[c].
+// One thread per chunk of CHUNK points: monotone-chain upper hull, vertices (point indices)
+// in hull_cap[c * CHUNK ..], vertex count in sizes[c].
 @group(0) @binding(2) var<storage, read_write> hull_cap: array<u32>;
 @group(0) @binding(3) var<storage, read_write> sizes: array<u32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let c = thread_id(wg, lid);
     if (c >= p.chunks) {
@@ -13,7 +13,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let end = min(start + CHUNK, p.points);
     var top = 0u;
     for (var k = start; k < end; k++) {
-        // Each point is pushed once and popped at most once: at most 3 * 256 steps in all.
+        // Each point is pushed once and popped at most once: at most 3 * CHUNK steps in all.
         loop {
             if (top < 2u) {
                 break;

@@ -4,7 +4,7 @@
 //   owl_prepare   keys = |v|, payload = index                       (then: sort descending)
 //   owl_make_z    z_k = sorted_k - w_k in block-scaled fixed point, stored at n - 1 - k
 //   owl_scan      inclusive scan of the reversed z: the suffix sums T_k = z_k + ... + z_{n-1}
-//   owl_leaf      upper hull of the points P_k = (k, -T_k), T_n = 0, per chunk of 256 points
+//   owl_leaf      upper hull of the points P_k = (k, -T_k), T_n = 0, per chunk of CHUNK points
 //   owl_compact   packs the chunk hulls (after a u32 scan of their sizes)
 //   owl_bridge    per pair of neighbouring hulls, their upper common tangent (nested binary
 //                 search: O(log^2) steps, no cascades), and the merged size
@@ -15,7 +15,7 @@
 // The non-increasing isotonic regression of z is the sequence of slopes of the least concave
 // majorant of the points (k, S_k), S_k = z_0 + ... + z_{k-1} (their upper hull):
 // pool-adjacent-violators computed by merging hulls, so every invocation does bounded work
-// whatever the data (at most 3 * 256 steps in a leaf hull, O(log^2 n) per bridge), even for
+// whatever the data (at most 3 * CHUNK steps in a leaf hull, O(log^2 n) per bridge), even for
 // one block of 1e7 equal values. The points (k, -T_k) are those points shifted down by the
 // total, so they have the same hull and the same slopes: (S_b - S_a) / (b - a) =
 // (T_a - T_b) / (b - a).
@@ -37,7 +37,7 @@
 // A sum is packed in a vec2<u32>: the low word, then the high 24 bits of the 56-bit two's
 // complement mantissa with the grid code in the top 8 bits.
 
-const CHUNK: u32 = 256u;
+// `CHUNK` (points per leaf hull) and the uniform struct `OwlParams` come from the host.
 
 @group(0) @binding(0) var<uniform> p: OwlParams;
 
@@ -135,5 +135,5 @@ fn grid_code(m: f32) -> u32 {
 }
 
 fn thread_id(wg: vec3<u32>, lid: u32) -> u32 {
-    return (wg.x + wg.y * p.fold_x) * 256u + lid;
+    return linear_workgroup(wg, p.fold_x) * WORKGROUP_SIZE + lid;
 }

@@ -12,7 +12,8 @@ fn declared() -> Vec<&'static KernelDecl> {
     let mut all: Vec<&'static KernelDecl> = Vec::new();
     all.extend(crate::scan::KERNELS);
     all.extend(crate::sort::KERNELS);
-    all.extend(crate::growl::gpu::KERNELS);
+    all.extend(crate::growl::OWL_KERNELS);
+    all.extend(crate::growl::GROWL_KERNELS);
     all.extend(crate::tying::KERNELS);
     #[cfg(not(target_arch = "wasm32"))]
     all.extend(crate::probe::KERNELS);

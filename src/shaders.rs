@@ -20,35 +20,6 @@ pub const SPLIT_REDUCE: &str = include_str!("../shaders/split_reduce.wgsl");
 pub const CHANNEL_SUM: &str = include_str!("../shaders/channel_sum.wgsl");
 /// Batched tiled transpose (NCHW <-> NHWC).
 pub const LAYOUT_TRANSPOSE: &str = include_str!("../shaders/layout_transpose.wgsl");
-/// Stepping a position in an [outer][rows][inner] view without divisions.
-const VIEW_CURSOR: &str = include_str!("../shaders/view_cursor.wgsl");
-/// OWL prox: common part (parameters, 64-bit integer and block-scaled fixed-point helpers).
-pub const OWL_COMMON: &str = include_str!("../shaders/owl_prox.wgsl");
-/// OWL prox: the cumulative-sum points and orientation test.
-pub const OWL_GEOMETRY: &str = include_str!("../shaders/owl_geometry.wgsl");
-/// OWL prox stage: magnitudes and indices.
-pub const OWL_PREPARE: &str = include_str!("../shaders/owl_prepare.wgsl");
-/// OWL prox stage: z = sorted magnitudes - weights.
-pub const OWL_MAKE_Z: &str = include_str!("../shaders/owl_make_z.wgsl");
-/// OWL prox stage: leaf hulls.
-pub const OWL_LEAF: &str = include_str!("../shaders/owl_leaf.wgsl");
-/// OWL prox stage: hull compaction.
-pub const OWL_COMPACT: &str = include_str!("../shaders/owl_compact.wgsl");
-/// OWL prox stage: bridges of neighbouring hulls.
-pub const OWL_BRIDGE: &str = include_str!("../shaders/owl_bridge.wgsl");
-/// OWL prox stage: hull merge copy.
-pub const OWL_COPY: &str = include_str!("../shaders/owl_copy.wgsl");
-/// OWL prox stage: slopes, clip, scatter with signs; block ids.
-pub const OWL_FINISH: &str = include_str!("../shaders/owl_finish.wgsl");
-/// GrOWL: common part.
-pub const GROWL_COMMON: &str = include_str!("../shaders/growl_common.wgsl");
-/// GrOWL stage: group norms.
-const GROWL_NORMS: &str = include_str!("../shaders/growl_norms.wgsl");
-const GROWL_NORMS_ELEMENTS: &str = include_str!("../shaders/growl_norms_elements.wgsl");
-const GROWL_NORMS_QUADS: &str = include_str!("../shaders/growl_norms_quads.wgsl");
-const GROWL_RESCALE_QUADS: &str = include_str!("../shaders/growl_rescale_quads.wgsl");
-/// GrOWL stage: group rescale.
-const GROWL_RESCALE: &str = include_str!("../shaders/growl_rescale.wgsl");
 const TRAIN_COMMON: &str = include_str!("../shaders/train_common.wgsl");
 /// Training: ReLU forward (after [`train_elementwise`]'s common part).
 pub const TRAIN_RELU_FORWARD: &str = include_str!("../shaders/train_relu_forward.wgsl");
@@ -96,42 +67,6 @@ pub fn conv_backward_weight() -> String {
     format!("{CONV_GEMM_COMMON}\n{CONV_GEMM_SKINNY}\n{CONV_BACKWARD_WEIGHT}")
 }
 
-/// An OWL prox module: the common OWL declarations, then `parts` in order.
-pub fn owl_stage(parts: &[&str]) -> String {
-    let mut src = crate::growl::gpu::owl_params_wgsl();
-    src.push_str(OWL_COMMON);
-    for part in parts {
-        src.push('\n');
-        src.push_str(part);
-    }
-    src
-}
-
-/// A GrOWL module: the common GrOWL declarations, then `stage`.
-pub fn growl_stage(stage: &str) -> String {
-    format!("{GROWL_COMMON}\n{stage}")
-}
-
-/// GrOWL group norms, element by element (any layout).
-pub fn growl_norms_elements() -> String {
-    growl_stage(&format!("{GROWL_NORMS}\n{GROWL_NORMS_ELEMENTS}"))
-}
-
-/// GrOWL group norms of rows of whole quads.
-pub fn growl_norms_quads() -> String {
-    growl_stage(&format!("{GROWL_NORMS}\n{GROWL_NORMS_QUADS}"))
-}
-
-/// GrOWL per-group factors and rescale, element by element (any layout).
-pub fn growl_rescale() -> String {
-    growl_stage(&format!("{VIEW_CURSOR}\n{GROWL_RESCALE}"))
-}
-
-/// GrOWL rescale of tensors whose inner extent is whole quads.
-pub fn growl_rescale_quads() -> String {
-    growl_stage(&format!("{VIEW_CURSOR}\n{GROWL_RESCALE_QUADS}"))
-}
-
 /// An elementwise training module: the common part, then `part`.
 pub fn train_elementwise(part: &str) -> String {
     format!("{TRAIN_COMMON}\n{part}")
@@ -168,17 +103,6 @@ pub fn all() -> Vec<(&'static str, String)> {
         ("split_reduce", SPLIT_REDUCE.to_string()),
         ("channel_sum", CHANNEL_SUM.to_string()),
         ("layout_transpose", LAYOUT_TRANSPOSE.to_string()),
-        ("owl_prepare", owl_stage(&[OWL_PREPARE])),
-        ("owl_make_z", owl_stage(&[OWL_MAKE_Z])),
-        ("owl_leaf", owl_stage(&[OWL_GEOMETRY, OWL_LEAF])),
-        ("owl_compact", owl_stage(&[OWL_COMPACT])),
-        ("owl_bridge", owl_stage(&[OWL_GEOMETRY, OWL_BRIDGE])),
-        ("owl_copy", owl_stage(&[OWL_COPY])),
-        ("owl_finish", owl_stage(&[OWL_GEOMETRY, OWL_FINISH])),
-        ("growl_norms", growl_norms_elements()),
-        ("growl_norms_quads", growl_norms_quads()),
-        ("growl_rescale_quads", growl_rescale_quads()),
-        ("growl_rescale", growl_rescale()),
         ("train_relu_forward", train_elementwise(TRAIN_RELU_FORWARD)),
         (
             "train_relu_backward",

@@ -4,8 +4,8 @@
 mod common;
 
 use proptest::prelude::*;
-use tied::growl::cpu::{growl_prox, growl_prox_with, owl_prox, owl_prox_blocks, GrowlOutput};
-use tied::growl::{GroupLayout, GrowlOptions, Weights};
+use tied::growl::cpu::{growl_prox, growl_prox_with, owl_prox, owl_prox_blocks};
+use tied::growl::{GroupLayout, GrowlOptions, GrowlOutput, Weights};
 use tied::verify::Rng;
 use tied::Error;
 

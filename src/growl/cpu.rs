@@ -4,7 +4,7 @@
 //! Speed comes from sorting magnitudes with an LSD radix sort on their bits (non-negative f32
 //! bits order like the floats) and a linear stack PAV with f64 block sums.
 
-use super::{GroupLayout, GrowlOptions};
+use super::{GroupLayout, GrowlOptions, GrowlOutput};
 use crate::error::{check_len, Result};
 
 /// Indices of `mags` (all >= 0, finite) in descending order of magnitude; ties in any order
@@ -113,19 +113,6 @@ pub fn owl_prox_blocks(v: &[f32], w: &[f32]) -> Result<(Vec<f32>, Vec<u32>)> {
         blocks[i] = blocks_sorted[k];
     }
     Ok((out, blocks))
-}
-
-/// What the GrOWL prox returns besides the new weights.
-#[derive(Clone, Debug, PartialEq)]
-pub struct GrowlOutput {
-    /// The prox of the weights, same layout.
-    pub weights: Vec<f32>,
-    /// Each group's norm after the prox.
-    pub norms: Vec<f32>,
-    /// Whether each group is zero after the prox.
-    pub zero: Vec<bool>,
-    /// Each group's PAV block id (candidate tie groups for the retraining phase).
-    pub blocks: Vec<u32>,
 }
 
 /// Each group's sum of squares, in f64.

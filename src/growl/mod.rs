@@ -9,6 +9,16 @@
 //! On the GPU: [`OwlProx`] (vectors) and [`GrowlProx`] (tensors), recording into the caller's
 //! encoder, with bounded work per invocation at any size. On the CPU: [`cpu`], the reference
 //! twin and a fast fallback without a GPU (a radix sort of magnitudes, a linear stack PAV).
+//! Both GrOWL paths return a [`GrowlOutput`].
+//!
+//! # Layout
+//! - `mod.rs`: weight sequences, options, group layouts, the checks both sides share.
+//! - `owl_prox.rs` / `owl_kernels.rs`: the OWL prox op and its kernels (`shaders/owl_*.wgsl`);
+//!   twin [`cpu::owl_prox`].
+//! - `growl_prox.rs` / `growl_kernels.rs`: the GrOWL prox op and its kernels
+//!   (`shaders/growl_*.wgsl`); twin [`cpu::growl_prox`]. `windows.rs`: the tensor's
+//!   `[outer][groups][inner]` view cut into binding-sized windows.
+//! - `prox_plan.rs`: the in-place and out-of-place recording both plans share.
 //!
 //! # Numerical policies
 //! - Accuracy is relative to each PAV block's own scale (the largest magnitude or weight among
@@ -25,9 +35,17 @@
 //! - Non-finite input is refused by the host-slice calls; the `record` calls cannot check it.
 
 pub mod cpu;
-pub(crate) mod gpu;
+mod growl_kernels;
+mod growl_prox;
+mod owl_kernels;
+mod owl_prox;
+mod prox_plan;
+mod windows;
 
-pub use gpu::{GrowlPlan, GrowlProx, OwlPlan, OwlProx};
+pub(crate) use growl_kernels::KERNELS as GROWL_KERNELS;
+pub use growl_prox::{GrowlPlan, GrowlProx};
+pub(crate) use owl_kernels::KERNELS as OWL_KERNELS;
+pub use owl_prox::{OwlPlan, OwlProx};
 
 use crate::error::{check_len, Error, Result};
 
@@ -170,6 +188,20 @@ fn pld(n: usize, l1: f32, l2: f32, transition: f32) -> Vec<f32> {
             (l1 + l2 * x) as f32
         })
         .collect()
+}
+
+/// What the GrOWL prox returns, on the GPU ([`GrowlProx::prox`]) and the CPU
+/// ([`cpu::growl_prox`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct GrowlOutput {
+    /// The prox of the weights, same layout.
+    pub weights: Vec<f32>,
+    /// Each group's norm after the prox.
+    pub norms: Vec<f32>,
+    /// Whether each group is zero after the prox.
+    pub zero: Vec<bool>,
+    /// Each group's PAV block id (candidate tie groups for the retraining phase).
+    pub blocks: Vec<u32>,
 }
 
 /// The OWL prox's input checks, shared by the CPU twin and the GPU path: one weight per
