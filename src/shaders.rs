@@ -1,25 +1,5 @@
 //! The WGSL sources of the families not yet in the kernel table (`crate::kernels`) (`shaders/` holds the files).
-//!
-//! The conv GEMM shaders are the shared core (`conv_gemm_common.wgsl`, then the skinny-tile
-//! driver `conv_gemm_skinny.wgsl`, then for all but the weight gradient the shared
-//! register-tile entry point `conv_gemm_main.wgsl`) followed by one op-specific file. [`all`] lists every
-//! complete module, for validation with naga.
 
-const CONV_GEMM_COMMON: &str = include_str!("../shaders/conv_gemm_common.wgsl");
-const CONV_GEMM_SKINNY: &str = include_str!("../shaders/conv_gemm_skinny.wgsl");
-const CONV_GEMM_MAIN: &str = include_str!("../shaders/conv_gemm_main.wgsl");
-const CONV_FORWARD: &str = include_str!("../shaders/conv_forward.wgsl");
-const CONV_BACKWARD_DATA: &str = include_str!("../shaders/conv_backward_data.wgsl");
-const CONV_BACKWARD_DATA_FC: &str = include_str!("../shaders/conv_backward_data_fc.wgsl");
-const CONV_BACKWARD_WEIGHT: &str = include_str!("../shaders/conv_backward_weight.wgsl");
-/// Conv input gradient: zeros at the positions no kernel tap reaches.
-pub const CONV_ZERO_UNREACHED: &str = include_str!("../shaders/conv_zero_unreached.wgsl");
-/// Fixed-order sum of split-K partials plus bias.
-pub const SPLIT_REDUCE: &str = include_str!("../shaders/split_reduce.wgsl");
-/// Per-channel fixed-tree sum (bias gradient).
-pub const CHANNEL_SUM: &str = include_str!("../shaders/channel_sum.wgsl");
-/// Batched tiled transpose (NCHW <-> NHWC).
-pub const LAYOUT_TRANSPOSE: &str = include_str!("../shaders/layout_transpose.wgsl");
 /// The scalar tied reduction, level by level (`shaders/tie_reduce_runs.wgsl`).
 pub const TIE_REDUCE_RUNS: &str = include_str!("../shaders/tie_reduce_runs.wgsl");
 /// Tied groups, blocks: piece reduction.
@@ -102,28 +82,6 @@ pub fn tie_broadcast_quads() -> String {
     format!("const STAGE_CHUNK: u32 = {chunk}u;\n{VIEW_CURSOR}\n{TIE_BROADCAST_QUADS}")
 }
 
-/// Conv forward: common core, skinny driver, column-loader main + forward addressing.
-pub fn conv_forward() -> String {
-    format!("{CONV_GEMM_COMMON}\n{CONV_GEMM_SKINNY}\n{CONV_GEMM_MAIN}\n{CONV_FORWARD}")
-}
-
-/// Conv input gradient: common core, skinny driver, column-loader main + transposed-conv
-/// addressing.
-pub fn conv_backward_data() -> String {
-    format!("{CONV_GEMM_COMMON}\n{CONV_GEMM_SKINNY}\n{CONV_GEMM_MAIN}\n{CONV_BACKWARD_DATA}")
-}
-
-/// Conv input gradient of a fully connected layer (kernel == input): common core, skinny
-/// driver, column-loader main + plain GEMM.
-pub fn conv_backward_data_fc() -> String {
-    format!("{CONV_GEMM_COMMON}\n{CONV_GEMM_SKINNY}\n{CONV_GEMM_MAIN}\n{CONV_BACKWARD_DATA_FC}")
-}
-
-/// Conv weight gradient: common core and skinny driver + split-K addressing.
-pub fn conv_backward_weight() -> String {
-    format!("{CONV_GEMM_COMMON}\n{CONV_GEMM_SKINNY}\n{CONV_BACKWARD_WEIGHT}")
-}
-
 /// An OWL prox module: the common OWL declarations, then `parts` in order.
 pub fn owl_stage(parts: &[&str]) -> String {
     let mut src = crate::growl::gpu::owl_params_wgsl();
@@ -172,15 +130,7 @@ pub fn train_batchnorm(part: &str) -> String {
 
 /// Pipeline-overridable constants each module is compiled with (name, value sets).
 pub fn override_sets(name: &str) -> Vec<Vec<(&'static str, f64)>> {
-    if matches!(
-        name,
-        "conv_forward" | "conv_backward_data" | "conv_backward_data_fc" | "conv_backward_weight"
-    ) {
-        crate::conv::TILE_SHAPES
-            .iter()
-            .map(|&t| crate::conv::tile_constants(t).to_vec())
-            .collect()
-    } else if name == "tie_reduce_runs" {
+    if name == "tie_reduce_runs" {
         vec![vec![("GATHER", 0.0)], vec![("GATHER", 1.0)]]
     } else {
         vec![Vec::new()]
@@ -190,14 +140,6 @@ pub fn override_sets(name: &str) -> Vec<Vec<(&'static str, f64)>> {
 /// Every complete module: (name, WGSL source).
 pub fn all() -> Vec<(&'static str, String)> {
     vec![
-        ("conv_forward", conv_forward()),
-        ("conv_backward_data", conv_backward_data()),
-        ("conv_backward_data_fc", conv_backward_data_fc()),
-        ("conv_backward_weight", conv_backward_weight()),
-        ("conv_zero_unreached", CONV_ZERO_UNREACHED.to_string()),
-        ("split_reduce", SPLIT_REDUCE.to_string()),
-        ("channel_sum", CHANNEL_SUM.to_string()),
-        ("layout_transpose", LAYOUT_TRANSPOSE.to_string()),
         ("tie_reduce_runs", TIE_REDUCE_RUNS.to_string()),
         ("tie_reduce_blocks", tie_reduce_blocks("f32")),
         ("tie_reduce_blocks_quads", tie_reduce_blocks("vec4<f32>")),
