@@ -7,8 +7,7 @@
 
 @group(0) @binding(1) var<storage, read> grad_out: array<f32>;
 @group(0) @binding(2) var<storage, read> weight: array<f32>;
-@group(0) @binding(3) var<storage, read> ktab: array<vec4<i32>>; // unused here
-@group(0) @binding(4) var<storage, read_write> grad_in: array<f32>;
+@group(0) @binding(3) var<storage, read_write> grad_in: array<f32>;
 
 fn store_c(t: TileId, m: u32, n: u32, v: f32) {
     let idx = (m * p.c_in + t.group * p.c_in_g) * p.in_h * p.in_w + n;

@@ -58,7 +58,7 @@ fn b_value(c: Column, e: vec4<i32>) -> f32 {
     return no_term();
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let t = tile_id(wg);
     if (!t.valid) {
@@ -69,10 +69,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let tile_n = 4u * WG_N;
     let tile_m = 4u * WG_M;
 
-    // Both loaders walk K fastest (KT divides 256), so this thread's k is fixed per tile.
+    // Both loaders walk K fastest (KT divides WORKGROUP_SIZE), so this thread's k is fixed per tile.
     let kk = lid % KT;
     let row0 = lid / KT;
-    let rows_per_pass = THREADS / KT;
+    let rows_per_pass = WORKGROUP_SIZE / KT;
 
     clear_nonfinite(lid);
     for (var k0 = t.k_begin; k0 < t.k_end; k0 += KT) {

@@ -3,31 +3,19 @@
 // `store_c` and its addressing hooks (see conv_gemm_skinny.wgsl); the register-tile `main` is
 // conv_gemm_main.wgsl, except for the weight gradient, which has its own.
 //
-// Register tiles: (4 * WG_M) rows x (4 * WG_N) columns, K depth KT; WG_M x WG_N = 256
-// threads, each owning a 4x4 block of consecutive rows and columns held in four vec4
+// Register tiles: (4 * WG_M) rows x (4 * WG_N) columns, K depth KT; WG_M x WG_N =
+// WORKGROUP_SIZE threads, each owning a 4x4 block of consecutive rows and columns held in four vec4
 // accumulators. Tiles of A are kept transposed ([kk][m]) and tiles of B as [kk][n], both as
 // vec4, so the inner step is two vec4 loads and sixteen FMAs. Every loop is bounded by KT or
 // by the tile size: one invocation runs at most k_chunk / KT tile steps (the host keeps
-// k_chunk <= 16384), far below the 65,535 iterations software drivers allow.
-
-struct ConvParams {
-    batch: u32, c_in: u32, c_out: u32, groups: u32,
-    in_h: u32, in_w: u32, out_h: u32, out_w: u32,
-    k_h: u32, k_w: u32, stride_h: u32, stride_w: u32,
-    pad_h: u32, pad_w: u32, dil_h: u32, dil_w: u32,
-    gemm_m: u32, gemm_n: u32, gemm_k: u32, k_chunk: u32,
-    splits: u32, tiles_m: u32, tiles_n: u32, total_wg: u32,
-    fold_x: u32, has_bias: u32, split_stride: u32, c_in_g: u32,
-    c_out_g: u32, phase_h: u32, phase_w: u32, step_h: u32,
-    step_w: u32, sub_h: u32, sub_w: u32, _pad0: u32,
-}
+// k_chunk <= 16384), far below the 65,535 iterations software drivers allow. The tile shapes
+// (the overrides below) and `ConvParams` come from the host (src/conv/tiles.rs, kernels.rs).
 
 @group(0) @binding(0) var<uniform> p: ConvParams;
 
 override WG_M: u32 = 16u;
 override WG_N: u32 = 16u;
 override KT: u32 = 16u;
-const THREADS: u32 = 256u;
 
 var<workgroup> a_tile: array<vec4<f32>, KT * WG_M>;
 var<workgroup> b_tile: array<vec4<f32>, KT * WG_N>;
@@ -91,7 +79,7 @@ struct TileId {
 }
 
 fn tile_id(wg: vec3<u32>) -> TileId {
-    let wid = wg.x + wg.y * p.fold_x;
+    let wid = linear_workgroup(wg, p.fold_x);
     var t: TileId;
     t.valid = wid < p.total_wg;
     let tn = wid % p.tiles_n;

@@ -4,7 +4,7 @@
 // conv_gemm_common.wgsl, then multiply. The weight gradient, whose loaders walk K fastest,
 // has its own.
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let t = tile_id(wg);
     if (!t.valid) {
@@ -15,7 +15,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let tile_n = 4u * WG_N;
     let tile_m = 4u * WG_M;
 
-    // This thread always loads B column nn (TILE_N divides 256): decode it once.
+    // This thread always loads B column nn (4 * WG_N divides WORKGROUP_SIZE): decode it once.
     let nn = lid % tile_n;
     let n = t.n0 + nn;
     let col = column(t, n);
@@ -24,7 +24,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     clear_nonfinite(lid);
     for (var k0 = t.k_begin; k0 < t.k_end; k0 += KT) {
         var finite = true;
-        for (var e = lid; e < tile_m * KT; e += THREADS) {
+        for (var e = lid; e < tile_m * KT; e += WORKGROUP_SIZE) {
             let kk = e % KT;
             let mm = e / KT;
             let k = k0 + kk;
@@ -39,7 +39,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         if (!finite) {
             mark_nonfinite(k0);
         }
-        for (var e = lid; e < tile_n * KT; e += THREADS) {
+        for (var e = lid; e < tile_n * KT; e += WORKGROUP_SIZE) {
             let kk = e / tile_n;
             let k = k0 + kk;
             var v = 0.0;

@@ -3,12 +3,12 @@
 // input channels, a depthwise conv, a layer with 1-4 output channels, a fully connected layer
 // at batch 1-4) or few columns and long K (a depthwise weight gradient). A thread owns one
 // column n and all 4 rows in one vec4 accumulator, so each thread gathers the B elements of
-// its column itself, with no shared B tile and no barrier per K step: a workgroup stages 256
-// K steps of A (4 rows each) and of the op's per-K entry in workgroup memory, then each
+// its column itself, with no shared B tile and no barrier per K step: a workgroup stages
+// SKINNY_K (= WORKGROUP_SIZE, from the host) K steps of A (4 rows each) and of the op's per-K entry in workgroup memory, then each
 // thread walks them in K order.
 //
-// A tile has 4 * WG_N columns: 256 (skinny: one thread per column), or 16 (narrow: 16
-// threads per column, "slices", slice s taking every 16th K step from s). The slices' sums
+// A tile has 4 * WG_N columns: WORKGROUP_SIZE (skinny: one thread per column), or 16
+// (narrow: WORKGROUP_SIZE / 16 threads per column, "slices", slice s taking every 16th K step from s). The slices' sums
 // of a column then meet in a fixed-order tree. The order of every addition depends only on
 // the plan.
 //
@@ -21,19 +21,17 @@
 // The host launches it with WG_M = 1 and WG_N = 64 or 4, so tile_id() sees 4 x 256 or 4 x 16
 // tiles.
 
-const SKINNY_K: u32 = 256u;
-
 var<workgroup> skinny_a: array<vec4<f32>, SKINNY_K>;
 var<workgroup> skinny_entries: array<vec4<i32>, SKINNY_K>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn skinny(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let t = tile_id(wg);
     if (!t.valid) {
         return;
     }
     let cols = 4u * WG_N;
-    let slices = THREADS / cols;
+    let slices = WORKGROUP_SIZE / cols;
     let slice = lid / cols;
     let n = t.n0 + lid % cols;
     let n_ok = n < p.gemm_n;

@@ -3,27 +3,16 @@
 // tap of its width meets. This writes those zeros after the reached phases' GEMMs (and their
 // split reduction), so unreached phases cost one pass in all rather than a launch, a uniform
 // and a table each. reached[r] (r < res_h) is 1 when rows ih with ih % stride_h == r are
-// reached, reached[res_h + r] the same for columns.
-
-struct ZeroParams {
-    len: u32,
-    in_h: u32,
-    in_w: u32,
-    stride_h: u32,
-    stride_w: u32,
-    res_h: u32,
-    fold_x: u32,
-    total_wg: u32,
-}
+// reached, reached[res_h + r] the same for columns. `ZeroParams` comes from the host.
 
 @group(0) @binding(0) var<uniform> p: ZeroParams;
 @group(0) @binding(1) var<storage, read> reached: array<u32>;
 @group(0) @binding(2) var<storage, read_write> grad_in: array<f32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let wid = wg.x + wg.y * p.fold_x;
-    let i = wid * 256u + lid;
+    let wid = linear_workgroup(wg, p.fold_x);
+    let i = wid * WORKGROUP_SIZE + lid;
     if (wid >= p.total_wg || i >= p.len) {
         return;
     }

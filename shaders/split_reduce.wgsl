@@ -1,27 +1,17 @@
 // Adds split-K partial sums in a fixed order (split 0, 1, 2, ...) and an optional
 // per-channel bias: out[i] = sum_s partials[s * split_stride + i] + bias[(i / inner) % channels].
 // One thread per output element; the loop runs `splits` times (the host keeps it <= 4096).
-
-struct SplitParams {
-    len: u32,
-    splits: u32,
-    split_stride: u32,
-    has_bias: u32,
-    channels: u32,
-    inner: u32,
-    fold_x: u32,
-    total_wg: u32,
-}
+// `SplitParams` comes from the host.
 
 @group(0) @binding(0) var<uniform> p: SplitParams;
 @group(0) @binding(1) var<storage, read> partials: array<f32>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let wid = wg.x + wg.y * p.fold_x;
-    let i = wid * 256u + lid;
+    let wid = linear_workgroup(wg, p.fold_x);
+    let i = wid * WORKGROUP_SIZE + lid;
     if (wid >= p.total_wg || i >= p.len) {
         return;
     }

@@ -12,6 +12,7 @@ fn declared() -> Vec<&'static KernelDecl> {
     let mut all: Vec<&'static KernelDecl> = Vec::new();
     all.extend(crate::scan::KERNELS);
     all.extend(crate::sort::KERNELS);
+    all.extend(crate::conv::KERNELS);
     all.extend(crate::growl::OWL_KERNELS);
     all.extend(crate::growl::GROWL_KERNELS);
     all.extend(crate::tying::KERNELS);

@@ -1,9 +1,4 @@
 //! The WGSL sources of the families not yet in the kernel table (`crate::kernels`) (`shaders/` holds the files).
-//!
-//! The conv GEMM shaders are the shared core (`conv_gemm_common.wgsl`, then the skinny-tile
-//! driver `conv_gemm_skinny.wgsl`, then for all but the weight gradient the shared
-//! register-tile entry point `conv_gemm_main.wgsl`) followed by one op-specific file. [`all`] lists every
-//! complete module, for validation with naga.
 
 const CONV_GEMM_COMMON: &str = include_str!("../shaders/conv_gemm_common.wgsl");
 const CONV_GEMM_SKINNY: &str = include_str!("../shaders/conv_gemm_skinny.wgsl");

@@ -101,6 +101,64 @@ fn dilation_2() {
     );
 }
 
+/// Per-axis stride, padding and dilation (`*_hw` builders) against the CPU twins, each axis
+/// different from the other.
+#[test]
+fn per_axis_stride_padding_dilation() {
+    let _serial = common::serial();
+    for (i, shape) in [
+        Conv2dShape::new(2, 3, 4, [11, 9], [3, 2]).stride_hw(2, 1),
+        Conv2dShape::new(1, 2, 5, [7, 10], [3, 3])
+            .padding_hw(2, 0)
+            .with_bias(true),
+        Conv2dShape::new(2, 4, 3, [12, 9], [2, 3])
+            .stride_hw(1, 3)
+            .padding_hw(1, 2)
+            .dilation_hw(3, 1)
+            .with_bias(true),
+    ]
+    .iter()
+    .enumerate()
+    {
+        check_shape(shape, 40 + i as u64);
+    }
+}
+
+/// The `*_hw` builders set each axis; the square ones both; `describe` shows both axes when
+/// they differ and one value when they agree.
+#[test]
+fn per_axis_builders_and_describe() {
+    let s = Conv2dShape::new(4, 16, 8, [32, 24], [3, 1])
+        .stride_hw(2, 1)
+        .padding_hw(1, 0)
+        .dilation_hw(1, 2)
+        .with_bias(true);
+    assert_eq!((s.stride, s.padding, s.dilation), ([2, 1], [1, 0], [1, 2]));
+    assert_eq!(s.describe(), "n4 16->8 32x24 k3x1 s2x1 p1x0 d1x2 +b");
+    let square = Conv2dShape::new(4, 16, 16, [64, 64], [3, 3])
+        .stride(2)
+        .padding(1)
+        .dilation(2);
+    assert_eq!(
+        (square.stride, square.padding, square.dilation),
+        ([2, 2], [1, 1], [2, 2])
+    );
+    assert_eq!(
+        square,
+        Conv2dShape::new(4, 16, 16, [64, 64], [3, 3])
+            .stride_hw(2, 2)
+            .padding_hw(1, 1)
+            .dilation_hw(2, 2)
+    );
+    assert_eq!(square.describe(), "n4 16->16 64x64 k3 s2 p1 d2");
+    assert_eq!(
+        Conv2dShape::new(1, 3, 8, [32, 32], [3, 3])
+            .padding(1)
+            .describe(),
+        "n1 3->8 32x32 k3 s1 p1"
+    );
+}
+
 #[test]
 fn grouped() {
     let _serial = common::serial();

@@ -1,25 +1,55 @@
 //! NCHW <-> NHWC conversion on the GPU (`shaders/layout_transpose.wgsl`).
 
-use std::sync::Arc;
-
-use crate::dispatch::legacy::{Binding, Kernel};
-use crate::dispatch::{self, check_buffer, check_distinct, Grid};
+use crate::dispatch::{self, check_buffer, check_distinct, whole, Grid, KernelDecl, ModuleDecl};
+use crate::dispatch::{OnGpu, Recording, WORKGROUP_SIZE};
 use crate::error::Result;
 use crate::gpu::Gpu;
-use crate::shaders;
+use crate::wgsl;
 
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-struct TransposeParams {
-    batch: u32,
-    rows: u32,
-    cols: u32,
-    tiles_r: u32,
-    tiles_c: u32,
-    fold_x: u32,
-    total_wg: u32,
-    _pad: u32,
+/// Rows and columns of the square tile one workgroup moves (`TRANSPOSE_TILE` in WGSL).
+const TRANSPOSE_TILE: u32 = 32;
+// The workgroup moves the tile in whole rows of threads.
+const _: () = assert!(WORKGROUP_SIZE.is_multiple_of(TRANSPOSE_TILE));
+
+crate::uniform_struct! {
+    /// `layout_transpose`: `batch` sources of `rows x cols`, cut into `tiles_r x tiles_c`
+    /// tiles.
+    struct TransposeParams {
+        batch: u32,
+        rows: u32,
+        cols: u32,
+        tiles_r: u32,
+        tiles_c: u32,
+        fold_x: u32,
+        total_wg: u32,
+        pad: u32,
+    }
 }
+
+crate::bindings! {
+    struct TransposeBindings {
+        p @ 0: uniform(TransposeParams),
+        src @ 1: read,
+        dst @ 2: read_write,
+    }
+}
+
+static LAYOUT_TRANSPOSE_MODULE: ModuleDecl = ModuleDecl {
+    name: "layout_transpose",
+    constants: &[("TRANSPOSE_TILE", TRANSPOSE_TILE)],
+    uniforms: &[&TransposeParams::LAYOUT],
+    header: "",
+    parts: &[wgsl!("layout_transpose")],
+};
+
+/// Batched tiled transpose (NCHW <-> NHWC).
+pub(super) static LAYOUT_TRANSPOSE: KernelDecl = KernelDecl {
+    name: "layout_transpose",
+    module: &LAYOUT_TRANSPOSE_MODULE,
+    entry: "main",
+    bindings: TransposeBindings::LAYOUT,
+    variants: &[],
+};
 
 /// Converts activations between NCHW (the layout of [`crate::conv::Conv2d`]) and NHWC, with a
 /// tiled, coalesced batched transpose. Build once per device; [`LayoutTranspose::plan`] once
@@ -27,7 +57,6 @@ struct TransposeParams {
 #[derive(Debug, Clone)]
 pub struct LayoutTranspose {
     gpu: Gpu,
-    kernel: Arc<Kernel>,
 }
 
 /// The uniform and grid of one batched `rows x cols` transpose.
@@ -53,20 +82,8 @@ impl LayoutTranspose {
     /// Errors captured while creating the pipeline.
     pub fn new(gpu: &Gpu) -> Result<Self> {
         gpu.scoped(|| {
-            let device = gpu.device();
-            let module = dispatch::shader(device, "layout_transpose", shaders::LAYOUT_TRANSPOSE);
-            let kernel = Kernel::new(
-                device,
-                "layout_transpose",
-                &module,
-                "main",
-                &[Binding::Uniform, Binding::Read, Binding::ReadWrite],
-                &[],
-            );
-            Ok(Self {
-                gpu: gpu.clone(),
-                kernel: Arc::new(kernel),
-            })
+            gpu.kernel(&LAYOUT_TRANSPOSE, 0);
+            Ok(Self { gpu: gpu.clone() })
         })
     }
 
@@ -76,7 +93,6 @@ impl LayoutTranspose {
     /// [`Error::LimitExceeded`](crate::Error::LimitExceeded) when the tensor does not fit one
     /// binding or the grid one dispatch; errors captured while creating buffers.
     pub fn plan(&self, [n, c, h, w]: [u32; 4]) -> Result<TransposePlan> {
-        let device = self.gpu.device();
         let len = [n, c, h, w]
             .iter()
             .fold(1u64, |acc, &d| acc.saturating_mul(u64::from(d)));
@@ -89,10 +105,10 @@ impl LayoutTranspose {
         dispatch::check_binding_size(&self.gpu, "activations", len * 4)?;
         let hw = h.saturating_mul(w);
         let transpose = |batch: u32, rows: u32, cols: u32| -> Result<Transpose> {
-            let (tiles_r, tiles_c) = (rows.div_ceil(32), cols.div_ceil(32));
-            let grid = Grid::fold(
+            let (tiles_r, tiles_c) = (rows.div_ceil(TRANSPOSE_TILE), cols.div_ceil(TRANSPOSE_TILE));
+            let grid = Grid::for_workgroups(
+                &self.gpu,
                 u64::from(batch) * u64::from(tiles_r) * u64::from(tiles_c),
-                device.limits().max_compute_workgroups_per_dimension,
             )?;
             let params = TransposeParams {
                 batch,
@@ -100,9 +116,9 @@ impl LayoutTranspose {
                 cols,
                 tiles_r,
                 tiles_c,
-                fold_x: grid.x,
+                fold_x: grid.fold_x(),
                 total_wg: grid.total,
-                _pad: 0,
+                pad: 0,
             };
             let uniform = dispatch::uniform(&self.gpu, "layout_transpose params", &params);
             Ok(Transpose { uniform, grid })
@@ -117,79 +133,94 @@ impl LayoutTranspose {
         })
     }
 
-    /// NCHW -> NHWC from a host slice (blocking, native only).
+    /// NCHW -> NHWC from a host slice: uploads, runs, reads back.
     ///
     /// # Errors
     /// [`Error::LengthMismatch`](crate::Error::LengthMismatch), and errors from planning,
     /// recording or readback.
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn nchw_to_nhwc_blocking(&self, dims: [u32; 4], x: &[f32]) -> Result<Vec<f32>> {
+    pub async fn nchw_to_nhwc(&self, dims: [u32; 4], x: &[f32]) -> Result<Vec<f32>> {
         let plan = self.plan(dims)?;
         let len = plan.len as usize;
         crate::error::check_len("x", len, x)?;
         let gpu = &self.gpu;
-        pollster::block_on(async {
-            let dst = dispatch::record_and_submit(gpu, |encoder| {
-                let src = dispatch::upload(gpu, "nchw", x);
-                let dst = dispatch::zeros(gpu, "nhwc", len);
-                plan.record_nchw_to_nhwc(encoder, &src, &dst)?;
-                Ok(dst)
-            })
-            .await?;
-            dispatch::read_back(gpu, &dst, len).await
+        let dst = dispatch::record_and_submit(gpu, |encoder| {
+            let src = dispatch::upload(gpu, "nchw", x);
+            let dst = dispatch::zeros(gpu, "nhwc", len);
+            plan.record_nchw_to_nhwc(encoder, &src, &dst)?;
+            Ok(dst)
         })
+        .await?;
+        dispatch::read_back(gpu, &dst, len).await
+    }
+
+    crate::blocking_calls! {
+        /// Blocking [`LayoutTranspose::nchw_to_nhwc`] (native only).
+        pub fn nchw_to_nhwc_blocking(&self, dims: [u32; 4], x: &[f32]) -> Result<Vec<f32>> => nchw_to_nhwc;
+    }
+}
+
+impl OnGpu for TransposePlan {
+    fn gpu(&self) -> &Gpu {
+        &self.layouts.gpu
     }
 }
 
 impl TransposePlan {
-    /// Records NCHW `src` -> NHWC `dst`. Never submits.
-    ///
-    /// # Errors
-    /// Buffer size, usage or binding-limit errors; `src` and `dst` must differ. Nothing is
-    /// recorded on error.
-    pub fn record_nchw_to_nhwc(
+    crate::record_calls! {
+        /// Records NCHW `src` -> NHWC `dst`. Never submits.
+        ///
+        /// # Errors
+        /// Buffer size, usage or binding-limit errors; `src` and `dst` must differ. Nothing is
+        /// recorded on error.
+        pub fn record_nchw_to_nhwc(&self, src: &wgpu::Buffer, dst: &wgpu::Buffer) => build_nchw_to_nhwc;
+
+        /// Records NHWC `src` -> NCHW `dst`. Never submits.
+        ///
+        /// # Errors
+        /// As [`TransposePlan::record_nchw_to_nhwc`].
+        pub fn record_nhwc_to_nchw(&self, src: &wgpu::Buffer, dst: &wgpu::Buffer) => build_nhwc_to_nchw;
+    }
+
+    fn build_nchw_to_nhwc(
         &self,
-        encoder: &mut wgpu::CommandEncoder,
+        rec: &mut Recording,
         src: &wgpu::Buffer,
         dst: &wgpu::Buffer,
     ) -> Result<()> {
-        self.record(encoder, &self.to_nhwc, src, dst)
+        self.build(rec, &self.to_nhwc, src, dst)
     }
 
-    /// Records NHWC `src` -> NCHW `dst`. Never submits.
-    ///
-    /// # Errors
-    /// As [`TransposePlan::record_nchw_to_nhwc`].
-    pub fn record_nhwc_to_nchw(
+    fn build_nhwc_to_nchw(
         &self,
-        encoder: &mut wgpu::CommandEncoder,
+        rec: &mut Recording,
         src: &wgpu::Buffer,
         dst: &wgpu::Buffer,
     ) -> Result<()> {
-        self.record(encoder, &self.to_nchw, src, dst)
+        self.build(rec, &self.to_nchw, src, dst)
     }
 
-    fn record(
+    fn build(
         &self,
-        encoder: &mut wgpu::CommandEncoder,
+        rec: &mut Recording,
         t: &Transpose,
         src: &wgpu::Buffer,
         dst: &wgpu::Buffer,
     ) -> Result<()> {
-        let device = self.layouts.gpu.device();
-        let st = wgpu::BufferUsages::STORAGE;
         let gpu = &self.layouts.gpu;
+        let st = wgpu::BufferUsages::STORAGE;
         check_buffer(gpu, "src", src, self.len, st)?;
         check_buffer(gpu, "dst", dst, self.len, st)?;
         check_distinct("dst", dst, &[("src", src)])?;
         if self.len == 0 {
             return Ok(());
         }
-        dispatch::record_checked(&self.layouts.gpu, encoder, |rec| {
-            self.layouts
-                .kernel
-                .run(device, rec, &[&t.uniform, src, dst], t.grid);
-            Ok(())
-        })
+        let bindings = TransposeBindings {
+            p: whole(&t.uniform),
+            src: whole(src),
+            dst: whole(dst),
+        };
+        gpu.kernel(&LAYOUT_TRANSPOSE, 0)
+            .run(gpu.device(), rec, &bindings, t.grid);
+        Ok(())
     }
 }

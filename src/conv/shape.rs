@@ -71,20 +71,35 @@ impl Conv2dShape {
     }
 
     /// Sets the stride on both axes.
-    pub fn stride(mut self, s: u32) -> Self {
-        self.stride = [s, s];
+    pub fn stride(self, s: u32) -> Self {
+        self.stride_hw(s, s)
+    }
+
+    /// Sets the stride per axis: `sh` along the height, `sw` along the width.
+    pub fn stride_hw(mut self, sh: u32, sw: u32) -> Self {
+        self.stride = [sh, sw];
         self
     }
 
     /// Sets the padding on both axes.
-    pub fn padding(mut self, p: u32) -> Self {
-        self.padding = [p, p];
+    pub fn padding(self, p: u32) -> Self {
+        self.padding_hw(p, p)
+    }
+
+    /// Sets the padding per axis: `ph` rows above and below, `pw` columns left and right.
+    pub fn padding_hw(mut self, ph: u32, pw: u32) -> Self {
+        self.padding = [ph, pw];
         self
     }
 
     /// Sets the dilation on both axes.
-    pub fn dilation(mut self, d: u32) -> Self {
-        self.dilation = [d, d];
+    pub fn dilation(self, d: u32) -> Self {
+        self.dilation_hw(d, d)
+    }
+
+    /// Sets the dilation per axis: `dh` along the height, `dw` along the width.
+    pub fn dilation_hw(mut self, dh: u32, dw: u32) -> Self {
+        self.dilation = [dh, dw];
         self
     }
 
@@ -269,24 +284,29 @@ impl Conv2dShape {
             * f64::from(self.kernel[1])
     }
 
-    /// A short human-readable description, e.g. `n4 16->16 64x64 k3 s1 p1`.
+    /// A short human-readable description, e.g. `n4 16->16 64x64 k3 s1 p1`. A per-axis
+    /// value is written once when both axes agree, else height x width: `k3x1 s2x1 p1x0 d1x2`.
     pub fn describe(&self) -> String {
+        let axes = |[h, w]: [u32; 2]| {
+            if h == w {
+                h.to_string()
+            } else {
+                format!("{h}x{w}")
+            }
+        };
         let mut s = format!(
-            "n{} {}->{} {}x{} k{}",
+            "n{} {}->{} {}x{} k{} s{} p{}",
             self.batch,
             self.in_channels,
             self.out_channels,
             self.in_size[0],
             self.in_size[1],
-            if self.kernel[0] == self.kernel[1] {
-                self.kernel[0].to_string()
-            } else {
-                format!("{}x{}", self.kernel[0], self.kernel[1])
-            }
+            axes(self.kernel),
+            axes(self.stride),
+            axes(self.padding),
         );
-        s += &format!(" s{} p{}", self.stride[0], self.padding[0]);
         if self.dilation != [1, 1] {
-            s += &format!(" d{}", self.dilation[0]);
+            s += &format!(" d{}", axes(self.dilation));
         }
         if self.groups != 1 {
             s += &format!(" g{}", self.groups);

@@ -1,0 +1,364 @@
+//! The conv family's kernels as the kernel table declares them: uniform structs (their WGSL
+//! is generated from these), bindings, modules and pipelines.
+//!
+//! The GEMM modules are compositions: `conv_gemm_common.wgsl` (tiles, accumulators, absent
+//! terms), `conv_gemm_skinny.wgsl` (the `skinny` entry point), `conv_gemm_main.wgsl` (the
+//! register-tile `main`, except for the weight gradient, which has its own), then the op's
+//! addressing (`conv_forward.wgsl`, `conv_backward_data.wgsl`, `conv_backward_data_fc.wgsl`,
+//! `conv_backward_weight.wgsl`). Each op has two kernels, `<op>` (entry `main`, one variant
+//! per register tile) and `<op>_skinny` (entry `skinny`, skinny and narrow tiles); see
+//! [`Tile`].
+
+use super::tiles::{Tile, MAIN_VARIANTS, SKINNY_K, SKINNY_VARIANTS};
+use crate::dispatch::{KernelDecl, ModuleDecl, Part};
+use crate::wgsl;
+
+crate::uniform_struct! {
+    /// The uniform block of the conv GEMMs (`p` in `shaders/conv_gemm_common.wgsl`).
+    pub(crate) struct ConvParams {
+        batch: u32,
+        c_in: u32,
+        c_out: u32,
+        groups: u32,
+        in_h: u32,
+        in_w: u32,
+        out_h: u32,
+        out_w: u32,
+        k_h: u32,
+        k_w: u32,
+        stride_h: u32,
+        stride_w: u32,
+        pad_h: u32,
+        pad_w: u32,
+        dil_h: u32,
+        dil_w: u32,
+        /// The launch's GEMM, per group: rows, columns, reduction length.
+        gemm_m: u32,
+        gemm_n: u32,
+        gemm_k: u32,
+        /// K steps per split.
+        k_chunk: u32,
+        /// K splits: each writes partials to its slice `split * split_stride` of the target.
+        splits: u32,
+        tiles_m: u32,
+        tiles_n: u32,
+        total_wg: u32,
+        fold_x: u32,
+        /// The forward adds the bias itself when K is not split.
+        has_bias: u32,
+        split_stride: u32,
+        c_in_g: u32,
+        c_out_g: u32,
+        /// Input gradient: the stride phase's first input position, its step (the stride) and
+        /// its positions per axis.
+        phase_h: u32,
+        phase_w: u32,
+        step_h: u32,
+        step_w: u32,
+        sub_h: u32,
+        sub_w: u32,
+        pad: u32,
+    }
+}
+
+crate::uniform_struct! {
+    /// `split_reduce`: `len` outputs, each the sum of `splits` partials `split_stride` apart,
+    /// plus (`has_bias`) `bias[(i / inner) % channels]`.
+    pub(crate) struct SplitParams {
+        len: u32,
+        splits: u32,
+        split_stride: u32,
+        has_bias: u32,
+        channels: u32,
+        inner: u32,
+        fold_x: u32,
+        total_wg: u32,
+    }
+}
+
+crate::uniform_struct! {
+    /// `channel_sum`: a `[outer][channels][inner]` view summed per channel into `chunks`
+    /// partials each.
+    pub(crate) struct SumParams {
+        outer: u32,
+        channels: u32,
+        inner: u32,
+        chunks: u32,
+        fold_x: u32,
+        total_wg: u32,
+        pad: [u32; 2],
+    }
+}
+
+crate::uniform_struct! {
+    /// `conv_zero_unreached`: `len` input-gradient elements of `in_h x in_w` planes;
+    /// `reached` holds `res_h` row residues, then the column residues.
+    pub(crate) struct ZeroParams {
+        len: u32,
+        in_h: u32,
+        in_w: u32,
+        stride_h: u32,
+        stride_w: u32,
+        res_h: u32,
+        fold_x: u32,
+        total_wg: u32,
+    }
+}
+
+crate::bindings! {
+    /// The forward GEMM. `bias` is read only when the shape has a bias and K is not split
+    /// (a run-time test): without a bias the plan binds a 4-byte stand-in.
+    pub(crate) struct ForwardBindings {
+        p @ 0: uniform(ConvParams),
+        input @ 1: read,
+        weight @ 2: read,
+        bias @ 3: read,
+        ktab @ 4: read,
+        output @ 5: read_write,
+    }
+}
+
+crate::bindings! {
+    /// The input gradient, one stride phase: `ktab` holds the phase's taps.
+    pub(crate) struct BackwardDataBindings {
+        p @ 0: uniform(ConvParams),
+        grad_out @ 1: read,
+        weight @ 2: read,
+        ktab @ 3: read,
+        grad_in @ 4: read_write,
+    }
+}
+
+crate::bindings! {
+    /// The input gradient of a fully connected layer (no tap table).
+    pub(crate) struct BackwardDataFcBindings {
+        p @ 0: uniform(ConvParams),
+        grad_out @ 1: read,
+        weight @ 2: read,
+        grad_in @ 3: read_write,
+    }
+}
+
+crate::bindings! {
+    /// The weight gradient.
+    pub(crate) struct BackwardWeightBindings {
+        p @ 0: uniform(ConvParams),
+        grad_out @ 1: read,
+        input @ 2: read,
+        ktab @ 3: read,
+        grad_weight @ 4: read_write,
+    }
+}
+
+crate::bindings! {
+    /// The split-K reduction. `bias` is read only when `has_bias` is set (a run-time test):
+    /// otherwise the plan binds a 4-byte stand-in.
+    pub(crate) struct SplitReduceBindings {
+        p @ 0: uniform(SplitParams),
+        partials @ 1: read,
+        bias @ 2: read,
+        out @ 3: read_write,
+    }
+}
+
+crate::bindings! {
+    /// One pass of the per-channel sum (bias gradient).
+    pub(crate) struct ChannelSumBindings {
+        p @ 0: uniform(SumParams),
+        src @ 1: read,
+        dst @ 2: read_write,
+    }
+}
+
+crate::bindings! {
+    /// The zeros of the input-gradient positions no tap reaches.
+    pub(crate) struct ZeroUnreachedBindings {
+        p @ 0: uniform(ZeroParams),
+        reached @ 1: read,
+        grad_in @ 2: read_write,
+    }
+}
+
+/// Elements each `channel_sum` thread adds per pass (`SUM_PER_THREAD` in WGSL).
+pub(crate) const SUM_PER_THREAD: u32 = 16;
+
+const GEMM_COMMON: Part = wgsl!("conv_gemm_common");
+const GEMM_SKINNY: Part = wgsl!("conv_gemm_skinny");
+const GEMM_MAIN: Part = wgsl!("conv_gemm_main");
+const GEMM_CONSTANTS: &[(&str, u32)] = &[("SKINNY_K", SKINNY_K)];
+
+/// A conv GEMM module: the shared parts, then the op's file.
+macro_rules! gemm_module {
+    ($name:literal, [$($part:expr),*]) => {
+        ModuleDecl {
+            name: $name,
+            constants: GEMM_CONSTANTS,
+            uniforms: &[&ConvParams::LAYOUT],
+            header: "",
+            parts: &[$($part),*],
+        }
+    };
+}
+
+static FORWARD_MODULE: ModuleDecl = gemm_module!(
+    "conv_forward",
+    [GEMM_COMMON, GEMM_SKINNY, GEMM_MAIN, wgsl!("conv_forward")]
+);
+static BACKWARD_DATA_MODULE: ModuleDecl = gemm_module!(
+    "conv_backward_data",
+    [
+        GEMM_COMMON,
+        GEMM_SKINNY,
+        GEMM_MAIN,
+        wgsl!("conv_backward_data")
+    ]
+);
+static BACKWARD_DATA_FC_MODULE: ModuleDecl = gemm_module!(
+    "conv_backward_data_fc",
+    [
+        GEMM_COMMON,
+        GEMM_SKINNY,
+        GEMM_MAIN,
+        wgsl!("conv_backward_data_fc")
+    ]
+);
+static BACKWARD_WEIGHT_MODULE: ModuleDecl = gemm_module!(
+    "conv_backward_weight",
+    [GEMM_COMMON, GEMM_SKINNY, wgsl!("conv_backward_weight")]
+);
+
+/// The two kernels of a GEMM module: `$main` (register tiles) and `$skinny`.
+macro_rules! gemm_kernels {
+    ($main:ident, $skinny:ident, $name:literal, $module:ident, $bindings:ident) => {
+        static $main: KernelDecl = KernelDecl {
+            name: $name,
+            module: &$module,
+            entry: "main",
+            bindings: $bindings::LAYOUT,
+            variants: &MAIN_VARIANTS,
+        };
+        static $skinny: KernelDecl = KernelDecl {
+            name: concat!($name, "_skinny"),
+            module: &$module,
+            entry: "skinny",
+            bindings: $bindings::LAYOUT,
+            variants: &SKINNY_VARIANTS,
+        };
+    };
+}
+
+gemm_kernels!(
+    CONV_FORWARD,
+    CONV_FORWARD_SKINNY,
+    "conv_forward",
+    FORWARD_MODULE,
+    ForwardBindings
+);
+gemm_kernels!(
+    CONV_BACKWARD_DATA,
+    CONV_BACKWARD_DATA_SKINNY,
+    "conv_backward_data",
+    BACKWARD_DATA_MODULE,
+    BackwardDataBindings
+);
+gemm_kernels!(
+    CONV_BACKWARD_DATA_FC,
+    CONV_BACKWARD_DATA_FC_SKINNY,
+    "conv_backward_data_fc",
+    BACKWARD_DATA_FC_MODULE,
+    BackwardDataFcBindings
+);
+gemm_kernels!(
+    CONV_BACKWARD_WEIGHT,
+    CONV_BACKWARD_WEIGHT_SKINNY,
+    "conv_backward_weight",
+    BACKWARD_WEIGHT_MODULE,
+    BackwardWeightBindings
+);
+
+/// A module of one file whose uniform is `$uniform`.
+macro_rules! single_module {
+    ($name:literal, $constants:expr, $uniform:ty) => {
+        ModuleDecl {
+            name: $name,
+            constants: $constants,
+            uniforms: &[&<$uniform>::LAYOUT],
+            header: "",
+            parts: &[wgsl!($name)],
+        }
+    };
+}
+
+static SPLIT_REDUCE_MODULE: ModuleDecl = single_module!("split_reduce", &[], SplitParams);
+static CHANNEL_SUM_MODULE: ModuleDecl = single_module!(
+    "channel_sum",
+    &[("SUM_PER_THREAD", SUM_PER_THREAD)],
+    SumParams
+);
+static ZERO_UNREACHED_MODULE: ModuleDecl = single_module!("conv_zero_unreached", &[], ZeroParams);
+
+/// Fixed-order sum of split-K partials plus bias.
+pub(crate) static SPLIT_REDUCE: KernelDecl = KernelDecl {
+    name: "split_reduce",
+    module: &SPLIT_REDUCE_MODULE,
+    entry: "main",
+    bindings: SplitReduceBindings::LAYOUT,
+    variants: &[],
+};
+
+/// Per-channel fixed-tree sum (bias gradient), one pass.
+pub(crate) static CHANNEL_SUM: KernelDecl = KernelDecl {
+    name: "channel_sum",
+    module: &CHANNEL_SUM_MODULE,
+    entry: "main",
+    bindings: ChannelSumBindings::LAYOUT,
+    variants: &[],
+};
+
+/// Input gradient: zeros at the positions no kernel tap reaches.
+pub(crate) static CONV_ZERO_UNREACHED: KernelDecl = KernelDecl {
+    name: "conv_zero_unreached",
+    module: &ZERO_UNREACHED_MODULE,
+    entry: "main",
+    bindings: ZeroUnreachedBindings::LAYOUT,
+    variants: &[],
+};
+
+/// Which GEMM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Op {
+    Forward,
+    BackwardData,
+    /// The input gradient when the kernel covers the whole input (fully connected).
+    BackwardDataFc,
+    BackwardWeight,
+}
+
+impl Op {
+    /// The declared kernel and variant that run this op on `tile`.
+    pub(crate) fn kernel(self, tile: Tile) -> (&'static KernelDecl, usize) {
+        let [main, skinny] = match self {
+            Op::Forward => [&CONV_FORWARD, &CONV_FORWARD_SKINNY],
+            Op::BackwardData => [&CONV_BACKWARD_DATA, &CONV_BACKWARD_DATA_SKINNY],
+            Op::BackwardDataFc => [&CONV_BACKWARD_DATA_FC, &CONV_BACKWARD_DATA_FC_SKINNY],
+            Op::BackwardWeight => [&CONV_BACKWARD_WEIGHT, &CONV_BACKWARD_WEIGHT_SKINNY],
+        };
+        (if tile.is_skinny() { skinny } else { main }, tile.variant())
+    }
+}
+
+/// The conv family's kernels, layout transpose included, for the kernel table.
+pub(crate) static KERNELS: &[&KernelDecl] = &[
+    &CONV_FORWARD,
+    &CONV_FORWARD_SKINNY,
+    &CONV_BACKWARD_DATA,
+    &CONV_BACKWARD_DATA_SKINNY,
+    &CONV_BACKWARD_DATA_FC,
+    &CONV_BACKWARD_DATA_FC_SKINNY,
+    &CONV_BACKWARD_WEIGHT,
+    &CONV_BACKWARD_WEIGHT_SKINNY,
+    &SPLIT_REDUCE,
+    &CHANNEL_SUM,
+    &CONV_ZERO_UNREACHED,
+    &super::layout::LAYOUT_TRANSPOSE,
+];

@@ -1,0 +1,350 @@
+//! Recording a plan's ops: the caller's buffers checked, then the GEMM launches, their split
+//! reductions, the zero pass and the bias-gradient passes, each bound through its kernel's
+//! bindings struct.
+
+use super::kernels::{
+    BackwardDataBindings, BackwardDataFcBindings, BackwardWeightBindings, ChannelSumBindings,
+    ForwardBindings, SplitReduceBindings, ZeroUnreachedBindings, CHANNEL_SUM, CONV_ZERO_UNREACHED,
+    SPLIT_REDUCE,
+};
+use super::plan::GemmLaunch;
+use super::{
+    BackwardDataBuffers, BackwardWeightBuffers, Conv2dPlan, Conv2dShape, ForwardBuffers, GemmTiles,
+};
+use crate::dispatch::{self, check_buffer, check_distinct, whole, Bindings, OnGpu, Recording};
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+
+impl OnGpu for Conv2dPlan {
+    fn gpu(&self) -> &Gpu {
+        &self.conv.gpu
+    }
+}
+
+impl Conv2dPlan {
+    /// The shape this plan was made for.
+    pub fn shape(&self) -> &Conv2dShape {
+        &self.shape
+    }
+
+    /// Output size `[out_h, out_w]`.
+    pub fn out_size(&self) -> [u32; 2] {
+        self.out_size
+    }
+
+    /// K splits of (forward, input gradient, weight gradient): 1 means no split.
+    pub fn splits(&self) -> [u32; 3] {
+        [
+            self.forward.params.splits,
+            self.backward_data
+                .iter()
+                .map(|(l, _)| l.params.splits)
+                .max()
+                .unwrap_or(1),
+            self.backward_weight.params.splits,
+        ]
+    }
+
+    /// The tile kind of each GEMM launch: forward, input gradient (one launch per stride
+    /// phase), weight gradient. One of `"square"` (64 x 64), `"wide"` (16 x 256), `"tall"`
+    /// (256 x 16), `"skinny"` (4 x 256, one column per thread) or `"narrow"` (4 x 16, 16
+    /// threads per column): what a benchmark ran, and which kernel a test covered.
+    pub fn tiles(&self) -> GemmTiles {
+        GemmTiles {
+            forward: self.forward.tile.name(),
+            input_gradient: self
+                .backward_data
+                .iter()
+                .map(|(l, _)| l.tile.name())
+                .collect(),
+            weight_gradient: self.backward_weight.tile.name(),
+        }
+    }
+
+    fn device(&self) -> &wgpu::Device {
+        self.conv.gpu.device()
+    }
+
+    crate::record_calls! {
+        /// Records the forward pass into `encoder`. Never submits.
+        ///
+        /// # Errors
+        /// [`Error::BufferTooSmall`], [`Error::MissingUsage`], [`Error::LimitExceeded`] for a
+        /// buffer too large to bind, [`Error::Shape`] for a bias that does not match the
+        /// shape, [`Error::Aliasing`] for an output that is also an input,
+        /// [`Error::BufferMapped`], and [`Error::Validation`] for a buffer wgpu refuses
+        /// (destroyed, of another device). Nothing is recorded on error.
+        pub fn record_forward(&self, b: &ForwardBuffers<'_>) => build_forward;
+
+        /// Records the input gradient into `encoder`: `grad_input` is overwritten.
+        ///
+        /// # Errors
+        /// As [`Conv2dPlan::record_forward`].
+        pub fn record_backward_data(&self, b: &BackwardDataBuffers<'_>) => build_backward_data;
+
+        /// Records the weight gradient (and the bias gradient when the shape has a bias) into
+        /// `encoder`. Both are overwritten, not accumulated: the sum over the batch and all
+        /// positions, in a fixed order.
+        ///
+        /// # Errors
+        /// As [`Conv2dPlan::record_forward`].
+        pub fn record_backward_weight(&self, b: &BackwardWeightBuffers<'_>) => build_backward_weight;
+    }
+
+    fn build_forward(&self, rec: &mut Recording, b: &ForwardBuffers<'_>) -> Result<()> {
+        let s = &self.shape;
+        let dev = &self.conv.gpu;
+        let st = wgpu::BufferUsages::STORAGE;
+        check_buffer(dev, "input", b.input, s.input_len() as u64, st)?;
+        check_buffer(dev, "weight", b.weight, s.weight_len() as u64, st)?;
+        check_buffer(dev, "output", b.output, s.output_len() as u64, st)?;
+        check_bias_buffer(dev, s, "bias", b.bias)?;
+        check_distinct(
+            "output",
+            b.output,
+            &[("input", b.input), ("weight", b.weight)],
+        )?;
+        if let Some(bias) = b.bias {
+            check_distinct("output", b.output, &[("bias", bias)])?;
+        }
+        if s.output_len() == 0 {
+            return Ok(());
+        }
+        let bias = b.bias.unwrap_or(&self.no_bias);
+        let launch = &self.forward;
+        let bindings = ForwardBindings {
+            p: whole(&launch.uniform),
+            input: whole(b.input),
+            weight: whole(b.weight),
+            bias: whole(bias),
+            ktab: whole(&self.table_fwd),
+            output: whole(self.target(launch, b.output)),
+        };
+        self.record_gemm(rec, launch, &bindings, b.output, bias);
+        Ok(())
+    }
+
+    fn build_backward_data(&self, rec: &mut Recording, b: &BackwardDataBuffers<'_>) -> Result<()> {
+        let s = &self.shape;
+        let dev = &self.conv.gpu;
+        let st = wgpu::BufferUsages::STORAGE;
+        check_buffer(dev, "grad_output", b.grad_output, s.output_len() as u64, st)?;
+        check_buffer(dev, "weight", b.weight, s.weight_len() as u64, st)?;
+        check_buffer(dev, "grad_input", b.grad_input, s.input_len() as u64, st)?;
+        check_distinct(
+            "grad_input",
+            b.grad_input,
+            &[("grad_output", b.grad_output), ("weight", b.weight)],
+        )?;
+        if s.input_len() == 0 {
+            return Ok(());
+        }
+        for (launch, table) in &self.backward_data {
+            let grad_in = whole(self.target(launch, b.grad_input));
+            let (p, grad_out, weight) = (
+                whole(&launch.uniform),
+                whole(b.grad_output),
+                whole(b.weight),
+            );
+            match table {
+                Some(table) => {
+                    let bindings = BackwardDataBindings {
+                        p,
+                        grad_out,
+                        weight,
+                        ktab: whole(table),
+                        grad_in,
+                    };
+                    self.record_gemm(rec, launch, &bindings, b.grad_input, &self.no_bias);
+                }
+                None => {
+                    let bindings = BackwardDataFcBindings {
+                        p,
+                        grad_out,
+                        weight,
+                        grad_in,
+                    };
+                    self.record_gemm(rec, launch, &bindings, b.grad_input, &self.no_bias);
+                }
+            }
+        }
+        if let Some(zero) = &self.zero_unreached {
+            let bindings = ZeroUnreachedBindings {
+                p: whole(&zero.uniform),
+                reached: whole(&zero.reached),
+                grad_in: whole(b.grad_input),
+            };
+            let kernel = self.conv.gpu.kernel(&CONV_ZERO_UNREACHED, 0);
+            kernel.run(self.device(), rec, &bindings, zero.grid);
+        }
+        Ok(())
+    }
+
+    fn build_backward_weight(
+        &self,
+        rec: &mut Recording,
+        b: &BackwardWeightBuffers<'_>,
+    ) -> Result<()> {
+        self.check_backward_weight(b)?;
+        let s = &self.shape;
+        if s.output_len() == 0 {
+            return clear_gradients(s, rec, b);
+        }
+        if s.weight_len() > 0 {
+            let launch = &self.backward_weight;
+            let bindings = BackwardWeightBindings {
+                p: whole(&launch.uniform),
+                grad_out: whole(b.grad_output),
+                input: whole(b.input),
+                ktab: whole(&self.table_fwd),
+                grad_weight: whole(self.target(launch, b.grad_weight)),
+            };
+            self.record_gemm(rec, launch, &bindings, b.grad_weight, &self.no_bias);
+        }
+        if let Some(gb) = b.grad_bias {
+            self.record_bias_grad(rec, b.grad_output, gb);
+        }
+        Ok(())
+    }
+
+    fn check_backward_weight(&self, b: &BackwardWeightBuffers<'_>) -> Result<()> {
+        let s = &self.shape;
+        let dev = &self.conv.gpu;
+        let st = wgpu::BufferUsages::STORAGE;
+        check_buffer(dev, "grad_output", b.grad_output, s.output_len() as u64, st)?;
+        check_buffer(dev, "input", b.input, s.input_len() as u64, st)?;
+        check_buffer(dev, "grad_weight", b.grad_weight, s.weight_len() as u64, st)?;
+        check_bias_buffer(dev, s, "grad_bias", b.grad_bias)?;
+        check_distinct(
+            "grad_weight",
+            b.grad_weight,
+            &[("grad_output", b.grad_output), ("input", b.input)],
+        )?;
+        if let Some(gb) = b.grad_bias {
+            check_distinct(
+                "grad_bias",
+                gb,
+                &[
+                    ("grad_output", b.grad_output),
+                    ("input", b.input),
+                    ("grad_weight", b.grad_weight),
+                ],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Where `launch` writes: the split-K scratch when K is split, else `output`.
+    fn target<'b>(&'b self, launch: &GemmLaunch, output: &'b wgpu::Buffer) -> &'b wgpu::Buffer {
+        if launch.params.splits > 1 {
+            &self.scratch
+        } else {
+            output
+        }
+    }
+
+    /// One GEMM launch on `bindings` (its output bound to [`Conv2dPlan::target`]), then,
+    /// when it ends a split op, the reduction of the partials (plus `bias`) into `output`.
+    fn record_gemm<'a, B: Bindings<'a>>(
+        &self,
+        rec: &mut Recording,
+        launch: &GemmLaunch,
+        bindings: &B,
+        output: &wgpu::Buffer,
+        bias: &wgpu::Buffer,
+    ) {
+        let gpu = &self.conv.gpu;
+        let (decl, variant) = launch.op.kernel(launch.tile);
+        gpu.kernel(decl, variant)
+            .run(self.device(), rec, bindings, launch.grid);
+        if let Some((uniform, grid)) = &launch.reduce {
+            let bindings = SplitReduceBindings {
+                p: whole(uniform),
+                partials: whole(&self.scratch),
+                bias: whole(bias),
+                out: whole(output),
+            };
+            gpu.kernel(&SPLIT_REDUCE, 0)
+                .run(self.device(), rec, &bindings, *grid);
+        }
+    }
+
+    fn record_bias_grad(
+        &self,
+        rec: &mut Recording,
+        grad_output: &wgpu::Buffer,
+        grad_bias: &wgpu::Buffer,
+    ) {
+        let kernel = self.conv.gpu.kernel(&CHANNEL_SUM, 0);
+        let last = self.bias_passes.len().saturating_sub(1);
+        for (i, pass) in self.bias_passes.iter().enumerate() {
+            let src = if i == 0 {
+                grad_output
+            } else {
+                &self.sum_scratch[(i - 1) % 2]
+            };
+            let dst = if i == last {
+                grad_bias
+            } else {
+                &self.sum_scratch[i % 2]
+            };
+            let bindings = ChannelSumBindings {
+                p: whole(&pass.uniform),
+                src: whole(src),
+                dst: whole(dst),
+            };
+            kernel.run(self.device(), rec, &bindings, pass.grid);
+        }
+    }
+}
+
+/// No positions: the gradients are zero (a clear, not a dispatch). Checks every buffer before
+/// clearing any.
+fn clear_gradients(
+    s: &Conv2dShape,
+    rec: &mut Recording,
+    b: &BackwardWeightBuffers<'_>,
+) -> Result<()> {
+    let outputs = [
+        ("grad_weight", Some(b.grad_weight), s.weight_len()),
+        ("grad_bias", b.grad_bias, s.bias_len()),
+    ];
+    let outputs = outputs
+        .into_iter()
+        .filter_map(|(name, buf, len)| Some((name, buf?, len as u64)));
+    for (name, buf, _) in outputs.clone() {
+        if buf.size() > 0 {
+            let copy_dst = wgpu::BufferUsages::COPY_DST;
+            dispatch::check_buffer_unbound(name, buf, 0, copy_dst)?;
+        }
+    }
+    for (_, buf, len) in outputs {
+        if len > 0 {
+            rec.clear(buf, len * 4);
+        }
+    }
+    Ok(())
+}
+
+/// A bias (or bias-gradient) buffer is given exactly when the shape has a bias, and holds one
+/// value per output channel.
+fn check_bias_buffer(
+    dev: &Gpu,
+    s: &Conv2dShape,
+    name: &'static str,
+    buffer: Option<&wgpu::Buffer>,
+) -> Result<()> {
+    match (s.bias, buffer) {
+        (true, Some(b)) => check_buffer(
+            dev,
+            name,
+            b,
+            s.bias_len() as u64,
+            wgpu::BufferUsages::STORAGE,
+        ),
+        (false, None) => Ok(()),
+        _ => Err(Error::shape(format!(
+            "{name} buffer given iff the shape has a bias"
+        ))),
+    }
+}

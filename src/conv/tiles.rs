@@ -1,0 +1,178 @@
+//! The GEMM tiles of the conv kernels and the K split bounds: which tile a launch runs, its
+//! override constants (`WG_M`, `WG_N`, `KT` in `shaders/conv_gemm_common.wgsl`), and which
+//! declared kernel and variant that is.
+
+use crate::dispatch::WORKGROUP_SIZE;
+
+/// Longest K range one workgroup walks: bounds every loop far below the 65,535 iterations
+/// software drivers allow per invocation.
+pub(super) const MAX_K_CHUNK: u32 = 16384;
+/// Shortest K range worth a split of its own.
+pub(super) const MIN_K_CHUNK: u32 = 256;
+/// Most splits the reduction pass adds per element.
+pub(super) const MAX_SPLITS: u32 = 4096;
+/// K steps a skinny or narrow tile stages per round (`SKINNY_K` in WGSL): one per thread.
+pub(super) const SKINNY_K: u32 = WORKGROUP_SIZE;
+
+/// Workgroups a launch aims for before it splits K to fill the device (a few per compute
+/// unit on large GPUs; CPU "GPUs" have a handful of cores and only pay for extra splits).
+pub(super) fn target_workgroups(device_type: wgpu::DeviceType) -> u32 {
+    match device_type {
+        wgpu::DeviceType::Cpu => 16,
+        _ => 1024,
+    }
+}
+
+/// K steps per chunk when `k` is cut into `splits` chunks: whole 16s, at least 16.
+pub(super) fn chunk_of(k: u32, splits: u32) -> u32 {
+    k.max(1).div_ceil(splits).div_ceil(16) * 16
+}
+
+/// (WG_M, WG_N, KT) of each [`Tile`], in declaration order. A tile has 4 * WG_M rows and
+/// 4 * WG_N columns; register tiles have WG_M x WG_N threads and K depth KT, skinny ones
+/// (`skinny` entry point) ignore KT.
+const TILE_SHAPES: [(u32, u32, u32); 5] =
+    [(16, 16, 16), (4, 64, 8), (64, 4, 8), (1, 64, 8), (1, 4, 8)];
+
+// Register tiles fill the workgroup, and their loaders need KT to divide it; skinny tiles
+// have one row of threads, 4 * WG_N columns dividing the workgroup.
+const _: () = {
+    let mut i = 0;
+    while i < TILE_SHAPES.len() {
+        let (wm, wn, kt) = TILE_SHAPES[i];
+        assert!(WORKGROUP_SIZE.is_multiple_of(kt));
+        if i < 3 {
+            assert!(wm * wn == WORKGROUP_SIZE);
+        } else {
+            assert!(wm == 1 && WORKGROUP_SIZE.is_multiple_of(4 * wn));
+        }
+        i += 1;
+    }
+};
+
+/// Tile shapes of the GEMM micro-kernel, chosen per launch to waste the least padding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Tile {
+    /// 64 x 64, K depth 16.
+    Square,
+    /// 16 rows x 256 columns (few output channels), K depth 8.
+    Wide,
+    /// 256 rows x 16 columns (few columns, e.g. a fully connected layer), K depth 8.
+    Tall,
+    /// 4 rows x 256 columns, one column per thread (`conv_gemm_skinny.wgsl`): GEMMs of at
+    /// most 4 rows, such as the input gradient of 1-4 input channels or a depthwise conv.
+    Skinny,
+    /// 4 rows x 16 columns, 16 threads per column splitting K (`conv_gemm_skinny.wgsl`):
+    /// GEMMs of few columns and long K, such as a depthwise weight gradient.
+    Narrow,
+}
+
+/// The tiles of the register-tile entry point `main`, in the order of its variants.
+pub(super) const MAIN_TILES: [Tile; 3] = [Tile::Square, Tile::Wide, Tile::Tall];
+/// The tiles of the `skinny` entry point, in the order of its variants.
+pub(super) const SKINNY_TILES: [Tile; 2] = [Tile::Skinny, Tile::Narrow];
+
+/// The override sets of `main`'s variants ([`MAIN_TILES`] order).
+pub(super) static MAIN_VARIANTS: [&[(&str, f64)]; 3] = [
+    &MAIN_TILES[0].constants(),
+    &MAIN_TILES[1].constants(),
+    &MAIN_TILES[2].constants(),
+];
+/// The override sets of `skinny`'s variants ([`SKINNY_TILES`] order).
+pub(super) static SKINNY_VARIANTS: [&[(&str, f64)]; 2] =
+    [&SKINNY_TILES[0].constants(), &SKINNY_TILES[1].constants()];
+
+impl Tile {
+    pub(super) const ALL: [Tile; 5] = [
+        Tile::Square,
+        Tile::Wide,
+        Tile::Tall,
+        Tile::Skinny,
+        Tile::Narrow,
+    ];
+
+    /// (WG_M, WG_N, KT): see [`TILE_SHAPES`].
+    const fn dims(self) -> (u32, u32, u32) {
+        TILE_SHAPES[self as usize]
+    }
+
+    /// The pipeline constants of this tile in `conv_gemm_common.wgsl`.
+    pub(super) const fn constants(self) -> [(&'static str, f64); 3] {
+        let (wm, wn, kt) = self.dims();
+        [("WG_M", wm as f64), ("WG_N", wn as f64), ("KT", kt as f64)]
+    }
+
+    pub(super) fn rows(self) -> u32 {
+        4 * self.dims().0
+    }
+
+    pub(super) fn cols(self) -> u32 {
+        4 * self.dims().1
+    }
+
+    /// Whether this tile runs the `skinny` entry point (else the register-tile `main`).
+    pub(super) fn is_skinny(self) -> bool {
+        matches!(self, Tile::Skinny | Tile::Narrow)
+    }
+
+    /// The index of this tile among its entry point's variants.
+    pub(super) fn variant(self) -> usize {
+        let family: &[Tile] = if self.is_skinny() {
+            &SKINNY_TILES
+        } else {
+            &MAIN_TILES
+        };
+        family.iter().position(|&t| t == self).unwrap_or(0)
+    }
+
+    /// The name [`Conv2dPlan::tiles`](super::Conv2dPlan::tiles) reports.
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Tile::Square => "square",
+            Tile::Wide => "wide",
+            Tile::Tall => "tall",
+            Tile::Skinny => "skinny",
+            Tile::Narrow => "narrow",
+        }
+    }
+
+    /// The tile that wastes least: padded area (rows x columns computed), doubled for
+    /// skinny tiles, whose threads reuse each loaded value 4 times instead of 16, and tripled
+    /// for narrow ones, which also stage every K step per 16 columns and add a tree. Narrow
+    /// tiles need a total K of one staged round ([`SKINNY_K`]) or more. Register tiles win
+    /// ties.
+    pub(super) fn pick(m: u32, n: u32, k: u32) -> Tile {
+        let cost = |t: Tile| {
+            let area = u64::from(m.div_ceil(t.rows()) * t.rows())
+                * u64::from(n.div_ceil(t.cols()) * t.cols());
+            match t {
+                Tile::Skinny => 2 * area,
+                Tile::Narrow if k >= SKINNY_K => 3 * area,
+                Tile::Narrow => u64::MAX,
+                _ => area,
+            }
+        };
+        Tile::ALL
+            .into_iter()
+            .min_by_key(|&t| cost(t))
+            .unwrap_or(Tile::Square)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The variant a plan picks for a tile holds that tile's constants.
+    #[test]
+    fn each_tile_maps_to_its_variant() {
+        for t in Tile::ALL {
+            let sets: &[&[(&str, f64)]] = if t.is_skinny() {
+                &SKINNY_VARIANTS
+            } else {
+                &MAIN_VARIANTS
+            };
+            assert_eq!(sets[t.variant()], &t.constants()[..], "{t:?}");
+        }
+    }
+}
