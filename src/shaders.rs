@@ -59,31 +59,6 @@ const GROWL_NORMS_QUADS: &str = include_str!("../shaders/growl_norms_quads.wgsl"
 const GROWL_RESCALE_QUADS: &str = include_str!("../shaders/growl_rescale_quads.wgsl");
 /// GrOWL stage: group rescale.
 const GROWL_RESCALE: &str = include_str!("../shaders/growl_rescale.wgsl");
-const TRAIN_COMMON: &str = include_str!("../shaders/train_common.wgsl");
-/// Training: ReLU forward (after [`train_elementwise`]'s common part).
-pub const TRAIN_RELU_FORWARD: &str = include_str!("../shaders/train_relu_forward.wgsl");
-/// Training: ReLU backward.
-pub const TRAIN_RELU_BACKWARD: &str = include_str!("../shaders/train_relu_backward.wgsl");
-/// Training: momentum SGD with weight decay and a group mask.
-pub const TRAIN_SGD: &str = include_str!("../shaders/train_sgd.wgsl");
-/// Training: re-zero masked groups.
-pub const TRAIN_MASK_APPLY: &str = include_str!("../shaders/train_mask_apply.wgsl");
-/// Training: mask groups whose norm fell to the threshold.
-pub const TRAIN_MASK_UPDATE: &str = include_str!("../shaders/train_mask_update.wgsl");
-const TRAIN_BATCHNORM: &str = include_str!("../shaders/train_batchnorm.wgsl");
-/// Training: BatchNorm1d training forward (after [`train_batchnorm`]'s common part).
-pub const TRAIN_BATCHNORM_FORWARD: &str = include_str!("../shaders/train_batchnorm_forward.wgsl");
-/// Training: BatchNorm1d inference forward.
-pub const TRAIN_BATCHNORM_EVAL: &str = include_str!("../shaders/train_batchnorm_eval.wgsl");
-/// Training: BatchNorm1d backward.
-pub const TRAIN_BATCHNORM_BACKWARD: &str = include_str!("../shaders/train_batchnorm_backward.wgsl");
-/// Training: fused softmax cross-entropy.
-pub const TRAIN_SOFTMAX_XENT: &str = include_str!("../shaders/train_softmax_xent.wgsl");
-/// Training: running loss and accuracy totals.
-pub const TRAIN_STATS: &str = include_str!("../shaders/train_stats.wgsl");
-/// Training: batch gather from a u8 data set.
-pub const TRAIN_GATHER: &str = include_str!("../shaders/train_gather.wgsl");
-
 /// Tied groups, blocks: piece reduction over columns of type `lane` (`f32`, or `vec4<f32>`
 /// when the inner extent is whole quads).
 pub fn tie_reduce_blocks(lane: &str) -> String {
@@ -160,16 +135,6 @@ pub fn growl_rescale_quads() -> String {
     growl_stage(&format!("{VIEW_CURSOR}\n{GROWL_RESCALE_QUADS}"))
 }
 
-/// An elementwise training module: the common part, then `part`.
-pub fn train_elementwise(part: &str) -> String {
-    format!("{TRAIN_COMMON}\n{part}")
-}
-
-/// A BatchNorm1d module: the common part, then `part`.
-pub fn train_batchnorm(part: &str) -> String {
-    format!("{TRAIN_BATCHNORM}\n{part}")
-}
-
 /// Pipeline-overridable constants each module is compiled with (name, value sets).
 pub fn override_sets(name: &str) -> Vec<Vec<(&'static str, f64)>> {
     if matches!(
@@ -219,28 +184,5 @@ pub fn all() -> Vec<(&'static str, String)> {
         ("growl_norms_quads", growl_norms_quads()),
         ("growl_rescale_quads", growl_rescale_quads()),
         ("growl_rescale", growl_rescale()),
-        ("train_relu_forward", train_elementwise(TRAIN_RELU_FORWARD)),
-        (
-            "train_relu_backward",
-            train_elementwise(TRAIN_RELU_BACKWARD),
-        ),
-        ("train_sgd", train_elementwise(TRAIN_SGD)),
-        ("train_mask_apply", train_elementwise(TRAIN_MASK_APPLY)),
-        ("train_mask_update", train_elementwise(TRAIN_MASK_UPDATE)),
-        (
-            "train_batchnorm_forward",
-            train_batchnorm(TRAIN_BATCHNORM_FORWARD),
-        ),
-        (
-            "train_batchnorm_eval",
-            train_batchnorm(TRAIN_BATCHNORM_EVAL),
-        ),
-        (
-            "train_batchnorm_backward",
-            train_batchnorm(TRAIN_BATCHNORM_BACKWARD),
-        ),
-        ("train_softmax_xent", TRAIN_SOFTMAX_XENT.to_string()),
-        ("train_stats", TRAIN_STATS.to_string()),
-        ("train_gather", TRAIN_GATHER.to_string()),
     ]
 }
