@@ -15,6 +15,7 @@
 //! shape (small uniform and table buffers, no compilation), then record ops into your own
 //! encoder on your own buffers. [`Conv2d::forward`] and friends are the host-slice path.
 
+#[doc(hidden)]
 pub mod cases;
 pub mod cpu;
 mod layout;

@@ -29,6 +29,7 @@
 //! tables (16 bytes per run: about half a byte per member for large groups, 16 for a map of
 //! singletons); the partials.
 
+#[doc(hidden)]
 pub mod cases;
 pub mod cpu;
 mod map;
