@@ -2,29 +2,18 @@
 //   mean_f = sum_b x[b, f] / batch, var_f = sum_b (x[b, f] - mean_f)^2 / batch (biased, as
 //   TensorFlow's batch_norm normalises), inv_std_f = 1 / sqrt(var_f + eps),
 //   y = gamma_f * (x - mean_f) * inv_std_f + beta_f.
-// A workgroup owns 16 features; its 16 slices of 16 threads walk the batch (slice s takes rows
-// s, s + 16, ...) and meet in a fixed-order tree, so every sum is deterministic. Each thread
-// walks at most 3 * batch / 16 rows (the host bounds the batch below the loop limiter).
+// A workgroup owns SLICES features; its SLICES slices of SLICES threads walk the batch (slice s
+// takes rows s, s + SLICES, ...) and meet in a fixed-order tree, so every sum is
+// deterministic. Each thread walks at most 3 * batch / SLICES rows (the host bounds the batch
+// below the loop limiter).
 // affine = [gamma; beta], saved = [mean; inv_std], running = [mean; var] (each 2 x features).
 
-struct BnParams {
-    batch: u32,
-    features: u32,
-    fold_x: u32,
-    total_wg: u32,
-    eps: f32,
-    // Running statistics: running = momentum * running + (1 - momentum) * batch statistic.
-    momentum: f32,
-    _pad0: u32,
-    _pad1: u32,
-}
-
+// BnParams (uniform) and SLICES (features per workgroup, and slices of the batch; SLICES *
+// SLICES == WORKGROUP_SIZE) come from the host.
 @group(0) @binding(0) var<uniform> p: BnParams;
 
-const SLICES: u32 = 16u;
-
-var<workgroup> part: array<f32, 256>;
-var<workgroup> part2: array<f32, 256>;
+var<workgroup> part: array<f32, WORKGROUP_SIZE>;
+var<workgroup> part2: array<f32, WORKGROUP_SIZE>;
 
 struct Lane {
     f: u32,
@@ -35,7 +24,7 @@ struct Lane {
 }
 
 fn lane(wg: vec3<u32>, lid: u32) -> Lane {
-    let wid = wg.x + wg.y * p.fold_x;
+    let wid = linear_workgroup(wg, p.fold_x);
     var l: Lane;
     l.f = wid * SLICES + lid % SLICES;
     l.slice = lid / SLICES;
@@ -45,7 +34,7 @@ fn lane(wg: vec3<u32>, lid: u32) -> Lane {
 }
 
 // Adds the slices' partials (part, part2) of each feature in a fixed tree; afterwards
-// part[lid % 16] and part2[lid % 16] hold the totals. Uniform control flow.
+// part[lid % SLICES] and part2[lid % SLICES] hold the totals. Uniform control flow.
 fn slice_tree(lid: u32) {
     workgroupBarrier();
     for (var half = SLICES / 2u; half > 0u; half /= 2u) {

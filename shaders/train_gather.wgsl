@@ -3,17 +3,7 @@
 // Bytes are packed four to a u32, little-endian. One thread per output value; threads with
 // j == 0 also write the label.
 
-struct GatherParams {
-    batch: u32,
-    dim: u32,
-    first: u32,
-    fold_x: u32,
-    total_wg: u32,
-    scale: f32,
-    _pad0: u32,
-    _pad1: u32,
-}
-
+// GatherParams comes from the host.
 @group(0) @binding(0) var<uniform> p: GatherParams;
 @group(0) @binding(1) var<storage, read> data: array<u32>;
 @group(0) @binding(2) var<storage, read> label_data: array<u32>;
@@ -25,10 +15,10 @@ fn byte_at(i: u32) -> u32 {
     return (data[i / 4u] >> (8u * (i % 4u))) & 0xffu;
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let wid = wg.x + wg.y * p.fold_x;
-    let i = wid * 256u + lid;
+    let wid = linear_workgroup(wg, p.fold_x);
+    let i = wid * WORKGROUP_SIZE + lid;
     if (wid >= p.total_wg || i >= p.batch * p.dim) {
         return;
     }

@@ -4,19 +4,9 @@
 //   dlogits_bc = scale * (softmax_bc - [c == label])       (scale = 1 / batch for a mean loss)
 //   correct_b = 1 when the first largest logit is the label's.
 // A label >= classes gives a NaN loss, no correct prediction and the softmax as gradient.
-// The loop over classes is bounded by the host (classes <= 16384).
+// The loop over classes is bounded by the host (classes <= MAX_CLASSES in src/train/xent.rs).
 
-struct XentParams {
-    batch: u32,
-    classes: u32,
-    fold_x: u32,
-    total_wg: u32,
-    scale: f32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-}
-
+// XentParams comes from the host.
 @group(0) @binding(0) var<uniform> p: XentParams;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;
 @group(0) @binding(2) var<storage, read> labels: array<u32>;
@@ -24,10 +14,10 @@ struct XentParams {
 // Per sample: loss (f32 bits) at 2b, correct (0 or 1) at 2b + 1.
 @group(0) @binding(4) var<storage, read_write> per_sample: array<u32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let wid = wg.x + wg.y * p.fold_x;
-    let b = wid * 256u + lid;
+    let wid = linear_workgroup(wg, p.fold_x);
+    let b = wid * WORKGROUP_SIZE + lid;
     if (wid >= p.total_wg || b >= p.batch) {
         return;
     }

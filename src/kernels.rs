@@ -16,6 +16,7 @@ fn declared() -> Vec<&'static KernelDecl> {
     all.extend(crate::growl::OWL_KERNELS);
     all.extend(crate::growl::GROWL_KERNELS);
     all.extend(crate::tying::KERNELS);
+    all.extend(crate::train::KERNELS);
     #[cfg(not(target_arch = "wasm32"))]
     all.extend(crate::probe::KERNELS);
     all

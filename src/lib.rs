@@ -45,8 +45,9 @@
 //!   up. Keep every buffer a `Gpu` sees on that `Gpu`'s instance. A buffer whose `map_async`
 //!   is still pending is not detected either (wgpu 30 has no `map_state`); wgpu refuses it at
 //!   submit, through your device's error handler.
-//! - The testing aids ([`verify`], the CPU twins' reference loops, the benchmark cases in
-//!   `tying::cases`) assume well-formed input and panic on a length mismatch or a zero
+//! - The testing aids (`tied::verify`, the CPU twins' reference loops, the benchmark cases in
+//!   `tying::cases` and `conv::cases`; hidden from these docs, they serve the crate's tests,
+//!   benches and report) assume well-formed input and panic on a length mismatch or a zero
 //!   group count.
 
 #![warn(missing_docs)]
@@ -62,14 +63,13 @@ pub mod kernels;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod probe;
 mod scan;
-#[doc(hidden)]
-pub mod shaders;
 pub mod share;
 pub mod sort;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod timing;
 pub mod train;
 pub mod tying;
+#[doc(hidden)]
 pub mod verify;
 
 pub use dispatch::WORKGROUP_SIZE;

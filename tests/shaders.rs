@@ -36,28 +36,6 @@ fn every_kernel_validates_fits_limits_and_translates() {
     );
 }
 
-/// The modules not yet in the kernel table (each of their entry points).
-#[test]
-fn every_legacy_shader_validates_fits_limits_and_translates() {
-    let limits = tied::required_limits();
-    for (name, source) in tied::shaders::all() {
-        let (module, info) = parse(name, &source);
-        let entries: Vec<String> = module.entry_points.iter().map(|e| e.name.clone()).collect();
-        for entry in &entries {
-            for constants in tied::shaders::override_sets(name) {
-                let (module, info) = specialise(name, entry, &module, &info, &constants);
-                check_limits(
-                    name,
-                    entry,
-                    &module,
-                    limits.max_storage_buffers_per_shader_stage,
-                );
-                translate(name, entry, &module, &info);
-            }
-        }
-    }
-}
-
 /// For every kernel and variant: the bindings its entry point uses are exactly the declared
 /// ones (name, group 0, binding, kind); each uniform's WGSL layout (member names, offsets,
 /// size) equals its Rust struct's; the workgroup size is `WORKGROUP_SIZE`; the host-owned
@@ -94,7 +72,6 @@ fn kernel_table_matches_the_wgsl() {
 #[test]
 fn every_wgsl_file_is_in_a_module_and_takes_constants_from_the_host() {
     let table = tied::kernels::table();
-    let legacy: Vec<String> = tied::shaders::all().into_iter().map(|(_, s)| s).collect();
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/shaders");
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
@@ -104,13 +81,7 @@ fn every_wgsl_file_is_in_a_module_and_takes_constants_from_the_host() {
             .iter()
             .filter(|k| k.files.contains(&file.as_str()))
             .collect();
-        assert!(
-            !in_table.is_empty() || legacy.iter().any(|s| s.contains(text.trim())),
-            "shaders/{file} is in no module"
-        );
-        if in_table.is_empty() {
-            continue;
-        }
+        assert!(!in_table.is_empty(), "shaders/{file} is in no module");
         assert!(
             !text.contains("@workgroup_size(2") && !text.contains("@workgroup_size(1"),
             "shaders/{file}: a literal workgroup size (use WORKGROUP_SIZE)"

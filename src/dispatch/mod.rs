@@ -11,7 +11,6 @@
 mod checks;
 mod grid;
 mod kernel;
-pub(crate) mod legacy;
 
 pub(crate) use checks::*;
 pub(crate) use grid::Grid;
@@ -32,15 +31,6 @@ pub(crate) trait Pipeline {
 }
 
 impl Pipeline for Kernel {
-    fn name(&self) -> &'static str {
-        self.name
-    }
-    fn pipeline(&self) -> &wgpu::ComputePipeline {
-        &self.pipeline
-    }
-}
-
-impl Pipeline for legacy::Kernel {
     fn name(&self) -> &'static str {
         self.name
     }
@@ -187,14 +177,6 @@ pub(crate) fn record_checked(
     recording.replay(encoder);
     Ok(())
 }
-/// Creates a shader module from WGSL source.
-pub(crate) fn shader(device: &wgpu::Device, label: &str, source: &str) -> wgpu::ShaderModule {
-    device.create_shader_module(wgpu::ShaderModuleDescriptor {
-        label: Some(label),
-        source: wgpu::ShaderSource::Wgsl(source.into()),
-    })
-}
-
 /// The convenience paths' one way to run: inside error scopes, `record` creates what it needs
 /// and records into a fresh encoder; the commands are then submitted. Returns what `record`
 /// returned (the buffers to read back).

@@ -1,26 +1,120 @@
-//! BatchNorm1d on `[batch, features]` activations (`shaders/train_batchnorm*.wgsl`).
+//! BatchNorm1d on `[batch, features]` activations (`shaders/train_batchnorm.wgsl`, then
+//! `train_batchnorm_forward.wgsl`, `_eval.wgsl` or `_backward.wgsl`; CPU twins
+//! [`cpu::batch_norm_forward`](super::cpu::batch_norm_forward) and the others).
 
-use crate::dispatch::{self, check_buffer, check_distinct, Grid};
+use crate::dispatch::{
+    self, check_buffer, check_distinct, whole, Grid, KernelDecl, ModuleDecl, Recording,
+    WORKGROUP_SIZE,
+};
 use crate::error::{check_len, Error, Result};
+use crate::gpu::Gpu;
+use crate::wgsl;
 
 use super::Train;
 
-/// Longest batch: each thread walks at most 3 * batch / 16 rows, far below the 65,535 loop
-/// iterations software drivers allow.
+/// Features one workgroup owns, and slices of the batch its threads walk (`SLICES` in WGSL):
+/// thread `t` takes feature `t % SLICES` and rows `t / SLICES`, `+ SLICES`, ...
+const SLICES: u32 = 16;
+const _: () = assert!(SLICES * SLICES == WORKGROUP_SIZE);
+
+/// Longest batch: each thread walks at most 3 * batch / SLICES rows, far below the 65,535
+/// loop iterations software drivers allow.
 const MAX_BATCH: u32 = 300_000;
 
-/// Uniform of the BatchNorm1d kernels (mirrors `BnParams` in `train_batchnorm.wgsl`).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-struct BnParams {
-    batch: u32,
-    features: u32,
-    fold_x: u32,
-    total_wg: u32,
-    eps: f32,
-    momentum: f32,
-    _pad: [u32; 2],
+crate::uniform_struct! {
+    /// The uniform of the BatchNorm1d kernels (`p` in `shaders/train_batchnorm.wgsl`).
+    struct BnParams {
+        batch: u32,
+        features: u32,
+        fold_x: u32,
+        total_wg: u32,
+        /// Added to the variance inside the square root.
+        eps: f32,
+        /// Running statistics: `running = momentum * running + (1 - momentum) * batch
+        /// statistic`.
+        momentum: f32,
+        pad: [u32; 2],
+    }
 }
+
+/// A BatchNorm1d module: the common part (`train_batchnorm.wgsl`), then one entry point.
+macro_rules! batchnorm_kernel {
+    ($(#[$meta:meta])* $kernel:ident, $module:ident, $name:literal, $bindings:ident) => {
+        static $module: ModuleDecl = ModuleDecl {
+            name: $name,
+            constants: &[("SLICES", SLICES)],
+            uniforms: &[&BnParams::LAYOUT],
+            header: "",
+            parts: &[wgsl!("train_batchnorm"), wgsl!($name)],
+        };
+        $(#[$meta])*
+        pub(super) static $kernel: KernelDecl = KernelDecl {
+            name: $name,
+            module: &$module,
+            entry: "main",
+            bindings: $bindings::LAYOUT,
+            variants: &[],
+        };
+    };
+}
+
+crate::bindings! {
+    /// The training forward.
+    struct BnForwardBindings {
+        p @ 0: uniform(BnParams),
+        x @ 1: read,
+        affine @ 2: read,
+        y @ 3: read_write,
+        saved @ 4: read_write,
+        running @ 5: read_write,
+    }
+}
+
+crate::bindings! {
+    /// The inference forward.
+    struct BnEvalBindings {
+        p @ 0: uniform(BnParams),
+        x @ 1: read,
+        affine @ 2: read,
+        running @ 3: read,
+        y @ 4: read_write,
+    }
+}
+
+crate::bindings! {
+    /// The backward.
+    struct BnBackwardBindings {
+        p @ 0: uniform(BnParams),
+        x @ 1: read,
+        dy @ 2: read,
+        affine @ 3: read,
+        saved @ 4: read,
+        dx @ 5: read_write,
+        daffine @ 6: read_write,
+    }
+}
+
+batchnorm_kernel!(
+    /// Batch statistics, `y`, saved statistics and the running update.
+    BN_FORWARD,
+    BN_FORWARD_MODULE,
+    "train_batchnorm_forward",
+    BnForwardBindings
+);
+batchnorm_kernel!(
+    /// The inference forward with the running statistics.
+    BN_EVAL,
+    BN_EVAL_MODULE,
+    "train_batchnorm_eval",
+    BnEvalBindings
+);
+batchnorm_kernel!(
+    /// The backward from the saved statistics.
+    BN_BACKWARD,
+    BN_BACKWARD_MODULE,
+    "train_batchnorm_backward",
+    BnBackwardBindings
+);
 
 /// Buffers of the training forward ([`BatchNormPlan::record_forward`]); all `STORAGE`.
 #[derive(Clone, Copy, Debug)]
@@ -98,21 +192,15 @@ impl Train {
                 "batch norm eps {eps} must be > 0 and momentum {momentum} in [0, 1]"
             )));
         }
-        let grid = Grid::fold(
-            u64::from(features_u).div_ceil(16),
-            self.gpu
-                .device()
-                .limits()
-                .max_compute_workgroups_per_dimension,
-        )?;
+        let grid = Grid::for_items(&self.gpu, u64::from(features_u), u64::from(SLICES))?;
         let params = BnParams {
             batch: batch_u,
             features: features_u,
-            fold_x: grid.x.max(1),
+            fold_x: grid.fold_x(),
             total_wg: grid.total,
             eps,
             momentum,
-            _pad: [0; 2],
+            pad: [0; 2],
         };
         let uniform = self
             .gpu
@@ -126,6 +214,12 @@ impl Train {
             uniform,
             grid,
         })
+    }
+}
+
+impl dispatch::OnGpu for BatchNormPlan {
+    fn gpu(&self) -> &Gpu {
+        &self.train.gpu
     }
 }
 
@@ -147,119 +241,132 @@ impl BatchNormPlan {
         )
     }
 
-    /// Records the training forward: batch statistics, `y`, `saved` and the running update.
-    ///
-    /// # Errors
-    /// Buffer size, usage and aliasing errors; nothing is recorded on error.
-    pub fn record_forward(
-        &self,
-        encoder: &mut wgpu::CommandEncoder,
-        b: &BatchNormBuffers<'_>,
-    ) -> Result<()> {
-        let gpu = &self.train.gpu;
-        dispatch::record_checked(gpu, encoder, |rec| {
-            let (dev, st) = (gpu.device(), wgpu::BufferUsages::STORAGE);
-            let (act, stat) = self.sizes();
-            check_buffer(gpu, "x", b.x, act, st)?;
-            check_buffer(gpu, "affine", b.affine, stat, st)?;
-            check_buffer(gpu, "y", b.y, act, st)?;
-            check_buffer(gpu, "saved", b.saved, stat, st)?;
-            check_buffer(gpu, "running", b.running, stat, st)?;
-            check_distinct("y", b.y, &[("x", b.x), ("affine", b.affine)])?;
-            check_distinct(
-                "saved",
-                b.saved,
-                &[("x", b.x), ("affine", b.affine), ("y", b.y)],
-            )?;
-            check_distinct(
-                "running",
-                b.running,
-                &[
-                    ("x", b.x),
-                    ("affine", b.affine),
-                    ("y", b.y),
-                    ("saved", b.saved),
-                ],
-            )?;
-            let k = &self.train.kernels.bn_forward;
-            k.run(
-                dev,
-                rec,
-                &[&self.uniform, b.x, b.affine, b.y, b.saved, b.running],
-                self.grid,
-            );
-            Ok(())
-        })
+    crate::record_calls! {
+        /// Records the training forward: batch statistics, `y`, `saved` and the running
+        /// update.
+        ///
+        /// # Errors
+        /// Buffer size, usage and aliasing errors; nothing is recorded on error.
+        pub fn record_forward(&self, b: &BatchNormBuffers<'_>) => build_forward;
+
+        /// Records the inference forward with the running statistics (`running`:
+        /// `[mean; var]`).
+        ///
+        /// # Errors
+        /// As [`BatchNormPlan::record_forward`].
+        pub fn record_eval(
+            &self,
+            x: &wgpu::Buffer,
+            affine: &wgpu::Buffer,
+            running: &wgpu::Buffer,
+            y: &wgpu::Buffer,
+        ) => build_eval;
+
+        /// Records the backward of the training forward.
+        ///
+        /// # Errors
+        /// As [`BatchNormPlan::record_forward`].
+        pub fn record_backward(&self, b: &BatchNormGradBuffers<'_>) => build_backward;
     }
 
-    /// Records the inference forward with the running statistics (`running`: `[mean; var]`).
-    ///
-    /// # Errors
-    /// As [`BatchNormPlan::record_forward`].
-    pub fn record_eval(
+    fn build_forward(&self, rec: &mut Recording, b: &BatchNormBuffers<'_>) -> Result<()> {
+        let (gpu, st) = (&self.train.gpu, wgpu::BufferUsages::STORAGE);
+        let (act, stat) = self.sizes();
+        check_buffer(gpu, "x", b.x, act, st)?;
+        check_buffer(gpu, "affine", b.affine, stat, st)?;
+        check_buffer(gpu, "y", b.y, act, st)?;
+        check_buffer(gpu, "saved", b.saved, stat, st)?;
+        check_buffer(gpu, "running", b.running, stat, st)?;
+        check_distinct("y", b.y, &[("x", b.x), ("affine", b.affine)])?;
+        check_distinct(
+            "saved",
+            b.saved,
+            &[("x", b.x), ("affine", b.affine), ("y", b.y)],
+        )?;
+        check_distinct(
+            "running",
+            b.running,
+            &[
+                ("x", b.x),
+                ("affine", b.affine),
+                ("y", b.y),
+                ("saved", b.saved),
+            ],
+        )?;
+        let bindings = BnForwardBindings {
+            p: whole(&self.uniform),
+            x: whole(b.x),
+            affine: whole(b.affine),
+            y: whole(b.y),
+            saved: whole(b.saved),
+            running: whole(b.running),
+        };
+        let k = &self.train.kernels.bn_forward;
+        k.run(gpu.device(), rec, &bindings, self.grid);
+        Ok(())
+    }
+
+    fn build_eval(
         &self,
-        encoder: &mut wgpu::CommandEncoder,
+        rec: &mut Recording,
         x: &wgpu::Buffer,
         affine: &wgpu::Buffer,
         running: &wgpu::Buffer,
         y: &wgpu::Buffer,
     ) -> Result<()> {
-        let gpu = &self.train.gpu;
-        dispatch::record_checked(gpu, encoder, |rec| {
-            let (dev, st) = (gpu.device(), wgpu::BufferUsages::STORAGE);
-            let (act, stat) = self.sizes();
-            check_buffer(gpu, "x", x, act, st)?;
-            check_buffer(gpu, "affine", affine, stat, st)?;
-            check_buffer(gpu, "running", running, stat, st)?;
-            check_buffer(gpu, "y", y, act, st)?;
-            check_distinct(
-                "y",
-                y,
-                &[("x", x), ("affine", affine), ("running", running)],
-            )?;
-            let k = &self.train.kernels.bn_eval;
-            k.run(dev, rec, &[&self.uniform, x, affine, running, y], self.grid);
-            Ok(())
-        })
+        let (gpu, st) = (&self.train.gpu, wgpu::BufferUsages::STORAGE);
+        let (act, stat) = self.sizes();
+        check_buffer(gpu, "x", x, act, st)?;
+        check_buffer(gpu, "affine", affine, stat, st)?;
+        check_buffer(gpu, "running", running, stat, st)?;
+        check_buffer(gpu, "y", y, act, st)?;
+        check_distinct(
+            "y",
+            y,
+            &[("x", x), ("affine", affine), ("running", running)],
+        )?;
+        let bindings = BnEvalBindings {
+            p: whole(&self.uniform),
+            x: whole(x),
+            affine: whole(affine),
+            running: whole(running),
+            y: whole(y),
+        };
+        let k = &self.train.kernels.bn_eval;
+        k.run(gpu.device(), rec, &bindings, self.grid);
+        Ok(())
     }
 
-    /// Records the backward of the training forward.
-    ///
-    /// # Errors
-    /// As [`BatchNormPlan::record_forward`].
-    pub fn record_backward(
-        &self,
-        encoder: &mut wgpu::CommandEncoder,
-        b: &BatchNormGradBuffers<'_>,
-    ) -> Result<()> {
-        let gpu = &self.train.gpu;
-        dispatch::record_checked(gpu, encoder, |rec| {
-            let (dev, st) = (gpu.device(), wgpu::BufferUsages::STORAGE);
-            let (act, stat) = self.sizes();
-            check_buffer(gpu, "x", b.x, act, st)?;
-            check_buffer(gpu, "dy", b.dy, act, st)?;
-            check_buffer(gpu, "affine", b.affine, stat, st)?;
-            check_buffer(gpu, "saved", b.saved, stat, st)?;
-            check_buffer(gpu, "dx", b.dx, act, st)?;
-            check_buffer(gpu, "daffine", b.daffine, stat, st)?;
-            let inputs = [
-                ("x", b.x),
-                ("dy", b.dy),
-                ("affine", b.affine),
-                ("saved", b.saved),
-            ];
-            check_distinct("dx", b.dx, &inputs)?;
-            check_distinct("daffine", b.daffine, &inputs)?;
-            check_distinct("daffine", b.daffine, &[("dx", b.dx)])?;
-            let k = &self.train.kernels.bn_backward;
-            k.run(
-                dev,
-                rec,
-                &[&self.uniform, b.x, b.dy, b.affine, b.saved, b.dx, b.daffine],
-                self.grid,
-            );
-            Ok(())
-        })
+    fn build_backward(&self, rec: &mut Recording, b: &BatchNormGradBuffers<'_>) -> Result<()> {
+        let (gpu, st) = (&self.train.gpu, wgpu::BufferUsages::STORAGE);
+        let (act, stat) = self.sizes();
+        check_buffer(gpu, "x", b.x, act, st)?;
+        check_buffer(gpu, "dy", b.dy, act, st)?;
+        check_buffer(gpu, "affine", b.affine, stat, st)?;
+        check_buffer(gpu, "saved", b.saved, stat, st)?;
+        check_buffer(gpu, "dx", b.dx, act, st)?;
+        check_buffer(gpu, "daffine", b.daffine, stat, st)?;
+        let inputs = [
+            ("x", b.x),
+            ("dy", b.dy),
+            ("affine", b.affine),
+            ("saved", b.saved),
+        ];
+        check_distinct("dx", b.dx, &inputs)?;
+        check_distinct("daffine", b.daffine, &inputs)?;
+        check_distinct("daffine", b.daffine, &[("dx", b.dx)])?;
+        let bindings = BnBackwardBindings {
+            p: whole(&self.uniform),
+            x: whole(b.x),
+            dy: whole(b.dy),
+            affine: whole(b.affine),
+            saved: whole(b.saved),
+            dx: whole(b.dx),
+            daffine: whole(b.daffine),
+        };
+        let k = &self.train.kernels.bn_backward;
+        k.run(gpu.device(), rec, &bindings, self.grid);
+        Ok(())
     }
 
     /// Host-slice training forward: returns `(y, saved, running')` from `x`, `affine` and the

@@ -1,23 +1,60 @@
 //! A u8 data set uploaded once, gathered into batches on the GPU (`shaders/train_gather.wgsl`),
 //! and the deterministic shuffle that orders an epoch.
 
-use crate::dispatch::{self, check_buffer, check_distinct, Grid};
+use crate::dispatch::{
+    self, check_buffer, check_distinct, whole, Grid, KernelDecl, ModuleDecl, Recording,
+    WORKGROUP_SIZE,
+};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
+use crate::wgsl;
 
 use super::Train;
 
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-struct GatherParams {
-    batch: u32,
-    dim: u32,
-    first: u32,
-    fold_x: u32,
-    total_wg: u32,
-    scale: f32,
-    _pad: [u32; 2],
+crate::uniform_struct! {
+    /// The uniform of `shaders/train_gather.wgsl`: one batch of an epoch.
+    struct GatherParams {
+        batch: u32,
+        /// Bytes per sample.
+        dim: u32,
+        /// The batch's first position in the epoch's order (`perm`).
+        first: u32,
+        fold_x: u32,
+        total_wg: u32,
+        /// Each byte's factor (1/255 for pixels in [0, 1]).
+        scale: f32,
+        pad: [u32; 2],
+    }
 }
+
+static GATHER_MODULE: ModuleDecl = ModuleDecl {
+    name: "train_gather",
+    constants: &[],
+    uniforms: &[&GatherParams::LAYOUT],
+    header: "",
+    parts: &[wgsl!("train_gather")],
+};
+
+crate::bindings! {
+    /// One batch: `data` and `label_data` the set's packed bytes, `perm` the epoch's order.
+    struct GatherBindings {
+        p @ 0: uniform(GatherParams),
+        data @ 1: read,
+        label_data @ 2: read,
+        perm @ 3: read,
+        x @ 4: read_write,
+        labels @ 5: read_write,
+    }
+}
+
+/// A batch gathered from a u8 data set.
+pub(super) static GATHER: KernelDecl = KernelDecl {
+    name: "train_gather",
+    module: &GATHER_MODULE,
+    entry: "main",
+    bindings: GatherBindings::LAYOUT,
+    variants: &[],
+};
 
 /// Bytes between the per-step uniforms (the largest `min_uniform_buffer_offset_alignment`
 /// wgpu allows).
@@ -144,23 +181,17 @@ impl Train {
             )));
         }
         let steps = set.samples / batch_u;
-        let grid = Grid::fold(
-            values.div_ceil(256),
-            self.gpu
-                .device()
-                .limits()
-                .max_compute_workgroups_per_dimension,
-        )?;
+        let grid = Grid::for_items(&self.gpu, values, u64::from(WORKGROUP_SIZE))?;
         let mut slots = vec![0u8; steps as usize * UNIFORM_SLOT as usize];
         for s in 0..steps {
             let p = GatherParams {
                 batch: batch_u,
                 dim: set.dim,
                 first: s * batch_u,
-                fold_x: grid.x.max(1),
+                fold_x: grid.fold_x(),
                 total_wg: grid.total,
                 scale,
-                _pad: [0; 2],
+                pad: [0; 2],
             };
             let at = s as usize * UNIFORM_SLOT as usize;
             slots[at..at + std::mem::size_of::<GatherParams>()]
@@ -184,6 +215,12 @@ impl Train {
             order,
             grid,
         })
+    }
+}
+
+impl dispatch::OnGpu for GatherPlan {
+    fn gpu(&self) -> &Gpu {
+        &self.train.gpu
     }
 }
 
@@ -217,15 +254,25 @@ impl GatherPlan {
         Ok(())
     }
 
-    /// Records batch `step` of the epoch: `x` (`[batch, dim]` f32) and `labels` (`[batch]`
-    /// u32), both `STORAGE`.
-    ///
-    /// # Errors
-    /// [`Error::Shape`] for a step past the epoch; buffer errors. Nothing is recorded on
-    /// error.
-    pub fn record(
+    crate::record_calls! {
+        /// Records batch `step` of the epoch: `x` (`[batch, dim]` f32) and `labels`
+        /// (`[batch]` u32), both `STORAGE`.
+        ///
+        /// # Errors
+        /// [`Error::Shape`] for a step past the epoch; buffer errors. Nothing is recorded on
+        /// error.
+        pub fn record(
+            &self,
+            set: &DataSet,
+            step: usize,
+            x: &wgpu::Buffer,
+            labels: &wgpu::Buffer,
+        ) => build;
+    }
+
+    fn build(
         &self,
-        encoder: &mut wgpu::CommandEncoder,
+        rec: &mut Recording,
         set: &DataSet,
         step: usize,
         x: &wgpu::Buffer,
@@ -242,33 +289,27 @@ impl GatherPlan {
                 "the data set is not the one this plan was made for",
             ));
         }
-        let gpu = &self.train.gpu;
-        dispatch::record_checked(gpu, encoder, |rec| {
-            let (dev, st) = (gpu.device(), wgpu::BufferUsages::STORAGE);
-            let n = u64::from(self.batch) * u64::from(self.dim);
-            check_buffer(gpu, "x", x, n, st)?;
-            check_buffer(gpu, "labels", labels, u64::from(self.batch), st)?;
-            check_distinct("labels", labels, &[("x", x)])?;
-            let uniform = dispatch::range(
+        let (gpu, st) = (&self.train.gpu, wgpu::BufferUsages::STORAGE);
+        let n = u64::from(self.batch) * u64::from(self.dim);
+        check_buffer(gpu, "x", x, n, st)?;
+        check_buffer(gpu, "labels", labels, u64::from(self.batch), st)?;
+        check_distinct("labels", labels, &[("x", x)])?;
+        let b = GatherBindings {
+            p: dispatch::range(
                 &self.uniforms,
                 step as u64 * UNIFORM_SLOT,
                 std::mem::size_of::<GatherParams>() as u64,
-            );
-            let k = &self.train.kernels.gather;
-            k.run_ranges(
-                dev,
-                rec,
-                &[
-                    uniform,
-                    dispatch::whole(&set.data),
-                    dispatch::whole(&set.labels),
-                    dispatch::whole(&self.order),
-                    dispatch::whole(x),
-                    dispatch::whole(labels),
-                ],
-                self.grid,
-            );
-            Ok(())
-        })
+            ),
+            data: whole(&set.data),
+            label_data: whole(&set.labels),
+            perm: whole(&self.order),
+            x: whole(x),
+            labels: whole(labels),
+        };
+        self.train
+            .kernels
+            .gather
+            .run(gpu.device(), rec, &b, self.grid);
+        Ok(())
     }
 }

@@ -1,31 +1,100 @@
 //! Fused softmax cross-entropy with a count of correct predictions
-//! (`shaders/train_softmax_xent.wgsl`, `shaders/train_stats.wgsl`).
+//! (`shaders/train_softmax_xent.wgsl`; CPU twin
+//! [`cpu::softmax_xent_f64`](super::cpu::softmax_xent_f64)), and its running totals
+//! (`shaders/train_stats.wgsl`).
 
-use crate::dispatch::{self, check_buffer, check_distinct, Grid};
+use crate::dispatch::{
+    self, check_buffer, check_distinct, whole, Grid, KernelDecl, ModuleDecl, Recording,
+    WORKGROUP_SIZE,
+};
 use crate::error::{check_len, Error, Result};
+use crate::gpu::Gpu;
+use crate::wgsl;
 
 use super::Train;
 
 /// Most classes: each thread walks its sample's classes three times.
 const MAX_CLASSES: u32 = 16_384;
 
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-struct XentParams {
-    batch: u32,
-    classes: u32,
-    fold_x: u32,
-    total_wg: u32,
-    scale: f32,
-    _pad: [u32; 3],
+crate::uniform_struct! {
+    /// The uniform of `shaders/train_softmax_xent.wgsl`: one thread per sample.
+    struct XentParams {
+        batch: u32,
+        classes: u32,
+        fold_x: u32,
+        total_wg: u32,
+        /// The gradient's scale, `1 / batch` for a mean loss.
+        scale: f32,
+        pad0: u32,
+        pad1: u32,
+        pad2: u32,
+    }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-struct StatsParams {
-    batch: u32,
-    _pad: [u32; 3],
+crate::uniform_struct! {
+    /// The uniform of `shaders/train_stats.wgsl`.
+    struct StatsParams {
+        /// Samples in the batch.
+        batch: u32,
+        pad0: u32,
+        pad1: u32,
+        pad2: u32,
+    }
 }
+
+static XENT_MODULE: ModuleDecl = ModuleDecl {
+    name: "train_softmax_xent",
+    constants: &[],
+    uniforms: &[&XentParams::LAYOUT],
+    header: "",
+    parts: &[wgsl!("train_softmax_xent")],
+};
+
+static STATS_MODULE: ModuleDecl = ModuleDecl {
+    name: "train_stats",
+    constants: &[],
+    uniforms: &[&StatsParams::LAYOUT],
+    header: "",
+    parts: &[wgsl!("train_stats")],
+};
+
+crate::bindings! {
+    /// Loss, gradient and correctness per sample.
+    struct XentBindings {
+        p @ 0: uniform(XentParams),
+        logits @ 1: read,
+        labels @ 2: read,
+        dlogits @ 3: read_write,
+        per_sample @ 4: read_write,
+    }
+}
+
+crate::bindings! {
+    /// One batch's per-sample results added to the totals.
+    struct StatsBindings {
+        p @ 0: uniform(StatsParams),
+        per_sample @ 1: read,
+        stats @ 2: read_write,
+    }
+}
+
+/// The fused softmax cross-entropy.
+pub(super) static XENT: KernelDecl = KernelDecl {
+    name: "train_softmax_xent",
+    module: &XENT_MODULE,
+    entry: "main",
+    bindings: XentBindings::LAYOUT,
+    variants: &[],
+};
+
+/// The running loss and accuracy totals (one workgroup).
+pub(super) static STATS: KernelDecl = KernelDecl {
+    name: "train_stats",
+    module: &STATS_MODULE,
+    entry: "main",
+    bindings: StatsBindings::LAYOUT,
+    variants: &[],
+};
 
 /// Running totals of [`XentPlan::record_accumulate`], as read back by [`XentStats::read`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -92,24 +161,18 @@ impl Train {
             .ok()
             .filter(|&b| u64::from(b) * u64::from(classes_u) <= u64::from(u32::MAX) / 2)
             .ok_or_else(|| Error::shape(format!("{batch} x {classes} logits: past u32")))?;
-        let grid = Grid::fold(
-            u64::from(batch_u).div_ceil(256),
-            self.gpu
-                .device()
-                .limits()
-                .max_compute_workgroups_per_dimension,
-        )?;
+        let grid = Grid::for_items(&self.gpu, u64::from(batch_u), u64::from(WORKGROUP_SIZE))?;
         let params = XentParams {
             batch: batch_u,
             classes: classes_u,
-            fold_x: grid.x.max(1),
+            fold_x: grid.fold_x(),
             total_wg: grid.total,
             scale: if batch_u > 0 {
                 1.0 / batch_u as f32
             } else {
                 0.0
             },
-            _pad: [0; 3],
+            ..XentParams::default()
         };
         let gpu = &self.gpu;
         let (uniform, stats_uniform) = gpu.scoped(|| {
@@ -120,7 +183,7 @@ impl Train {
                     "xent stats",
                     &StatsParams {
                         batch: batch_u,
-                        _pad: [0; 3],
+                        ..StatsParams::default()
                     },
                 ),
             ))
@@ -136,83 +199,106 @@ impl Train {
     }
 }
 
+impl dispatch::OnGpu for XentPlan {
+    fn gpu(&self) -> &Gpu {
+        &self.train.gpu
+    }
+}
+
 impl XentPlan {
     /// `(batch, classes)`.
     pub fn dims(&self) -> (usize, usize) {
         (self.batch as usize, self.classes as usize)
     }
 
-    /// Records the loss and its gradient: from `logits` `[batch, classes]` and `labels`
-    /// `[batch]` (u32, below `classes`; a label out of range gives a NaN loss), writes
-    /// `dlogits` `[batch, classes]` and `per_sample` `[batch, 2]` (u32 words: the loss's f32
-    /// bits, then 1 for a correct prediction, the first largest logit, else 0). All `STORAGE`.
-    ///
-    /// # Errors
-    /// Buffer size, usage and aliasing errors; nothing is recorded on error.
-    pub fn record(
+    crate::record_calls! {
+        /// Records the loss and its gradient: from `logits` `[batch, classes]` and `labels`
+        /// `[batch]` (u32, below `classes`; a label out of range gives a NaN loss), writes
+        /// `dlogits` `[batch, classes]` and `per_sample` `[batch, 2]` (u32 words: the loss's
+        /// f32 bits, then 1 for a correct prediction, the first largest logit, else 0). All
+        /// `STORAGE`.
+        ///
+        /// # Errors
+        /// Buffer size, usage and aliasing errors; nothing is recorded on error.
+        pub fn record(
+            &self,
+            logits: &wgpu::Buffer,
+            labels: &wgpu::Buffer,
+            dlogits: &wgpu::Buffer,
+            per_sample: &wgpu::Buffer,
+        ) => build;
+
+        /// Records the addition of one batch's `per_sample` results to the totals `stats`
+        /// ([`XentStats::WORDS`] u32 words, `STORAGE`; zero them to start counting), in a
+        /// fixed order.
+        ///
+        /// # Errors
+        /// As [`XentPlan::record`].
+        pub fn record_accumulate(
+            &self,
+            per_sample: &wgpu::Buffer,
+            stats: &wgpu::Buffer,
+        ) => build_accumulate;
+    }
+
+    fn build(
         &self,
-        encoder: &mut wgpu::CommandEncoder,
+        rec: &mut Recording,
         logits: &wgpu::Buffer,
         labels: &wgpu::Buffer,
         dlogits: &wgpu::Buffer,
         per_sample: &wgpu::Buffer,
     ) -> Result<()> {
-        let gpu = &self.train.gpu;
-        dispatch::record_checked(gpu, encoder, |rec| {
-            let (dev, st) = (gpu.device(), wgpu::BufferUsages::STORAGE);
-            let n = u64::from(self.batch) * u64::from(self.classes);
-            check_buffer(gpu, "logits", logits, n, st)?;
-            check_buffer(gpu, "labels", labels, u64::from(self.batch), st)?;
-            check_buffer(gpu, "dlogits", dlogits, n, st)?;
-            check_buffer(gpu, "per_sample", per_sample, 2 * u64::from(self.batch), st)?;
-            check_distinct(
-                "dlogits",
-                dlogits,
-                &[("logits", logits), ("labels", labels)],
-            )?;
-            check_distinct(
-                "per_sample",
-                per_sample,
-                &[("logits", logits), ("labels", labels), ("dlogits", dlogits)],
-            )?;
-            let k = &self.train.kernels.xent;
-            k.run(
-                dev,
-                rec,
-                &[&self.uniform, logits, labels, dlogits, per_sample],
-                self.grid,
-            );
-            Ok(())
-        })
+        let (gpu, st) = (&self.train.gpu, wgpu::BufferUsages::STORAGE);
+        let n = u64::from(self.batch) * u64::from(self.classes);
+        check_buffer(gpu, "logits", logits, n, st)?;
+        check_buffer(gpu, "labels", labels, u64::from(self.batch), st)?;
+        check_buffer(gpu, "dlogits", dlogits, n, st)?;
+        check_buffer(gpu, "per_sample", per_sample, 2 * u64::from(self.batch), st)?;
+        check_distinct(
+            "dlogits",
+            dlogits,
+            &[("logits", logits), ("labels", labels)],
+        )?;
+        check_distinct(
+            "per_sample",
+            per_sample,
+            &[("logits", logits), ("labels", labels), ("dlogits", dlogits)],
+        )?;
+        let b = XentBindings {
+            p: whole(&self.uniform),
+            logits: whole(logits),
+            labels: whole(labels),
+            dlogits: whole(dlogits),
+            per_sample: whole(per_sample),
+        };
+        self.train
+            .kernels
+            .xent
+            .run(gpu.device(), rec, &b, self.grid);
+        Ok(())
     }
 
-    /// Records the addition of one batch's `per_sample` results to the totals `stats`
-    /// ([`XentStats::WORDS`] u32 words, `STORAGE`; zero them to start counting), in a fixed
-    /// order.
-    ///
-    /// # Errors
-    /// As [`XentPlan::record`].
-    pub fn record_accumulate(
+    fn build_accumulate(
         &self,
-        encoder: &mut wgpu::CommandEncoder,
+        rec: &mut Recording,
         per_sample: &wgpu::Buffer,
         stats: &wgpu::Buffer,
     ) -> Result<()> {
-        let gpu = &self.train.gpu;
-        dispatch::record_checked(gpu, encoder, |rec| {
-            let (dev, st) = (gpu.device(), wgpu::BufferUsages::STORAGE);
-            check_buffer(gpu, "per_sample", per_sample, 2 * u64::from(self.batch), st)?;
-            check_buffer(gpu, "stats", stats, XentStats::WORDS as u64, st)?;
-            check_distinct("stats", stats, &[("per_sample", per_sample)])?;
-            let grid = Grid {
-                total: 1,
-                x: 1,
-                y: 1,
-            };
-            let k = &self.train.kernels.stats;
-            k.run(dev, rec, &[&self.stats_uniform, per_sample, stats], grid);
-            Ok(())
-        })
+        let (gpu, st) = (&self.train.gpu, wgpu::BufferUsages::STORAGE);
+        check_buffer(gpu, "per_sample", per_sample, 2 * u64::from(self.batch), st)?;
+        check_buffer(gpu, "stats", stats, XentStats::WORDS as u64, st)?;
+        check_distinct("stats", stats, &[("per_sample", per_sample)])?;
+        let b = StatsBindings {
+            p: whole(&self.stats_uniform),
+            per_sample: whole(per_sample),
+            stats: whole(stats),
+        };
+        self.train
+            .kernels
+            .stats
+            .run(gpu.device(), rec, &b, Grid::ONE);
+        Ok(())
     }
 
     /// Host-slice call: returns `(dlogits, losses, correct)`.

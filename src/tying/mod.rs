@@ -49,6 +49,7 @@
 //!   (`tests/tying.rs`, `benches/tying.rs`).
 
 mod broadcast;
+#[doc(hidden)]
 pub mod cases;
 pub mod cpu;
 mod host;

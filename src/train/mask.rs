@@ -1,0 +1,171 @@
+//! Group masks: re-zeroing masked groups of a tensor and masking groups whose norm fell to a
+//! threshold (`shaders/train_mask_apply.wgsl`, `shaders/train_mask_update.wgsl`; CPU twins
+//! [`cpu::mask_apply`](super::cpu::mask_apply), [`cpu::mask_update`](super::cpu::mask_update)).
+
+use crate::dispatch::{self, check_buffer, check_distinct, whole, Grid, Recording};
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::growl::GroupLayout;
+
+use super::elementwise::{elementwise_kernel, EltParams};
+use super::Train;
+
+crate::bindings! {
+    /// `tensor = 0` where `mask[group] == 0`.
+    struct MaskApplyBindings {
+        p @ 0: uniform(EltParams),
+        mask @ 1: read,
+        tensor @ 2: read_write,
+    }
+}
+
+crate::bindings! {
+    /// `mask[g] = 0` where `norms[g] <= threshold`.
+    struct MaskUpdateBindings {
+        p @ 0: uniform(EltParams),
+        norms @ 1: read,
+        mask @ 2: read_write,
+    }
+}
+
+elementwise_kernel!(
+    /// Re-zeroes the masked groups of a tensor.
+    MASK_APPLY,
+    MASK_APPLY_MODULE,
+    "train_mask_apply",
+    MaskApplyBindings
+);
+elementwise_kernel!(
+    /// Masks for good the groups whose norm is at most the threshold.
+    MASK_UPDATE,
+    MASK_UPDATE_MODULE,
+    "train_mask_update",
+    MaskUpdateBindings
+);
+
+impl Train {
+    /// Group masks of tensors laid out as `layout`.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when the layout does not fit u32 indexing.
+    pub fn mask(&self, layout: GroupLayout) -> Result<MaskPlan> {
+        let (apply, apply_grid) = EltParams::new(&self.gpu, layout.len(), Some(layout))?;
+        let (update, update_grid) = EltParams::new(&self.gpu, layout.groups(), None)?;
+        let gpu = &self.gpu;
+        let uniforms = gpu.scoped(|| {
+            Ok([
+                dispatch::uniform(gpu, "mask apply", &apply),
+                dispatch::uniform(gpu, "mask update", &update),
+            ])
+        })?;
+        Ok(MaskPlan {
+            train: self.clone(),
+            layout,
+            uniforms,
+            update_params: update,
+            grids: [apply_grid, update_grid],
+        })
+    }
+}
+
+/// Group masks under one layout ([`Train::mask`]).
+#[derive(Debug)]
+pub struct MaskPlan {
+    train: Train,
+    layout: GroupLayout,
+    /// Apply, update.
+    uniforms: [wgpu::Buffer; 2],
+    update_params: EltParams,
+    grids: [Grid; 2],
+}
+
+impl dispatch::OnGpu for MaskPlan {
+    fn gpu(&self) -> &Gpu {
+        &self.train.gpu
+    }
+}
+
+impl MaskPlan {
+    /// The layout.
+    pub fn layout(&self) -> GroupLayout {
+        self.layout
+    }
+
+    crate::record_calls! {
+        /// Records `tensor = 0` in every group whose `mask` entry is 0 (`mask`: one u32 per
+        /// group; `tensor`: the layout's elements, written in place).
+        ///
+        /// # Errors
+        /// Buffer size, usage and aliasing errors; nothing is recorded on error.
+        pub fn record_apply(&self, mask: &wgpu::Buffer, tensor: &wgpu::Buffer) => build_apply;
+
+        /// Records the mask's update from group norms: `mask[g] = 0` for good when
+        /// `norms[g] <= threshold` (or is NaN). The threshold is absolute (the paper's is
+        /// `f32::EPSILON`); set with [`MaskPlan::set_threshold`], 0 until then.
+        ///
+        /// # Errors
+        /// As [`MaskPlan::record_apply`].
+        pub fn record_update(&self, norms: &wgpu::Buffer, mask: &wgpu::Buffer) => build_update;
+    }
+
+    fn build_apply(
+        &self,
+        rec: &mut Recording,
+        mask: &wgpu::Buffer,
+        tensor: &wgpu::Buffer,
+    ) -> Result<()> {
+        let (gpu, st) = (&self.train.gpu, wgpu::BufferUsages::STORAGE);
+        check_buffer(gpu, "mask", mask, self.layout.groups() as u64, st)?;
+        check_buffer(gpu, "tensor", tensor, self.layout.len() as u64, st)?;
+        check_distinct("tensor", tensor, &[("mask", mask)])?;
+        let b = MaskApplyBindings {
+            p: whole(&self.uniforms[0]),
+            mask: whole(mask),
+            tensor: whole(tensor),
+        };
+        let k = &self.train.kernels.mask_apply;
+        k.run(gpu.device(), rec, &b, self.grids[0]);
+        Ok(())
+    }
+
+    fn build_update(
+        &self,
+        rec: &mut Recording,
+        norms: &wgpu::Buffer,
+        mask: &wgpu::Buffer,
+    ) -> Result<()> {
+        let (gpu, st) = (&self.train.gpu, wgpu::BufferUsages::STORAGE);
+        let g = self.layout.groups() as u64;
+        check_buffer(gpu, "norms", norms, g, st)?;
+        check_buffer(gpu, "mask", mask, g, st)?;
+        check_distinct("mask", mask, &[("norms", norms)])?;
+        let b = MaskUpdateBindings {
+            p: whole(&self.uniforms[1]),
+            norms: whole(norms),
+            mask: whole(mask),
+        };
+        let k = &self.train.kernels.mask_update;
+        k.run(gpu.device(), rec, &b, self.grids[1]);
+        Ok(())
+    }
+
+    /// Sets the absolute norm threshold of [`MaskPlan::record_update`] (a queue write, as
+    /// [`SgdPlan::set_hyper`](super::SgdPlan::set_hyper)).
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when it is negative or not finite.
+    pub fn set_threshold(&mut self, threshold: f32) -> Result<()> {
+        if !(threshold.is_finite() && threshold >= 0.0) {
+            return Err(Error::shape(format!(
+                "mask threshold {threshold} must be finite and >= 0"
+            )));
+        }
+        self.update_params.threshold = threshold;
+        self.train.gpu.queue().write_buffer(
+            &self.uniforms[1],
+            0,
+            bytemuck::bytes_of(&self.update_params),
+        );
+        Ok(())
+    }
+}
