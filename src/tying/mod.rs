@@ -31,8 +31,10 @@
 
 pub mod cases;
 pub mod cpu;
+mod enforce;
 mod map;
 
+pub use enforce::Enforcement;
 pub use map::{TieLayout, TieMap, UNTIED};
 
 use std::sync::Arc;
