@@ -372,4 +372,33 @@ impl BatchNormPlan {
             dispatch::read_back(gpu, &da, stat).await?,
         ))
     }
+
+    /// Blocking [`BatchNormPlan::forward`] (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn forward_blocking(
+        &self,
+        x: &[f32],
+        affine: &[f32],
+        running: &[f32],
+    ) -> Result<(Vec<f32>, Vec<f32>, Vec<f32>)> {
+        pollster::block_on(self.forward(x, affine, running))
+    }
+
+    /// Blocking [`BatchNormPlan::eval`] (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn eval_blocking(&self, x: &[f32], affine: &[f32], running: &[f32]) -> Result<Vec<f32>> {
+        pollster::block_on(self.eval(x, affine, running))
+    }
+
+    /// Blocking [`BatchNormPlan::backward`] (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn backward_blocking(
+        &self,
+        x: &[f32],
+        dy: &[f32],
+        affine: &[f32],
+        saved: &[f32],
+    ) -> Result<(Vec<f32>, Vec<f32>)> {
+        pollster::block_on(self.backward(x, dy, affine, saved))
+    }
 }

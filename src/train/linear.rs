@@ -101,6 +101,30 @@ impl Linear {
     ) -> Result<Conv2dGrads> {
         self.conv.backward(&shape.conv(), x, w, dy).await
     }
+
+    /// Blocking [`Linear::forward`] (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn forward_blocking(
+        &self,
+        shape: LinearShape,
+        x: &[f32],
+        w: &[f32],
+        b: Option<&[f32]>,
+    ) -> Result<Vec<f32>> {
+        pollster::block_on(self.forward(shape, x, w, b))
+    }
+
+    /// Blocking [`Linear::backward`] (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn backward_blocking(
+        &self,
+        shape: LinearShape,
+        x: &[f32],
+        w: &[f32],
+        dy: &[f32],
+    ) -> Result<Conv2dGrads> {
+        pollster::block_on(self.backward(shape, x, w, dy))
+    }
 }
 
 impl LinearPlan {

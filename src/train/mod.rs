@@ -400,6 +400,23 @@ impl ReluPlan {
         .await?;
         dispatch::read_back(gpu, &dx, self.len).await
     }
+
+    /// Blocking [`ReluPlan::forward`] (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn forward_blocking(&self, x: &[f32]) -> Result<Vec<f32>> {
+        pollster::block_on(self.forward(x))
+    }
+
+    /// Blocking [`ReluPlan::backward`] (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn backward_blocking(&self, y: &[f32], dy: &[f32]) -> Result<Vec<f32>> {
+        pollster::block_on(self.backward(y, dy))
+    }
+}
+
+/// A u32 slice as the f32 words the crate's upload takes (bit for bit).
+fn as_words(v: &[u32]) -> Vec<f32> {
+    v.iter().map(|&m| f32::from_bits(m)).collect()
 }
 
 /// Momentum SGD on one tensor ([`Train::sgd`]).
@@ -477,6 +494,63 @@ impl SgdPlan {
             );
             Ok(())
         })
+    }
+}
+
+impl SgdPlan {
+    /// Host-slice step: uploads `grad`, `weight` and `velocity` (and `mask`, one u32 per group,
+    /// 0 = masked), runs [`SgdPlan::record_step`], returns the new `(weight, velocity)`.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] when a slice does not have the plan's length (`mask`: one
+    /// entry per group); [`Error::Shape`] when `mask` is given to a plan without a mask layout
+    /// or missing with one; recording and readback errors.
+    pub async fn step(
+        &self,
+        grad: &[f32],
+        mask: Option<&[u32]>,
+        weight: &[f32],
+        velocity: &[f32],
+    ) -> Result<(Vec<f32>, Vec<f32>)> {
+        check_len("grad", self.len, grad)?;
+        check_len("weight", self.len, weight)?;
+        check_len("velocity", self.len, velocity)?;
+        match (mask, self.groups) {
+            (Some(m), Some(groups)) => check_len("mask", groups, m)?,
+            (None, None) => {}
+            (Some(_), None) => {
+                return Err(Error::shape("a mask was given to an SGD plan without one"))
+            }
+            (None, Some(_)) => {
+                return Err(Error::shape("this SGD plan was made with a mask layout"))
+            }
+        }
+        let gpu = &self.train.gpu;
+        let (wb, vb) = dispatch::record_and_submit(gpu, |enc| {
+            let gb = dispatch::upload(gpu, "sgd grad", grad);
+            let mb = mask.map(|m| dispatch::upload(gpu, "sgd mask", &as_words(m)));
+            let wb = dispatch::upload(gpu, "sgd weight", weight);
+            let vb = dispatch::upload(gpu, "sgd velocity", velocity);
+            self.record_step(enc, &gb, mb.as_ref(), &wb, &vb)?;
+            Ok((wb, vb))
+        })
+        .await?;
+        Ok((
+            dispatch::read_back(gpu, &wb, self.len).await?,
+            dispatch::read_back(gpu, &vb, self.len).await?,
+        ))
+    }
+
+    /// Blocking [`SgdPlan::step`] (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn step_blocking(
+        &self,
+        grad: &[f32],
+        mask: Option<&[u32]>,
+        weight: &[f32],
+        velocity: &[f32],
+    ) -> Result<(Vec<f32>, Vec<f32>)> {
+        pollster::block_on(self.step(grad, mask, weight, velocity))
     }
 }
 
@@ -566,5 +640,59 @@ impl MaskPlan {
             bytemuck::bytes_of(&self.update_params),
         );
         Ok(())
+    }
+}
+
+impl MaskPlan {
+    /// Host-slice [`MaskPlan::record_apply`]: returns `tensor` with the groups that `mask`
+    /// (one u32 per group, 0 = masked) masks set to 0.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] for slices that do not match the layout; recording and
+    /// readback errors.
+    pub async fn apply(&self, mask: &[u32], tensor: &[f32]) -> Result<Vec<f32>> {
+        check_len("mask", self.layout.groups(), mask)?;
+        check_len("tensor", self.layout.len(), tensor)?;
+        let gpu = &self.train.gpu;
+        let tb = dispatch::record_and_submit(gpu, |enc| {
+            let mb = dispatch::upload(gpu, "mask", &as_words(mask));
+            let tb = dispatch::upload(gpu, "mask tensor", tensor);
+            self.record_apply(enc, &mb, &tb)?;
+            Ok(tb)
+        })
+        .await?;
+        dispatch::read_back(gpu, &tb, self.layout.len()).await
+    }
+
+    /// Host-slice [`MaskPlan::record_update`]: returns the new mask (one u32 per group) from
+    /// `norms` (one per group) and the old `mask`, with the threshold set on this plan.
+    ///
+    /// # Errors
+    /// As [`MaskPlan::apply`].
+    pub async fn update(&self, norms: &[f32], mask: &[u32]) -> Result<Vec<u32>> {
+        let groups = self.layout.groups();
+        check_len("norms", groups, norms)?;
+        check_len("mask", groups, mask)?;
+        let gpu = &self.train.gpu;
+        let mb = dispatch::record_and_submit(gpu, |enc| {
+            let nb = dispatch::upload(gpu, "mask norms", norms);
+            let mb = dispatch::upload(gpu, "mask", &as_words(mask));
+            self.record_update(enc, &nb, &mb)?;
+            Ok(mb)
+        })
+        .await?;
+        dispatch::read_back_u32(gpu, &mb, groups).await
+    }
+
+    /// Blocking [`MaskPlan::apply`] (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn apply_blocking(&self, mask: &[u32], tensor: &[f32]) -> Result<Vec<f32>> {
+        pollster::block_on(self.apply(mask, tensor))
+    }
+
+    /// Blocking [`MaskPlan::update`] (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn update_blocking(&self, norms: &[f32], mask: &[u32]) -> Result<Vec<u32>> {
+        pollster::block_on(self.update(norms, mask))
     }
 }
