@@ -6,7 +6,7 @@
 mod common;
 
 use pollster::block_on;
-use tied::dispatch::{read_back, upload, zeros};
+use tied::buffer::{read_back, upload, zeros};
 use tied::growl::GroupLayout;
 use tied::train::{cpu as train_cpu, Sgd, Train};
 use tied::tying::{cpu, Enforcement, Reduction, TieLayout, TieMap, Ties, UNTIED};

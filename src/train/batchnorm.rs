@@ -373,32 +373,25 @@ impl BatchNormPlan {
         ))
     }
 
-    /// Blocking [`BatchNormPlan::forward`] (native only).
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn forward_blocking(
-        &self,
-        x: &[f32],
-        affine: &[f32],
-        running: &[f32],
-    ) -> Result<(Vec<f32>, Vec<f32>, Vec<f32>)> {
-        pollster::block_on(self.forward(x, affine, running))
-    }
+    crate::blocking_calls! {
+        /// Blocking [`BatchNormPlan::forward`] (native only).
+        pub fn forward_blocking(
+            &self,
+            x: &[f32],
+            affine: &[f32],
+            running: &[f32],
+        ) -> Result<(Vec<f32>, Vec<f32>, Vec<f32>)> => forward;
 
-    /// Blocking [`BatchNormPlan::eval`] (native only).
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn eval_blocking(&self, x: &[f32], affine: &[f32], running: &[f32]) -> Result<Vec<f32>> {
-        pollster::block_on(self.eval(x, affine, running))
-    }
+        /// Blocking [`BatchNormPlan::eval`] (native only).
+        pub fn eval_blocking(&self, x: &[f32], affine: &[f32], running: &[f32]) -> Result<Vec<f32>> => eval;
 
-    /// Blocking [`BatchNormPlan::backward`] (native only).
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn backward_blocking(
-        &self,
-        x: &[f32],
-        dy: &[f32],
-        affine: &[f32],
-        saved: &[f32],
-    ) -> Result<(Vec<f32>, Vec<f32>)> {
-        pollster::block_on(self.backward(x, dy, affine, saved))
+        /// Blocking [`BatchNormPlan::backward`] (native only).
+        pub fn backward_blocking(
+            &self,
+            x: &[f32],
+            dy: &[f32],
+            affine: &[f32],
+            saved: &[f32],
+        ) -> Result<(Vec<f32>, Vec<f32>)> => backward;
     }
 }

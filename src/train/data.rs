@@ -293,9 +293,8 @@ impl GatherPlan {
         ))
     }
 
-    /// Blocking [`GatherPlan::gather`] (native only).
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn gather_blocking(&self, set: &DataSet, step: usize) -> Result<(Vec<f32>, Vec<u32>)> {
-        pollster::block_on(self.gather(set, step))
+    crate::blocking_calls! {
+        /// Blocking [`GatherPlan::gather`] (native only).
+        pub fn gather_blocking(&self, set: &DataSet, step: usize) -> Result<(Vec<f32>, Vec<u32>)> => gather;
     }
 }

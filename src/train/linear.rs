@@ -102,28 +102,24 @@ impl Linear {
         self.conv.backward(&shape.conv(), x, w, dy).await
     }
 
-    /// Blocking [`Linear::forward`] (native only).
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn forward_blocking(
-        &self,
-        shape: LinearShape,
-        x: &[f32],
-        w: &[f32],
-        b: Option<&[f32]>,
-    ) -> Result<Vec<f32>> {
-        pollster::block_on(self.forward(shape, x, w, b))
-    }
+    crate::blocking_calls! {
+        /// Blocking [`Linear::forward`] (native only).
+        pub fn forward_blocking(
+            &self,
+            shape: LinearShape,
+            x: &[f32],
+            w: &[f32],
+            b: Option<&[f32]>,
+        ) -> Result<Vec<f32>> => forward;
 
-    /// Blocking [`Linear::backward`] (native only).
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn backward_blocking(
-        &self,
-        shape: LinearShape,
-        x: &[f32],
-        w: &[f32],
-        dy: &[f32],
-    ) -> Result<Conv2dGrads> {
-        pollster::block_on(self.backward(shape, x, w, dy))
+        /// Blocking [`Linear::backward`] (native only).
+        pub fn backward_blocking(
+            &self,
+            shape: LinearShape,
+            x: &[f32],
+            w: &[f32],
+            dy: &[f32],
+        ) -> Result<Conv2dGrads> => backward;
     }
 }
 

@@ -401,16 +401,12 @@ impl ReluPlan {
         dispatch::read_back(gpu, &dx, self.len).await
     }
 
-    /// Blocking [`ReluPlan::forward`] (native only).
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn forward_blocking(&self, x: &[f32]) -> Result<Vec<f32>> {
-        pollster::block_on(self.forward(x))
-    }
+    crate::blocking_calls! {
+        /// Blocking [`ReluPlan::forward`] (native only).
+        pub fn forward_blocking(&self, x: &[f32]) -> Result<Vec<f32>> => forward;
 
-    /// Blocking [`ReluPlan::backward`] (native only).
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn backward_blocking(&self, y: &[f32], dy: &[f32]) -> Result<Vec<f32>> {
-        pollster::block_on(self.backward(y, dy))
+        /// Blocking [`ReluPlan::backward`] (native only).
+        pub fn backward_blocking(&self, y: &[f32], dy: &[f32]) -> Result<Vec<f32>> => backward;
     }
 }
 
@@ -541,16 +537,15 @@ impl SgdPlan {
         ))
     }
 
-    /// Blocking [`SgdPlan::step`] (native only).
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn step_blocking(
-        &self,
-        grad: &[f32],
-        mask: Option<&[u32]>,
-        weight: &[f32],
-        velocity: &[f32],
-    ) -> Result<(Vec<f32>, Vec<f32>)> {
-        pollster::block_on(self.step(grad, mask, weight, velocity))
+    crate::blocking_calls! {
+        /// Blocking [`SgdPlan::step`] (native only).
+        pub fn step_blocking(
+            &self,
+            grad: &[f32],
+            mask: Option<&[u32]>,
+            weight: &[f32],
+            velocity: &[f32],
+        ) -> Result<(Vec<f32>, Vec<f32>)> => step;
     }
 }
 
@@ -684,15 +679,11 @@ impl MaskPlan {
         dispatch::read_back_u32(gpu, &mb, groups).await
     }
 
-    /// Blocking [`MaskPlan::apply`] (native only).
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn apply_blocking(&self, mask: &[u32], tensor: &[f32]) -> Result<Vec<f32>> {
-        pollster::block_on(self.apply(mask, tensor))
-    }
+    crate::blocking_calls! {
+        /// Blocking [`MaskPlan::apply`] (native only).
+        pub fn apply_blocking(&self, mask: &[u32], tensor: &[f32]) -> Result<Vec<f32>> => apply;
 
-    /// Blocking [`MaskPlan::update`] (native only).
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn update_blocking(&self, norms: &[f32], mask: &[u32]) -> Result<Vec<u32>> {
-        pollster::block_on(self.update(norms, mask))
+        /// Blocking [`MaskPlan::update`] (native only).
+        pub fn update_blocking(&self, norms: &[f32], mask: &[u32]) -> Result<Vec<u32>> => update;
     }
 }

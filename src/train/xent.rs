@@ -250,13 +250,12 @@ impl XentPlan {
         Ok((dlogits, losses, correct))
     }
 
-    /// Blocking [`XentPlan::run`] (native only).
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn run_blocking(
-        &self,
-        logits: &[f32],
-        labels: &[u32],
-    ) -> Result<(Vec<f32>, Vec<f32>, Vec<bool>)> {
-        pollster::block_on(self.run(logits, labels))
+    crate::blocking_calls! {
+        /// Blocking [`XentPlan::run`] (native only).
+        pub fn run_blocking(
+            &self,
+            logits: &[f32],
+            labels: &[u32],
+        ) -> Result<(Vec<f32>, Vec<f32>, Vec<bool>)> => run;
     }
 }

@@ -5,10 +5,10 @@
 //! weight), so conv weights are proxed, clustered and tied like dense ones. (Twice the
 //! channels, 16 and 32, made a step 3.7x slower on lavapipe: 706 ms at batch 128.)
 
+use tied::buffer::zeros;
 use tied::conv::{
     BackwardDataBuffers, BackwardWeightBuffers, Conv2dPlan, Conv2dShape, ForwardBuffers,
 };
-use tied::buffer::zeros;
 use tied::growl::GroupLayout;
 use tied::train::{Linear, LinearPlan, LinearShape, ReluPlan, XentPlan};
 

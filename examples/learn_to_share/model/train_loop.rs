@@ -4,8 +4,8 @@
 
 use std::time::Instant;
 
-use tied::conv::Conv2d;
 use tied::buffer::{self, read_back, zeros};
+use tied::conv::Conv2d;
 use tied::growl::{GroupLayout, GrowlPlan, GrowlProx, Weights};
 use tied::share::discover::{DiscoverTies, Discovery};
 use tied::share::idx::Dataset;
@@ -333,11 +333,8 @@ impl<N: Net> Trainer<N> {
         c.grouped
             .iter()
             .map(|g| {
-                let m = pollster::block_on(buffer::read_back(
-                    &c.gpu,
-                    &g.mask_buf,
-                    g.layout.groups(),
-                ))?;
+                let m =
+                    pollster::block_on(buffer::read_back(&c.gpu, &g.mask_buf, g.layout.groups()))?;
                 Ok(m.iter().filter(|m| m.to_bits() != 0).count())
             })
             .collect()
