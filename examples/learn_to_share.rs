@@ -10,7 +10,7 @@
 //!
 //! Phase 1 trains with a group regulariser whose prox (GrOWL, or group lasso) runs once per
 //! epoch on the GPU, masking groups whose norm falls to f32 epsilon for good; the surviving
-//! groups are clustered (the paper's similarity and affinity propagation); phase 2 retrains
+//! groups are clustered (the paper's similarity, on the GPU, and affinity propagation); phase 2 retrains
 //! with the masks kept and the ties enforced as `--enforce` says: each cluster's groups
 //! replaced by their mean once per epoch (the default, the paper's MNIST) or after every step
 //! (its VGG), or tied gradients every step. Models: the paper's MLP (GrOWL on fc1's input

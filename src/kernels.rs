@@ -13,6 +13,7 @@ fn declared() -> Vec<&'static KernelDecl> {
     all.extend(crate::scan::KERNELS);
     all.extend(crate::sort::KERNELS);
     all.extend(crate::growl::gpu::KERNELS);
+    all.extend(crate::share::similarity::KERNELS);
     #[cfg(not(target_arch = "wasm32"))]
     all.extend(crate::probe::KERNELS);
     all

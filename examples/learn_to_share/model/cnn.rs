@@ -181,7 +181,6 @@ impl Net for Cnn {
     /// would scale fc's 1568 inputs up ~20x), conv weights and fc times the protocol's
     /// `init_scale`; biases 0.1.
     fn init(&self, core: &Core, seed: u64) {
-        let q = core.gpu.queue();
         let s = core.protocol.init_scale;
         let he = |fan_in: usize| (2.0 / fan_in as f32).sqrt();
         let values = [
@@ -193,7 +192,7 @@ impl Net for Cnn {
             vec![0.1; CLASSES],
         ];
         for (p, v) in core.params.iter().zip(&values) {
-            q.write_buffer(&p.buf, 0, bytemuck::cast_slice(v));
+            core.write(&p.buf, v);
         }
     }
 

@@ -109,7 +109,6 @@ impl Net for Mlp {
     /// The paper's initialisation (`utils_nn.py`): weights N(0, sqrt(2 / fan_out)), biases
     /// 0.1; BatchNorm gamma 1, beta 0, running mean 0, variance 1.
     fn init(&self, core: &Core, seed: u64) {
-        let q = core.gpu.queue();
         let std1 = (2.0 / HIDDEN as f32).sqrt() * core.protocol.init_scale;
         let w1 = normals(seed, HIDDEN * INPUTS, std1);
         let w2 = normals(
@@ -117,15 +116,15 @@ impl Net for Mlp {
             CLASSES * HIDDEN,
             (2.0 / CLASSES as f32).sqrt(),
         );
-        let mut affine = vec![1.0; HIDDEN];
-        affine.extend(vec![0.0; HIDDEN]);
-        let mut running = vec![0.0; HIDDEN];
-        running.extend(vec![1.0; HIDDEN]);
+        let mut affine = vec![1.0f32; HIDDEN];
+        affine.extend(vec![0.0f32; HIDDEN]);
+        let mut running = vec![0.0f32; HIDDEN];
+        running.extend(vec![1.0f32; HIDDEN]);
         let values = [w1, vec![0.1; HIDDEN], w2, vec![0.1; CLASSES], affine];
         for (p, v) in core.params.iter().zip(&values) {
-            q.write_buffer(&p.buf, 0, bytemuck::cast_slice(v));
+            core.write(&p.buf, v);
         }
-        q.write_buffer(&self.running, 0, bytemuck::cast_slice(&running));
+        core.write(&self.running, &running);
     }
 
     fn record_gradients(&self, core: &Core, enc: &mut wgpu::CommandEncoder) -> Result<()> {

@@ -10,6 +10,7 @@ use tied::growl::{GroupLayout, GrowlPlan, GrowlProx, Weights};
 use tied::share::discover::{DiscoverTies, Discovery};
 use tied::share::idx::Dataset;
 use tied::share::metrics::ShareMetrics;
+use tied::share::Similarity;
 use tied::train::{shuffle, DataSet, GatherPlan, MaskPlan, Sgd, SgdPlan, Train, XentStats};
 use tied::tying::{Enforcement, TiePlan, Ties};
 use tied::Gpu;
@@ -74,6 +75,8 @@ pub struct Core {
     gather_eval: GatherPlan,
     ties: Ties,
     discover: DiscoverTies,
+    /// The paper's similarity on the GPU (the gram GEMM plus a scaling kernel).
+    similarity: Similarity,
 }
 
 /// A model: its layers' plans and activations. Parameters live in [`Core::params`], in the
@@ -164,14 +167,22 @@ impl Core {
             gpu: gpu.clone(),
             protocol: p.clone(),
             train,
-            conv,
+            conv: conv.clone(),
             params,
             grouped,
             train_set,
             test_set,
             ties: Ties::new(gpu)?,
             discover: DiscoverTies::default(),
+            similarity: Similarity::with_conv(&conv)?,
         })
+    }
+
+    /// Writes f32 values into `buf` (typed, so that no f64 vector is written by mistake).
+    pub fn write(&self, buf: &wgpu::Buffer, values: &[f32]) {
+        self.gpu
+            .queue()
+            .write_buffer(buf, 0, bytemuck::cast_slice(values));
     }
 
     fn encoder(&self) -> wgpu::CommandEncoder {
@@ -467,7 +478,10 @@ impl<N: Net> Model for Trainer<N> {
         let mut ties = Vec::new();
         for (i, g) in self.core.grouped.iter().enumerate() {
             let w = self.core.read(i)?;
-            let found = self.core.discover.discover(g.layout, &w)?;
+            let c = &self.core;
+            let found = c
+                .discover
+                .discover_on_blocking(&c.similarity, g.layout, &w)?;
             let mask: Vec<u32> = found.zero.iter().map(|&z| u32::from(!z)).collect();
             self.core
                 .gpu
@@ -475,7 +489,7 @@ impl<N: Net> Model for Trainer<N> {
                 .write_buffer(&g.mask_buf, 0, bytemuck::cast_slice(&mask));
             let plan = self.core.ties.plan(&found.map)?;
             let scratch = zeros(&self.core.gpu, "tie values", plan.values_len().max(1));
-            result.layers[i].similarity = Some(similarity_by_cluster(g.layout, &w, &found));
+            result.layers[i].similarity = Some(similarity_by_cluster(c, g.layout, &w, &found)?);
             ties.push(Tied {
                 grouped: i,
                 found,
@@ -565,10 +579,11 @@ impl<N: Net> Model for Trainer<N> {
 /// The paper's similarity of the nonzero groups, rows and columns ordered by cluster, with
 /// the cluster boundaries.
 fn similarity_by_cluster(
+    core: &Core,
     layout: GroupLayout,
     w: &[f32],
     found: &Discovery,
-) -> (usize, Vec<f64>, Vec<usize>) {
+) -> Result<(usize, Vec<f64>, Vec<usize>)> {
     let members = found.clustering.members();
     let order: Vec<usize> = members
         .iter()
@@ -580,6 +595,6 @@ fn similarity_by_cluster(
         at += m.len();
         bounds.push(at);
     }
-    let s = tied::share::discover::similarity(layout, w, &order).unwrap_or_default();
-    (order.len(), s, bounds)
+    let s = core.similarity.similarity_blocking(layout, w, &order)?;
+    Ok((order.len(), s.into_iter().map(f64::from).collect(), bounds))
 }
