@@ -4,13 +4,17 @@
 //! cargo run --release --example learn_to_share -- --quick
 //! cargo run --release --example learn_to_share -- [--data DIR] [--model mlp|cnn]
 //!     [--rows baseline,weight_decay,group_lasso,group_lasso_l2,growl,growl_l2]
-//!     [--quick] [--seed N] [--json] [--out DIR] [--epochs P1,P2]
+//!     [--enforce epoch|step|grad] [--quick] [--seed N] [--json] [--out DIR]
+//!     [--epochs P1,P2]
 //! ```
 //!
 //! Phase 1 trains with a group regulariser whose prox (GrOWL, or group lasso) runs once per
 //! epoch on the GPU, masking groups whose norm falls to f32 epsilon for good; the surviving
-//! groups are clustered (the paper's similarity and affinity propagation); phase 2 retrains
-//! with the masks kept and each cluster's groups replaced by their mean once per epoch.
+//! groups are clustered (the paper's similarity, on the GPU, and affinity propagation); phase 2 retrains
+//! with the masks kept and the ties enforced as `--enforce` says: each cluster's groups
+//! replaced by their mean once per epoch (the default, the paper's MNIST) or after every step
+//! (its VGG), or tied gradients every step. Models: the paper's MLP (GrOWL on fc1's input
+//! groups) or a small conv net (GrOWL on conv2's input channels and on fc's input groups).
 //! Prints the paper's table (sparsity, sharing, compression, accuracy), wall time per phase,
 //! the step time split, adapter and backend; `--json` prints one object per row. Plots go to
 //! `--out` (default `target/learn_to_share`).
@@ -18,7 +22,7 @@
 //! Data: a folder of the four MNIST-format IDX files (gzipped or not); by default
 //! Fashion-MNIST from the Debian package `dataset-fashion-mnist`.
 
-#[path = "learn_to_share/model.rs"]
+#[path = "learn_to_share/model/mod.rs"]
 mod model;
 #[path = "learn_to_share/plots.rs"]
 mod plots;
@@ -27,8 +31,10 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use model::{Mlp, Protocol, Row, RowResult};
+use model::train_loop::{Core, Trainer};
+use model::{cnn, mlp, Model, Protocol, Row, RowResult};
 use tied::share::idx;
+use tied::tying::Enforcement;
 
 const DEFAULT_DATA: &str = "/usr/share/datasets/fashion-mnist";
 
@@ -42,6 +48,7 @@ struct Args {
     out: PathBuf,
     epochs: Option<[u32; 2]>,
     prox_scale: Option<f32>,
+    enforce: Enforcement,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -55,6 +62,7 @@ fn parse_args() -> Result<Args, String> {
         out: PathBuf::from("target/learn_to_share"),
         epochs: None,
         prox_scale: None,
+        enforce: Enforcement::Epoch,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -94,6 +102,11 @@ fn parse_args() -> Result<Args, String> {
                         .map_err(|e| format!("--prox-scale: {e}"))?,
                 )
             }
+            "--enforce" => {
+                let v = value("--enforce")?;
+                args.enforce = Enforcement::parse(&v)
+                    .ok_or(format!("--enforce {v}: one of epoch, step, grad"))?
+            }
             "--help" | "-h" => {
                 println!("{}", include_str!("learn_to_share/usage.txt"));
                 std::process::exit(0);
@@ -101,11 +114,8 @@ fn parse_args() -> Result<Args, String> {
             other => return Err(format!("unknown argument `{other}` (try --help)")),
         }
     }
-    if args.model != "mlp" {
-        return Err(format!(
-            "--model {}: only `mlp` is implemented so far",
-            args.model
-        ));
+    if !["mlp", "cnn"].contains(&args.model.as_str()) {
+        return Err(format!("--model {}: one of mlp, cnn", args.model));
     }
     Ok(args)
 }
@@ -123,7 +133,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let gpu = tied::Gpu::new_blocking()?;
     let info = gpu.adapter_info().clone();
     let protocol = if args.quick {
-        Protocol::quick()
+        Protocol::quick_for(&args.model)
     } else {
         Protocol::full()
     }
@@ -155,9 +165,28 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             protocol.decay_every,
             protocol.momentum
         );
+        println!(
+            "phase 2 ties enforced: {}",
+            match args.enforce {
+                Enforcement::Epoch => "epoch (group averaging once per epoch, the paper's MNIST)",
+                Enforcement::Step => "step (group averaging after every step, the paper's VGG)",
+                Enforcement::Gradient => "grad (tied gradients: cluster means before every step)",
+            }
+        );
     }
-    let mut mlp = Mlp::new(&gpu, &data, &protocol)?;
-    let step = mlp.time_step(args.seed)?;
+    let mut model: Box<dyn Model> = match args.model.as_str() {
+        "cnn" => {
+            let core = Core::new(&gpu, &data, &protocol, &cnn::params())?;
+            let net = cnn::Cnn::new(&core)?;
+            Box::new(Trainer { core, net })
+        }
+        _ => {
+            let core = Core::new(&gpu, &data, &protocol, &mlp::params())?;
+            let net = mlp::Mlp::new(&core)?;
+            Box::new(Trainer { core, net })
+        }
+    };
+    let step = model.time_step(args.seed)?;
     let mut results: Vec<RowResult> = Vec::new();
     for &row in &args.rows {
         let bar = (!args.json).then(|| {
@@ -172,7 +201,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             bar
         });
         let start = Instant::now();
-        let result = mlp.run_row(row, args.seed, &mut |epoch, msg: &str| {
+        let result = model.run_row(row, args.seed, args.enforce, &mut |epoch, msg: &str| {
             if let Some(bar) = &bar {
                 bar.set_position(u64::from(epoch));
                 bar.set_message(msg.to_string());

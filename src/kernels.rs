@@ -17,6 +17,7 @@ fn declared() -> Vec<&'static KernelDecl> {
     all.extend(crate::growl::GROWL_KERNELS);
     all.extend(crate::tying::KERNELS);
     all.extend(crate::train::KERNELS);
+    all.extend(crate::share::similarity::KERNELS);
     #[cfg(not(target_arch = "wasm32"))]
     all.extend(crate::probe::KERNELS);
     all

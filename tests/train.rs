@@ -449,3 +449,137 @@ fn step_decay_is_the_papers_staircase() {
     ));
     assert_eq!(step_decay(1e-3, 0.96, 0, 299), 1e-3);
 }
+
+/// The host-slice calls of every training kernel against the CPU twins, with their length
+/// checks (each `_blocking` call is the async one on `pollster`).
+#[test]
+fn host_slice_calls_match_twins() {
+    let _serial = common::serial();
+    let gpu = common::gpu();
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let mut rng = Rng::new(77);
+    // ReLU.
+    let x = rng.vec(300);
+    let relu = train().relu(x.len()).unwrap();
+    let y = relu.forward_blocking(&x).unwrap();
+    assert_eq!(bits(&y), bits(&cpu::relu_forward(&x)));
+    let dy = rng.vec(300);
+    let dx = relu.backward_blocking(&y, &dy).unwrap();
+    assert_eq!(bits(&dx), bits(&cpu::relu_backward(&y, &dy)));
+    assert!(matches!(
+        relu.forward_blocking(&x[1..]),
+        Err(tied::Error::LengthMismatch { .. })
+    ));
+    // SGD, with and without a mask.
+    let layout = GroupLayout::ConvInChannels {
+        c_out: 3,
+        c_in: 4,
+        khw: 5,
+    };
+    let n = layout.len();
+    let (grad, w0, v0) = (rng.vec(n), rng.vec(n), rng.vec(n));
+    let mask = [1u32, 0, 1, 1];
+    let hyper = Sgd {
+        lr: 0.05,
+        momentum: 0.9,
+        weight_decay: 1e-3,
+    };
+    for with_mask in [false, true] {
+        let plan = train().sgd(n, with_mask.then_some(layout), hyper).unwrap();
+        let m = with_mask.then_some(&mask[..]);
+        let (w, v) = plan.step_blocking(&grad, m, &w0, &v0).unwrap();
+        let (mut w_ref, mut v_ref) = (w0.clone(), v0.clone());
+        cpu::sgd_step(hyper, &grad, m.map(|m| (m, layout)), &mut w_ref, &mut v_ref);
+        close("sgd step w", &w, &w_ref, 1e-6);
+        close("sgd step v", &v, &v_ref, 1e-6);
+        if with_mask {
+            assert!(w[layout.len() / 3 - 1] != 0.0 && w[5] == 0.0 && v[9] == 0.0);
+        }
+        // The wrong mask presence and wrong lengths are errors.
+        let wrong = (!with_mask).then_some(&mask[..]);
+        assert!(plan.step_blocking(&grad, wrong, &w0, &v0).is_err());
+        assert!(matches!(
+            plan.step_blocking(&grad[1..], m, &w0, &v0),
+            Err(tied::Error::LengthMismatch { .. })
+        ));
+    }
+    let plan = train().sgd(n, Some(layout), hyper).unwrap();
+    assert!(plan
+        .step_blocking(&grad, Some(&mask[1..]), &w0, &v0)
+        .is_err());
+    // Masks: update from norms (at the threshold and NaN are masked), then apply.
+    let mut mplan = train().mask(layout).unwrap();
+    mplan.set_threshold(0.5).unwrap();
+    let norms = [0.5, 0.7, f32::NAN, 2.0];
+    let old = [1u32, 1, 1, 0];
+    let new = mplan.update_blocking(&norms, &old).unwrap();
+    let mut new_ref = old;
+    cpu::mask_update(&norms, 0.5, &mut new_ref);
+    assert_eq!(new, new_ref);
+    assert_eq!(new, [0, 1, 0, 0]);
+    let t = mplan.apply_blocking(&new, &w0).unwrap();
+    let mut t_ref = w0.clone();
+    cpu::mask_apply(&new, layout, &mut t_ref);
+    assert_eq!(bits(&t), bits(&t_ref));
+    assert!(mplan.apply_blocking(&new[1..], &w0).is_err());
+    assert!(mplan.update_blocking(&norms, &old[1..]).is_err());
+    // Gather.
+    let (samples, dim, batch) = (21, 5, 4);
+    let data: Vec<u8> = (0..samples * dim).map(|i| (i * 37 % 256) as u8).collect();
+    let labels: Vec<u8> = (0..samples).map(|i| (i % 10) as u8).collect();
+    let set = DataSet::upload(gpu, &data, &labels, dim).unwrap();
+    let gather = train().gather(&set, batch, 0.5).unwrap();
+    let order = shuffle(samples, 3, 1);
+    gather.set_order(&order).unwrap();
+    for step in [0, 4] {
+        let (x, l) = gather.gather_blocking(&set, step).unwrap();
+        let (x_ref, l_ref) = cpu::gather(&data, &labels, dim, &order, batch, step, 0.5);
+        assert_eq!((x, l), (x_ref, l_ref));
+    }
+    assert!(gather.gather_blocking(&set, 5).is_err());
+    // BatchNorm and softmax cross-entropy.
+    let (b, f) = (6, 4);
+    let bn = train().batch_norm(b, f, 1e-3, 0.9).unwrap();
+    let (x, affine) = (rng.vec(b * f), rng.vec(2 * f));
+    let running: Vec<f32> = (0..2 * f).map(|i| if i < f { 0.0 } else { 1.0 }).collect();
+    let (y, saved, run) = bn.forward_blocking(&x, &affine, &running).unwrap();
+    let (y_ref, saved_ref, run_ref) = cpu::batch_norm_forward(&x, &affine, &running, b, 1e-3, 0.9);
+    close("bn y", &y, &y_ref, 1e-4);
+    close("bn saved", &saved, &saved_ref, 1e-4);
+    close("bn running", &run, &run_ref, 1e-4);
+    let e = bn.eval_blocking(&x, &affine, &run).unwrap();
+    close(
+        "bn eval",
+        &e,
+        &cpu::batch_norm_eval(&x, &affine, &run, 1e-3),
+        1e-4,
+    );
+    let dy = rng.vec(b * f);
+    let (dx, da) = bn.backward_blocking(&x, &dy, &affine, &saved).unwrap();
+    let (dx_ref, da_ref) = cpu::batch_norm_backward(&x, &dy, &affine, &saved, b);
+    close("bn dx", &dx, &dx_ref, 1e-3);
+    close("bn daffine", &da, &da_ref, 1e-4);
+    assert!(bn.eval_blocking(&x[1..], &affine, &run).is_err());
+    let xent = train().softmax_xent(b, 3).unwrap();
+    let logits = rng.vec(b * 3);
+    let lab = [0u32, 1, 2, 2, 1, 0];
+    let (dl, losses, correct) = xent.run_blocking(&logits, &lab).unwrap();
+    let logits64: Vec<f64> = logits.iter().map(|&v| f64::from(v)).collect();
+    let (dl_ref, losses_ref, correct_ref) = cpu::softmax_xent_f64(&logits64, &lab, 3);
+    let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<_>>();
+    close("xent dlogits", &dl, &f32s(&dl_ref), 1e-5);
+    close("xent losses", &losses, &f32s(&losses_ref), 1e-5);
+    assert_eq!(correct, correct_ref);
+    assert!(xent.run_blocking(&logits, &lab[1..]).is_err());
+    // The dense layer.
+    let shape = LinearShape::new(3, 4, 2);
+    let linear = Linear::new(common::conv());
+    let (x, w, bias) = (rng.vec(12), rng.vec(8), rng.vec(2));
+    let y = linear.forward_blocking(shape, &x, &w, Some(&bias)).unwrap();
+    assert_eq!(
+        y,
+        block_on(linear.forward(shape, &x, &w, Some(&bias))).unwrap()
+    );
+    let g = linear.backward_blocking(shape, &x, &w, &y).unwrap();
+    assert_eq!(g.weight.len(), 8);
+}

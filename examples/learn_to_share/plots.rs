@@ -1,5 +1,5 @@
-//! The demo's figures, as PNG: accuracy and compression per epoch per row, fc1's group norms
-//! after phase 1, and the similarity of the nonzero groups ordered by cluster (the paper's
+//! The demo's figures, as PNG: accuracy and compression per epoch per row, each grouped
+//! layer's group norms after phase 1, and the similarity of the nonzero groups ordered by cluster (the paper's
 //! figure). Text needs a TrueType font: DejaVu Sans (Debian's fonts-dejavu-core) when present,
 //! else the figures are drawn without labels.
 
@@ -46,7 +46,9 @@ pub fn write_all(dir: &Path, results: &[RowResult]) -> Result<Vec<String>> {
     let per_epoch: [PerEpoch; 3] = [
         ("accuracy.png", "test accuracy", |p| p.test_accuracy),
         ("loss.png", "training loss", |p| f64::from(p.train_loss)),
-        ("compression.png", "fc1 compression (x)", |p| p.compression),
+        ("compression.png", "grouped layers' compression (x)", |p| {
+            p.compression
+        }),
     ];
     for (file, label, value) in per_epoch {
         let series: Vec<(&str, Vec<(f64, f64)>)> = results
@@ -63,30 +65,37 @@ pub fn write_all(dir: &Path, results: &[RowResult]) -> Result<Vec<String>> {
         lines(&dir.join(file), label, "epoch", &series)?;
         written.push(file.to_string());
     }
-    let norms: Vec<(&str, Vec<(f64, f64)>)> = results
-        .iter()
-        .map(|r| {
-            let mut n = r.norms.clone();
-            n.sort_by(|a, b| b.total_cmp(a));
-            let pts = n.iter().enumerate().map(|(i, &v)| (i as f64, v)).collect();
-            (r.row.name(), pts)
-        })
-        .collect();
-    lines(
-        &dir.join("norms.png"),
-        "fc1 group norms after phase 1, sorted",
-        "group rank",
-        &norms,
-    )?;
-    written.push("norms.png".into());
-    for r in results {
-        if let Some((n, s, bounds)) = &r.similarity {
-            if *n == 0 {
-                continue;
+    let layers: Vec<&str> = results
+        .first()
+        .map(|r| r.layers.iter().map(|l| l.name).collect())
+        .unwrap_or_default();
+    for (li, layer) in layers.iter().enumerate() {
+        let norms: Vec<(&str, Vec<(f64, f64)>)> = results
+            .iter()
+            .map(|r| {
+                let mut n = r.layers[li].norms.clone();
+                n.sort_by(|a, b| b.total_cmp(a));
+                let pts = n.iter().enumerate().map(|(i, &v)| (i as f64, v)).collect();
+                (r.row.name(), pts)
+            })
+            .collect();
+        let file = format!("norms_{layer}.png");
+        lines(
+            &dir.join(&file),
+            &format!("{layer} group norms after phase 1, sorted"),
+            "group rank",
+            &norms,
+        )?;
+        written.push(file);
+        for r in results {
+            if let Some((n, s, bounds)) = &r.layers[li].similarity {
+                if *n == 0 {
+                    continue;
+                }
+                let file = format!("similarity_{}_{layer}.png", r.row.name());
+                heatmap(&dir.join(&file), *n, s, bounds)?;
+                written.push(file);
             }
-            let file = format!("similarity_{}.png", r.row.name());
-            heatmap(&dir.join(&file), *n, s, bounds)?;
-            written.push(file);
         }
     }
     Ok(written)

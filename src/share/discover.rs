@@ -184,13 +184,56 @@ impl DiscoverTies {
     /// negative or non-finite threshold, a non-finite weight, an extent past `u32`, or bad
     /// affinity propagation settings.
     pub fn discover(&self, layout: GroupLayout, w: &[f32]) -> Result<Discovery> {
+        let (norms, zero, nonzero) = self.zero_groups(layout, w)?;
+        let s = similarity(layout, w, &nonzero)?;
+        let clustering = self.ap.fit(nonzero.len(), &s)?;
+        Self::finish(layout, norms, zero, nonzero, clustering)
+    }
+
+    /// [`DiscoverTies::discover`] with the similarity computed on the GPU by `sim` (f32, see
+    /// [`crate::share::similarity`]) and affinity propagation run on it
+    /// ([`AffinityPropagation::fit_f32`]). Near-ties at f32 precision may cluster differently
+    /// from the f64 path.
+    ///
+    /// # Errors
+    /// As [`DiscoverTies::discover`], plus the similarity's device and readback errors.
+    pub async fn discover_on(
+        &self,
+        sim: &crate::share::Similarity,
+        layout: GroupLayout,
+        w: &[f32],
+    ) -> Result<Discovery> {
+        let (norms, zero, nonzero) = self.zero_groups(layout, w)?;
+        let s = sim.similarity(layout, w, &nonzero).await?;
+        let clustering = self.ap.fit_f32(nonzero.len(), &s)?;
+        Self::finish(layout, norms, zero, nonzero, clustering)
+    }
+
+    /// Blocking [`DiscoverTies::discover_on`] (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn discover_on_blocking(
+        &self,
+        sim: &crate::share::Similarity,
+        layout: GroupLayout,
+        w: &[f32],
+    ) -> Result<Discovery> {
+        pollster::block_on(self.discover_on(sim, layout, w))
+    }
+
+    /// Checks, norms, the zero mask and the nonzero groups.
+    #[allow(clippy::type_complexity)]
+    fn zero_groups(
+        &self,
+        layout: GroupLayout,
+        w: &[f32],
+    ) -> Result<(Vec<f64>, Vec<bool>, Vec<usize>)> {
         if !(self.threshold.is_finite() && self.threshold >= 0.0) {
             return Err(Error::shape(format!(
                 "zero threshold {} must be finite and >= 0",
                 self.threshold
             )));
         }
-        let tl = tie_layout(layout)?;
+        tie_layout(layout)?;
         let norms = group_norms(layout, w)?;
         if let Some(i) = w.iter().position(|x| !x.is_finite()) {
             return Err(Error::shape(format!(
@@ -200,8 +243,18 @@ impl DiscoverTies {
         }
         let zero = zero_mask(&norms, self.threshold);
         let nonzero: Vec<usize> = (0..zero.len()).filter(|&g| !zero[g]).collect();
-        let s = similarity(layout, w, &nonzero)?;
-        let clustering = self.ap.fit(nonzero.len(), &s)?;
+        Ok((norms, zero, nonzero))
+    }
+
+    /// The tie map from the clustering of the nonzero groups.
+    fn finish(
+        layout: GroupLayout,
+        norms: Vec<f64>,
+        zero: Vec<bool>,
+        nonzero: Vec<usize>,
+        clustering: Clustering,
+    ) -> Result<Discovery> {
+        let tl = tie_layout(layout)?;
         let mut ids = vec![UNTIED; zero.len()];
         for (&g, &l) in nonzero.iter().zip(&clustering.labels) {
             if l != NO_LABEL {

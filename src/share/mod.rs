@@ -1,5 +1,5 @@
-//! Learning to share (Zhang et al., ICLR 2018): the host-side pieces of the two-phase
-//! training, CPU only.
+//! Learning to share (Zhang et al., ICLR 2018): the pieces of the two-phase training around
+//! the kernels: CPU, except the similarity, which also runs on the GPU ([`Similarity`]).
 //!
 //! - [`affinity`]: affinity propagation as scikit-learn computes it (the paper's clustering).
 //! - [`discover`]: group norms, the zero-group mask, the paper's similarity
@@ -7,6 +7,8 @@
 //!   clustering them gives ([`discover::DiscoverTies`]).
 //! - [`metrics`]: sparsity, clusters, unique values, sharing and compression, from a tie map
 //!   and mask or counted on a tensor.
+//! - [`similarity`]: the same similarity on the GPU, a GEMM plus a scaling kernel; used by
+//!   [`discover::DiscoverTies::discover_on`].
 //! - [`idx`]: MNIST-format IDX files (images, labels), plain or gzipped (feature `gzip`).
 //!
 //! The paper's GrOWL weights are [`crate::growl::Weights::Pld`]; enforcing the ties in phase 2
@@ -35,3 +37,6 @@ pub mod affinity;
 pub mod discover;
 pub mod idx;
 pub mod metrics;
+pub mod similarity;
+
+pub use similarity::Similarity;

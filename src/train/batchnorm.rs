@@ -479,4 +479,26 @@ impl BatchNormPlan {
             dispatch::read_back(gpu, &da, stat).await?,
         ))
     }
+
+    crate::blocking_calls! {
+        /// Blocking [`BatchNormPlan::forward`] (native only).
+        pub fn forward_blocking(
+            &self,
+            x: &[f32],
+            affine: &[f32],
+            running: &[f32],
+        ) -> Result<(Vec<f32>, Vec<f32>, Vec<f32>)> => forward;
+
+        /// Blocking [`BatchNormPlan::eval`] (native only).
+        pub fn eval_blocking(&self, x: &[f32], affine: &[f32], running: &[f32]) -> Result<Vec<f32>> => eval;
+
+        /// Blocking [`BatchNormPlan::backward`] (native only).
+        pub fn backward_blocking(
+            &self,
+            x: &[f32],
+            dy: &[f32],
+            affine: &[f32],
+            saved: &[f32],
+        ) -> Result<(Vec<f32>, Vec<f32>)> => backward;
+    }
 }

@@ -312,4 +312,30 @@ impl GatherPlan {
             .run(gpu.device(), rec, &b, self.grid);
         Ok(())
     }
+
+    /// Host-slice gather of batch `step` of the epoch (in the order last set): returns
+    /// `(x, labels)`, `x` `[batch, dim]` f32 and `labels` `[batch]`.
+    ///
+    /// # Errors
+    /// As [`GatherPlan::record`]; readback errors.
+    pub async fn gather(&self, set: &DataSet, step: usize) -> Result<(Vec<f32>, Vec<u32>)> {
+        let gpu = &self.train.gpu;
+        let (batch, dim) = self.dims();
+        let (x, labels) = dispatch::record_and_submit(gpu, |enc| {
+            let x = dispatch::zeros(gpu, "gather x", batch * dim);
+            let labels = dispatch::zeros(gpu, "gather labels", batch);
+            self.record(enc, set, step, &x, &labels)?;
+            Ok((x, labels))
+        })
+        .await?;
+        Ok((
+            dispatch::read_back(gpu, &x, batch * dim).await?,
+            dispatch::read_back_u32(gpu, &labels, batch).await?,
+        ))
+    }
+
+    crate::blocking_calls! {
+        /// Blocking [`GatherPlan::gather`] (native only).
+        pub fn gather_blocking(&self, set: &DataSet, step: usize) -> Result<(Vec<f32>, Vec<u32>)> => gather;
+    }
 }

@@ -88,3 +88,8 @@ impl EltParams {
         ))
     }
 }
+
+/// A u32 slice as the f32 words the crate's upload takes (bit for bit).
+pub(super) fn as_words(v: &[u32]) -> Vec<f32> {
+    v.iter().map(|&m| f32::from_bits(m)).collect()
+}

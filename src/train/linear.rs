@@ -101,6 +101,26 @@ impl Linear {
     ) -> Result<Conv2dGrads> {
         self.conv.backward(&shape.conv(), x, w, dy).await
     }
+
+    crate::blocking_calls! {
+        /// Blocking [`Linear::forward`] (native only).
+        pub fn forward_blocking(
+            &self,
+            shape: LinearShape,
+            x: &[f32],
+            w: &[f32],
+            b: Option<&[f32]>,
+        ) -> Result<Vec<f32>> => forward;
+
+        /// Blocking [`Linear::backward`] (native only).
+        pub fn backward_blocking(
+            &self,
+            shape: LinearShape,
+            x: &[f32],
+            w: &[f32],
+            dy: &[f32],
+        ) -> Result<Conv2dGrads> => backward;
+    }
 }
 
 impl LinearPlan {

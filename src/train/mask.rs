@@ -3,11 +3,11 @@
 //! [`cpu::mask_apply`](super::cpu::mask_apply), [`cpu::mask_update`](super::cpu::mask_update)).
 
 use crate::dispatch::{self, check_buffer, check_distinct, whole, Grid, Recording};
-use crate::error::{Error, Result};
+use crate::error::{check_len, Error, Result};
 use crate::gpu::Gpu;
 use crate::growl::GroupLayout;
 
-use super::elementwise::{elementwise_kernel, EltParams};
+use super::elementwise::{as_words, elementwise_kernel, EltParams};
 use super::Train;
 
 crate::bindings! {
@@ -167,5 +167,55 @@ impl MaskPlan {
             bytemuck::bytes_of(&self.update_params),
         );
         Ok(())
+    }
+}
+
+impl MaskPlan {
+    /// Host-slice [`MaskPlan::record_apply`]: returns `tensor` with the groups that `mask`
+    /// (one u32 per group, 0 = masked) masks set to 0.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] for slices that do not match the layout; recording and
+    /// readback errors.
+    pub async fn apply(&self, mask: &[u32], tensor: &[f32]) -> Result<Vec<f32>> {
+        check_len("mask", self.layout.groups(), mask)?;
+        check_len("tensor", self.layout.len(), tensor)?;
+        let gpu = &self.train.gpu;
+        let tb = dispatch::record_and_submit(gpu, |enc| {
+            let mb = dispatch::upload(gpu, "mask", &as_words(mask));
+            let tb = dispatch::upload(gpu, "mask tensor", tensor);
+            self.record_apply(enc, &mb, &tb)?;
+            Ok(tb)
+        })
+        .await?;
+        dispatch::read_back(gpu, &tb, self.layout.len()).await
+    }
+
+    /// Host-slice [`MaskPlan::record_update`]: returns the new mask (one u32 per group) from
+    /// `norms` (one per group) and the old `mask`, with the threshold set on this plan.
+    ///
+    /// # Errors
+    /// As [`MaskPlan::apply`].
+    pub async fn update(&self, norms: &[f32], mask: &[u32]) -> Result<Vec<u32>> {
+        let groups = self.layout.groups();
+        check_len("norms", groups, norms)?;
+        check_len("mask", groups, mask)?;
+        let gpu = &self.train.gpu;
+        let mb = dispatch::record_and_submit(gpu, |enc| {
+            let nb = dispatch::upload(gpu, "mask norms", norms);
+            let mb = dispatch::upload(gpu, "mask", &as_words(mask));
+            self.record_update(enc, &nb, &mb)?;
+            Ok(mb)
+        })
+        .await?;
+        dispatch::read_back_u32(gpu, &mb, groups).await
+    }
+
+    crate::blocking_calls! {
+        /// Blocking [`MaskPlan::apply`] (native only).
+        pub fn apply_blocking(&self, mask: &[u32], tensor: &[f32]) -> Result<Vec<f32>> => apply;
+
+        /// Blocking [`MaskPlan::update`] (native only).
+        pub fn update_blocking(&self, norms: &[f32], mask: &[u32]) -> Result<Vec<u32>> => update;
     }
 }

@@ -174,3 +174,13 @@ impl ReluPlan {
         dispatch::read_back(gpu, &dx, self.len).await
     }
 }
+
+impl ReluPlan {
+    crate::blocking_calls! {
+        /// Blocking [`ReluPlan::forward`] (native only).
+        pub fn forward_blocking(&self, x: &[f32]) -> Result<Vec<f32>> => forward;
+
+        /// Blocking [`ReluPlan::backward`] (native only).
+        pub fn backward_blocking(&self, y: &[f32], dy: &[f32]) -> Result<Vec<f32>> => backward;
+    }
+}

@@ -2,11 +2,11 @@
 //! [`cpu::sgd_step`](super::cpu::sgd_step)), and the step-decay learning rate.
 
 use crate::dispatch::{self, check_buffer, check_distinct, whole, Grid, Recording};
-use crate::error::{Error, Result};
+use crate::error::{check_len, Error, Result};
 use crate::gpu::Gpu;
 use crate::growl::GroupLayout;
 
-use super::elementwise::{elementwise_kernel, EltParams};
+use super::elementwise::{as_words, elementwise_kernel, EltParams};
 use super::Train;
 
 crate::bindings! {
@@ -193,5 +193,61 @@ impl SgdPlan {
         };
         self.train.kernels.sgd.run(gpu.device(), rec, &b, self.grid);
         Ok(())
+    }
+}
+
+impl SgdPlan {
+    /// Host-slice step: uploads `grad`, `weight` and `velocity` (and `mask`, one u32 per group,
+    /// 0 = masked), runs [`SgdPlan::record_step`], returns the new `(weight, velocity)`.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] when a slice does not have the plan's length (`mask`: one
+    /// entry per group); [`Error::Shape`] when `mask` is given to a plan without a mask layout
+    /// or missing with one; recording and readback errors.
+    pub async fn step(
+        &self,
+        grad: &[f32],
+        mask: Option<&[u32]>,
+        weight: &[f32],
+        velocity: &[f32],
+    ) -> Result<(Vec<f32>, Vec<f32>)> {
+        check_len("grad", self.len, grad)?;
+        check_len("weight", self.len, weight)?;
+        check_len("velocity", self.len, velocity)?;
+        match (mask, self.groups) {
+            (Some(m), Some(groups)) => check_len("mask", groups, m)?,
+            (None, None) => {}
+            (Some(_), None) => {
+                return Err(Error::shape("a mask was given to an SGD plan without one"))
+            }
+            (None, Some(_)) => {
+                return Err(Error::shape("this SGD plan was made with a mask layout"))
+            }
+        }
+        let gpu = &self.train.gpu;
+        let (wb, vb) = dispatch::record_and_submit(gpu, |enc| {
+            let gb = dispatch::upload(gpu, "sgd grad", grad);
+            let mb = mask.map(|m| dispatch::upload(gpu, "sgd mask", &as_words(m)));
+            let wb = dispatch::upload(gpu, "sgd weight", weight);
+            let vb = dispatch::upload(gpu, "sgd velocity", velocity);
+            self.record_step(enc, &gb, mb.as_ref(), &wb, &vb)?;
+            Ok((wb, vb))
+        })
+        .await?;
+        Ok((
+            dispatch::read_back(gpu, &wb, self.len).await?,
+            dispatch::read_back(gpu, &vb, self.len).await?,
+        ))
+    }
+
+    crate::blocking_calls! {
+        /// Blocking [`SgdPlan::step`] (native only).
+        pub fn step_blocking(
+            &self,
+            grad: &[f32],
+            mask: Option<&[u32]>,
+            weight: &[f32],
+            velocity: &[f32],
+        ) -> Result<(Vec<f32>, Vec<f32>)> => step;
     }
 }

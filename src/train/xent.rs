@@ -335,4 +335,13 @@ impl XentPlan {
             .collect();
         Ok((dlogits, losses, correct))
     }
+
+    crate::blocking_calls! {
+        /// Blocking [`XentPlan::run`] (native only).
+        pub fn run_blocking(
+            &self,
+            logits: &[f32],
+            labels: &[u32],
+        ) -> Result<(Vec<f32>, Vec<f32>, Vec<bool>)> => run;
+    }
 }

@@ -189,6 +189,45 @@ impl TieMap {
         self.groups as usize * self.layout.unit_len()
     }
 
+    /// How far `tensor` (this map's layout, `layout().params_len()` elements) is from tied:
+    /// the largest `|x - y|` over the elements `x` of every tied unit and the same element `y`
+    /// of its group's first unit (in unit order). 0 exactly when every group's members are
+    /// equal (`-0.0` equals `0.0`, equal infinities are equal); NaN when a compared element is NaN; `+Inf` for infinite
+    /// differences. Untied units are not compared. In the tensor's units (no scaling).
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] when `tensor` does not have `layout().params_len()` elements.
+    pub fn max_deviation(&self, tensor: &[f32]) -> Result<f32> {
+        check_len("tensor", self.layout.params_len(), tensor)?;
+        let (outer, rows, inner) = self.layout.view();
+        let (outer, rows, inner) = (outer as usize, rows as usize, inner as usize);
+        let mut first = vec![usize::MAX; self.groups as usize];
+        let mut worst = 0.0f32;
+        for (r, &g) in self.ids.iter().enumerate() {
+            if g == UNTIED {
+                continue;
+            }
+            let f = &mut first[g as usize];
+            if *f == usize::MAX {
+                *f = r;
+                continue;
+            }
+            for o in 0..outer {
+                for i in 0..inner {
+                    let a = tensor[(o * rows + r) * inner + i];
+                    let b = tensor[(o * rows + *f) * inner + i];
+                    // Equal infinities are equal (their difference would be NaN).
+                    let d = if a == b { 0.0 } else { (a - b).abs() };
+                    if d.is_nan() {
+                        return Ok(f32::NAN);
+                    }
+                    worst = worst.max(d);
+                }
+            }
+        }
+        Ok(worst)
+    }
+
     /// Members per group.
     pub fn group_sizes(&self) -> Vec<u32> {
         let mut sizes = vec![0u32; self.groups as usize];

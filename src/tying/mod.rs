@@ -52,6 +52,7 @@ mod broadcast;
 #[doc(hidden)]
 pub mod cases;
 pub mod cpu;
+mod enforce;
 mod host;
 mod map;
 mod plan;
@@ -62,6 +63,7 @@ mod runs;
 mod staging;
 mod windows;
 
+pub use enforce::Enforcement;
 pub use map::{TieLayout, TieMap, UNTIED};
 pub use plan::TiePlan;
 pub use staging::{Staging, STAGE_MIN_PARAMS};
