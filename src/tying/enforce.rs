@@ -67,10 +67,7 @@ impl Enforcement {
         weights: &wgpu::Buffer,
         scratch: &wgpu::Buffer,
     ) -> Result<()> {
-        match self {
-            Enforcement::Gradient => plan.record_project(encoder, weights, scratch),
-            Enforcement::Epoch | Enforcement::Step => Ok(()),
-        }
+        self.project_in(Enforcement::Gradient, plan, encoder, weights, scratch)
     }
 
     /// Records what happens to a step's gradients before the optimiser: their group means for
@@ -105,10 +102,7 @@ impl Enforcement {
         weights: &wgpu::Buffer,
         scratch: &wgpu::Buffer,
     ) -> Result<()> {
-        match self {
-            Enforcement::Step => plan.record_project(encoder, weights, scratch),
-            Enforcement::Epoch | Enforcement::Gradient => Ok(()),
-        }
+        self.project_in(Enforcement::Step, plan, encoder, weights, scratch)
     }
 
     /// Records the end of an epoch: the projection of `weights` for [`Enforcement::Epoch`];
@@ -123,9 +117,22 @@ impl Enforcement {
         weights: &wgpu::Buffer,
         scratch: &wgpu::Buffer,
     ) -> Result<()> {
-        match self {
-            Enforcement::Epoch => plan.record_project(encoder, weights, scratch),
-            Enforcement::Step | Enforcement::Gradient => Ok(()),
+        self.project_in(Enforcement::Epoch, plan, encoder, weights, scratch)
+    }
+
+    /// The projection of `weights` when this mode is `mode`; nothing otherwise.
+    fn project_in(
+        self,
+        mode: Enforcement,
+        plan: &TiePlan,
+        encoder: &mut wgpu::CommandEncoder,
+        weights: &wgpu::Buffer,
+        scratch: &wgpu::Buffer,
+    ) -> Result<()> {
+        if self == mode {
+            plan.record_project(encoder, weights, scratch)
+        } else {
+            Ok(())
         }
     }
 }
