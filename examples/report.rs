@@ -12,14 +12,25 @@
 //! time: for the conv kernels `max(FLOPs / FMA rate, bytes / copy bandwidth) / time` (the
 //! roofline model: whichever bound applies), for the probes 1 by definition.
 //!
+//! `--tuning default|cached|measure` chooses how the conv plans pick their kernels
+//! (`tied::conv::Tuning`; default: `measure`, so each conv row shows the variant the tuner
+//! chose, in the `variant` field); `--tuning-file FILE` loads the device's tuning cache from
+//! FILE when it exists and saves it there at the end. `--peer-timing` times the conv cases A-F
+//! as the burn peer does and prints its JSON lines; `--peer FILE` adds the ratios against the
+//! peer's JSON lines (see `report/peer.rs`).
+//!
 //! Scalar tie maps whose members lie scattered get a second `tied_reduce` row with the other
 //! staging choice, its case suffixed `(staged)` or `(unstaged)` (see `tied::tying::Staging`).
+
+#[path = "report/peer.rs"]
+mod peer;
 
 use std::time::Instant;
 
 use tied::buffer::{read_back, upload, zeros};
 use tied::conv::{
     cases, cpu, BackwardDataBuffers, BackwardWeightBuffers, Conv2d, Conv2dShape, ForwardBuffers,
+    Tuning,
 };
 use tied::growl::{GroupLayout, GrowlProx, Weights};
 use tied::probe::Probes;
@@ -39,6 +50,8 @@ struct Row {
     roofline: f64,
     max_rel_err: Option<f64>,
     method: &'static str,
+    /// The kernels a conv row ran (tiles and K splits per GEMM).
+    variant: Option<String>,
 }
 
 impl Row {
@@ -63,6 +76,7 @@ impl Row {
             roofline: bytes / (copy_gbps * 1e9) / (t.ms * 1e-3),
             max_rel_err: Some(err),
             method: t.method.name(),
+            variant: None,
         }
     }
 }
@@ -99,7 +113,7 @@ impl Report {
         if !self.json {
             println!("adapter: {}  backend: {}", self.adapter, self.backend);
             println!(
-                "{:<24} {:<34} {:>10} {:>10} {:>9} {:>9} {:>8} {:>8} {:>10} {:>6}",
+                "{:<24} {:<34} {:>10} {:>10} {:>9} {:>9} {:>8} {:>8} {:>10} {:>6} {}",
                 "kernel",
                 "case",
                 "gpu_ms",
@@ -109,7 +123,8 @@ impl Report {
                 "roofline",
                 "speedup",
                 "max_rel",
-                "timer"
+                "timer",
+                "variant"
             );
         }
     }
@@ -117,7 +132,7 @@ impl Report {
     fn print(&self, r: &Row) {
         if self.json {
             println!(
-                "{{\"kernel\":{},\"case\":{},\"backend\":{},\"adapter\":{},\"gpu_ms\":{},\"cpu_ms\":{},\"gflops\":{},\"gbps\":{},\"roofline\":{},\"max_rel_err\":{},\"timer\":{}}}",
+                "{{\"kernel\":{},\"case\":{},\"backend\":{},\"adapter\":{},\"gpu_ms\":{},\"cpu_ms\":{},\"gflops\":{},\"gbps\":{},\"roofline\":{},\"max_rel_err\":{},\"timer\":{},\"variant\":{}}}",
                 json_str(&r.kernel),
                 json_str(&r.case),
                 json_str(&self.backend),
@@ -129,6 +144,7 @@ impl Report {
                 json_num(Some(r.roofline)),
                 json_num(r.max_rel_err),
                 json_str(r.method),
+                r.variant.as_deref().map_or("null".into(), json_str),
             );
         } else {
             let opt = |v: Option<f64>, prec: usize| match v {
@@ -136,7 +152,7 @@ impl Report {
                 None => "-".into(),
             };
             println!(
-                "{:<24} {:<34} {:>10.4} {:>10} {:>9} {:>9} {:>8.3} {:>8} {:>10} {:>6}",
+                "{:<24} {:<34} {:>10.4} {:>10} {:>9} {:>9} {:>8.3} {:>8} {:>10} {:>6} {}",
                 r.kernel,
                 r.case,
                 r.gpu_ms,
@@ -149,6 +165,7 @@ impl Report {
                     .map(|e| format!("{e:.2e}"))
                     .unwrap_or("-".into()),
                 r.method,
+                r.variant.as_deref().unwrap_or(""),
             );
         }
     }
@@ -181,7 +198,46 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .cloned()
         .unwrap_or_default();
     let wanted = |family: &str| only.is_empty() || family.starts_with(only.as_str());
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let tuning_name = value("--tuning").unwrap_or_else(|| "measure".into());
+    let tuning = match tuning_name.as_str() {
+        "default" => Tuning::Default,
+        "cached" => Tuning::Cached,
+        "measure" => Tuning::Measure,
+        other => return Err(format!("--tuning {other}: use default, cached or measure").into()),
+    };
+    if let (Some(peer_files), Some(tied_files)) = (value("--peer"), value("--tied")) {
+        peer::compare(
+            &peer::read_lines(&peer_files)?,
+            &peer::read_lines(&tied_files)?,
+        );
+        return Ok(());
+    }
     let gpu = Gpu::new_blocking()?;
+    let tuning_file = value("--tuning-file");
+    if let Some(text) = tuning_file
+        .as_ref()
+        .and_then(|f| std::fs::read_to_string(f).ok())
+    {
+        let n = Conv2d::new(&gpu)?.load_tuning(&text)?;
+        eprintln!("# loaded {n} tuned conv classes");
+    }
+    if args.iter().any(|a| a == "--peer-timing") || value("--peer").is_some() {
+        let conv = Conv2d::new(&gpu)?;
+        let lines = peer::run(&gpu, &conv, tuning, &tuning_name);
+        if let Some(files) = value("--peer") {
+            peer::compare(&peer::read_lines(&files)?, &peer::as_map(&lines));
+        }
+        if let Some(f) = &tuning_file {
+            std::fs::write(f, conv.save_tuning())?;
+        }
+        return Ok(());
+    }
     let info = gpu.adapter_info();
     let report = Report {
         json,
@@ -209,6 +265,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         roofline: 1.0,
         max_rel_err: None,
         method: copy.timing.method.name(),
+        variant: None,
     });
     // FMA probe: grow the grid until one run takes a few milliseconds.
     let mut wgs = 64;
@@ -230,6 +287,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         roofline: 1.0,
         max_rel_err: None,
         method: fma.timing.method.name(),
+        variant: None,
     });
 
     if wanted("conv") {
@@ -237,7 +295,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let shapes = if quick { cases::quick() } else { cases::full() };
         for (i, shape) in shapes.iter().enumerate() {
             let fma_now = probes.fma(wgs, iters, 2)?.rate;
-            run_conv_case(&gpu, &conv, &report, shape, i as u64, fma_now, copy_now()?)?;
+            let case = ConvCase {
+                shape,
+                seed: i as u64,
+                tuning,
+            };
+            run_conv_case(&gpu, &conv, &report, &case, fma_now, copy_now()?)?;
+        }
+        if let Some(f) = &tuning_file {
+            std::fs::write(f, conv.save_tuning())?;
         }
     }
     if wanted("sort") {
@@ -532,23 +598,31 @@ fn run_tie_case(
     Ok(())
 }
 
+/// One conv case of the report: its shape, data seed and how its plan is tuned.
+struct ConvCase<'a> {
+    shape: &'a Conv2dShape,
+    seed: u64,
+    tuning: Tuning,
+}
+
 fn run_conv_case(
     gpu: &Gpu,
     conv: &Conv2d,
     report: &Report,
-    s: &Conv2dShape,
-    seed: u64,
+    c: &ConvCase<'_>,
     fma_gflops: f64,
     copy_gbps: f64,
 ) -> tied::Result<()> {
-    let mut rng = Rng::new(seed);
+    let s = c.shape;
+    let mut rng = Rng::new(c.seed);
     let (x, w, b, dy) = (
         rng.vec(s.input_len()),
         rng.vec(s.weight_len()),
         rng.vec(s.bias_len()),
         rng.vec(s.output_len()),
     );
-    let plan = conv.plan(s)?;
+    let plan = conv.plan_with(s, c.tuning)?;
+    let variant = peer::variant(&plan);
     let (xb, wb, bb, dyb) = (
         upload(gpu, "x", &x),
         upload(gpu, "w", &w),
@@ -580,6 +654,7 @@ fn run_conv_case(
         roofline: (flops / (fma_gflops * 1e9)).max(bytes / (copy_gbps * 1e9)) / (t.ms * 1e-3),
         max_rel_err: Some(err),
         method: t.method.name(),
+        variant: Some(variant.clone()),
     };
 
     // Forward.

@@ -32,10 +32,15 @@ mod record;
 mod shape;
 mod taps;
 mod tiles;
+mod tune;
+#[cfg(not(target_arch = "wasm32"))]
+mod tune_measure;
 
 pub(crate) use kernels::KERNELS;
 pub use layout::{LayoutTranspose, TransposePlan};
 pub use shape::Conv2dShape;
+pub use tiles::Tile;
+pub use tune::{shape_class, Conv2dChoice, GemmChoice, Tuning};
 
 use crate::dispatch;
 use crate::error::{check_len, Error, Result};
@@ -55,6 +60,8 @@ pub struct Conv2d {
 pub struct Conv2dPlan {
     conv: Conv2d,
     shape: Conv2dShape,
+    /// The kernels chosen for it ([`Conv2dPlan::choice`]).
+    choice: Conv2dChoice,
     out_size: [u32; 2],
     forward: GemmLaunch,
     /// One launch (and its kernel-tap table, none for the fully connected op) per stride

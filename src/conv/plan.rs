@@ -5,6 +5,7 @@
 use super::kernels::{ConvParams, Op, SplitParams, SumParams, ZeroParams, SUM_PER_THREAD};
 use super::taps::{data_phases, forward_table, reached_residues, table_buffer};
 use super::tiles::{chunk_of, target_workgroups, Tile, MAX_K_CHUNK, MAX_SPLITS, MIN_K_CHUNK};
+use super::tune::{Conv2dChoice, GemmChoice, Tuning};
 use super::{Conv2d, Conv2dPlan, Conv2dShape};
 use crate::dispatch::{self, Grid, WORKGROUP_SIZE};
 use crate::error::{Error, Result};
@@ -81,12 +82,24 @@ fn fully_connected(s: &Conv2dShape) -> bool {
 }
 
 impl Conv2d {
-    /// Validates `shape` and prepares its uniforms, tables and scratch.
+    /// Validates `shape` and prepares its uniforms, tables and scratch, with the kernels the
+    /// default heuristic chooses ([`Tuning::Default`]: the tile that wastes the least padding
+    /// among `square`, `wide`, `tall`, `skinny` and `narrow`, K splits that fill the device);
+    /// [`Conv2d::plan_tuned`] chooses them by measurement.
     ///
     /// # Errors
     /// [`Error::Shape`] for an invalid shape; [`Error::LimitExceeded`] when a tensor or the
     /// grid does not fit this device; errors captured while creating the buffers.
     pub fn plan(&self, shape: &Conv2dShape) -> Result<Conv2dPlan> {
+        self.plan_with(shape, Tuning::Default)
+    }
+
+    /// The plan of `shape` running `choice`.
+    pub(super) fn plan_choice(
+        &self,
+        shape: &Conv2dShape,
+        choice: Conv2dChoice,
+    ) -> Result<Conv2dPlan> {
         let s = shape;
         let out_size = s.validate()?;
         self.check_binding_sizes(s)?;
@@ -99,13 +112,15 @@ impl Conv2d {
             base,
             [s.out_per_group(), pixels, s.in_per_group() * khw],
             s.output_len() as u32,
+            choice.forward,
         )?;
-        let bwd_data = self.data_gemms(s, base, out_size)?;
+        let bwd_data = self.data_gemms(s, base, out_size, choice.input_gradient)?;
         let bwd_weight = self.gemm_params(
             Op::BackwardWeight,
             base,
             [s.out_per_group(), s.in_per_group() * khw, pixels],
             s.weight_len() as u32,
+            choice.weight_gradient,
         )?;
         let scratch_len = [&fwd, &bwd_weight]
             .into_iter()
@@ -132,6 +147,7 @@ impl Conv2d {
             Ok(Conv2dPlan {
                 conv: self.clone(),
                 shape: *s,
+                choice,
                 out_size,
                 forward,
                 backward_data,
@@ -180,6 +196,7 @@ impl Conv2d {
         s: &Conv2dShape,
         base: ConvParams,
         out_size: [u32; 2],
+        choice: Option<GemmChoice>,
     ) -> Result<DataGemms> {
         let khw = s.kernel[0] * s.kernel[1];
         if fully_connected(s) {
@@ -188,6 +205,7 @@ impl Conv2d {
                 base,
                 [s.batch, s.in_per_group() * khw, s.out_per_group()],
                 s.input_len() as u32,
+                choice,
             )?;
             return Ok(vec![(Op::BackwardDataFc, gemm, Vec::new())]);
         }
@@ -212,6 +230,7 @@ impl Conv2d {
                 params,
                 [s.in_per_group(), n, k],
                 s.input_len() as u32,
+                choice,
             )?;
             gemms.push((Op::BackwardData, gemm, phase.table));
         }
@@ -310,16 +329,18 @@ impl Conv2d {
         }
     }
 
-    /// Chooses tile shape and K splits for a GEMM of `[m, n, k]` per group.
+    /// Chooses tile shape and K splits for a GEMM of `[m, n, k]` per group: `choice`, its
+    /// split count clamped to what the GEMM allows, or the heuristic's.
     fn gemm_params(
         &self,
         op: Op,
         base: ConvParams,
         [m, n, k]: [u32; 3],
         out_len: u32,
+        choice: Option<GemmChoice>,
     ) -> Result<Gemm> {
         let limits = self.gpu.device().limits();
-        let tile = Tile::pick(m, n, k);
+        let tile = choice.map_or_else(|| Tile::pick(m, n, k), |c| c.tile);
         let tiles_m = m.div_ceil(tile.rows());
         let tiles_n = n.div_ceil(tile.cols());
         let tiles = u64::from(tiles_m) * u64::from(tiles_n) * u64::from(base.groups);
@@ -339,7 +360,10 @@ impl Conv2d {
         }
         let max_useful = k.div_ceil(MIN_K_CHUNK).max(1);
         let target = target_workgroups(self.gpu.adapter_info().device_type);
-        let wanted = (u64::from(target).div_ceil(tiles.max(1))) as u32;
+        let wanted = match choice {
+            Some(c) if c.splits > 0 => c.splits,
+            _ => (u64::from(target).div_ceil(tiles.max(1))) as u32,
+        };
         let mut splits = wanted
             .clamp(min_splits, max_useful.max(min_splits))
             .min(MAX_SPLITS);

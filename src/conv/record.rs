@@ -27,6 +27,12 @@ impl Conv2dPlan {
         &self.shape
     }
 
+    /// The kernel choice this plan runs: `None` fields are the default heuristic's (see
+    /// [`Conv2dPlan::tiles`] and [`Conv2dPlan::splits`] for what that resolved to).
+    pub fn choice(&self) -> super::Conv2dChoice {
+        self.choice
+    }
+
     /// Output size `[out_h, out_w]`.
     pub fn out_size(&self) -> [u32; 2] {
         self.out_size
@@ -46,9 +52,10 @@ impl Conv2dPlan {
     }
 
     /// The tile kind of each GEMM launch: forward, input gradient (one launch per stride
-    /// phase), weight gradient. One of `"square"` (64 x 64), `"wide"` (16 x 256), `"tall"`
-    /// (256 x 16), `"skinny"` (4 x 256, one column per thread) or `"narrow"` (4 x 16, 16
-    /// threads per column): what a benchmark ran, and which kernel a test covered.
+    /// phase), weight gradient, as [`Tile::name`](super::Tile::name) gives them: `"square"`
+    /// (64 x 64), `"wide"` (16 x 256), `"tall"` (256 x 16), `"skinny"` (4 x 256, one column
+    /// per thread), `"narrow"` (4 x 16, 16 threads per column), or one of the tiles only a
+    /// tuned plan runs: what a benchmark ran, and which kernel a test covered.
     pub fn tiles(&self) -> GemmTiles {
         GemmTiles {
             forward: self.forward.tile.name(),

@@ -30,30 +30,46 @@ pub(super) fn chunk_of(k: u32, splits: u32) -> u32 {
 
 /// (WG_M, WG_N, KT) of each [`Tile`], in declaration order. A tile has 4 * WG_M rows and
 /// 4 * WG_N columns; register tiles have WG_M x WG_N threads and K depth KT, skinny ones
-/// (`skinny` entry point) ignore KT.
-const TILE_SHAPES: [(u32, u32, u32); 5] =
-    [(16, 16, 16), (4, 64, 8), (64, 4, 8), (1, 64, 8), (1, 4, 8)];
+/// (`skinny` entry point, WG_M = 1) ignore KT.
+const TILE_SHAPES: [(u32, u32, u32); 9] = [
+    (16, 16, 16),
+    (4, 64, 8),
+    (64, 4, 8),
+    (1, 64, 8),
+    (1, 4, 8),
+    (8, 32, 16),
+    (32, 8, 16),
+    (1, 16, 8),
+    (1, 32, 8),
+];
 
 // Register tiles fill the workgroup, and their loaders need KT to divide it; skinny tiles
-// have one row of threads, 4 * WG_N columns dividing the workgroup.
+// have one row of threads, 4 * WG_N columns dividing the workgroup into a power-of-two count
+// of slices (their tree halves it).
 const _: () = {
     let mut i = 0;
     while i < TILE_SHAPES.len() {
         let (wm, wn, kt) = TILE_SHAPES[i];
         assert!(WORKGROUP_SIZE.is_multiple_of(kt));
-        if i < 3 {
-            assert!(wm * wn == WORKGROUP_SIZE);
-        } else {
+        if Tile::ALL[i].is_skinny() {
             assert!(wm == 1 && WORKGROUP_SIZE.is_multiple_of(4 * wn));
+            assert!((WORKGROUP_SIZE / (4 * wn)).is_power_of_two());
+        } else {
+            assert!(wm * wn == WORKGROUP_SIZE);
         }
+        assert!(Tile::ALL[i] as usize == i);
         i += 1;
     }
 };
 
-/// Tile shapes of the GEMM micro-kernel, chosen per launch to waste the least padding.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Tile {
-    /// 64 x 64, K depth 16.
+/// The tile shapes of the conv GEMMs. [`Conv2d::plan`](super::Conv2d::plan) picks one of the
+/// first five per launch, the one that wastes the least padding; a tuned plan
+/// ([`Tuning`](super::Tuning)) may run any of them. Every tile gives the same result up to
+/// the order of additions; register tiles (`Square`, `Wide`, `Tall`, `HalfWide`,
+/// `HalfTall`) and `Skinny` add K in order, so at equal K splits they give the same bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Tile {
+    /// 64 x 64, a 4 x 4 register block per thread, K depth 16.
     Square,
     /// 16 rows x 256 columns (few output channels), K depth 8.
     Wide,
@@ -65,25 +81,60 @@ pub(super) enum Tile {
     /// 4 rows x 16 columns, 16 threads per column splitting K (`conv_gemm_skinny.wgsl`):
     /// GEMMs of few columns and long K, such as a depthwise weight gradient.
     Narrow,
+    /// 32 rows x 128 columns, K depth 16: between `Square` and `Wide`.
+    HalfWide,
+    /// 128 rows x 32 columns, K depth 16: between `Square` and `Tall`.
+    HalfTall,
+    /// 4 rows x 64 columns, 4 threads per column splitting K: between `Narrow` and `Skinny`.
+    Slim,
+    /// 4 rows x 128 columns, 2 threads per column splitting K.
+    HalfSkinny,
 }
 
 /// The tiles of the register-tile entry point `main`, in the order of its variants.
-pub(super) const MAIN_TILES: [Tile; 3] = [Tile::Square, Tile::Wide, Tile::Tall];
+pub(super) const MAIN_TILES: [Tile; 5] = [
+    Tile::Square,
+    Tile::Wide,
+    Tile::Tall,
+    Tile::HalfWide,
+    Tile::HalfTall,
+];
 /// The tiles of the `skinny` entry point, in the order of its variants.
-pub(super) const SKINNY_TILES: [Tile; 2] = [Tile::Skinny, Tile::Narrow];
+pub(super) const SKINNY_TILES: [Tile; 4] =
+    [Tile::Skinny, Tile::Narrow, Tile::Slim, Tile::HalfSkinny];
 
 /// The override sets of `main`'s variants ([`MAIN_TILES`] order).
-pub(super) static MAIN_VARIANTS: [&[(&str, f64)]; 3] = [
+pub(super) static MAIN_VARIANTS: [&[(&str, f64)]; 5] = [
     &MAIN_TILES[0].constants(),
     &MAIN_TILES[1].constants(),
     &MAIN_TILES[2].constants(),
+    &MAIN_TILES[3].constants(),
+    &MAIN_TILES[4].constants(),
 ];
 /// The override sets of `skinny`'s variants ([`SKINNY_TILES`] order).
-pub(super) static SKINNY_VARIANTS: [&[(&str, f64)]; 2] =
-    [&SKINNY_TILES[0].constants(), &SKINNY_TILES[1].constants()];
+pub(super) static SKINNY_VARIANTS: [&[(&str, f64)]; 4] = [
+    &SKINNY_TILES[0].constants(),
+    &SKINNY_TILES[1].constants(),
+    &SKINNY_TILES[2].constants(),
+    &SKINNY_TILES[3].constants(),
+];
 
 impl Tile {
-    pub(super) const ALL: [Tile; 5] = [
+    /// Every tile, in declaration order.
+    pub const ALL: [Tile; 9] = [
+        Tile::Square,
+        Tile::Wide,
+        Tile::Tall,
+        Tile::Skinny,
+        Tile::Narrow,
+        Tile::HalfWide,
+        Tile::HalfTall,
+        Tile::Slim,
+        Tile::HalfSkinny,
+    ];
+
+    /// The tiles the untuned heuristic ([`Tile::pick`]) chooses from.
+    const HEURISTIC: [Tile; 5] = [
         Tile::Square,
         Tile::Wide,
         Tile::Tall,
@@ -102,17 +153,28 @@ impl Tile {
         [("WG_M", wm as f64), ("WG_N", wn as f64), ("KT", kt as f64)]
     }
 
-    pub(super) fn rows(self) -> u32 {
+    /// Rows of C one workgroup computes.
+    pub fn rows(self) -> u32 {
         4 * self.dims().0
     }
 
-    pub(super) fn cols(self) -> u32 {
+    /// Columns of C one workgroup computes.
+    pub fn cols(self) -> u32 {
         4 * self.dims().1
     }
 
     /// Whether this tile runs the `skinny` entry point (else the register-tile `main`).
-    pub(super) fn is_skinny(self) -> bool {
-        matches!(self, Tile::Skinny | Tile::Narrow)
+    pub(super) const fn is_skinny(self) -> bool {
+        matches!(
+            self,
+            Tile::Skinny | Tile::Narrow | Tile::Slim | Tile::HalfSkinny
+        )
+    }
+
+    /// Whether several threads share a column, splitting its K steps (tiles of the `skinny`
+    /// entry point narrower than the workgroup).
+    pub(super) fn splits_k_across_threads(self) -> bool {
+        self.is_skinny() && self.cols() < WORKGROUP_SIZE
     }
 
     /// The index of this tile among its entry point's variants.
@@ -125,15 +187,26 @@ impl Tile {
         family.iter().position(|&t| t == self).unwrap_or(0)
     }
 
-    /// The name [`Conv2dPlan::tiles`](super::Conv2dPlan::tiles) reports.
-    pub(super) fn name(self) -> &'static str {
+    /// The name [`Conv2dPlan::tiles`](super::Conv2dPlan::tiles) reports (and the tuning
+    /// cache's text uses): `square`, `wide`, `tall`, `skinny`, `narrow`, `half_wide`,
+    /// `half_tall`, `slim`, `half_skinny`.
+    pub fn name(self) -> &'static str {
         match self {
             Tile::Square => "square",
             Tile::Wide => "wide",
             Tile::Tall => "tall",
             Tile::Skinny => "skinny",
             Tile::Narrow => "narrow",
+            Tile::HalfWide => "half_wide",
+            Tile::HalfTall => "half_tall",
+            Tile::Slim => "slim",
+            Tile::HalfSkinny => "half_skinny",
         }
+    }
+
+    /// The tile named `name` ([`Tile::name`]).
+    pub fn from_name(name: &str) -> Option<Tile> {
+        Tile::ALL.into_iter().find(|t| t.name() == name)
     }
 
     /// The tile that wastes least: padded area (rows x columns computed), doubled for
@@ -152,7 +225,7 @@ impl Tile {
                 _ => area,
             }
         };
-        Tile::ALL
+        Tile::HEURISTIC
             .into_iter()
             .min_by_key(|&t| cost(t))
             .unwrap_or(Tile::Square)

@@ -10,7 +10,7 @@
 //! Buffers reach a kernel through a bindings struct made by [`bindings!`](crate::bindings):
 //! one field per binding, named like the WGSL variable, so a call site names what it binds.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use crate::gpu::Gpu;
@@ -409,6 +409,10 @@ fn same_names(a: &[BindingDecl], b: &[BindingDecl]) -> bool {
 pub(crate) struct KernelCache {
     modules: Mutex<HashMap<&'static str, wgpu::ShaderModule>>,
     kernels: Mutex<HashMap<(&'static str, usize), Kernel>>,
+    /// Kernel choices measured on (or loaded for) this device, by kernel family and shape
+    /// class, as the family's text (`conv::tune`); ordered, so a saved cache reads the same
+    /// for the same entries.
+    tuned: Mutex<BTreeMap<(&'static str, String), String>>,
 }
 
 impl KernelCache {
@@ -444,6 +448,27 @@ impl Gpu {
     /// build there.
     pub(crate) fn kernel(&self, decl: &'static KernelDecl, variant: usize) -> Kernel {
         self.kernel_cache().get(self.device(), decl, variant)
+    }
+
+    /// The tuned choice of kernel `family` for shape `class` on this device, if any.
+    pub(crate) fn tuned(&self, family: &'static str, class: &str) -> Option<String> {
+        lock(&self.kernel_cache().tuned)
+            .get(&(family, class.to_string()))
+            .cloned()
+    }
+
+    /// Stores `choice` as `family`'s tuned choice for `class` on this device.
+    pub(crate) fn set_tuned(&self, family: &'static str, class: &str, choice: &str) {
+        lock(&self.kernel_cache().tuned).insert((family, class.to_string()), choice.to_string());
+    }
+
+    /// Every (class, choice) of `family` on this device, ordered by class.
+    pub(crate) fn tuned_entries(&self, family: &'static str) -> Vec<(String, String)> {
+        lock(&self.kernel_cache().tuned)
+            .iter()
+            .filter(|((f, _), _)| *f == family)
+            .map(|((_, c), v)| (c.clone(), v.clone()))
+            .collect()
     }
 }
 
