@@ -853,3 +853,218 @@ fn pipelines_built_on_first_use_or_by_prepare() {
 fn bits(v: &[f32]) -> Vec<u32> {
     v.iter().map(|x| x.to_bits()).collect()
 }
+
+/// Forward and both gradients of `plan` on the GPU (record calls, one submission each), as
+/// host vectors: (y, grad_input, grad_weight, grad_bias).
+fn run_plan(
+    plan: &tied::conv::Conv2dPlan,
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    dy: &[f32],
+) -> [Vec<f32>; 4] {
+    use tied::buffer::{read_back, upload, zeros};
+    use tied::conv::ForwardBuffers;
+    let gpu = common::gpu();
+    let s = *plan.shape();
+    let (xb, wb, bb, dyb) = (
+        upload(gpu, "x", x),
+        upload(gpu, "w", w),
+        upload(gpu, "b", b),
+        upload(gpu, "dy", dy),
+    );
+    let (yb, gib, gwb, gbb) = (
+        zeros(gpu, "y", s.output_len()),
+        zeros(gpu, "gi", s.input_len()),
+        zeros(gpu, "gw", s.weight_len()),
+        zeros(gpu, "gb", s.bias_len()),
+    );
+    let mut enc = gpu.device().create_command_encoder(&Default::default());
+    let fb = ForwardBuffers {
+        input: &xb,
+        weight: &wb,
+        bias: s.bias.then_some(&bb),
+        output: &yb,
+    };
+    plan.record_forward(&mut enc, &fb).expect("forward");
+    let db = BackwardDataBuffers {
+        grad_output: &dyb,
+        weight: &wb,
+        grad_input: &gib,
+    };
+    plan.record_backward_data(&mut enc, &db)
+        .expect("input gradient");
+    let wbuf = BackwardWeightBuffers {
+        grad_output: &dyb,
+        input: &xb,
+        grad_weight: &gwb,
+        grad_bias: s.bias.then_some(&gbb),
+    };
+    plan.record_backward_weight(&mut enc, &wbuf)
+        .expect("weight gradient");
+    gpu.queue().submit([enc.finish()]);
+    let read = |buf, len| pollster::block_on(read_back(gpu, buf, len)).expect("read back");
+    [
+        read(&yb, s.output_len()),
+        read(&gib, s.input_len()),
+        read(&gwb, s.weight_len()),
+        read(&gbb, s.bias_len()),
+    ]
+}
+
+/// `plan`'s four results against the CPU twins; returns them.
+fn check_plan(plan: &tied::conv::Conv2dPlan, seed: u64, what: &str) -> [Vec<f32>; 4] {
+    let s = *plan.shape();
+    let mut rng = Rng::new(seed);
+    let x = rng.vec(s.input_len());
+    let w = rng.vec(s.weight_len());
+    let b = rng.vec(s.bias_len());
+    let dy = rng.vec(s.output_len());
+    let got = run_plan(plan, &x, &w, &b, &dy);
+    let bias = s.bias.then_some(&b[..]);
+    let abs_b = abs(&b);
+    let want = [
+        (
+            cpu::forward(&s, &x, &w, bias),
+            cpu::forward(&s, &abs(&x), &abs(&w), s.bias.then_some(&abs_b[..])),
+        ),
+        (
+            cpu::backward_data(&s, &dy, &w),
+            cpu::backward_data(&s, &abs(&dy), &abs(&w)),
+        ),
+        (
+            cpu::backward_weight(&s, &dy, &x),
+            cpu::backward_weight(&s, &abs(&dy), &abs(&x)),
+        ),
+        if s.bias {
+            (
+                cpu::backward_bias(&s, &dy),
+                cpu::backward_bias(&s, &abs(&dy)),
+            )
+        } else {
+            (vec![], vec![])
+        },
+    ];
+    for (i, (g, (r, scale))) in got.iter().zip(&want).enumerate() {
+        let e = max_rel_err(g, r, scale);
+        assert!(e <= TOL, "{what}: result {i} max rel err {e}");
+    }
+    got
+}
+
+/// Every tile the tuner can pick, at the heuristic's K splits, one split and three, on every
+/// GEMM op of shapes with stride phases, groups, a 1x1 kernel, a fully connected kernel, one
+/// input channel and long K: each against the CPU twins, running the forced tile, and the same
+/// bits when run again.
+#[test]
+fn every_tunable_variant_matches_cpu_and_repeats_bits() {
+    use tied::conv::{Conv2dChoice, GemmChoice, Tile, Tuning};
+    let _serial = common::serial();
+    let shapes = [
+        Conv2dShape::new(2, 4, 6, [9, 8], [3, 3])
+            .stride(2)
+            .padding(1)
+            .groups(2)
+            .with_bias(true),
+        Conv2dShape::new(2, 8, 8, [6, 6], [1, 1]).with_bias(true),
+        Conv2dShape::new(3, 8, 5, [3, 3], [3, 3]),
+        Conv2dShape::new(2, 1, 6, [20, 20], [5, 5])
+            .padding(2)
+            .with_bias(true),
+    ];
+    for (si, shape) in shapes.iter().enumerate() {
+        for tile in Tile::ALL {
+            for splits in [0, 1, 3] {
+                let c = Some(GemmChoice { tile, splits });
+                let choice = Conv2dChoice {
+                    forward: c,
+                    input_gradient: c,
+                    weight_gradient: c,
+                };
+                let plan = common::conv()
+                    .plan_with(shape, Tuning::Fixed(choice))
+                    .expect("plan");
+                let tiles = plan.tiles();
+                assert_eq!(tiles.forward, tile.name());
+                assert_eq!(tiles.weight_gradient, tile.name());
+                assert!(tiles.input_gradient.iter().all(|t| *t == tile.name()));
+                assert_eq!(plan.choice(), choice);
+                let what = format!("{} {}", shape.describe(), choice.describe());
+                let seed = 500 + si as u64;
+                let first = check_plan(&plan, seed, &what);
+                let again = check_plan(&plan, seed, &what);
+                for (a, b) in first.iter().zip(&again) {
+                    assert_eq!(bits(a), bits(b), "{what}: bits differ between runs");
+                }
+            }
+        }
+    }
+}
+
+/// `Tuning::Default` is `plan`; `plan_tuned` measures once per class, stores a choice that
+/// `Tuning::Cached` then uses, and matches the CPU twins; the cache saves and loads (on a
+/// fresh device of the same adapter), and a bad cache loads nothing.
+#[test]
+fn tuned_plans_cache_save_and_load() {
+    use tied::conv::{shape_class, Conv2d, Tuning};
+    let _serial = common::serial();
+    let gpu = common::fresh_gpu();
+    let conv = Conv2d::new(&gpu).unwrap();
+    let shape = Conv2dShape::new(2, 3, 8, [10, 10], [3, 3])
+        .padding(1)
+        .with_bias(true);
+    let default = conv.plan(&shape).unwrap();
+    let same = conv.plan_with(&shape, Tuning::Default).unwrap();
+    assert_eq!(default.tiles(), same.tiles());
+    assert_eq!(default.splits(), same.splits());
+    assert_eq!(default.choice(), Default::default());
+    assert!(!conv.save_tuning().contains(&shape_class(&shape)));
+
+    let tuned = conv.plan_tuned(&shape).unwrap();
+    let saved = conv.save_tuning();
+    let line = saved
+        .lines()
+        .find(|l| l.contains(&shape_class(&shape)))
+        .expect("the class is cached");
+    assert!(line.ends_with(&tuned.choice().describe()), "{line}");
+    let cached = conv.plan_with(&shape, Tuning::Cached).unwrap();
+    assert_eq!(cached.choice(), tuned.choice());
+    // Same class (channels and positions within the same powers of two): no new entry.
+    let neighbour = Conv2dShape::new(2, 4, 7, [9, 10], [3, 3])
+        .padding(1)
+        .with_bias(true);
+    assert_eq!(shape_class(&neighbour), shape_class(&shape));
+    assert_eq!(
+        conv.plan_tuned(&neighbour).unwrap().choice(),
+        tuned.choice()
+    );
+    assert_eq!(conv.save_tuning(), saved);
+    let on_shared = common::conv()
+        .plan_with(&shape, Tuning::Fixed(tuned.choice()))
+        .unwrap();
+    check_plan(&on_shared, 7, "tuned");
+
+    let other = Conv2d::new(&common::fresh_gpu()).unwrap();
+    assert_eq!(
+        other.plan_with(&shape, Tuning::Cached).unwrap().choice(),
+        Default::default()
+    );
+    assert_eq!(other.load_tuning(&saved).unwrap(), 1);
+    assert_eq!(
+        other.plan_with(&shape, Tuning::Cached).unwrap().choice(),
+        tuned.choice()
+    );
+
+    let fresh = Conv2d::new(&common::fresh_gpu()).unwrap();
+    let device_line = saved.lines().nth(1).unwrap();
+    for bad in [
+        saved.replacen("tied-tuning 1", "tied-tuning 0", 1),
+        saved.replacen(device_line, "device some other GPU", 1),
+        format!("{saved}conv2d k3x3 fwd=square/x ig=default wg=default\n"),
+        format!("{saved}conv2d k3x3 fwd=round/1 ig=default wg=default\n"),
+    ] {
+        let err = fresh.load_tuning(&bad).unwrap_err();
+        assert!(matches!(err, tied::Error::Data { .. }), "{err}");
+        assert!(!fresh.save_tuning().contains("conv2d "), "nothing loaded");
+    }
+}
