@@ -18,11 +18,24 @@
 //   fn a_value(t, m, k, e) -> f32: A[m, k], with e = k_entry(t, k); called only in range;
 //   fn b_value(c, e) -> f32: B[k, n] of column c (through `term`), `no_term()` where the column
 //   has no term (see conv_gemm_common.wgsl).
-// The host launches it with WG_M = 1 and WG_N = 64 or 4, so tile_id() sees 4 x 256 or 4 x 16
-// tiles.
+// The host launches it with WG_M = 1 and 4 * WG_N columns per tile (see src/conv/tiles.rs).
+
+// Columns per thread (1, 2 or 4; the host's `Tile`): with CPT > 1 (skinny tiles only, one
+// slice) a thread owns columns n0 + c, n0 + c + cols, ... (c = lid % cols, cols = threads per
+// slice), so each staged K step's A value and entry, read once from workgroup memory, feed CPT
+// columns (register blocking along n; neighbouring threads still read neighbouring columns).
+// The columns' accumulators are acc0..acc3 of conv_gemm_common.wgsl, written out statement by
+// statement (no private array, no inner loop for the loop limiter to count).
+override CPT: u32 = 1u;
 
 var<workgroup> skinny_a: array<vec4<f32>, SKINNY_K>;
 var<workgroup> skinny_entries: array<vec4<i32>, SKINNY_K>;
+
+// acc += a * b unless b is no term (`masked`: the stage's A holds an Inf or NaN).
+fn skinny_fma(a: vec4<f32>, b: f32, acc: vec4<f32>, masked: bool) -> vec4<f32> {
+    let fused = fma(a, vec4<f32>(b), acc);
+    return select(fused, acc, masked && bitcast<u32>(b) == NO_TERM);
+}
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn skinny(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -30,14 +43,21 @@ fn skinny(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
     if (!t.valid) {
         return;
     }
-    let cols = 4u * WG_N;
+    let cols = 4u * WG_N / CPT;
     let slices = WORKGROUP_SIZE / cols;
     let slice = lid / cols;
     let n = t.n0 + lid % cols;
     let n_ok = n < p.gemm_n;
-    // Idle threads of the last tile decode the last column and never use it.
-    let col = column(t, min(n, p.gemm_n - 1u));
-    var acc = vec4<f32>(0.0);
+    // Idle threads of the last tile decode the last column and never store it.
+    let last = p.gemm_n - 1u;
+    let col0 = column(t, min(n, last));
+    let col1 = column(t, min(n + cols, last));
+    let col2 = column(t, min(n + 2u * cols, last));
+    let col3 = column(t, min(n + 3u * cols, last));
+    acc0 = vec4<f32>(0.0);
+    acc1 = vec4<f32>(0.0);
+    acc2 = vec4<f32>(0.0);
+    acc3 = vec4<f32>(0.0);
     clear_nonfinite(lid);
     for (var k0 = t.k_begin; k0 < t.k_end; k0 += SKINNY_K) {
         let k = k0 + lid;
@@ -57,22 +77,27 @@ fn skinny(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
         skinny_a[lid] = a;
         skinny_entries[lid] = e;
         workgroupBarrier();
-        // Stages whose A holds an Inf or NaN skip absent terms (see conv_gemm_common.wgsl).
+        // Stages whose A holds an Inf or NaN skip absent terms (see conv_gemm_common.wgsl);
+        // finite ones run the plain FMA, with the same bits.
         let masked = tile_nonfinite(k0);
         let steps = select(0u, min(SKINNY_K, t.k_end - k0), n_ok);
-        for (var kk = select(slice, steps, masked); kk < steps; kk += slices) {
-            acc = fma(skinny_a[kk], vec4<f32>(b_value(col, skinny_entries[kk])), acc);
-        }
-        for (var kk = select(steps, slice, masked); kk < steps; kk += slices) {
-            let b = b_value(col, skinny_entries[kk]);
-            let fused = fma(skinny_a[kk], vec4<f32>(b), acc);
-            acc = select(fused, acc, bitcast<u32>(b) == NO_TERM);
+        for (var kk = slice; kk < steps; kk += slices) {
+            let a = skinny_a[kk];
+            let e = skinny_entries[kk];
+            acc0 = skinny_fma(a, b_value(col0, e), acc0, masked);
+            if (CPT > 1u) {
+                acc1 = skinny_fma(a, b_value(col1, e), acc1, masked);
+            }
+            if (CPT > 2u) {
+                acc2 = skinny_fma(a, b_value(col2, e), acc2, masked);
+                acc3 = skinny_fma(a, b_value(col3, e), acc3, masked);
+            }
         }
         workgroupBarrier();
     }
-    // Narrow tiles: a tree over the slices, slice s adding slice s + half.
+    // Narrow tiles (CPT = 1): a tree over the slices, slice s adding slice s + half.
     if (slices > 1u) {
-        skinny_a[lid] = acc;
+        skinny_a[lid] = acc0;
         workgroupBarrier();
         for (var half = slices / 2u; half > 0u; half /= 2u) {
             if (slice < half) {
@@ -80,12 +105,16 @@ fn skinny(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
             }
             workgroupBarrier();
         }
-        acc = skinny_a[lid];
+        acc0 = skinny_a[lid];
     }
-    if (slice == 0u && n_ok) {
-        for (var i = 0u; i < 4u; i++) {
-            if (t.m0 + i < p.gemm_m) {
-                store_c(t, t.m0 + i, n, acc[i]);
+    if (slice == 0u) {
+        let accs = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
+        for (var j = 0u; j < CPT; j++) {
+            let nj = n + j * cols;
+            for (var i = 0u; i < 4u; i++) {
+                if (nj < p.gemm_n && t.m0 + i < p.gemm_m) {
+                    store_c(t, t.m0 + i, nj, accs[j][i]);
+                }
             }
         }
     }

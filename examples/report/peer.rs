@@ -8,7 +8,8 @@
 //! timed samples. One JSON object per line with the peer's keys (`peer`, `version`, `case`,
 //! `op`, `ms`, `gflops`) plus `variant` (the tiles and K splits the plan runs) and `tuning`.
 //! Knobs as the peer's: `TIED_PEER_ROUNDS`, `TIED_PEER_ITERS`, `TIED_PEER_WARMUP`,
-//! `TIED_PEER_CASES=A,C`.
+//! `TIED_PEER_CASES=A,C`, and `TIED_PEER_SPLIT=1`, which adds the ops `backward_data` and
+//! `backward_weight` (the two halves of `backward`, timed alone; the peer has no such lines).
 //!
 //! `--peer FILE[,FILE..]` reads the peer's JSON lines and prints burn / tied per case and op
 //! (above 1: the crate is faster) and the median ratio; with several files (or `--tied
@@ -113,6 +114,11 @@ impl Bench {
             };
             self.plan.record_forward(&mut enc, &fb).expect("record");
         } else {
+            let (data, weight) = match op {
+                "backward_data" => (true, false),
+                "backward_weight" => (false, true),
+                _ => (true, true),
+            };
             let db = BackwardDataBuffers {
                 grad_output: dy,
                 weight: w,
@@ -124,12 +130,16 @@ impl Bench {
                 grad_weight: gw,
                 grad_bias: bias.then_some(gb),
             };
-            self.plan
-                .record_backward_data(&mut enc, &db)
-                .expect("record");
-            self.plan
-                .record_backward_weight(&mut enc, &wb)
-                .expect("record");
+            if data {
+                self.plan
+                    .record_backward_data(&mut enc, &db)
+                    .expect("record");
+            }
+            if weight {
+                self.plan
+                    .record_backward_weight(&mut enc, &wb)
+                    .expect("record");
+            }
         }
         self.gpu.queue().submit([enc.finish()]);
         self.gpu
@@ -159,7 +169,10 @@ pub fn run(gpu: &Gpu, conv: &Conv2d, tuning: Tuning, tuning_name: &str) -> Vec<L
             .filter(|c| !c.is_empty())
             .collect()
     });
-    let ops = ["forward", "backward"];
+    let mut ops = vec!["forward", "backward"];
+    if env_usize("TIED_PEER_SPLIT", 0) == 1 {
+        ops.extend(["backward_data", "backward_weight"]);
+    }
     let t_plan = Instant::now();
     let benches: Vec<(&str, Bench)> = IDS
         .iter()
@@ -189,7 +202,7 @@ pub fn run(gpu: &Gpu, conv: &Conv2d, tuning: Tuning, tuning_name: &str) -> Vec<L
     for (ci, (id, bench)) in benches.iter().enumerate() {
         for (oi, op) in ops.iter().enumerate() {
             let med = median(&samples[ci][oi]);
-            let flops = bench.shape.flops() * if oi == 0 { 1.0 } else { 2.0 };
+            let flops = bench.shape.flops() * if oi == 1 { 2.0 } else { 1.0 };
             println!(
                 "{{\"peer\":\"tied\",\"version\":\"{}\",\"case\":\"{id}\",\"op\":\"{op}\",\"ms\":{med:.3},\"gflops\":{:.3},\"variant\":\"{}\",\"tuning\":\"{tuning_name}\"}}",
                 env!("CARGO_PKG_VERSION"),

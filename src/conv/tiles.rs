@@ -28,19 +28,21 @@ pub(super) fn chunk_of(k: u32, splits: u32) -> u32 {
     k.max(1).div_ceil(splits).div_ceil(16) * 16
 }
 
-/// (WG_M, WG_N, KT) of each [`Tile`], in declaration order. A tile has 4 * WG_M rows and
-/// 4 * WG_N columns; register tiles have WG_M x WG_N threads and K depth KT, skinny ones
-/// (`skinny` entry point, WG_M = 1) ignore KT.
-const TILE_SHAPES: [(u32, u32, u32); 9] = [
-    (16, 16, 16),
-    (4, 64, 8),
-    (64, 4, 8),
-    (1, 64, 8),
-    (1, 4, 8),
-    (8, 32, 16),
-    (32, 8, 16),
-    (1, 16, 8),
-    (1, 32, 8),
+/// (WG_M, WG_N, KT, CPT) of each [`Tile`], in declaration order. A tile has 4 * WG_M rows
+/// and 4 * WG_N columns; register tiles have WG_M x WG_N threads and K depth KT, skinny ones
+/// (`skinny` entry point, WG_M = 1) ignore KT and give each thread CPT columns.
+const TILE_SHAPES: [(u32, u32, u32, u32); 11] = [
+    (16, 16, 16, 1),
+    (4, 64, 8, 1),
+    (64, 4, 8, 1),
+    (1, 64, 8, 1),
+    (1, 4, 8, 1),
+    (8, 32, 16, 1),
+    (32, 8, 16, 1),
+    (1, 16, 8, 1),
+    (1, 32, 8, 1),
+    (1, 128, 8, 2),
+    (1, 256, 8, 4),
 ];
 
 // Register tiles fill the workgroup, and their loaders need KT to divide it; skinny tiles
@@ -49,13 +51,15 @@ const TILE_SHAPES: [(u32, u32, u32); 9] = [
 const _: () = {
     let mut i = 0;
     while i < TILE_SHAPES.len() {
-        let (wm, wn, kt) = TILE_SHAPES[i];
+        let (wm, wn, kt, cpt) = TILE_SHAPES[i];
         assert!(WORKGROUP_SIZE.is_multiple_of(kt));
         if Tile::ALL[i].is_skinny() {
-            assert!(wm == 1 && WORKGROUP_SIZE.is_multiple_of(4 * wn));
-            assert!((WORKGROUP_SIZE / (4 * wn)).is_power_of_two());
+            // Several columns per thread only with one slice (no tree), at most 4.
+            assert!(cpt == 1 || (cpt <= 4 && 4 * wn == cpt * WORKGROUP_SIZE));
+            assert!(wm == 1 && WORKGROUP_SIZE.is_multiple_of(4 * wn / cpt));
+            assert!((WORKGROUP_SIZE / (4 * wn / cpt)).is_power_of_two());
         } else {
-            assert!(wm * wn == WORKGROUP_SIZE);
+            assert!(wm * wn == WORKGROUP_SIZE && cpt == 1);
         }
         assert!(Tile::ALL[i] as usize == i);
         i += 1;
@@ -66,7 +70,8 @@ const _: () = {
 /// first five per launch, the one that wastes the least padding; a tuned plan
 /// ([`Tuning`](super::Tuning)) may run any of them. Every tile gives the same result up to
 /// the order of additions; register tiles (`Square`, `Wide`, `Tall`, `HalfWide`,
-/// `HalfTall`) and `Skinny` add K in order, so at equal K splits they give the same bits.
+/// `HalfTall`) and the one-slice skinny tiles (`Skinny`, `SkinnyX2`, `SkinnyX4`) add K in
+/// order, so at equal K splits they give the same bits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Tile {
     /// 64 x 64, a 4 x 4 register block per thread, K depth 16.
@@ -89,6 +94,11 @@ pub enum Tile {
     Slim,
     /// 4 rows x 128 columns, 2 threads per column splitting K.
     HalfSkinny,
+    /// 4 rows x 512 columns, two columns per thread: each staged K step's weights and tap
+    /// feed two columns.
+    SkinnyX2,
+    /// 4 rows x 1,024 columns, four columns per thread.
+    SkinnyX4,
 }
 
 /// The tiles of the register-tile entry point `main`, in the order of its variants.
@@ -100,8 +110,14 @@ pub(super) const MAIN_TILES: [Tile; 5] = [
     Tile::HalfTall,
 ];
 /// The tiles of the `skinny` entry point, in the order of its variants.
-pub(super) const SKINNY_TILES: [Tile; 4] =
-    [Tile::Skinny, Tile::Narrow, Tile::Slim, Tile::HalfSkinny];
+pub(super) const SKINNY_TILES: [Tile; 6] = [
+    Tile::Skinny,
+    Tile::Narrow,
+    Tile::Slim,
+    Tile::HalfSkinny,
+    Tile::SkinnyX2,
+    Tile::SkinnyX4,
+];
 
 /// The override sets of `main`'s variants ([`MAIN_TILES`] order).
 pub(super) static MAIN_VARIANTS: [&[(&str, f64)]; 5] = [
@@ -112,16 +128,18 @@ pub(super) static MAIN_VARIANTS: [&[(&str, f64)]; 5] = [
     &MAIN_TILES[4].constants(),
 ];
 /// The override sets of `skinny`'s variants ([`SKINNY_TILES`] order).
-pub(super) static SKINNY_VARIANTS: [&[(&str, f64)]; 4] = [
+pub(super) static SKINNY_VARIANTS: [&[(&str, f64)]; 6] = [
     &SKINNY_TILES[0].constants(),
     &SKINNY_TILES[1].constants(),
     &SKINNY_TILES[2].constants(),
     &SKINNY_TILES[3].constants(),
+    &SKINNY_TILES[4].constants(),
+    &SKINNY_TILES[5].constants(),
 ];
 
 impl Tile {
     /// Every tile, in declaration order.
-    pub const ALL: [Tile; 9] = [
+    pub const ALL: [Tile; 11] = [
         Tile::Square,
         Tile::Wide,
         Tile::Tall,
@@ -131,6 +149,8 @@ impl Tile {
         Tile::HalfTall,
         Tile::Slim,
         Tile::HalfSkinny,
+        Tile::SkinnyX2,
+        Tile::SkinnyX4,
     ];
 
     /// The tiles the untuned heuristic ([`Tile::pick`]) chooses from.
@@ -142,15 +162,21 @@ impl Tile {
         Tile::Narrow,
     ];
 
-    /// (WG_M, WG_N, KT): see [`TILE_SHAPES`].
-    const fn dims(self) -> (u32, u32, u32) {
+    /// (WG_M, WG_N, KT, CPT): see [`TILE_SHAPES`].
+    const fn dims(self) -> (u32, u32, u32, u32) {
         TILE_SHAPES[self as usize]
     }
 
-    /// The pipeline constants of this tile in `conv_gemm_common.wgsl`.
-    pub(super) const fn constants(self) -> [(&'static str, f64); 3] {
-        let (wm, wn, kt) = self.dims();
-        [("WG_M", wm as f64), ("WG_N", wn as f64), ("KT", kt as f64)]
+    /// The pipeline constants of this tile in `conv_gemm_common.wgsl` and
+    /// `conv_gemm_skinny.wgsl`.
+    pub(super) const fn constants(self) -> [(&'static str, f64); 4] {
+        let (wm, wn, kt, cpt) = self.dims();
+        [
+            ("WG_M", wm as f64),
+            ("WG_N", wn as f64),
+            ("KT", kt as f64),
+            ("CPT", cpt as f64),
+        ]
     }
 
     /// Rows of C one workgroup computes.
@@ -167,14 +193,19 @@ impl Tile {
     pub(super) const fn is_skinny(self) -> bool {
         matches!(
             self,
-            Tile::Skinny | Tile::Narrow | Tile::Slim | Tile::HalfSkinny
+            Tile::Skinny
+                | Tile::Narrow
+                | Tile::Slim
+                | Tile::HalfSkinny
+                | Tile::SkinnyX2
+                | Tile::SkinnyX4
         )
     }
 
     /// Whether several threads share a column, splitting its K steps (tiles of the `skinny`
     /// entry point narrower than the workgroup).
     pub(super) fn splits_k_across_threads(self) -> bool {
-        self.is_skinny() && self.cols() < WORKGROUP_SIZE
+        self.is_skinny() && self.cols() / self.dims().3 < WORKGROUP_SIZE
     }
 
     /// The index of this tile among its entry point's variants.
@@ -189,7 +220,7 @@ impl Tile {
 
     /// The name [`Conv2dPlan::tiles`](super::Conv2dPlan::tiles) reports (and the tuning
     /// cache's text uses): `square`, `wide`, `tall`, `skinny`, `narrow`, `half_wide`,
-    /// `half_tall`, `slim`, `half_skinny`.
+    /// `half_tall`, `slim`, `half_skinny`, `skinny_x2`, `skinny_x4`.
     pub fn name(self) -> &'static str {
         match self {
             Tile::Square => "square",
@@ -201,6 +232,8 @@ impl Tile {
             Tile::HalfTall => "half_tall",
             Tile::Slim => "slim",
             Tile::HalfSkinny => "half_skinny",
+            Tile::SkinnyX2 => "skinny_x2",
+            Tile::SkinnyX4 => "skinny_x4",
         }
     }
 
