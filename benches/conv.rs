@@ -2,6 +2,10 @@
 //! from timestamp queries (or wall time after a full sync when the device has none), with the
 //! CPU twin beside them. Throughput is FLOPs (2 per multiply-add) as elements.
 //!
+//! Plans are tuned on the device (`Conv2d::plan_tuned`): each case's name ends with the
+//! variant the tuner chose (tiles and K splits of the forward, input and weight gradient), and
+//! the default heuristic's plan is timed beside it as `*_default` when it differs.
+//!
 //! `cargo bench --bench conv` (full cases); `TIED_BENCH_QUICK=1 cargo bench --bench conv`
 //! (small cases for software GPUs). Choose the adapter with `WGPU_BACKEND`.
 
@@ -35,7 +39,8 @@ fn conv_benches(c: &mut Criterion) {
             rng.vec(s.bias_len()),
             rng.vec(s.output_len()),
         );
-        let plan = conv.plan(s).expect("plan");
+        let tuned = conv.plan_tuned(s).expect("tuned plan");
+        let default = conv.plan(s).expect("plan");
         let (xb, wb, bb, dyb) = (
             upload(&gpu, "x", &x),
             upload(&gpu, "w", &w),
@@ -48,40 +53,59 @@ fn conv_benches(c: &mut Criterion) {
             zeros(&gpu, "gw", s.weight_len()),
             zeros(&gpu, "gb", s.bias_len()),
         );
-        let case = s.describe();
         group.throughput(Throughput::Elements(s.flops() as u64));
-        let fwd = ForwardBuffers {
-            input: &xb,
-            weight: &wb,
-            bias: s.bias.then_some(&bb),
-            output: &yb,
-        };
-        group.bench_function(BenchmarkId::new("forward_gpu", &case), |bench| {
-            bench.iter_custom(|iters| {
-                common::gpu_time(&gpu, iters, |e| plan.record_forward(e, &fwd))
-            })
-        });
-        let bwd_data = BackwardDataBuffers {
-            grad_output: &dyb,
-            weight: &wb,
-            grad_input: &gib,
-        };
-        group.bench_function(BenchmarkId::new("backward_data_gpu", &case), |bench| {
-            bench.iter_custom(|iters| {
-                common::gpu_time(&gpu, iters, |e| plan.record_backward_data(e, &bwd_data))
-            })
-        });
-        let bwd_weight = BackwardWeightBuffers {
-            grad_output: &dyb,
-            input: &xb,
-            grad_weight: &gwb,
-            grad_bias: s.bias.then_some(&gbb),
-        };
-        group.bench_function(BenchmarkId::new("backward_weight_gpu", &case), |bench| {
-            bench.iter_custom(|iters| {
-                common::gpu_time(&gpu, iters, |e| plan.record_backward_weight(e, &bwd_weight))
-            })
-        });
+        let differs = tuned.tiles() != default.tiles() || tuned.splits() != default.splits();
+        let plans = [
+            Some((&tuned, "")),
+            differs.then_some((&default, "_default")),
+        ];
+        for (plan, suffix) in plans.into_iter().flatten() {
+            let case = format!("{} [{}]", s.describe(), plan.variant());
+            let fwd = ForwardBuffers {
+                input: &xb,
+                weight: &wb,
+                bias: s.bias.then_some(&bb),
+                output: &yb,
+            };
+            group.bench_function(
+                BenchmarkId::new(format!("forward_gpu{suffix}"), &case),
+                |bench| {
+                    bench.iter_custom(|iters| {
+                        common::gpu_time(&gpu, iters, |e| plan.record_forward(e, &fwd))
+                    })
+                },
+            );
+            let bwd_data = BackwardDataBuffers {
+                grad_output: &dyb,
+                weight: &wb,
+                grad_input: &gib,
+            };
+            group.bench_function(
+                BenchmarkId::new(format!("backward_data_gpu{suffix}"), &case),
+                |bench| {
+                    bench.iter_custom(|iters| {
+                        common::gpu_time(&gpu, iters, |e| plan.record_backward_data(e, &bwd_data))
+                    })
+                },
+            );
+            let bwd_weight = BackwardWeightBuffers {
+                grad_output: &dyb,
+                input: &xb,
+                grad_weight: &gwb,
+                grad_bias: s.bias.then_some(&gbb),
+            };
+            group.bench_function(
+                BenchmarkId::new(format!("backward_weight_gpu{suffix}"), &case),
+                |bench| {
+                    bench.iter_custom(|iters| {
+                        common::gpu_time(&gpu, iters, |e| {
+                            plan.record_backward_weight(e, &bwd_weight)
+                        })
+                    })
+                },
+            );
+        }
+        let case = s.describe();
         let bias = s.bias.then_some(&b[..]);
         group.bench_function(BenchmarkId::new("forward_cpu_twin", &case), |bench| {
             bench.iter(|| cpu::forward(s, &x, &w, bias))

@@ -113,7 +113,7 @@ impl Report {
         if !self.json {
             println!("adapter: {}  backend: {}", self.adapter, self.backend);
             println!(
-                "{:<24} {:<34} {:>10} {:>10} {:>9} {:>9} {:>8} {:>8} {:>10} {:>6} {}",
+                "{:<24} {:<34} {:>10} {:>10} {:>9} {:>9} {:>8} {:>8} {:>10} {:>6} variant",
                 "kernel",
                 "case",
                 "gpu_ms",
@@ -124,7 +124,6 @@ impl Report {
                 "speedup",
                 "max_rel",
                 "timer",
-                "variant"
             );
         }
     }
@@ -622,7 +621,7 @@ fn run_conv_case(
         rng.vec(s.output_len()),
     );
     let plan = conv.plan_with(s, c.tuning)?;
-    let variant = peer::variant(&plan);
+    let variant = plan.variant();
     let (xb, wb, bb, dyb) = (
         upload(gpu, "x", &x),
         upload(gpu, "w", &w),

@@ -51,20 +51,6 @@ fn median(samples: &[f64]) -> f64 {
     }
 }
 
-/// The tiles and K splits a plan runs, e.g. `fwd square/1 ig skinny/1 wg narrow/4`.
-pub fn variant(plan: &Conv2dPlan) -> String {
-    let t = plan.tiles();
-    let [sf, sd, sw] = plan.splits();
-    let mut ig: Vec<&str> = t.input_gradient.clone();
-    ig.dedup();
-    format!(
-        "fwd {}/{sf} ig {}/{sd} wg {}/{sw}",
-        t.forward,
-        ig.join("+"),
-        t.weight_gradient
-    )
-}
-
 /// One case's buffers and plan, and its two timed ops.
 struct Bench {
     gpu: Gpu,
@@ -207,7 +193,7 @@ pub fn run(gpu: &Gpu, conv: &Conv2d, tuning: Tuning, tuning_name: &str) -> Vec<L
                 "{{\"peer\":\"tied\",\"version\":\"{}\",\"case\":\"{id}\",\"op\":\"{op}\",\"ms\":{med:.3},\"gflops\":{:.3},\"variant\":\"{}\",\"tuning\":\"{tuning_name}\"}}",
                 env!("CARGO_PKG_VERSION"),
                 flops / (med * 1e6),
-                variant(&bench.plan),
+                bench.plan.variant(),
             );
             out.push(Line {
                 case: id.to_string(),

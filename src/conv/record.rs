@@ -68,6 +68,22 @@ impl Conv2dPlan {
         }
     }
 
+    /// The tiles and K splits of each GEMM op in one line, e.g. `fwd square/1 ig skinny/2
+    /// wg narrow/4` (`ig` lists each stride phase's tile once, joined by `+`): what the report
+    /// and the benches print as a case's variant.
+    pub fn variant(&self) -> String {
+        let t = self.tiles();
+        let [sf, sd, sw] = self.splits();
+        let mut ig = t.input_gradient;
+        ig.dedup();
+        format!(
+            "fwd {}/{sf} ig {}/{sd} wg {}/{sw}",
+            t.forward,
+            ig.join("+"),
+            t.weight_gradient
+        )
+    }
+
     fn device(&self) -> &wgpu::Device {
         self.conv.gpu.device()
     }
