@@ -1068,3 +1068,26 @@ fn tuned_plans_cache_save_and_load() {
         assert!(!fresh.save_tuning().contains("conv2d "), "nothing loaded");
     }
 }
+
+/// A dense layer's plan takes a tuning too: each tile on its three GEMMs (its conv plan)
+/// against the CPU twins.
+#[test]
+fn linear_plans_run_every_tunable_variant() {
+    use tied::conv::{Conv2dChoice, GemmChoice, Tile, Tuning};
+    use tied::train::{Linear, LinearShape};
+    let _serial = common::serial();
+    let linear = Linear::new(common::conv());
+    let shape = LinearShape::new(5, 40, 12);
+    for tile in Tile::ALL {
+        let c = Some(GemmChoice { tile, splits: 2 });
+        let choice = Conv2dChoice {
+            forward: c,
+            input_gradient: c,
+            weight_gradient: c,
+        };
+        let plan = linear.plan_with(shape, Tuning::Fixed(choice)).unwrap();
+        let conv = plan.conv_plan();
+        assert_eq!(conv.tiles().forward, tile.name());
+        check_plan(conv, 77, &format!("linear {}", choice.describe()));
+    }
+}

@@ -3,7 +3,7 @@
 
 use crate::conv::{
     BackwardDataBuffers, BackwardWeightBuffers, Conv2d, Conv2dGrads, Conv2dPlan, Conv2dShape,
-    ForwardBuffers,
+    ForwardBuffers, Tuning,
 };
 use crate::error::Result;
 
@@ -68,9 +68,18 @@ impl Linear {
     /// # Errors
     /// As [`Conv2d::plan`].
     pub fn plan(&self, shape: LinearShape) -> Result<LinearPlan> {
+        self.plan_with(shape, Tuning::Default)
+    }
+
+    /// Plans `shape` with its GEMMs chosen as `tuning` says (see [`Tuning`]: by measurement
+    /// on this device, from the device's tuning cache, or fixed).
+    ///
+    /// # Errors
+    /// As [`Conv2d::plan_with`].
+    pub fn plan_with(&self, shape: LinearShape, tuning: Tuning) -> Result<LinearPlan> {
         Ok(LinearPlan {
             shape,
-            conv: self.conv.plan(&shape.conv())?,
+            conv: self.conv.plan_with(&shape.conv(), tuning)?,
         })
     }
 
