@@ -227,15 +227,7 @@ fn xent_totals_accumulate_in_order() {
 fn sgd_and_masks_match_twin() {
     let _serial = common::serial();
     let gpu = common::gpu();
-    let layouts = [
-        GroupLayout::Columns { rows: 30, cols: 17 },
-        GroupLayout::Rows { rows: 9, cols: 11 },
-        GroupLayout::ConvInChannels {
-            c_out: 4,
-            c_in: 5,
-            khw: 9,
-        },
-    ];
+    let layouts = common::layouts_of_each_kind([30, 17], [9, 11], [4, 5, 9]);
     for (case, layout) in layouts.into_iter().enumerate() {
         let n = layout.len();
         let mut rng = Rng::new(50 + case as u64);
