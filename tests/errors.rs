@@ -393,13 +393,7 @@ fn buffers_wgpu_refuses_are_errors_on_an_adopted_device() {
     let r = tie_plan.record_reduce(&mut encoder, &src, &values, tied::tying::Reduction::Sum);
     assert!(r.is_err(), "{r:?}");
     // Nothing was recorded: the encoder still finishes and submits cleanly.
-    let buffers = ForwardBuffers {
-        input: &input,
-        weight: &weight,
-        bias: Some(&bias),
-        output: &output,
-    };
-    common::forward_then_submit(&gpu, encoder, &plan, &buffers);
+    common::forward_then_submit(&gpu, encoder, &plan, [&input, &weight, &bias, &output]);
 }
 
 /// Tie maps over empty tensors, or with no groups, record through the encoder with exactly
@@ -896,13 +890,7 @@ fn mapped_and_foreign_buffers_are_refused_up_front() {
         "{r:?}"
     );
     // Nothing was recorded: the encoder still finishes and submits cleanly.
-    let buffers = ForwardBuffers {
-        input: &input,
-        weight: &weight,
-        bias: Some(&bias),
-        output: &output,
-    };
-    common::forward_then_submit(&gpu, encoder, &plan, &buffers);
+    common::forward_then_submit(&gpu, encoder, &plan, [&input, &weight, &bias, &output]);
 }
 
 /// Issue 13, section 5: fused calls named the inner call's roles (`src`, `values`, `tensor`)

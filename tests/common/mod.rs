@@ -81,16 +81,23 @@ pub fn layouts_of_each_kind(
     ]
 }
 
-/// After calls that were refused: records a valid forward into `encoder`, then finishes,
-/// submits and waits. An encoder that a refused call had left invalid would make wgpu's
-/// default error handler panic here, so this checks that nothing was recorded.
+/// After calls that were refused: records a valid forward (buffers input, weight, bias,
+/// output) into `encoder`, then finishes, submits and waits. An encoder that a refused call
+/// had left invalid would make wgpu's default error handler panic here, so this checks that
+/// nothing was recorded.
 pub fn forward_then_submit(
     gpu: &Gpu,
     mut encoder: wgpu::CommandEncoder,
     plan: &Conv2dPlan,
-    buffers: &ForwardBuffers,
+    [input, weight, bias, output]: [&wgpu::Buffer; 4],
 ) {
-    plan.record_forward(&mut encoder, buffers).unwrap();
+    let buffers = ForwardBuffers {
+        input,
+        weight,
+        bias: Some(bias),
+        output,
+    };
+    plan.record_forward(&mut encoder, &buffers).unwrap();
     gpu.queue().submit([encoder.finish()]);
     gpu.device()
         .poll(wgpu::PollType::wait_indefinitely())
