@@ -29,6 +29,38 @@ fn wait(gpu: &Gpu) {
         .expect("poll");
 }
 
+/// Runs `step(0..n)`, submitting and waiting every 50 steps, and prints the RSS after the
+/// first tenth (the warm-up) and at the end.
+fn soak(
+    gpu: &Gpu,
+    n: usize,
+    what: &str,
+    mut step: impl FnMut(usize) -> tied::Result<()>,
+) -> tied::Result<()> {
+    let warm = (n / 10).max(1);
+    let t = std::time::Instant::now();
+    let mut before = 0;
+    for i in 0..n {
+        step(i)?;
+        if i % 50 == 49 {
+            gpu.queue().submit([]);
+            wait(gpu);
+        }
+        if i + 1 == warm {
+            wait(gpu);
+            before = rss_kib();
+        }
+    }
+    wait(gpu);
+    let after = rss_kib();
+    println!(
+        "{n} {what} in {:.1} s: RSS {before} KiB after {warm}, {after} KiB at the end: growth {} KiB",
+        t.elapsed().as_secs_f64(),
+        after as i64 - before as i64
+    );
+    Ok(())
+}
+
 fn main() -> tied::Result<()> {
     let mut args = std::env::args().skip(1);
     let cycles: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000);
@@ -108,26 +140,7 @@ fn main() -> tied::Result<()> {
         gpu.queue().submit([e.finish()]);
         Ok(())
     };
-    let warm = (cycles / 10).max(1);
-    let t = std::time::Instant::now();
-    let mut before = 0;
-    for i in 0..cycles {
-        cycle(i)?;
-        if i % 50 == 49 {
-            wait(&gpu);
-        }
-        if i + 1 == warm {
-            wait(&gpu);
-            before = rss_kib();
-        }
-    }
-    wait(&gpu);
-    let after = rss_kib();
-    println!(
-        "{cycles} record/submit cycles in {:.1} s: RSS {before} KiB after {warm}, {after} KiB at the end: growth {} KiB",
-        t.elapsed().as_secs_f64(),
-        after as i64 - before as i64
-    );
+    soak(&gpu, cycles, "record/submit cycles", cycle)?;
 
     let shapes = [
         Conv2dShape::new(2, 3, 4, [8, 8], [3, 3]).padding(1),
@@ -142,26 +155,12 @@ fn main() -> tied::Result<()> {
         let _ = sort.plan(1000 + i % 7)?;
         Ok(())
     };
-    let warm = (plans / 10).max(1);
-    let t = std::time::Instant::now();
-    for i in 0..plans {
-        build(i)?;
-        if i % 50 == 49 {
-            // wgpu frees a plan's uploads (queue writes) at the next submission.
-            gpu.queue().submit([]);
-            wait(&gpu);
-        }
-        if i + 1 == warm {
-            wait(&gpu);
-            before = rss_kib();
-        }
-    }
-    wait(&gpu);
-    let after = rss_kib();
-    println!(
-        "{plans} plan builds (conv, tie, GrOWL, sort each) in {:.1} s: RSS {before} KiB after {warm}, {after} KiB at the end: growth {} KiB",
-        t.elapsed().as_secs_f64(),
-        after as i64 - before as i64
-    );
+    // (wgpu frees a plan's uploads, its queue writes, at the next submission: soak submits.)
+    soak(
+        &gpu,
+        plans,
+        "plan builds (conv, tie, GrOWL, sort each)",
+        build,
+    )?;
     Ok(())
 }

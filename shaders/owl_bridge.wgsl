@@ -23,9 +23,7 @@ fn tangent_to(lo: u32, hi: u32, q: u32) -> u32 {
     return l;
 }
 
-@compute @workgroup_size(WORKGROUP_SIZE)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let m = thread_id(wg, lid);
+fn stage(m: u32) {
     if (m >= (p.nodes_in + 1u) / 2u) {
         return;
     }

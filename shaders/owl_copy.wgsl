@@ -7,9 +7,7 @@
 @group(0) @binding(4) var<storage, read> offsets_out: array<u32>;
 @group(0) @binding(5) var<storage, read_write> verts_out: array<u32>;
 
-@compute @workgroup_size(WORKGROUP_SIZE)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let s = thread_id(wg, lid);
+fn stage(s: u32) {
     if (s >= offsets_in[p.nodes_in]) {
         return;
     }

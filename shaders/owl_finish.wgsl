@@ -21,9 +21,7 @@ fn segment_of(k: u32) -> u32 {
     return l;
 }
 
-@compute @workgroup_size(WORKGROUP_SIZE)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let k = thread_id(wg, lid);
+fn stage(k: u32) {
     if (k >= p.n) {
         return;
     }

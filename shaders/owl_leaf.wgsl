@@ -3,9 +3,7 @@
 @group(0) @binding(2) var<storage, read_write> hull_cap: array<u32>;
 @group(0) @binding(3) var<storage, read_write> sizes: array<u32>;
 
-@compute @workgroup_size(WORKGROUP_SIZE)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let c = thread_id(wg, lid);
+fn stage(c: u32) {
     if (c >= p.chunks) {
         return;
     }

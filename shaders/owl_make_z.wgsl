@@ -5,9 +5,7 @@
 @group(0) @binding(2) var<storage, read> w: array<f32>;
 @group(0) @binding(3) var<storage, read_write> z: array<vec2<u32>>;
 
-@compute @workgroup_size(WORKGROUP_SIZE)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let k = thread_id(wg, lid);
+fn stage(k: u32) {
     if (k >= p.n) {
         return;
     }

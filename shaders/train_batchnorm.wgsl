@@ -33,6 +33,17 @@ fn lane(wg: vec3<u32>, lid: u32) -> Lane {
     return l;
 }
 
+// The entry point of the three kernels (train_batchnorm_*.wgsl each define `fn run(l: Lane,
+// lid: u32)`): the grid's padding workgroups leave as a whole, so the kernels' barriers stay
+// in uniform control flow.
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    if (linear_workgroup(wg, p.fold_x) >= p.total_wg) {
+        return;
+    }
+    run(lane(wg, lid), lid);
+}
+
 // Adds the slices' partials (part, part2) of each feature in a fixed tree; afterwards
 // part[lid % SLICES] and part2[lid % SLICES] hold the totals. Uniform control flow.
 fn slice_tree(lid: u32) {

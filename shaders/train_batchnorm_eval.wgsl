@@ -4,9 +4,7 @@
 @group(0) @binding(3) var<storage, read> running: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
-@compute @workgroup_size(WORKGROUP_SIZE)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let l = lane(wg, lid);
+fn run(l: Lane, lid: u32) {
     if (!l.valid) {
         return;
     }

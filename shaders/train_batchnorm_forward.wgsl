@@ -6,13 +6,7 @@
 @group(0) @binding(4) var<storage, read_write> saved: array<f32>;
 @group(0) @binding(5) var<storage, read_write> running: array<f32>;
 
-@compute @workgroup_size(WORKGROUP_SIZE)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let l = lane(wg, lid);
-    let wid = linear_workgroup(wg, p.fold_x);
-    if (wid >= p.total_wg) {
-        return;
-    }
+fn run(l: Lane, lid: u32) {
     let fl = lid % SLICES;
     var s = 0.0;
     for (var b = l.first; b < p.batch; b += SLICES) {

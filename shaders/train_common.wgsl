@@ -1,6 +1,7 @@
 // Common part of the elementwise training kernels (train_relu_*, train_sgd, train_mask_*):
 // one thread per element over a folded 1D grid, and the group of an element under a GrOWL /
-// tie layout.
+// tie layout. The entry point is here: each kernel's file defines `fn apply(i: u32)`, what
+// thread i does for element i < p.len.
 
 // EltParams (the uniform of every elementwise kernel) comes from the host.
 @group(0) @binding(0) var<uniform> p: EltParams;
@@ -12,6 +13,15 @@ fn element(wg: vec3<u32>, lid: u32) -> u32 {
     return select(p.len, i, wid < p.total_wg && i < p.len);
 }
 
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = element(wg, lid);
+    if (i < p.len) {
+        apply(i);
+    }
+}
+
+// The group of element e under the layout (`group_kind`, `inner`, `groups`).
 fn group_of(e: u32) -> u32 {
     switch p.group_kind {
         case 0u: {

@@ -3,12 +3,7 @@
 @group(0) @binding(1) var<storage, read> norms: array<f32>;
 @group(0) @binding(2) var<storage, read_write> mask: array<u32>;
 
-@compute @workgroup_size(WORKGROUP_SIZE)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let g = element(wg, lid);
-    if (g >= p.len) {
-        return;
-    }
+fn apply(g: u32) {
     let alive = norms[g] > p.threshold;
     mask[g] = select(0u, mask[g], alive);
 }

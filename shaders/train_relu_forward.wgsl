@@ -3,12 +3,7 @@
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 
-@compute @workgroup_size(WORKGROUP_SIZE)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let i = element(wg, lid);
-    if (i >= p.len) {
-        return;
-    }
+fn apply(i: u32) {
     let bits = bitcast<u32>(x[i]);
     let nan = (bits & 0x7fffffffu) > 0x7f800000u;
     let keep = nan || ((bits >> 31u) == 0u && bits != 0u);

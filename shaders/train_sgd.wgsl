@@ -8,12 +8,7 @@
 @group(0) @binding(3) var<storage, read_write> weight: array<f32>;
 @group(0) @binding(4) var<storage, read_write> velocity: array<f32>;
 
-@compute @workgroup_size(WORKGROUP_SIZE)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let i = element(wg, lid);
-    if (i >= p.len) {
-        return;
-    }
+fn apply(i: u32) {
     let w = weight[i];
     let v = p.momentum * velocity[i] + (grad[i] + p.weight_decay * w);
     let w_new = w - p.lr * v;

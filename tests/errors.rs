@@ -393,20 +393,7 @@ fn buffers_wgpu_refuses_are_errors_on_an_adopted_device() {
     let r = tie_plan.record_reduce(&mut encoder, &src, &values, tied::tying::Reduction::Sum);
     assert!(r.is_err(), "{r:?}");
     // Nothing was recorded: the encoder still finishes and submits cleanly.
-    plan.record_forward(
-        &mut encoder,
-        &ForwardBuffers {
-            input: &input,
-            weight: &weight,
-            bias: Some(&bias),
-            output: &output,
-        },
-    )
-    .unwrap();
-    gpu.queue().submit([encoder.finish()]);
-    gpu.device()
-        .poll(wgpu::PollType::wait_indefinitely())
-        .unwrap();
+    common::forward_then_submit(&gpu, encoder, &plan, [&input, &weight, &bias, &output]);
 }
 
 /// Tie maps over empty tensors, or with no groups, record through the encoder with exactly
@@ -902,22 +889,8 @@ fn mapped_and_foreign_buffers_are_refused_up_front() {
         ),
         "{r:?}"
     );
-    // Nothing was recorded: the encoder finishes and submits cleanly (an error here would
-    // panic in wgpu's default handler).
-    plan.record_forward(
-        &mut encoder,
-        &ForwardBuffers {
-            input: &input,
-            weight: &weight,
-            bias: Some(&bias),
-            output: &output,
-        },
-    )
-    .unwrap();
-    gpu.queue().submit([encoder.finish()]);
-    gpu.device()
-        .poll(wgpu::PollType::wait_indefinitely())
-        .unwrap();
+    // Nothing was recorded: the encoder still finishes and submits cleanly.
+    common::forward_then_submit(&gpu, encoder, &plan, [&input, &weight, &bias, &output]);
 }
 
 /// Issue 13, section 5: fused calls named the inner call's roles (`src`, `values`, `tensor`)

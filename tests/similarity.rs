@@ -38,15 +38,7 @@ fn check(layout: GroupLayout, w: &[f32], groups: &[usize], tol: f64) {
 #[test]
 fn random_groups_of_every_layout_match_the_twin() {
     let _serial = common::serial();
-    let layouts = [
-        GroupLayout::Columns { rows: 30, cols: 41 },
-        GroupLayout::Rows { rows: 37, cols: 9 },
-        GroupLayout::ConvInChannels {
-            c_out: 6,
-            c_in: 11,
-            khw: 25,
-        },
-    ];
+    let layouts = common::layouts_of_each_kind([30, 41], [37, 9], [6, 11, 25]);
     for (case, layout) in layouts.into_iter().enumerate() {
         let mut rng = Rng::new(90 + case as u64);
         let mut w = rng.vec(layout.len());

@@ -27,6 +27,30 @@ fn close(what: &str, gpu: &[f32], reference: &[f32], tol: f32) {
     }
 }
 
+/// Checks the GPU gradient `grad` of `f` at `at`, entries `which`, against central
+/// differences (step 1e-6) within `tol`.
+fn check_gradient(
+    name: &str,
+    grad: &[f32],
+    at: &[f64],
+    which: &[usize],
+    tol: f64,
+    f: impl Fn(&[f64]) -> f64,
+) {
+    let h = 1e-6;
+    for &i in which {
+        let (mut p, mut m) = (at.to_vec(), at.to_vec());
+        p[i] += h;
+        m[i] -= h;
+        let fd = (f(&p) - f(&m)) / (2.0 * h);
+        assert!(
+            (fd - f64::from(grad[i])).abs() < tol,
+            "{name}[{i}]: {} vs {fd}",
+            grad[i]
+        );
+    }
+}
+
 #[test]
 fn relu_matches_twin() {
     let _serial = common::serial();
@@ -118,30 +142,12 @@ fn batch_norm_backward_matches_finite_differences() {
     let plan = train().batch_norm(batch, features, 1e-3, 0.9).unwrap();
     let (_, saved, _) = block_on(plan.forward(&x, &affine, &vec![0.0; 2 * features])).unwrap();
     let (dx, da) = block_on(plan.backward(&x, &r, &affine, &saved)).unwrap();
-    let h = 1e-6;
     let (x64, a64) = (to64(&x), to64(&affine));
-    for i in 0..x.len() {
-        let (mut xp, mut xm) = (x64.clone(), x64.clone());
-        xp[i] += h;
-        xm[i] -= h;
-        let fd = (loss(&xp, &a64) - loss(&xm, &a64)) / (2.0 * h);
-        assert!(
-            (fd - f64::from(dx[i])).abs() < 1e-3,
-            "dx[{i}]: {} vs {fd}",
-            dx[i]
-        );
-    }
-    for i in 0..affine.len() {
-        let (mut ap, mut am) = (a64.clone(), a64.clone());
-        ap[i] += h;
-        am[i] -= h;
-        let fd = (loss(&x64, &ap) - loss(&x64, &am)) / (2.0 * h);
-        assert!(
-            (fd - f64::from(da[i])).abs() < 1e-3,
-            "daffine[{i}]: {} vs {fd}",
-            da[i]
-        );
-    }
+    let all = |n: usize| (0..n).collect::<Vec<_>>();
+    check_gradient("dx", &dx, &x64, &all(x.len()), 1e-3, |x| loss(x, &a64));
+    check_gradient("daffine", &da, &a64, &all(affine.len()), 1e-3, |a| {
+        loss(&x64, a)
+    });
 }
 
 #[test]
@@ -164,17 +170,10 @@ fn softmax_xent_matches_twin_and_finite_differences() {
             let (_, losses, _) = cpu::softmax_xent_f64(l, &labels, classes);
             losses.iter().sum::<f64>() / batch as f64
         };
-        for i in (0..logits.len()).step_by(logits.len().div_ceil(40)) {
-            let (mut p, mut m) = (l64.clone(), l64.clone());
-            p[i] += 1e-6;
-            m[i] -= 1e-6;
-            let fd = (mean(&p) - mean(&m)) / 2e-6;
-            assert!(
-                (fd - f64::from(dl[i])).abs() < 1e-5,
-                "dlogits[{i}] {} vs {fd}",
-                dl[i]
-            );
-        }
+        let some: Vec<usize> = (0..logits.len())
+            .step_by(logits.len().div_ceil(40))
+            .collect();
+        check_gradient("dlogits", &dl, &l64, &some, 1e-5, mean);
     }
     // A label out of range: NaN loss, not correct.
     let plan = train().softmax_xent(1, 3).unwrap();
@@ -227,15 +226,7 @@ fn xent_totals_accumulate_in_order() {
 fn sgd_and_masks_match_twin() {
     let _serial = common::serial();
     let gpu = common::gpu();
-    let layouts = [
-        GroupLayout::Columns { rows: 30, cols: 17 },
-        GroupLayout::Rows { rows: 9, cols: 11 },
-        GroupLayout::ConvInChannels {
-            c_out: 4,
-            c_in: 5,
-            khw: 9,
-        },
-    ];
+    let layouts = common::layouts_of_each_kind([30, 17], [9, 11], [4, 5, 9]);
     for (case, layout) in layouts.into_iter().enumerate() {
         let n = layout.len();
         let mut rng = Rng::new(50 + case as u64);

@@ -59,59 +59,50 @@ crate::uniform_struct! {
     }
 }
 
-static NORMS_MODULE: ModuleDecl = ModuleDecl {
-    name: "growl_norms",
-    constants: &[
-        ("NORMS_ACCUMULATE", NORMS_ACCUMULATE),
-        ("NORMS_FINISH", NORMS_FINISH),
-    ],
-    uniforms: &[&GrowlParams::LAYOUT],
-    header: "",
-    parts: &[
-        wgsl!("growl_common"),
-        wgsl!("growl_norms"),
-        wgsl!("growl_norms_elements"),
-    ],
-};
+/// Declares one GrOWL module: `GrowlParams`, the host constants `constants`, the common
+/// `growl_common.wgsl`, then `parts`.
+macro_rules! growl_module {
+    ($static:ident, $name:literal, $constants:expr, [$($part:literal),*]) => {
+        static $static: ModuleDecl = ModuleDecl {
+            name: $name,
+            constants: $constants,
+            uniforms: &[&GrowlParams::LAYOUT],
+            header: "",
+            parts: &[wgsl!("growl_common"), $(wgsl!($part)),*],
+        };
+    };
+}
 
-static NORMS_QUADS_MODULE: ModuleDecl = ModuleDecl {
-    name: "growl_norms_quads",
-    constants: &[
-        ("NORMS_ACCUMULATE", NORMS_ACCUMULATE),
-        ("NORMS_FINISH", NORMS_FINISH),
-    ],
-    uniforms: &[&GrowlParams::LAYOUT],
-    header: "",
-    parts: &[
-        wgsl!("growl_common"),
-        wgsl!("growl_norms"),
-        wgsl!("growl_norms_quads"),
-    ],
-};
+/// The norms' constants (both loaders).
+const NORMS_CONSTANTS: &[(&str, u32)] = &[
+    ("NORMS_ACCUMULATE", NORMS_ACCUMULATE),
+    ("NORMS_FINISH", NORMS_FINISH),
+];
 
-static RESCALE_MODULE: ModuleDecl = ModuleDecl {
-    name: "growl_rescale",
-    constants: &[("PER_THREAD", RESCALE_PER_THREAD)],
-    uniforms: &[&GrowlParams::LAYOUT],
-    header: "",
-    parts: &[
-        wgsl!("growl_common"),
-        wgsl!("view_cursor"),
-        wgsl!("growl_rescale"),
-    ],
-};
-
-static RESCALE_QUADS_MODULE: ModuleDecl = ModuleDecl {
-    name: "growl_rescale_quads",
-    constants: &[("PER_THREAD", RESCALE_QUADS_PER_THREAD)],
-    uniforms: &[&GrowlParams::LAYOUT],
-    header: "",
-    parts: &[
-        wgsl!("growl_common"),
-        wgsl!("view_cursor"),
-        wgsl!("growl_rescale_quads"),
-    ],
-};
+growl_module!(
+    NORMS_MODULE,
+    "growl_norms",
+    NORMS_CONSTANTS,
+    ["growl_norms", "growl_norms_elements"]
+);
+growl_module!(
+    NORMS_QUADS_MODULE,
+    "growl_norms_quads",
+    NORMS_CONSTANTS,
+    ["growl_norms", "growl_norms_quads"]
+);
+growl_module!(
+    RESCALE_MODULE,
+    "growl_rescale",
+    &[("PER_THREAD", RESCALE_PER_THREAD)],
+    ["view_cursor", "growl_rescale"]
+);
+growl_module!(
+    RESCALE_QUADS_MODULE,
+    "growl_rescale_quads",
+    &[("PER_THREAD", RESCALE_QUADS_PER_THREAD)],
+    ["view_cursor", "growl_rescale_quads"]
+);
 
 crate::bindings! {
     /// `growl_norms` and `growl_norms_quads`: the norms of the window's groups of `matrix`

@@ -38,7 +38,8 @@ crate::uniform_struct! {
 }
 
 /// Declares one OWL stage module: the host's `CHUNK`, `OwlParams`, the common
-/// `owl_prox.wgsl`, then `parts`.
+/// `owl_prox.wgsl`, then `parts` (which define the stage's `fn stage(t: u32)`), then the
+/// shared entry point `owl_stage.wgsl`.
 macro_rules! owl_module {
     ($static:ident, $name:literal, [$($part:literal),*]) => {
         static $static: ModuleDecl = ModuleDecl {
@@ -46,7 +47,7 @@ macro_rules! owl_module {
             constants: &[("CHUNK", CHUNK)],
             uniforms: &[&OwlParams::LAYOUT],
             header: "",
-            parts: &[wgsl!("owl_prox"), $(wgsl!($part)),*],
+            parts: &[wgsl!("owl_prox"), $(wgsl!($part),)* wgsl!("owl_stage")],
         };
     };
 }

@@ -248,32 +248,7 @@ impl RadixSort {
             });
         }
         let workgroups = len.div_ceil(SORT_BLOCK);
-        let block_bytes = u64::from(SORT_BLOCK) * 4;
-        let blocks_per_window = if bytes <= limits.max_storage_buffer_binding_size {
-            workgroups.max(1)
-        } else {
-            let per = dispatch::window_units(
-                gpu,
-                "a block of 4096 keys",
-                block_bytes,
-                limits.max_storage_buffer_binding_size,
-            )?;
-            u32::try_from(per).unwrap_or(u32::MAX)
-        };
-        let windows = (0..workgroups.div_ceil(blocks_per_window).max(1))
-            .map(|w| {
-                let first_wg = w * blocks_per_window;
-                let count = blocks_per_window.min(workgroups - first_wg);
-                let first_key = first_wg * SORT_BLOCK;
-                Ok(KeyWindow {
-                    first_key,
-                    // (u64: one window may hold every one of 2^20 blocks.)
-                    keys: (u64::from(count) * u64::from(SORT_BLOCK)).min(u64::from(len - first_key))
-                        as u32,
-                    grid: Grid::for_workgroups(gpu, u64::from(count))?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let windows = key_windows(gpu, len, workgroups)?;
         let offsets_len = workgroups * 16;
         dispatch::check_binding_size(gpu, "radix digit offsets", u64::from(offsets_len) * 4)?;
         gpu.scoped(|| {
@@ -493,4 +468,37 @@ impl SortPlan {
         }
         Ok(())
     }
+}
+
+/// The key windows of a sort of `len` keys in `workgroups` blocks: as many blocks per window as
+/// one storage binding holds (all of them when the whole buffer fits one binding).
+fn key_windows(gpu: &Gpu, len: u32, workgroups: u32) -> Result<Vec<KeyWindow>> {
+    let limits = gpu.device().limits();
+    let bytes = u64::from(len) * 4;
+    let block_bytes = u64::from(SORT_BLOCK) * 4;
+    let blocks_per_window = if bytes <= limits.max_storage_buffer_binding_size {
+        workgroups.max(1)
+    } else {
+        let per = dispatch::window_units(
+            gpu,
+            "a block of 4096 keys",
+            block_bytes,
+            limits.max_storage_buffer_binding_size,
+        )?;
+        u32::try_from(per).unwrap_or(u32::MAX)
+    };
+    (0..workgroups.div_ceil(blocks_per_window).max(1))
+        .map(|w| {
+            let first_wg = w * blocks_per_window;
+            let count = blocks_per_window.min(workgroups - first_wg);
+            let first_key = first_wg * SORT_BLOCK;
+            Ok(KeyWindow {
+                first_key,
+                // (u64: one window may hold every one of 2^20 blocks.)
+                keys: (u64::from(count) * u64::from(SORT_BLOCK)).min(u64::from(len - first_key))
+                    as u32,
+                grid: Grid::for_workgroups(gpu, u64::from(count))?,
+            })
+        })
+        .collect()
 }

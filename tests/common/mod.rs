@@ -5,7 +5,8 @@
 
 use std::sync::OnceLock;
 
-use tied::conv::Conv2d;
+use tied::conv::{Conv2d, Conv2dPlan, ForwardBuffers};
+use tied::growl::GroupLayout;
 use tied::Gpu;
 
 pub fn gpu() -> &'static Gpu {
@@ -61,4 +62,44 @@ pub fn serial() -> Option<std::sync::MutexGuard<'static, ()>> {
         .to_lowercase();
     let gl = backend.contains("gl") || gpu().adapter_info().backend == wgpu::Backend::Gl;
     gl.then(|| LOCK.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+/// One GrOWL layout of each kind, in this order: `Columns { rows, cols }`,
+/// `Rows { rows, cols }`, `ConvInChannels { c_out, c_in, khw }`.
+pub fn layouts_of_each_kind(
+    [col_rows, col_cols]: [usize; 2],
+    [rows, cols]: [usize; 2],
+    [c_out, c_in, khw]: [usize; 3],
+) -> [GroupLayout; 3] {
+    [
+        GroupLayout::Columns {
+            rows: col_rows,
+            cols: col_cols,
+        },
+        GroupLayout::Rows { rows, cols },
+        GroupLayout::ConvInChannels { c_out, c_in, khw },
+    ]
+}
+
+/// After calls that were refused: records a valid forward (buffers input, weight, bias,
+/// output) into `encoder`, then finishes, submits and waits. An encoder that a refused call
+/// had left invalid would make wgpu's default error handler panic here, so this checks that
+/// nothing was recorded.
+pub fn forward_then_submit(
+    gpu: &Gpu,
+    mut encoder: wgpu::CommandEncoder,
+    plan: &Conv2dPlan,
+    [input, weight, bias, output]: [&wgpu::Buffer; 4],
+) {
+    let buffers = ForwardBuffers {
+        input,
+        weight,
+        bias: Some(bias),
+        output,
+    };
+    plan.record_forward(&mut encoder, &buffers).unwrap();
+    gpu.queue().submit([encoder.finish()]);
+    gpu.device()
+        .poll(wgpu::PollType::wait_indefinitely())
+        .unwrap();
 }

@@ -283,6 +283,30 @@ impl<N: Net> Trainer<N> {
         Ok(())
     }
 
+    /// Records `call` (an [`Enforcement`] call on a tie plan, the weights and the scratch) for
+    /// every tied layer, then re-applies the layer's mask to its weights, and submits.
+    fn enforce_on_weights(
+        &self,
+        ties: &[Tied],
+        call: impl Fn(
+            &TiePlan,
+            &mut wgpu::CommandEncoder,
+            &wgpu::Buffer,
+            &wgpu::Buffer,
+        ) -> tied::Result<()>,
+    ) -> Result<()> {
+        let c = &self.core;
+        let mut enc = c.encoder();
+        for t in ties {
+            let g = &c.grouped[t.grouped];
+            let w = &c.params[g.param].buf;
+            call(&t.plan, &mut enc, w, &t.scratch)?;
+            g.mask.record_apply(&mut enc, &g.mask_buf, w)?;
+        }
+        c.gpu.queue().submit([enc.finish()]);
+        Ok(())
+    }
+
     /// One epoch of training in order `order`; returns the mean training loss.
     fn train_epoch(&self, order: &[u32], ties: &[Tied], enforce: Enforcement) -> Result<f32> {
         let c = &self.core;
@@ -502,15 +526,9 @@ impl<N: Net> Model for Trainer<N> {
         // of phase 1.
         let start = Instant::now();
         self.core.reset_state(false);
-        let c = &self.core;
-        let mut enc = c.encoder();
-        for t in &ties {
-            let g = &c.grouped[t.grouped];
-            let w = &c.params[g.param].buf;
-            enforce.record_start(&t.plan, &mut enc, w, &t.scratch)?;
-            g.mask.record_apply(&mut enc, &g.mask_buf, w)?;
-        }
-        c.gpu.queue().submit([enc.finish()]);
+        self.enforce_on_weights(&ties, |plan, enc, w, scratch| {
+            enforce.record_start(plan, enc, w, scratch)
+        })?;
         self.core.set_hyper(p.lr(epoch.saturating_sub(1)), wd)?;
         let mut best2 = 0.0f64;
         // What the tensors hold when tied (the maps and masks do not change).
@@ -522,15 +540,9 @@ impl<N: Net> Model for Trainer<N> {
         for e2 in 0..p.epochs[1] {
             let order = shuffle(samples, seed, u64::from(epoch + e2));
             let loss = self.train_epoch(&order, &ties, enforce)?;
-            let c = &self.core;
-            let mut enc = c.encoder();
-            for t in &ties {
-                let g = &c.grouped[t.grouped];
-                let w = &c.params[g.param].buf;
-                enforce.record_after_epoch(&t.plan, &mut enc, w, &t.scratch)?;
-                g.mask.record_apply(&mut enc, &g.mask_buf, w)?;
-            }
-            c.gpu.queue().submit([enc.finish()]);
+            self.enforce_on_weights(&ties, |plan, enc, w, scratch| {
+                enforce.record_after_epoch(plan, enc, w, scratch)
+            })?;
             let acc = self.evaluate()?;
             best2 = best2.max(acc);
             result.history.push(EpochPoint {
