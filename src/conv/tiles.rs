@@ -204,6 +204,8 @@ impl Tile {
 
     /// Whether several threads share a column, splitting its K steps (tiles of the `skinny`
     /// entry point narrower than the workgroup).
+    // Used by the measuring tuner, which is native only.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     pub(super) fn splits_k_across_threads(self) -> bool {
         self.is_skinny() && self.cols() / self.dims().3 < WORKGROUP_SIZE
     }
