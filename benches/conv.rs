@@ -67,43 +67,33 @@ fn conv_benches(c: &mut Criterion) {
                 bias: s.bias.then_some(&bb),
                 output: &yb,
             };
-            group.bench_function(
-                BenchmarkId::new(format!("forward_gpu{suffix}"), &case),
-                |bench| {
-                    bench.iter_custom(|iters| {
-                        common::gpu_time(&gpu, iters, |e| plan.record_forward(e, &fwd))
-                    })
-                },
-            );
             let bwd_data = BackwardDataBuffers {
                 grad_output: &dyb,
                 weight: &wb,
                 grad_input: &gib,
             };
-            group.bench_function(
-                BenchmarkId::new(format!("backward_data_gpu{suffix}"), &case),
-                |bench| {
-                    bench.iter_custom(|iters| {
-                        common::gpu_time(&gpu, iters, |e| plan.record_backward_data(e, &bwd_data))
-                    })
-                },
-            );
             let bwd_weight = BackwardWeightBuffers {
                 grad_output: &dyb,
                 input: &xb,
                 grad_weight: &gwb,
                 grad_bias: s.bias.then_some(&gbb),
             };
-            group.bench_function(
-                BenchmarkId::new(format!("backward_weight_gpu{suffix}"), &case),
-                |bench| {
-                    bench.iter_custom(|iters| {
-                        common::gpu_time(&gpu, iters, |e| {
-                            plan.record_backward_weight(e, &bwd_weight)
-                        })
-                    })
-                },
-            );
+            type Record<'r> = &'r dyn Fn(&mut wgpu::CommandEncoder) -> tied::Result<()>;
+            let ops: [(&str, Record); 3] = [
+                ("forward", &|e| plan.record_forward(e, &fwd)),
+                ("backward_data", &|e| {
+                    plan.record_backward_data(e, &bwd_data)
+                }),
+                ("backward_weight", &|e| {
+                    plan.record_backward_weight(e, &bwd_weight)
+                }),
+            ];
+            for (op, record) in ops {
+                group.bench_function(
+                    BenchmarkId::new(format!("{op}_gpu{suffix}"), &case),
+                    |bench| bench.iter_custom(|iters| common::gpu_time(&gpu, iters, record)),
+                );
+            }
         }
         let case = s.describe();
         let bias = s.bias.then_some(&b[..]);

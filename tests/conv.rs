@@ -7,14 +7,28 @@ use tied::verify::{abs, max_rel_err, Rng};
 
 const TOL: f64 = 2e-5;
 
+/// Random input, weight, bias and output gradient of `shape`, drawn in that order from `seed`.
+struct Tensors {
+    x: Vec<f32>,
+    w: Vec<f32>,
+    b: Vec<f32>,
+    dy: Vec<f32>,
+}
+
+fn random_tensors(shape: &Conv2dShape, seed: u64) -> Tensors {
+    let mut rng = Rng::new(seed);
+    Tensors {
+        x: rng.vec(shape.input_len()),
+        w: rng.vec(shape.weight_len()),
+        b: rng.vec(shape.bias_len()),
+        dy: rng.vec(shape.output_len()),
+    }
+}
+
 /// Runs forward and both gradients on the GPU and checks each against the CPU twin.
 fn check_shape(shape: &Conv2dShape, seed: u64) {
     let conv = common::conv();
-    let mut rng = Rng::new(seed);
-    let x = rng.vec(shape.input_len());
-    let w = rng.vec(shape.weight_len());
-    let b = rng.vec(shape.bias_len());
-    let dy = rng.vec(shape.output_len());
+    let Tensors { x, w, b, dy } = random_tensors(shape, seed);
     let bias = shape.bias.then_some(&b[..]);
 
     let y = conv.forward_blocking(shape, &x, &w, bias).expect("forward");
@@ -564,21 +578,16 @@ fn deterministic_bits() {
             "the case must exercise split K: {:?}",
             plan.splits()
         );
-        let mut rng = Rng::new(99);
-        let x = rng.vec(shape.input_len());
-        let w = rng.vec(shape.weight_len());
-        let b = rng.vec(shape.bias_len());
-        let dy = rng.vec(shape.output_len());
+        let Tensors { x, w, b, dy } = random_tensors(shape, 99);
         let conv = common::conv();
-        let bits = |v: Vec<f32>| v.into_iter().map(f32::to_bits).collect::<Vec<_>>();
-        let y1 = bits(conv.forward_blocking(shape, &x, &w, Some(&b)).unwrap());
-        let y2 = bits(conv.forward_blocking(shape, &x, &w, Some(&b)).unwrap());
+        let y1 = bits(&conv.forward_blocking(shape, &x, &w, Some(&b)).unwrap());
+        let y2 = bits(&conv.forward_blocking(shape, &x, &w, Some(&b)).unwrap());
         assert_eq!(y1, y2);
         let g1 = conv.backward_blocking(shape, &x, &w, &dy).unwrap();
         let g2 = conv.backward_blocking(shape, &x, &w, &dy).unwrap();
-        assert_eq!(bits(g1.input), bits(g2.input));
-        assert_eq!(bits(g1.weight), bits(g2.weight));
-        assert_eq!(bits(g1.bias), bits(g2.bias));
+        assert_eq!(bits(&g1.input), bits(&g2.input));
+        assert_eq!(bits(&g1.weight), bits(&g2.weight));
+        assert_eq!(bits(&g1.bias), bits(&g2.bias));
     }
 }
 
@@ -591,11 +600,7 @@ fn gradients_match_finite_differences() {
         .stride(2)
         .padding(1)
         .with_bias(true);
-    let mut rng = Rng::new(21);
-    let x = rng.vec(shape.input_len());
-    let w = rng.vec(shape.weight_len());
-    let b = rng.vec(shape.bias_len());
-    let r = rng.vec(shape.output_len());
+    let Tensors { x, w, b, dy: r } = random_tensors(&shape, 21);
     let g = common::conv()
         .backward_blocking(&shape, &x, &w, &r)
         .unwrap();
@@ -804,11 +809,7 @@ fn pipelines_built_on_first_use_or_by_prepare() {
         .stride(2)
         .padding(1)
         .with_bias(true);
-    let mut rng = Rng::new(41);
-    let x = rng.vec(shape.input_len());
-    let w = rng.vec(shape.weight_len());
-    let b = rng.vec(shape.bias_len());
-    let dy = rng.vec(shape.output_len());
+    let Tensors { x, w, b, dy } = random_tensors(&shape, 41);
     let shared = common::conv();
     let y_shared = shared.forward_blocking(&shape, &x, &w, Some(&b)).unwrap();
     let g_shared = shared.backward_blocking(&shape, &x, &w, &dy).unwrap();
@@ -850,6 +851,7 @@ fn pipelines_built_on_first_use_or_by_prepare() {
     assert_eq!(gpu.pipelines_built(), training);
 }
 
+/// The bits of `v`, for bitwise comparisons.
 fn bits(v: &[f32]) -> Vec<u32> {
     v.iter().map(|x| x.to_bits()).collect()
 }
@@ -915,11 +917,7 @@ fn run_plan(
 /// `plan`'s four results against the CPU twins; returns them.
 fn check_plan(plan: &tied::conv::Conv2dPlan, seed: u64, what: &str) -> [Vec<f32>; 4] {
     let s = *plan.shape();
-    let mut rng = Rng::new(seed);
-    let x = rng.vec(s.input_len());
-    let w = rng.vec(s.weight_len());
-    let b = rng.vec(s.bias_len());
-    let dy = rng.vec(s.output_len());
+    let Tensors { x, w, b, dy } = random_tensors(&s, seed);
     let got = run_plan(plan, &x, &w, &b, &dy);
     let bias = s.bias.then_some(&b[..]);
     let abs_b = abs(&b);
