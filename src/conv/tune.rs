@@ -180,26 +180,31 @@ impl Conv2d {
     /// # Errors
     /// As [`Conv2d::plan_tuned`].
     pub fn plan_with(&self, shape: &Conv2dShape, tuning: Tuning) -> Result<Conv2dPlan> {
-        shape.validate()?;
-        let class = shape_class(shape);
-        let cached = || self.cached(&class);
         let choice = match tuning {
             Tuning::Default => Conv2dChoice::default(),
             Tuning::Fixed(c) => c,
-            Tuning::Cached => cached().unwrap_or_default(),
-            #[cfg(not(target_arch = "wasm32"))]
-            Tuning::Measure => match cached() {
-                Some(c) => c,
-                None => {
-                    let c = self.measure(shape)?;
-                    self.gpu.set_tuned(FAMILY, &class, &c.describe());
-                    c
-                }
-            },
-            #[cfg(target_arch = "wasm32")]
-            Tuning::Measure => cached().unwrap_or_default(),
+            Tuning::Cached | Tuning::Measure => self.tuned_choice(shape, tuning)?,
         };
         self.plan_choice(shape, choice)
+    }
+
+    /// The choice of the cache for `shape`'s class; with [`Tuning::Measure`] (native), measured
+    /// and cached when the class has none.
+    fn tuned_choice(&self, shape: &Conv2dShape, tuning: Tuning) -> Result<Conv2dChoice> {
+        // The class reads the output size: only of a valid shape.
+        shape.validate()?;
+        let class = shape_class(shape);
+        if let Some(c) = self.cached(&class) {
+            return Ok(c);
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        if tuning == Tuning::Measure {
+            let c = self.measure(shape)?;
+            self.gpu.set_tuned(FAMILY, &class, &c.describe());
+            return Ok(c);
+        }
+        let _ = tuning;
+        Ok(Conv2dChoice::default())
     }
 
     /// The cached choice for `class`.
