@@ -702,3 +702,35 @@ fn slices_are_ranges() {
         assert_eq!(yk, (want + 0.0).to_bits(), "relu word {k}");
     }
 }
+
+/// The shared-buffer twins (built at run time for passes that bind one buffer read-only and
+/// writable) parse and validate, and declare every storage binding `read_write`.
+#[test]
+fn shared_buffer_twins_validate() {
+    use naga::valid::{Capabilities, ValidationFlags, Validator};
+    let mut modules = std::collections::BTreeMap::new();
+    for k in tied::kernels::table() {
+        modules.entry(k.module).or_insert(k.shared_source);
+    }
+    assert!(
+        modules.len() > 10,
+        "the kernel table lists {} modules",
+        modules.len()
+    );
+    for (name, source) in modules {
+        let module = naga::front::wgsl::parse_str(&source)
+            .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(&source)));
+        Validator::new(ValidationFlags::all(), Capabilities::all())
+            .validate(&module)
+            .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        for (_, var) in module.global_variables.iter() {
+            if let naga::AddressSpace::Storage { access } = var.space {
+                assert!(
+                    access.contains(naga::StorageAccess::STORE),
+                    "{name}: `{:?}` is still read-only in the twin",
+                    var.name
+                );
+            }
+        }
+    }
+}

@@ -151,7 +151,7 @@ fn check_aligned(
     alignment: u64,
     limit: &'static str,
 ) -> Result<()> {
-    if value % alignment.max(1) != 0 {
+    if !value.is_multiple_of(alignment.max(1)) {
         return Err(Error::MisalignedRange {
             name,
             what,
