@@ -227,12 +227,13 @@ impl Gpu {
         })
     }
 
-    /// A 16-byte storage buffer bound in place of an empty one, which kernels never read or
-    /// write (their loops over an empty tensor do not run).
+    /// The pipelines built on this device, shared by its clones.
     pub(crate) fn kernel_cache(&self) -> &crate::dispatch::KernelCache {
         &self.kernels
     }
 
+    /// A 16-byte storage buffer bound in place of an empty one, which kernels never read or
+    /// write (their loops over an empty tensor do not run).
     pub(crate) fn empty_binding(&self) -> &wgpu::Buffer {
         self.empty_binding.get_or_init(|| {
             self.device.create_buffer(&wgpu::BufferDescriptor {

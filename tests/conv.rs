@@ -792,3 +792,64 @@ fn stride_phases_no_tap_reaches_cost_no_launch() {
         check_shape(&shape, 31);
     }
 }
+
+/// Pipelines are built on first use: `Conv2d::new` and `plan` build none, `prepare` builds
+/// exactly what recording the ops would build, and recording after `prepare` builds nothing
+/// more. Results are the same bits as on the shared test device.
+#[test]
+fn pipelines_built_on_first_use_or_by_prepare() {
+    use tied::conv::{Conv2d, Passes};
+    let _serial = common::serial();
+    let shape = Conv2dShape::new(2, 3, 5, [11, 9], [3, 3])
+        .stride(2)
+        .padding(1)
+        .with_bias(true);
+    let mut rng = Rng::new(41);
+    let x = rng.vec(shape.input_len());
+    let w = rng.vec(shape.weight_len());
+    let b = rng.vec(shape.bias_len());
+    let dy = rng.vec(shape.output_len());
+    let shared = common::conv();
+    let y_shared = shared.forward_blocking(&shape, &x, &w, Some(&b)).unwrap();
+    let g_shared = shared.backward_blocking(&shape, &x, &w, &dy).unwrap();
+
+    // Prepared up front: recording builds nothing more.
+    let gpu = common::fresh_gpu();
+    let conv = Conv2d::new(&gpu).unwrap();
+    let plan = conv.plan(&shape).unwrap();
+    assert_eq!(gpu.pipelines_built(), 0, "new and plan build no pipeline");
+    let forward = plan.prepare(Passes::Forward).unwrap();
+    assert!(forward >= 1);
+    assert_eq!(gpu.pipelines_built(), forward);
+    let y = conv.forward_blocking(&shape, &x, &w, Some(&b)).unwrap();
+    assert_eq!(gpu.pipelines_built(), forward, "forward after prepare");
+    let training = plan.prepare(Passes::Training).unwrap();
+    assert!(training > forward, "{training} > {forward}");
+    assert_eq!(gpu.pipelines_built(), training);
+    let g = conv.backward_blocking(&shape, &x, &w, &dy).unwrap();
+    assert_eq!(gpu.pipelines_built(), training, "backward after prepare");
+    assert_eq!(bits(&y), bits(&y_shared));
+    assert_eq!(bits(&g.input), bits(&g_shared.input));
+    assert_eq!(bits(&g.weight), bits(&g_shared.weight));
+    assert_eq!(bits(&g.bias), bits(&g_shared.bias));
+
+    // Not prepared: recording builds exactly what prepare names, and prepare then builds
+    // nothing more.
+    let gpu = common::fresh_gpu();
+    let conv = Conv2d::new(&gpu).unwrap();
+    conv.forward_blocking(&shape, &x, &w, Some(&b)).unwrap();
+    assert_eq!(
+        gpu.pipelines_built(),
+        forward,
+        "forward builds its own kernels"
+    );
+    conv.backward_blocking(&shape, &x, &w, &dy).unwrap();
+    assert_eq!(gpu.pipelines_built(), training, "backward builds the rest");
+    let plan = conv.plan(&shape).unwrap();
+    assert_eq!(plan.prepare(Passes::Training).unwrap(), training);
+    assert_eq!(gpu.pipelines_built(), training);
+}
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}

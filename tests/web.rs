@@ -39,11 +39,59 @@ fn now_ms() -> f64 {
     js_sys::Date::now()
 }
 
+/// Start-up as a page sees it: a new device, the conv ops, a plan and the first forward
+/// result, each timed (printed, not asserted: timings belong in reports). Pipelines are built
+/// on first use, so the first forward compiles only its own.
+#[wasm_bindgen_test]
+async fn conv_first_forward_from_start() {
+    let start = now_ms();
+    let gpu = Gpu::new().await.expect("a WebGPU adapter");
+    let t_gpu = now_ms();
+    let conv = Conv2d::new_async(&gpu).await.expect("conv ops");
+    let t_new = now_ms();
+    let shape = tied::conv::cases::quick()[0];
+    let mut rng = Rng::new(3);
+    let x = rng.vec(shape.input_len());
+    let w = rng.vec(shape.weight_len());
+    let b = rng.vec(shape.bias_len());
+    let bias = shape.bias.then_some(&b[..]);
+    let y = conv.forward(&shape, &x, &w, bias).await.expect("forward");
+    let t_forward = now_ms();
+    console_log!(
+        "start-up: Gpu::new {:.0} ms, Conv2d::new_async {:.0} ms, first forward {:.0} ms \
+         ({} pipelines), first result {:.0} ms after start ({})",
+        t_gpu - start,
+        t_new - t_gpu,
+        t_forward - t_new,
+        gpu.pipelines_built(),
+        t_forward - start,
+        shape.describe()
+    );
+    let plan = conv.plan(&shape).expect("plan");
+    let t = now_ms();
+    let built = plan
+        .prepare_async(tied::conv::Passes::Training)
+        .await
+        .expect("prepare");
+    console_log!(
+        "start-up: prepare(Training) {:.0} ms ({built} pipelines for the training step)",
+        now_ms() - t
+    );
+    let scale = conv_cpu::forward(
+        &shape,
+        &abs(&x),
+        &abs(&w),
+        shape.bias.then_some(&abs(&b)[..]),
+    );
+    let e = max_rel_err(&y, &conv_cpu::forward(&shape, &x, &w, bias), &scale);
+    assert!(e <= 2e-5, "forward {}: {e}", shape.describe());
+}
+
 #[wasm_bindgen_test]
 async fn conv_forward_and_backward_match_the_twin() {
     let gpu = gpu().await;
     let start = now_ms();
-    let conv = Conv2d::new_async(&gpu).await.expect("conv pipelines");
+    let conv = Conv2d::new_async(&gpu).await.expect("conv ops");
     console_log!("Conv2d::new_async: {:.0} ms", now_ms() - start);
     let mut rng = Rng::new(7);
     for (i, shape) in tied::conv::cases::quick().iter().enumerate() {
@@ -84,7 +132,7 @@ async fn conv_forward_and_backward_match_the_twin() {
 #[wasm_bindgen_test]
 async fn conv_bad_input_is_the_native_error() {
     let gpu = gpu().await;
-    let conv = Conv2d::new_async(&gpu).await.expect("conv pipelines");
+    let conv = Conv2d::new_async(&gpu).await.expect("conv ops");
     let shape = Conv2dShape::new(1, 2, 2, [4, 4], [3, 3]);
     let x = vec![0.0; shape.input_len() - 1];
     let w = vec![0.0; shape.weight_len()];
@@ -97,7 +145,9 @@ async fn conv_bad_input_is_the_native_error() {
 #[wasm_bindgen_test]
 async fn tied_reduce_broadcast_and_project_match_the_twin() {
     let gpu = gpu().await;
+    let start = now_ms();
     let ties = Ties::new(&gpu).expect("tying pipelines");
+    console_log!("Ties::new: {:.0} ms", now_ms() - start);
     let mut rng = Rng::new(3);
     for case in tied::tying::cases::quick() {
         let map = &case.map;
@@ -127,7 +177,9 @@ async fn tied_reduce_broadcast_and_project_match_the_twin() {
 #[wasm_bindgen_test]
 async fn sort_matches_the_twin_bitwise() {
     let gpu = gpu().await;
+    let start = now_ms();
     let sorter = RadixSort::new(&gpu).expect("sort pipelines");
+    console_log!("RadixSort::new: {:.0} ms", now_ms() - start);
     let mut rng = Rng::new(11);
     // One-workgroup and multi-pass paths, with NaNs, infinities and signed zeros.
     for n in [1000usize, 20_000] {
@@ -156,7 +208,9 @@ async fn sort_matches_the_twin_bitwise() {
 #[wasm_bindgen_test]
 async fn growl_prox_matches_the_twin() {
     let gpu = gpu().await;
+    let start = now_ms();
     let growl = GrowlProx::new(&gpu).expect("growl pipelines");
+    console_log!("GrowlProx::new: {:.0} ms", now_ms() - start);
     let layout = GroupLayout::Rows { rows: 64, cols: 20 };
     let mut rng = Rng::new(5);
     let matrix = rng.vec(64 * 20);

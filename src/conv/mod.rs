@@ -11,13 +11,15 @@
 //! so results are bitwise reproducible with no atomics. The bias gradient is a multi-pass
 //! fixed-tree reduction (`shaders/channel_sum.wgsl`).
 //!
-//! Use: build [`Conv2d`] once per device (it compiles the pipelines), make a [`Conv2dPlan`] per
-//! shape (small uniform and table buffers, no compilation), then record ops into your own
-//! encoder on your own buffers. [`Conv2d::forward`] and friends are the host-slice path.
+//! Use: build [`Conv2d`] once per device (cheap: it compiles nothing), make a [`Conv2dPlan`]
+//! per shape (small uniform and table buffers), then record ops into your own encoder on your
+//! own buffers. Pipelines are built on first use, per tile kind and op, and cached per device;
+//! [`Conv2dPlan::prepare`] builds a plan's up front so that no frame stalls on a compile.
+//! [`Conv2d::forward`] and friends are the host-slice path.
 //!
 //! Files: this one holds the public types and the host-slice calls; `record.rs` the record
 //! calls; `plan.rs` the planning (tiles, K splits, stride phases, reductions); `tiles.rs` the
-//! GEMM tiles; `taps.rs` the kernel-tap tables; `kernels.rs` the uniform structs, bindings and
+//! GEMM tiles; `taps.rs` the kernel-tap tables; `warm.rs` [`Conv2dPlan::prepare`]; `kernels.rs` the uniform structs, bindings and
 //! kernel declarations; `shape.rs` [`Conv2dShape`]; `layout.rs` [`LayoutTranspose`]; `cpu.rs`
 //! the CPU twins; `cases.rs` the benchmark shapes. Tests: `tests/conv.rs`, `tests/layout.rs`;
 //! bench: `benches/conv.rs`.
@@ -32,25 +34,29 @@ mod record;
 mod shape;
 mod taps;
 mod tiles;
+mod warm;
 
 pub(crate) use kernels::KERNELS;
 pub use layout::{LayoutTranspose, TransposePlan};
 pub use shape::Conv2dShape;
+pub use warm::Passes;
 
 use crate::dispatch;
 use crate::error::{check_len, Error, Result};
 use crate::gpu::Gpu;
 use plan::{GemmLaunch, SumPass, ZeroPass};
 
-/// The conv pipelines of one device. Build once, reuse for every shape.
+/// The conv ops of one device: plans shapes; its pipelines are built on first use (or by
+/// [`Conv2dPlan::prepare`]) and cached on the device. Build once, reuse for every shape.
 #[derive(Debug, Clone)]
 pub struct Conv2d {
     gpu: Gpu,
 }
 
 /// Everything a shape needs on the GPU besides the caller's tensors: uniforms, the kernel
-/// offset tables and split-K scratch. Creating one compiles nothing; recording an op only
-/// creates bind groups and records passes.
+/// offset tables and split-K scratch. Creating one compiles nothing; recording an op creates
+/// bind groups and records passes, and builds the op's pipelines the first time any plan on the
+/// device records them ([`Conv2dPlan::prepare`] does that up front).
 #[derive(Debug)]
 pub struct Conv2dPlan {
     conv: Conv2d,
@@ -149,31 +155,21 @@ pub struct Conv2dGrads {
 }
 
 impl Conv2d {
-    /// Compiles the conv pipelines on `gpu`'s device.
+    /// The conv ops on `gpu`'s device. Compiles nothing: each op's pipelines are built when
+    /// first recorded, or by [`Conv2dPlan::prepare`].
     ///
     /// # Errors
-    /// Errors captured while creating the pipelines (validation, out of memory, device lost).
+    /// [`Error::DeviceLost`] when the device is lost.
     pub fn new(gpu: &Gpu) -> Result<Self> {
-        gpu.scoped(|| Ok(Self::new_unchecked(gpu)))
+        gpu.scoped(|| Ok(Self { gpu: gpu.clone() }))
     }
 
-    /// Compiles the conv pipelines on `gpu`'s device, awaiting the error scopes (web-friendly).
+    /// [`Conv2d::new`], awaiting the error scopes (web-friendly).
     ///
     /// # Errors
     /// As [`Conv2d::new`].
     pub async fn new_async(gpu: &Gpu) -> Result<Self> {
-        gpu.scoped_async(|| Ok(Self::new_unchecked(gpu))).await
-    }
-
-    /// Builds every variant of the family's kernels into `gpu`'s kernel cache, where the
-    /// record calls find them.
-    fn new_unchecked(gpu: &Gpu) -> Self {
-        for decl in KERNELS {
-            for variant in 0..decl.variant_sets().len() {
-                gpu.kernel(decl, variant);
-            }
-        }
-        Self { gpu: gpu.clone() }
+        gpu.scoped_async(|| Ok(Self { gpu: gpu.clone() })).await
     }
 
     /// The device these pipelines belong to.

@@ -498,6 +498,13 @@ impl Gpu {
     pub(crate) fn kernel(&self, decl: &'static KernelDecl, variant: usize) -> Kernel {
         self.kernel_cache().get(self.device(), decl, variant, false)
     }
+
+    /// How many pipelines the crate has built on this device so far (they are built on first
+    /// use). For tests of lazy creation and for start-up diagnostics.
+    #[doc(hidden)]
+    pub fn pipelines_built(&self) -> usize {
+        lock(&self.kernel_cache().kernels).len()
+    }
 }
 
 /// Shared by every clone of a `Gpu`.

@@ -41,6 +41,11 @@ pub fn gpu_with_binding_limit(bytes: u64) -> Gpu {
     Gpu::adopt(device, queue).expect("adopt")
 }
 
+/// A new device on the test adapter with the crate's required limits: nothing built on it yet.
+pub fn fresh_gpu() -> Gpu {
+    gpu_with_binding_limit(tied::required_limits().max_storage_buffer_binding_size)
+}
+
 pub fn conv() -> &'static Conv2d {
     static CONV: OnceLock<Conv2d> = OnceLock::new();
     CONV.get_or_init(|| Conv2d::new(gpu()).expect("conv pipelines"))
