@@ -215,23 +215,27 @@ fn main() -> ExitCode {
     }
 }
 
-fn run() -> Result<(), String> {
-    // The engine's device: its own limits (the WebGPU defaults) and features.
+/// The engine's device: its own limits (the WebGPU defaults) and features.
+fn engine_device() -> Result<(wgpu::Device, wgpu::Queue), String> {
     let instance =
         wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
     let adapter = pollster::block_on(wgpu::util::initialize_adapter_from_env_or_default(
         &instance, None,
     ))
     .map_err(|e| format!("no adapter: {e}"))?;
-    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+    let info = adapter.get_info();
+    println!("adapter: {} ({:?})", info.name, info.backend);
+    pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
         label: Some("engine device"),
         required_features: tied::required_features(),
         required_limits: wgpu::Limits::default(),
         ..Default::default()
     }))
-    .map_err(|e| format!("no device: {e}"))?;
-    let info = adapter.get_info();
-    println!("adapter: {} ({:?})", info.name, info.backend);
+    .map_err(|e| format!("no device: {e}"))
+}
+
+fn run() -> Result<(), String> {
+    let (device, queue) = engine_device()?;
     // Handed to the crate: checked against its needs, no handlers installed.
     let gpu = tied::Gpu::adopt(device.clone(), queue.clone()).map_err(|e| e.to_string())?;
     let conv = Conv2d::new(&gpu).map_err(|e| e.to_string())?;
@@ -272,29 +276,13 @@ fn run() -> Result<(), String> {
         let mut encoder = device.create_command_encoder(&Default::default());
         renderer.render(&mut encoder);
         let t0 = Instant::now();
-        let fwd = ForwardBuffers {
-            input: pool.range(x),
-            weight: pool.range(w),
-            bias: Some(pool.range(b)),
-            output: pool.range(y),
-        };
-        plan.record_forward(&mut encoder, &fwd)
-            .and_then(|()| {
-                ties.record_reduce(
-                    &mut encoder,
-                    pool.range(y),
-                    pool.range(group_values),
-                    Reduction::Mean,
-                )
-            })
-            .and_then(|()| {
-                ties.record_broadcast(
-                    &mut encoder,
-                    pool.range(tied_params),
-                    pool.range(group_values),
-                )
-            })
-            .map_err(|e| format!("recording frame {frame}: {e}"))?;
+        record_compute(
+            &mut encoder,
+            (&plan, &ties),
+            &pool,
+            [x, w, b, y, tied_params, group_values],
+        )
+        .map_err(|e| format!("recording frame {frame}: {e}"))?;
         record_us.push(t0.elapsed().as_secs_f64() * 1e6);
         let check = frame == 0 || frame == FRAMES - 1;
         if check {
@@ -339,6 +327,25 @@ fn run() -> Result<(), String> {
         "checks: conv output, group values and tied params match the CPU twins; render target ok"
     );
     Ok(())
+}
+
+/// The compute work of a frame, on ranges of the pool: conv forward `x, w, b -> y`, the tie
+/// reduction of `y` into `values`, and its broadcast into `params`.
+fn record_compute(
+    encoder: &mut wgpu::CommandEncoder,
+    (plan, ties): (&tied::conv::Conv2dPlan, &tied::tying::TiePlan),
+    pool: &Pool,
+    [x, w, b, y, params, values]: [(u64, usize); 6],
+) -> tied::Result<()> {
+    let fwd = ForwardBuffers {
+        input: pool.range(x),
+        weight: pool.range(w),
+        bias: Some(pool.range(b)),
+        output: pool.range(y),
+    };
+    plan.record_forward(encoder, &fwd)?;
+    ties.record_reduce(encoder, pool.range(y), pool.range(values), Reduction::Mean)?;
+    ties.record_broadcast(encoder, pool.range(params), pool.range(values))
 }
 
 /// Reads the pool back and checks a frame against the CPU twins.

@@ -171,15 +171,23 @@ impl TransposePlan {
         /// Records NCHW `src` -> NHWC `dst`. Never submits.
         ///
         /// # Errors
-        /// Buffer size, usage or binding-limit errors; `src` and `dst` must differ. Nothing is
-        /// recorded on error.
-        pub fn record_nchw_to_nhwc<'a>(&self, src: impl Into<BufferRange<'a>>, dst: impl Into<BufferRange<'a>>) => build_nchw_to_nhwc;
+        /// Buffer size, usage, range or binding-limit errors; `src` and `dst` must not
+        /// overlap. Nothing is recorded on error.
+        pub fn record_nchw_to_nhwc<'a>(
+            &self,
+            src: impl Into<BufferRange<'a>>,
+            dst: impl Into<BufferRange<'a>>,
+        ) => build_nchw_to_nhwc;
 
         /// Records NHWC `src` -> NCHW `dst`. Never submits.
         ///
         /// # Errors
         /// As [`TransposePlan::record_nchw_to_nhwc`].
-        pub fn record_nhwc_to_nchw<'a>(&self, src: impl Into<BufferRange<'a>>, dst: impl Into<BufferRange<'a>>) => build_nhwc_to_nchw;
+        pub fn record_nhwc_to_nchw<'a>(
+            &self,
+            src: impl Into<BufferRange<'a>>,
+            dst: impl Into<BufferRange<'a>>,
+        ) => build_nhwc_to_nchw;
     }
 
     fn build_nchw_to_nhwc(

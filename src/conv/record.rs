@@ -72,16 +72,24 @@ impl Conv2dPlan {
         /// # Errors
         /// [`Error::BufferTooSmall`], [`Error::MissingUsage`], [`Error::LimitExceeded`] for a
         /// buffer too large to bind, [`Error::Shape`] for a bias that does not match the
-        /// shape, [`Error::Aliasing`] for an output that is also an input,
-        /// [`Error::BufferMapped`], and [`Error::Validation`] for a buffer wgpu refuses
-        /// (destroyed, of another device). Nothing is recorded on error.
-        pub fn record_forward<'a>(&self, b: &ForwardBuffers<impl Copy + Into<BufferRange<'a>>>) => build_forward;
+        /// shape, [`Error::Aliasing`] for an output range that overlaps an input's,
+        /// [`Error::MisalignedRange`] and [`Error::RangeOutOfBounds`] for a range the device
+        /// cannot bind (see [`BufferRange`]), [`Error::BufferMapped`], and
+        /// [`Error::Validation`] for a buffer wgpu refuses (destroyed, of another device).
+        /// Nothing is recorded on error.
+        pub fn record_forward<'a>(
+            &self,
+            b: &ForwardBuffers<impl Copy + Into<BufferRange<'a>>>,
+        ) => build_forward;
 
         /// Records the input gradient into `encoder`: `grad_input` is overwritten.
         ///
         /// # Errors
         /// As [`Conv2dPlan::record_forward`].
-        pub fn record_backward_data<'a>(&self, b: &BackwardDataBuffers<impl Copy + Into<BufferRange<'a>>>) => build_backward_data;
+        pub fn record_backward_data<'a>(
+            &self,
+            b: &BackwardDataBuffers<impl Copy + Into<BufferRange<'a>>>,
+        ) => build_backward_data;
 
         /// Records the weight gradient (and the bias gradient when the shape has a bias) into
         /// `encoder`. Both are overwritten, not accumulated: the sum over the batch and all
@@ -89,7 +97,10 @@ impl Conv2dPlan {
         ///
         /// # Errors
         /// As [`Conv2dPlan::record_forward`].
-        pub fn record_backward_weight<'a>(&self, b: &BackwardWeightBuffers<impl Copy + Into<BufferRange<'a>>>) => build_backward_weight;
+        pub fn record_backward_weight<'a>(
+            &self,
+            b: &BackwardWeightBuffers<impl Copy + Into<BufferRange<'a>>>,
+        ) => build_backward_weight;
     }
 
     fn build_forward(&self, rec: &mut Recording, b: ForwardBuffers<BufferRange<'_>>) -> Result<()> {

@@ -398,8 +398,9 @@ impl SortPlan {
         /// in place. Never submits.
         ///
         /// # Errors
-        /// [`Error::BufferTooSmall`], [`Error::MissingUsage`] (`STORAGE` needed), or `keys` and
-        /// `values` being the same buffer. Nothing is recorded on error.
+        /// [`Error::BufferTooSmall`], [`Error::MissingUsage`] (`STORAGE` needed), the range
+        /// errors of [`BufferRange`], or `keys` and `values` overlapping
+        /// ([`Error::Aliasing`]). Nothing is recorded on error.
         pub fn record<'a>(
             &self,
             keys: impl Into<BufferRange<'a>>,

@@ -256,7 +256,10 @@ impl BatchNormPlan {
         ///
         /// # Errors
         /// Buffer size, usage and aliasing errors; nothing is recorded on error.
-        pub fn record_forward<'a>(&self, b: &BatchNormBuffers<impl Copy + Into<BufferRange<'a>>>) => build_forward;
+        pub fn record_forward<'a>(
+            &self,
+            b: &BatchNormBuffers<impl Copy + Into<BufferRange<'a>>>,
+        ) => build_forward;
 
         /// Records the inference forward with the running statistics (`running`:
         /// `[mean; var]`).
@@ -275,7 +278,10 @@ impl BatchNormPlan {
         ///
         /// # Errors
         /// As [`BatchNormPlan::record_forward`].
-        pub fn record_backward<'a>(&self, b: &BatchNormGradBuffers<impl Copy + Into<BufferRange<'a>>>) => build_backward;
+        pub fn record_backward<'a>(
+            &self,
+            b: &BatchNormGradBuffers<impl Copy + Into<BufferRange<'a>>>,
+        ) => build_backward;
     }
 
     fn build_forward(

@@ -85,7 +85,11 @@ impl ReluPlan {
         ///
         /// # Errors
         /// Buffer size, usage and aliasing errors; nothing is recorded on error.
-        pub fn record_forward<'a>(&self, x: impl Into<BufferRange<'a>>, y: impl Into<BufferRange<'a>>) => build_forward;
+        pub fn record_forward<'a>(
+            &self,
+            x: impl Into<BufferRange<'a>>,
+            y: impl Into<BufferRange<'a>>,
+        ) => build_forward;
 
         /// Records `dx = dy` where the forward's output `y > 0`, else 0.
         ///

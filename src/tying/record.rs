@@ -31,7 +31,9 @@ impl TiePlan {
         /// # Errors
         /// [`Error::BufferTooSmall`](crate::Error::BufferTooSmall),
         /// [`Error::MissingUsage`](crate::Error::MissingUsage) (both need `STORAGE`),
-        /// [`Error::Aliasing`](crate::Error::Aliasing),
+        /// [`Error::Aliasing`](crate::Error::Aliasing) (overlapping ranges),
+        /// [`Error::MisalignedRange`](crate::Error::MisalignedRange) and
+        /// [`Error::RangeOutOfBounds`](crate::Error::RangeOutOfBounds) (see [`BufferRange`]),
         /// [`Error::BufferMapped`](crate::Error::BufferMapped), a buffer past the binding
         /// limit, or [`Error::Validation`](crate::Error::Validation) for a buffer wgpu
         /// refuses. Nothing is recorded on error.
