@@ -66,7 +66,15 @@ pub(crate) fn storage_init<T: bytemuck::Pod>(
 /// ([`Error::BufferTooSmall`]) and, unless the op binds it in windows, fit one storage binding
 /// ([`Error::LimitExceeded`]). An op's output may share a buffer with its inputs as long as
 /// the byte ranges do not overlap ([`Error::Aliasing`] otherwise). An op reads and writes only
-/// inside its ranges: the rest of the buffer is untouched.
+/// inside its ranges: the rest of the buffer is untouched. (Every caller range is bound as
+/// storage, never as a uniform: the crate's uniforms are its own whole buffers, so
+/// `min_uniform_buffer_offset_alignment` never applies to a caller's range.)
+///
+/// Performance: a pass that binds one buffer both read-only and writable (an input and an
+/// output in disjoint ranges of one pool) runs the kernel's shared-buffer twin, whose storage
+/// bindings are all `read_write` (wgpu tracks usage per buffer, not per range); the twin is
+/// built the first time such a pass is recorded on a device. Copies between two ranges of one
+/// buffer (the `record_into` calls) go through a scratch buffer, which wgpu requires.
 #[derive(Clone, Copy, Debug)]
 pub struct BufferRange<'a> {
     buffer: &'a wgpu::Buffer,
