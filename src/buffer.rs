@@ -54,16 +54,179 @@ pub(crate) fn storage_init<T: bytemuck::Pod>(
     )
 }
 
-/// A whole buffer as a binding.
-pub(crate) fn whole(b: &wgpu::Buffer) -> wgpu::BufferBinding<'_> {
-    b.as_entire_buffer_binding()
+/// A byte range of a buffer that an op binds as one tensor: `size` bytes of `buffer` from
+/// `offset`. Every public `record_*` call takes one (as `impl Into<BufferRange>`), so a whole
+/// buffer (`&buffer`), a `wgpu::BufferSlice` (`buffer.slice(a..b)`) or a range of a pooled
+/// allocation ([`BufferRange::new`]) all work.
+///
+/// Checked when recorded (each an [`Error`] naming the range, nothing recorded): the offset
+/// must be a multiple of the device's `min_storage_buffer_offset_alignment` (256 on most
+/// devices) and the size a multiple of 4 ([`Error::MisalignedRange`]); the range must lie in
+/// its buffer ([`Error::RangeOutOfBounds`]); it must hold what the op needs
+/// ([`Error::BufferTooSmall`]) and, unless the op binds it in windows, fit one storage binding
+/// ([`Error::LimitExceeded`]). An op's output may share a buffer with its inputs as long as
+/// the byte ranges do not overlap ([`Error::Aliasing`] otherwise). An op reads and writes only
+/// inside its ranges: the rest of the buffer is untouched. (Every caller range is bound as
+/// storage, never as a uniform: the crate's uniforms are its own whole buffers, so
+/// `min_uniform_buffer_offset_alignment` never applies to a caller's range.)
+///
+/// Performance: a pass that binds one buffer both read-only and writable (an input and an
+/// output in disjoint ranges of one pool) runs the kernel's shared-buffer twin, whose storage
+/// bindings are all `read_write` (wgpu tracks usage per buffer, not per range); the twin is
+/// built the first time such a pass is recorded on a device. Copies between two ranges of one
+/// buffer (the `record_into` calls) go through a scratch buffer, which wgpu requires.
+#[derive(Clone, Copy, Debug)]
+pub struct BufferRange<'a> {
+    buffer: &'a wgpu::Buffer,
+    offset: u64,
+    size: u64,
 }
 
-/// `bytes` of `b` from `offset` as a binding (at least 4 bytes).
-pub(crate) fn range(b: &wgpu::Buffer, offset: u64, bytes: u64) -> wgpu::BufferBinding<'_> {
+impl<'a> BufferRange<'a> {
+    /// `size` bytes of `buffer` from `offset` (in bytes). Not checked here: the record call
+    /// that binds it checks alignment and bounds.
+    pub fn new(buffer: &'a wgpu::Buffer, offset: u64, size: u64) -> Self {
+        Self {
+            buffer,
+            offset,
+            size,
+        }
+    }
+
+    /// The whole of `buffer`.
+    pub fn whole(buffer: &'a wgpu::Buffer) -> Self {
+        Self::new(buffer, 0, buffer.size())
+    }
+
+    /// The buffer.
+    pub fn buffer(&self) -> &'a wgpu::Buffer {
+        self.buffer
+    }
+
+    /// The first byte, from the buffer's start.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The length in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// One past the last byte (saturating).
+    pub(crate) fn end(&self) -> u64 {
+        self.offset.saturating_add(self.size)
+    }
+
+    /// Whether `self` and `other` share a byte of one buffer (empty ranges share none).
+    pub fn overlaps(&self, other: &BufferRange<'_>) -> bool {
+        self.buffer == other.buffer
+            && self.size > 0
+            && other.size > 0
+            && self.offset < other.end()
+            && other.offset < self.end()
+    }
+
+    /// The range as a binding. An empty range is bound as an empty binding at the buffer's end,
+    /// which the kernels' `run` replaces with the device's stand-in (a binding cannot be empty).
+    pub(crate) fn binding(&self) -> wgpu::BufferBinding<'a> {
+        if self.offset == 0 && self.size == self.buffer.size() {
+            return self.buffer.as_entire_buffer_binding();
+        }
+        wgpu::BufferBinding {
+            buffer: self.buffer,
+            offset: if self.size == 0 {
+                self.buffer.size()
+            } else {
+                self.offset
+            },
+            size: std::num::NonZeroU64::new(self.size),
+        }
+    }
+}
+
+impl<'a> From<&'a wgpu::Buffer> for BufferRange<'a> {
+    fn from(buffer: &'a wgpu::Buffer) -> Self {
+        Self::whole(buffer)
+    }
+}
+
+impl<'a> From<wgpu::BufferSlice<'a>> for BufferRange<'a> {
+    fn from(slice: wgpu::BufferSlice<'a>) -> Self {
+        Self::new(slice.buffer(), slice.offset(), slice.size())
+    }
+}
+
+impl<'a> From<&BufferRange<'a>> for BufferRange<'a> {
+    fn from(range: &BufferRange<'a>) -> Self {
+        *range
+    }
+}
+
+/// An optional [`BufferRange`] argument (a mask, a bias, a payload): `None`, `Some(&buffer)`,
+/// `&buffer`, a `BufferRange` or a `wgpu::BufferSlice` all convert into one.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MaybeRange<'a>(pub Option<BufferRange<'a>>);
+
+impl<'a> From<Option<&'a wgpu::Buffer>> for MaybeRange<'a> {
+    fn from(buffer: Option<&'a wgpu::Buffer>) -> Self {
+        Self(buffer.map(BufferRange::whole))
+    }
+}
+
+impl<'a> From<&'a wgpu::Buffer> for MaybeRange<'a> {
+    fn from(buffer: &'a wgpu::Buffer) -> Self {
+        Self(Some(BufferRange::whole(buffer)))
+    }
+}
+
+impl<'a> From<BufferRange<'a>> for MaybeRange<'a> {
+    fn from(range: BufferRange<'a>) -> Self {
+        Self(Some(range))
+    }
+}
+
+impl<'a> From<wgpu::BufferSlice<'a>> for MaybeRange<'a> {
+    fn from(slice: wgpu::BufferSlice<'a>) -> Self {
+        Self(Some(slice.into()))
+    }
+}
+
+/// Makes a `*Buffers` struct generic over its fields (`&wgpu::Buffer` or [`BufferRange`])
+/// convertible into its [`BufferRange`] form, which the record calls bind: each listed struct
+/// with its required fields, then (after `;`) its optional ones.
+macro_rules! buffers_ranges {
+    ($($name:ident { $($field:ident),* ; $($opt:ident),* })*) => {$(
+        impl<'a, B: Copy + Into<$crate::buffer::BufferRange<'a>>> From<&$name<B>>
+            for $name<$crate::buffer::BufferRange<'a>>
+        {
+            fn from(b: &$name<B>) -> Self {
+                $name {
+                    $($field: b.$field.into(),)*
+                    $($opt: b.$opt.map(Into::into),)*
+                }
+            }
+        }
+    )*};
+}
+pub(crate) use buffers_ranges;
+
+/// A tensor (a caller's range or a buffer of the crate's own) as a binding.
+pub(crate) fn whole<'a>(b: impl Into<BufferRange<'a>>) -> wgpu::BufferBinding<'a> {
+    b.into().binding()
+}
+
+/// `bytes` of `b` from `offset` (relative to the range's start) as a binding (at least 4
+/// bytes): a window of a tensor.
+pub(crate) fn range<'a>(
+    b: impl Into<BufferRange<'a>>,
+    offset: u64,
+    bytes: u64,
+) -> wgpu::BufferBinding<'a> {
+    let b = b.into();
     wgpu::BufferBinding {
-        buffer: b,
-        offset,
+        buffer: b.buffer,
+        offset: b.offset + offset,
         size: std::num::NonZeroU64::new(bytes.max(4)),
     }
 }

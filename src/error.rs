@@ -36,14 +36,14 @@ pub enum Error {
     /// Tensor shapes or op parameters are inconsistent.
     #[error("invalid shape: {0}")]
     Shape(String),
-    /// A caller-owned buffer is smaller than the operation needs.
+    /// A caller-owned buffer (or range of one) is smaller than the operation needs.
     #[error("buffer `{name}` is too small: need {needed} bytes, it has {actual}")]
     BufferTooSmall {
         /// The role of the buffer (e.g. `input`, `weight`).
         name: &'static str,
         /// Bytes needed.
         needed: u64,
-        /// Bytes the buffer has.
+        /// Bytes the buffer (or range) has.
         actual: u64,
     },
     /// A caller-owned buffer was created without a usage flag the operation needs.
@@ -54,14 +54,51 @@ pub enum Error {
         /// The usage flags that are missing.
         missing: wgpu::BufferUsages,
     },
-    /// An output buffer is also one of the op's inputs (or another of its outputs): a buffer
-    /// cannot be bound both read-only and writable in one pass.
-    #[error("`{name}` is the same buffer as `{other}`: pass a separate buffer")]
+    /// An output's range overlaps one of the op's input ranges (or another output's): the
+    /// same bytes of one buffer. Disjoint ranges of one buffer are fine.
+    #[error(
+        "`{name}` overlaps `{other}` (the same bytes of one buffer): pass disjoint ranges or \
+         separate buffers"
+    )]
     Aliasing {
         /// The role of the output buffer.
         name: &'static str,
         /// The role of the buffer it aliases.
         other: &'static str,
+    },
+    /// A caller's [`BufferRange`](crate::buffer::BufferRange) starts at an offset the device
+    /// cannot bind, or has a size that is not a multiple of 4.
+    #[error(
+        "buffer range `{name}`: its {what} {value} is not a multiple of {alignment} \
+         (`{limit}`): place ranges at multiples of {alignment} bytes"
+    )]
+    MisalignedRange {
+        /// The role of the range (e.g. `input`).
+        name: &'static str,
+        /// `"offset"` or `"size"`.
+        what: &'static str,
+        /// The offending offset or size, in bytes.
+        value: u64,
+        /// The alignment the device (or wgpu) requires, in bytes.
+        alignment: u64,
+        /// Where the alignment comes from: a `wgpu::Limits` field, or wgpu's 4-byte rule for
+        /// binding sizes.
+        limit: &'static str,
+    },
+    /// A caller's [`BufferRange`](crate::buffer::BufferRange) ends past its buffer.
+    #[error(
+        "buffer range `{name}` (offset {offset}, {size} bytes) ends past its buffer's \
+         {buffer_size} bytes"
+    )]
+    RangeOutOfBounds {
+        /// The role of the range.
+        name: &'static str,
+        /// Its offset in bytes.
+        offset: u64,
+        /// Its size in bytes.
+        size: u64,
+        /// The buffer's size in bytes.
+        buffer_size: u64,
     },
     /// A caller-owned buffer is mapped: the GPU cannot use it until it is unmapped.
     #[error("buffer `{name}` is mapped: call `unmap()` before recording with it")]

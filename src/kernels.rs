@@ -5,7 +5,7 @@
 //!
 //! Not a stable API: it exists for the crate's own tests and for tools that want the WGSL.
 
-use crate::dispatch::{KernelDecl, ModuleDecl, Role};
+use crate::dispatch::{shared_buffer_source, KernelDecl, ModuleDecl, Role};
 
 /// Every declared kernel.
 fn declared() -> Vec<&'static KernelDecl> {
@@ -32,6 +32,10 @@ pub struct KernelInfo {
     pub module: &'static str,
     /// The complete WGSL source, prelude included.
     pub source: String,
+    /// The source of the kernel's shared-buffer twin (every read-only storage binding
+    /// declared `read_write`), which the runtime builds for passes that bind one buffer both
+    /// read-only and writable (disjoint ranges of one pooled buffer).
+    pub shared_source: String,
     /// The WGSL files of `shaders/` the source is made of, in order.
     pub files: Vec<&'static str>,
     /// Host-owned constants generated into the source (name, value), prelude included.
@@ -84,6 +88,7 @@ pub fn table() -> Vec<KernelInfo> {
             name: k.name,
             module: k.module.name,
             source: k.module.source(),
+            shared_source: shared_buffer_source(&k.module.source()),
             files: k.module.parts.iter().map(|p| p.file).collect(),
             constants: module_constants(k.module),
             entry: k.entry,

@@ -11,7 +11,10 @@
 //!
 //! ## Recording into your encoder
 //! Every op records into a caller's `&mut wgpu::CommandEncoder` on caller-owned buffers and
-//! never submits or polls. Host-slice convenience calls (async, plus `_blocking` on native)
+//! never submits or polls. Each buffer argument is a [`buffer::BufferRange`]: a whole buffer
+//! (`&buffer`), a `wgpu::BufferSlice`, or a range of a pooled allocation at an offset aligned
+//! to `min_storage_buffer_offset_alignment`; tensors of one op may share a buffer as long as
+//! their ranges do not overlap. Host-slice convenience calls (async, plus `_blocking` on native)
 //! upload, run and read back.
 //!
 //! ```no_run
@@ -36,9 +39,10 @@
 //! - No panics on bad input: every kernel, plan and host-slice call returns [`Error`]
 //!   (`tests/fuzz_api.rs` drives every constructor and plan builder with edge integers in the
 //!   test profile, overflow checks on). Caller buffers are checked before anything is
-//!   recorded: size, usage, aliasing, a mapped buffer, and (inside an error scope) whatever
-//!   wgpu refuses when binding or copying them, such as a buffer of another device. A lost or
-//!   destroyed device gives [`Error::DeviceLost`], adopted or not ([`Gpu::check_lost`]).
+//!   recorded: size, usage, alignment and bounds of ranges, overlap, a mapped buffer, and
+//!   (inside an error scope) whatever wgpu refuses when binding or copying them, such as a
+//!   buffer of another device. A lost or destroyed device gives [`Error::DeviceLost`],
+//!   adopted or not ([`Gpu::check_lost`]).
 //! - What cannot be detected: a buffer from another `wgpu::Instance`. wgpu-core names
 //!   resources by ids local to an instance, so such a buffer can alias one of yours (wgpu then
 //!   uses yours in its place, silently) or make wgpu-core itself panic when it looks the id

@@ -1,5 +1,6 @@
 //! NCHW <-> NHWC conversion on the GPU (`shaders/layout_transpose.wgsl`).
 
+use crate::buffer::BufferRange;
 use crate::dispatch::{self, check_buffer, check_distinct, whole, Grid, KernelDecl, ModuleDecl};
 use crate::dispatch::{OnGpu, Recording, WORKGROUP_SIZE};
 use crate::error::Result;
@@ -170,22 +171,30 @@ impl TransposePlan {
         /// Records NCHW `src` -> NHWC `dst`. Never submits.
         ///
         /// # Errors
-        /// Buffer size, usage or binding-limit errors; `src` and `dst` must differ. Nothing is
-        /// recorded on error.
-        pub fn record_nchw_to_nhwc(&self, src: &wgpu::Buffer, dst: &wgpu::Buffer) => build_nchw_to_nhwc;
+        /// Buffer size, usage, range or binding-limit errors; `src` and `dst` must not
+        /// overlap. Nothing is recorded on error.
+        pub fn record_nchw_to_nhwc<'a>(
+            &self,
+            src: impl Into<BufferRange<'a>>,
+            dst: impl Into<BufferRange<'a>>,
+        ) => build_nchw_to_nhwc;
 
         /// Records NHWC `src` -> NCHW `dst`. Never submits.
         ///
         /// # Errors
         /// As [`TransposePlan::record_nchw_to_nhwc`].
-        pub fn record_nhwc_to_nchw(&self, src: &wgpu::Buffer, dst: &wgpu::Buffer) => build_nhwc_to_nchw;
+        pub fn record_nhwc_to_nchw<'a>(
+            &self,
+            src: impl Into<BufferRange<'a>>,
+            dst: impl Into<BufferRange<'a>>,
+        ) => build_nhwc_to_nchw;
     }
 
     fn build_nchw_to_nhwc(
         &self,
         rec: &mut Recording,
-        src: &wgpu::Buffer,
-        dst: &wgpu::Buffer,
+        src: BufferRange<'_>,
+        dst: BufferRange<'_>,
     ) -> Result<()> {
         self.build(rec, &self.to_nhwc, src, dst)
     }
@@ -193,8 +202,8 @@ impl TransposePlan {
     fn build_nhwc_to_nchw(
         &self,
         rec: &mut Recording,
-        src: &wgpu::Buffer,
-        dst: &wgpu::Buffer,
+        src: BufferRange<'_>,
+        dst: BufferRange<'_>,
     ) -> Result<()> {
         self.build(rec, &self.to_nchw, src, dst)
     }
@@ -203,8 +212,8 @@ impl TransposePlan {
         &self,
         rec: &mut Recording,
         t: &Transpose,
-        src: &wgpu::Buffer,
-        dst: &wgpu::Buffer,
+        src: BufferRange<'_>,
+        dst: BufferRange<'_>,
     ) -> Result<()> {
         let gpu = &self.layouts.gpu;
         let st = wgpu::BufferUsages::STORAGE;

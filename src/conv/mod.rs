@@ -87,41 +87,56 @@ pub struct Conv2dPlan {
 }
 
 /// Buffers for [`Conv2dPlan::record_forward`]. All need `STORAGE` usage.
+///
+/// Each field is a whole buffer (`B = &wgpu::Buffer`, as in `ForwardBuffers { input: &x, .. }`)
+/// or, with `B = `[`BufferRange`](crate::buffer::BufferRange), a range of one (several
+/// tensors of one pooled buffer, each at an offset aligned to
+/// `min_storage_buffer_offset_alignment`; see
+/// [`BufferRange`](crate::buffer::BufferRange) for the checks). Mix the two by converting
+/// whole buffers with `BufferRange::from(&buffer)`.
 #[derive(Clone, Copy, Debug)]
-pub struct ForwardBuffers<'a> {
+pub struct ForwardBuffers<B> {
     /// `[batch, in_channels, in_h, in_w]`.
-    pub input: &'a wgpu::Buffer,
+    pub input: B,
     /// `[out_channels, in_channels / groups, kernel_h, kernel_w]`.
-    pub weight: &'a wgpu::Buffer,
+    pub weight: B,
     /// `[out_channels]`, required exactly when the shape has a bias.
-    pub bias: Option<&'a wgpu::Buffer>,
+    pub bias: Option<B>,
     /// `[batch, out_channels, out_h, out_w]`, written.
-    pub output: &'a wgpu::Buffer,
+    pub output: B,
 }
 
-/// Buffers for [`Conv2dPlan::record_backward_data`]. All need `STORAGE` usage.
+/// Buffers for [`Conv2dPlan::record_backward_data`]. All need `STORAGE` usage. Whole buffers
+/// or ranges, as for [`ForwardBuffers`].
 #[derive(Clone, Copy, Debug)]
-pub struct BackwardDataBuffers<'a> {
+pub struct BackwardDataBuffers<B> {
     /// `[batch, out_channels, out_h, out_w]`.
-    pub grad_output: &'a wgpu::Buffer,
+    pub grad_output: B,
     /// `[out_channels, in_channels / groups, kernel_h, kernel_w]`.
-    pub weight: &'a wgpu::Buffer,
+    pub weight: B,
     /// `[batch, in_channels, in_h, in_w]`, overwritten (not accumulated).
-    pub grad_input: &'a wgpu::Buffer,
+    pub grad_input: B,
 }
 
 /// Buffers for [`Conv2dPlan::record_backward_weight`]. All need `STORAGE` usage, and
-/// `COPY_DST` for the outputs when the batch is empty (they are then cleared).
+/// `COPY_DST` for the outputs when the batch is empty (they are then cleared). Whole buffers
+/// or ranges, as for [`ForwardBuffers`].
 #[derive(Clone, Copy, Debug)]
-pub struct BackwardWeightBuffers<'a> {
+pub struct BackwardWeightBuffers<B> {
     /// `[batch, out_channels, out_h, out_w]`.
-    pub grad_output: &'a wgpu::Buffer,
+    pub grad_output: B,
     /// `[batch, in_channels, in_h, in_w]`.
-    pub input: &'a wgpu::Buffer,
+    pub input: B,
     /// `[out_channels, in_channels / groups, kernel_h, kernel_w]`, overwritten.
-    pub grad_weight: &'a wgpu::Buffer,
+    pub grad_weight: B,
     /// `[out_channels]`, overwritten; required exactly when the shape has a bias.
-    pub grad_bias: Option<&'a wgpu::Buffer>,
+    pub grad_bias: Option<B>,
+}
+
+crate::buffer::buffers_ranges! {
+    ForwardBuffers { input, weight, output; bias }
+    BackwardDataBuffers { grad_output, weight, grad_input; }
+    BackwardWeightBuffers { grad_output, input, grad_weight; grad_bias }
 }
 
 /// The tile kinds of a plan's GEMM launches ([`Conv2dPlan::tiles`]).

@@ -11,6 +11,7 @@ use super::plan::GemmLaunch;
 use super::{
     BackwardDataBuffers, BackwardWeightBuffers, Conv2dPlan, Conv2dShape, ForwardBuffers, GemmTiles,
 };
+use crate::buffer::BufferRange;
 use crate::dispatch::{self, check_buffer, check_distinct, whole, Bindings, OnGpu, Recording};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
@@ -94,16 +95,24 @@ impl Conv2dPlan {
         /// # Errors
         /// [`Error::BufferTooSmall`], [`Error::MissingUsage`], [`Error::LimitExceeded`] for a
         /// buffer too large to bind, [`Error::Shape`] for a bias that does not match the
-        /// shape, [`Error::Aliasing`] for an output that is also an input,
-        /// [`Error::BufferMapped`], and [`Error::Validation`] for a buffer wgpu refuses
-        /// (destroyed, of another device). Nothing is recorded on error.
-        pub fn record_forward(&self, b: &ForwardBuffers<'_>) => build_forward;
+        /// shape, [`Error::Aliasing`] for an output range that overlaps an input's,
+        /// [`Error::MisalignedRange`] and [`Error::RangeOutOfBounds`] for a range the device
+        /// cannot bind (see [`BufferRange`]), [`Error::BufferMapped`], and
+        /// [`Error::Validation`] for a buffer wgpu refuses (destroyed, of another device).
+        /// Nothing is recorded on error.
+        pub fn record_forward<'a>(
+            &self,
+            b: &ForwardBuffers<impl Copy + Into<BufferRange<'a>>>,
+        ) => build_forward;
 
         /// Records the input gradient into `encoder`: `grad_input` is overwritten.
         ///
         /// # Errors
         /// As [`Conv2dPlan::record_forward`].
-        pub fn record_backward_data(&self, b: &BackwardDataBuffers<'_>) => build_backward_data;
+        pub fn record_backward_data<'a>(
+            &self,
+            b: &BackwardDataBuffers<impl Copy + Into<BufferRange<'a>>>,
+        ) => build_backward_data;
 
         /// Records the weight gradient (and the bias gradient when the shape has a bias) into
         /// `encoder`. Both are overwritten, not accumulated: the sum over the batch and all
@@ -111,10 +120,13 @@ impl Conv2dPlan {
         ///
         /// # Errors
         /// As [`Conv2dPlan::record_forward`].
-        pub fn record_backward_weight(&self, b: &BackwardWeightBuffers<'_>) => build_backward_weight;
+        pub fn record_backward_weight<'a>(
+            &self,
+            b: &BackwardWeightBuffers<impl Copy + Into<BufferRange<'a>>>,
+        ) => build_backward_weight;
     }
 
-    fn build_forward(&self, rec: &mut Recording, b: &ForwardBuffers<'_>) -> Result<()> {
+    fn build_forward(&self, rec: &mut Recording, b: ForwardBuffers<BufferRange<'_>>) -> Result<()> {
         let s = &self.shape;
         let dev = &self.conv.gpu;
         let st = wgpu::BufferUsages::STORAGE;
@@ -133,7 +145,7 @@ impl Conv2dPlan {
         if s.output_len() == 0 {
             return Ok(());
         }
-        let bias = b.bias.unwrap_or(&self.no_bias);
+        let bias = b.bias.unwrap_or(BufferRange::whole(&self.no_bias));
         let launch = &self.forward;
         let bindings = ForwardBindings {
             p: whole(&launch.uniform),
@@ -147,7 +159,11 @@ impl Conv2dPlan {
         Ok(())
     }
 
-    fn build_backward_data(&self, rec: &mut Recording, b: &BackwardDataBuffers<'_>) -> Result<()> {
+    fn build_backward_data(
+        &self,
+        rec: &mut Recording,
+        b: BackwardDataBuffers<BufferRange<'_>>,
+    ) -> Result<()> {
         let s = &self.shape;
         let dev = &self.conv.gpu;
         let st = wgpu::BufferUsages::STORAGE;
@@ -178,7 +194,7 @@ impl Conv2dPlan {
                         ktab: whole(table),
                         grad_in,
                     };
-                    self.record_gemm(rec, launch, &bindings, b.grad_input, &self.no_bias);
+                    self.record_gemm(rec, launch, &bindings, b.grad_input, self.no_bias());
                 }
                 None => {
                     let bindings = BackwardDataFcBindings {
@@ -187,7 +203,7 @@ impl Conv2dPlan {
                         weight,
                         grad_in,
                     };
-                    self.record_gemm(rec, launch, &bindings, b.grad_input, &self.no_bias);
+                    self.record_gemm(rec, launch, &bindings, b.grad_input, self.no_bias());
                 }
             }
         }
@@ -206,12 +222,12 @@ impl Conv2dPlan {
     fn build_backward_weight(
         &self,
         rec: &mut Recording,
-        b: &BackwardWeightBuffers<'_>,
+        b: BackwardWeightBuffers<BufferRange<'_>>,
     ) -> Result<()> {
-        self.check_backward_weight(b)?;
+        self.check_backward_weight(&b)?;
         let s = &self.shape;
         if s.output_len() == 0 {
-            return clear_gradients(s, rec, b);
+            return clear_gradients(s, rec, &b);
         }
         if s.weight_len() > 0 {
             let launch = &self.backward_weight;
@@ -222,7 +238,7 @@ impl Conv2dPlan {
                 ktab: whole(&self.table_fwd),
                 grad_weight: whole(self.target(launch, b.grad_weight)),
             };
-            self.record_gemm(rec, launch, &bindings, b.grad_weight, &self.no_bias);
+            self.record_gemm(rec, launch, &bindings, b.grad_weight, self.no_bias());
         }
         if let Some(gb) = b.grad_bias {
             self.record_bias_grad(rec, b.grad_output, gb);
@@ -230,7 +246,7 @@ impl Conv2dPlan {
         Ok(())
     }
 
-    fn check_backward_weight(&self, b: &BackwardWeightBuffers<'_>) -> Result<()> {
+    fn check_backward_weight(&self, b: &BackwardWeightBuffers<BufferRange<'_>>) -> Result<()> {
         let s = &self.shape;
         let dev = &self.conv.gpu;
         let st = wgpu::BufferUsages::STORAGE;
@@ -258,12 +274,17 @@ impl Conv2dPlan {
     }
 
     /// Where `launch` writes: the split-K scratch when K is split, else `output`.
-    fn target<'b>(&'b self, launch: &GemmLaunch, output: &'b wgpu::Buffer) -> &'b wgpu::Buffer {
+    fn target<'b>(&'b self, launch: &GemmLaunch, output: BufferRange<'b>) -> BufferRange<'b> {
         if launch.params.splits > 1 {
-            &self.scratch
+            BufferRange::whole(&self.scratch)
         } else {
             output
         }
+    }
+
+    /// Bound as the bias of GEMMs without one.
+    fn no_bias(&self) -> BufferRange<'_> {
+        BufferRange::whole(&self.no_bias)
     }
 
     /// One GEMM launch on `bindings` (its output bound to [`Conv2dPlan::target`]), then,
@@ -273,8 +294,8 @@ impl Conv2dPlan {
         rec: &mut Recording,
         launch: &GemmLaunch,
         bindings: &B,
-        output: &wgpu::Buffer,
-        bias: &wgpu::Buffer,
+        output: BufferRange<'_>,
+        bias: BufferRange<'_>,
     ) {
         let gpu = &self.conv.gpu;
         let (decl, variant) = launch.op.kernel(launch.tile);
@@ -295,8 +316,8 @@ impl Conv2dPlan {
     fn record_bias_grad(
         &self,
         rec: &mut Recording,
-        grad_output: &wgpu::Buffer,
-        grad_bias: &wgpu::Buffer,
+        grad_output: BufferRange<'_>,
+        grad_bias: BufferRange<'_>,
     ) {
         let kernel = self.conv.gpu.kernel(&CHANNEL_SUM, 0);
         let last = self.bias_passes.len().saturating_sub(1);
@@ -304,12 +325,12 @@ impl Conv2dPlan {
             let src = if i == 0 {
                 grad_output
             } else {
-                &self.sum_scratch[(i - 1) % 2]
+                BufferRange::whole(&self.sum_scratch[(i - 1) % 2])
             };
             let dst = if i == last {
                 grad_bias
             } else {
-                &self.sum_scratch[i % 2]
+                BufferRange::whole(&self.sum_scratch[i % 2])
             };
             let bindings = ChannelSumBindings {
                 p: whole(&pass.uniform),
@@ -326,7 +347,7 @@ impl Conv2dPlan {
 fn clear_gradients(
     s: &Conv2dShape,
     rec: &mut Recording,
-    b: &BackwardWeightBuffers<'_>,
+    b: &BackwardWeightBuffers<BufferRange<'_>>,
 ) -> Result<()> {
     let outputs = [
         ("grad_weight", Some(b.grad_weight), s.weight_len()),
@@ -355,7 +376,7 @@ fn check_bias_buffer(
     dev: &Gpu,
     s: &Conv2dShape,
     name: &'static str,
-    buffer: Option<&wgpu::Buffer>,
+    buffer: Option<BufferRange<'_>>,
 ) -> Result<()> {
     match (s.bias, buffer) {
         (true, Some(b)) => check_buffer(

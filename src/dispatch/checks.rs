@@ -1,5 +1,7 @@
-//! Checks of caller buffers: size, usage, map state, aliasing, binding limits, windows.
+//! Checks of caller ranges ([`BufferRange`]): bounds, alignment, size, usage, map state,
+//! overlap, binding limits, windows. Every family's record calls check through these.
 
+use crate::buffer::BufferRange;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
@@ -51,60 +53,88 @@ pub(crate) fn window_units(
     }
 }
 
-/// Checks that a caller's buffer holds `elements` f32/u32 values, has `usage`, is not
-/// mapped, and fits one binding on this device.
-pub(crate) fn check_buffer(
+/// Checks that a caller's range holds `elements` f32/u32 values, starts at an offset the
+/// device can bind, has `usage`, is not mapped, and fits one binding on this device.
+pub(crate) fn check_buffer<'a>(
     gpu: &Gpu,
     name: &'static str,
-    buffer: &wgpu::Buffer,
+    range: impl Into<BufferRange<'a>>,
     elements: u64,
     usage: wgpu::BufferUsages,
 ) -> Result<()> {
-    check_buffer_unbound(name, buffer, elements, usage)?;
-    check_binding_size(gpu, name, buffer.size())
+    let range = range.into();
+    check_buffer_windowed(gpu, name, range, elements, usage, true)?;
+    check_binding_size(gpu, name, range.size())
 }
 
-/// [`check_buffer`] for a plan that may bind the buffer in windows: with `windowed`, only the
-/// size, usage and map state are checked.
-pub(crate) fn check_buffer_windowed(
+/// [`check_buffer`] for a plan that may bind the range in windows (each at an aligned offset
+/// from the range's start): with `windowed`, the binding limit is not checked.
+pub(crate) fn check_buffer_windowed<'a>(
     gpu: &Gpu,
     name: &'static str,
-    buffer: &wgpu::Buffer,
+    range: impl Into<BufferRange<'a>>,
     elements: u64,
     usage: wgpu::BufferUsages,
     windowed: bool,
 ) -> Result<()> {
-    if windowed {
-        check_buffer_unbound(name, buffer, elements, usage)
-    } else {
-        check_buffer(gpu, name, buffer, elements, usage)
+    let range = range.into();
+    if !windowed {
+        return check_buffer(gpu, name, range, elements, usage);
     }
+    check_buffer_unbound(name, range, elements, usage)?;
+    let alignment = u64::from(gpu.device().limits().min_storage_buffer_offset_alignment);
+    check_aligned(
+        name,
+        "offset",
+        range.offset(),
+        alignment,
+        "min_storage_buffer_offset_alignment",
+    )
 }
 
-/// Checks a caller's buffer's size, usage and map state only (for ops that bind it in
-/// windows, or only copy it).
+/// Checks a caller's range's bounds, size, usage and map state only (for ops that bind it in
+/// windows, or only copy or clear it): it lies in its buffer, its offset and size are
+/// multiples of 4 (what copies and bindings need) and it holds `elements` words.
 ///
 /// A mapped buffer (or one with a mapping pending) is refused here, since wgpu would only
 /// refuse it at submit. A buffer of another device is refused by wgpu when the crate's error
 /// scope checks its bind group or copy ([`record_checked`]), not here.
-pub(crate) fn check_buffer_unbound(
+pub(crate) fn check_buffer_unbound<'a>(
     name: &'static str,
-    buffer: &wgpu::Buffer,
+    range: impl Into<BufferRange<'a>>,
     elements: u64,
     usage: wgpu::BufferUsages,
 ) -> Result<()> {
+    let range = range.into();
+    let buffer = range.buffer();
+    let buffer_size = buffer.size();
+    if range
+        .offset()
+        .checked_add(range.size())
+        .is_none_or(|end| end > buffer_size)
+    {
+        return Err(Error::RangeOutOfBounds {
+            name,
+            offset: range.offset(),
+            size: range.size(),
+            buffer_size,
+        });
+    }
+    let copy = "COPY_BUFFER_ALIGNMENT (offsets and sizes of copies and bindings)";
+    check_aligned(name, "offset", range.offset(), 4, copy)?;
+    check_aligned(name, "size", range.size(), 4, copy)?;
     let needed = elements
         .checked_mul(4)
         .ok_or_else(|| Error::BufferTooSmall {
             name,
             needed: u64::MAX,
-            actual: buffer.size(),
+            actual: range.size(),
         })?;
-    if buffer.size() < needed {
+    if range.size() < needed {
         return Err(Error::BufferTooSmall {
             name,
             needed,
-            actual: buffer.size(),
+            actual: range.size(),
         });
     }
     let missing = usage - buffer.usage();
@@ -112,6 +142,25 @@ pub(crate) fn check_buffer_unbound(
         return Err(Error::MissingUsage { name, missing });
     }
     check_unmapped(name, buffer)
+}
+
+fn check_aligned(
+    name: &'static str,
+    what: &'static str,
+    value: u64,
+    alignment: u64,
+    limit: &'static str,
+) -> Result<()> {
+    if !value.is_multiple_of(alignment.max(1)) {
+        return Err(Error::MisalignedRange {
+            name,
+            what,
+            value,
+            alignment,
+            limit,
+        });
+    }
+    Ok(())
 }
 
 /// Refuses a mapped buffer (mapped at creation, or by a completed `map_async`).
@@ -142,15 +191,16 @@ pub(crate) fn check_unmapped(name: &'static str, buffer: &wgpu::Buffer) -> Resul
     Ok(())
 }
 
-/// Checks that an output buffer is none of an op's other buffers (a buffer cannot be bound
-/// both read-only and writable in one pass, nor be two outputs at once): `others` are
-/// `(role, buffer)` pairs.
+/// Checks that an output's range overlaps none of an op's other ranges (the same bytes
+/// cannot be read and written by one pass, nor be two outputs at once): `others` are
+/// `(role, range)` pairs. Disjoint ranges of one buffer pass ([`Kernel::run`](super::Kernel::run) binds them
+/// through the kernel's shared-buffer pipeline).
 pub(crate) fn check_distinct(
     name: &'static str,
-    out: &wgpu::Buffer,
-    others: &[(&'static str, &wgpu::Buffer)],
+    out: BufferRange<'_>,
+    others: &[(&'static str, BufferRange<'_>)],
 ) -> Result<()> {
-    match others.iter().find(|(_, b)| *b == out) {
+    match others.iter().find(|(_, r)| r.overlaps(&out)) {
         Some(&(other, _)) => Err(Error::Aliasing { name, other }),
         None => Ok(()),
     }

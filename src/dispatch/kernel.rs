@@ -243,9 +243,21 @@ macro_rules! bindings {
 }
 
 /// One compute pipeline plus its bind-group layout, built from a [`KernelDecl`].
+///
+/// Each declaration has two pipelines, built on first use: the declared one, and its
+/// shared-buffer twin, whose storage bindings are all `read_write` (the WGSL module with every
+/// `var<storage, read>` declared `read_write`, the layout to match). wgpu tracks usage per
+/// buffer, not per range, so a pass that binds one buffer both read-only and writable (an
+/// input and an output in disjoint ranges of one pooled buffer) is a usage conflict; bound
+/// all writable, the same ranges are valid. [`Kernel::run`] picks the twin only for such a
+/// pass, so every other pass keeps its read-only bindings.
 #[derive(Clone, Debug)]
 pub(crate) struct Kernel {
     pub(crate) name: &'static str,
+    decl: &'static KernelDecl,
+    variant: usize,
+    /// Whether this is the shared-buffer twin.
+    shared: bool,
     bindings: &'static [BindingDecl],
     pub(crate) pipeline: wgpu::ComputePipeline,
     layout: wgpu::BindGroupLayout,
@@ -256,7 +268,7 @@ impl Kernel {
     /// [`ModuleDecl`]).
     fn build(
         device: &wgpu::Device,
-        decl: &'static KernelDecl,
+        (decl, variant, shared): (&'static KernelDecl, usize, bool),
         module: &wgpu::ShaderModule,
         constants: &[(&str, f64)],
     ) -> Self {
@@ -269,7 +281,7 @@ impl Kernel {
                 ty: wgpu::BindingType::Buffer {
                     ty: match b.role {
                         Role::Uniform(_) => wgpu::BufferBindingType::Uniform,
-                        Role::Read => wgpu::BufferBindingType::Storage { read_only: true },
+                        Role::Read => wgpu::BufferBindingType::Storage { read_only: !shared },
                         Role::ReadWrite => wgpu::BufferBindingType::Storage { read_only: false },
                     },
                     has_dynamic_offset: false,
@@ -301,6 +313,9 @@ impl Kernel {
         });
         Self {
             name: decl.name,
+            decl,
+            variant,
+            shared,
             bindings: decl.bindings,
             pipeline,
             layout,
@@ -371,8 +386,27 @@ impl Kernel {
                 }
             })
             .collect();
+        if !self.shared && self.shares_buffer(&ranges) {
+            let twin = rec
+                .gpu
+                .kernel_cache()
+                .get(device, self.decl, self.variant, true);
+            let bind_group = twin.bind_entries(device, &ranges);
+            rec.dispatch(&twin, bind_group, grid);
+            return;
+        }
         let bind_group = self.bind_entries(device, &ranges);
         rec.dispatch(self, bind_group, grid);
+    }
+
+    /// Whether `ranges` bind one buffer both read-only and writable (which needs the twin).
+    fn shares_buffer(&self, ranges: &[wgpu::BufferBinding<'_>]) -> bool {
+        let writable = |i: usize| matches!(self.bindings[i].role, Role::ReadWrite);
+        let read = |i: usize| matches!(self.bindings[i].role, Role::Read);
+        (0..ranges.len()).any(|i| {
+            writable(i)
+                && (0..ranges.len()).any(|j| read(j) && ranges[i].buffer == ranges[j].buffer)
+        })
     }
 
     /// Records one compute pass dispatching `grid` with `bind_group` (the probes and timers).
@@ -405,10 +439,12 @@ fn same_names(a: &[BindingDecl], b: &[BindingDecl]) -> bool {
 
 /// The pipelines of one device, built on first use from their declarations and shared by every
 /// op on that device (a `Gpu` and its clones).
+///
+/// Pipelines are keyed by (declaration name, variant, shared-buffer twin).
 #[derive(Debug, Default)]
 pub(crate) struct KernelCache {
-    modules: Mutex<HashMap<&'static str, wgpu::ShaderModule>>,
-    kernels: Mutex<HashMap<(&'static str, usize), Kernel>>,
+    modules: Mutex<HashMap<(&'static str, bool), wgpu::ShaderModule>>,
+    kernels: Mutex<HashMap<(&'static str, usize, bool), Kernel>>,
     /// Kernel choices measured on (or loaded for) this device, by kernel family and shape
     /// class, as the family's text (`conv::tune`); ordered, so a saved cache reads the same
     /// for the same entries.
@@ -416,25 +452,43 @@ pub(crate) struct KernelCache {
 }
 
 impl KernelCache {
-    fn get(&self, device: &wgpu::Device, decl: &'static KernelDecl, variant: usize) -> Kernel {
-        let key = (decl.name, variant);
+    pub(crate) fn get(
+        &self,
+        device: &wgpu::Device,
+        decl: &'static KernelDecl,
+        variant: usize,
+        shared: bool,
+    ) -> Kernel {
+        let key = (decl.name, variant, shared);
         if let Some(k) = lock(&self.kernels).get(&key) {
             return k.clone();
         }
         let module = lock(&self.modules)
-            .entry(decl.module.name)
+            .entry((decl.module.name, shared))
             .or_insert_with(|| {
+                let source = decl.module.source();
+                let source = if shared {
+                    shared_buffer_source(&source)
+                } else {
+                    source
+                };
                 device.create_shader_module(wgpu::ShaderModuleDescriptor {
                     label: Some(decl.module.name),
-                    source: wgpu::ShaderSource::Wgsl(decl.module.source().into()),
+                    source: wgpu::ShaderSource::Wgsl(source.into()),
                 })
             })
             .clone();
         let sets = decl.variant_sets();
         let constants = sets.get(variant).copied().unwrap_or(&[]);
-        let kernel = Kernel::build(device, decl, &module, constants);
+        let kernel = Kernel::build(device, (decl, variant, shared), &module, constants);
         lock(&self.kernels).entry(key).or_insert(kernel).clone()
     }
+}
+
+/// A module's source for the shared-buffer twins: every read-only storage binding declared
+/// `read_write` (the kernels never write them).
+pub(crate) fn shared_buffer_source(source: &str) -> String {
+    source.replace("var<storage, read>", "var<storage, read_write>")
 }
 
 /// A poisoned cache still holds valid pipelines.
@@ -447,7 +501,7 @@ impl Gpu {
     /// first use. Call inside the crate's error scope ([`Gpu::scoped`]): wgpu reports a failed
     /// build there.
     pub(crate) fn kernel(&self, decl: &'static KernelDecl, variant: usize) -> Kernel {
-        self.kernel_cache().get(self.device(), decl, variant)
+        self.kernel_cache().get(self.device(), decl, variant, false)
     }
 
     /// The tuned choice of kernel `family` for shape `class` on this device, if any.

@@ -17,6 +17,7 @@ pub(crate) use grid::Grid;
 pub use kernel::WORKGROUP_SIZE;
 pub(crate) use kernel::*;
 
+use crate::buffer::BufferRange;
 pub(crate) use crate::buffer::{
     range, read_back, read_back_u32, scratch, storage_init, uniform, upload, whole, zeros,
     TENSOR_USAGE,
@@ -47,6 +48,8 @@ pub(crate) struct Recording {
     commands: Vec<Command>,
     /// Bound in place of empty buffers ([`Gpu::empty_binding`]).
     pub(crate) empty: wgpu::Buffer,
+    /// Where [`Kernel::run`] finds a kernel's shared-buffer pipeline.
+    pub(crate) gpu: Gpu,
 }
 
 enum Command {
@@ -56,14 +59,20 @@ enum Command {
         bind_group: wgpu::BindGroup,
         grid: Grid,
     },
-    /// The first `bytes` of `src` into `dst`.
+    /// `bytes` from `src` at `src_offset` into `dst` at `dst_offset`.
     Copy {
         src: wgpu::Buffer,
+        src_offset: u64,
         dst: wgpu::Buffer,
+        dst_offset: u64,
         bytes: u64,
     },
-    /// Zeroes the first `bytes` of `buffer`.
-    Clear { buffer: wgpu::Buffer, bytes: u64 },
+    /// Zeroes `bytes` of `buffer` from `offset`.
+    Clear {
+        buffer: wgpu::Buffer,
+        offset: u64,
+        bytes: u64,
+    },
 }
 
 impl Recording {
@@ -86,19 +95,37 @@ impl Recording {
         });
     }
 
-    /// Copies the first `bytes` of `src` into `dst`.
-    pub(crate) fn copy(&mut self, src: &wgpu::Buffer, dst: &wgpu::Buffer, bytes: u64) {
+    /// Copies the first `bytes` of range `src` into range `dst`. wgpu refuses a copy within
+    /// one buffer, so disjoint ranges of one buffer are copied through a scratch buffer.
+    pub(crate) fn copy(&mut self, src: BufferRange<'_>, dst: BufferRange<'_>, bytes: u64) {
+        if bytes == 0 {
+            return;
+        }
+        if src.buffer() == dst.buffer() {
+            let via = crate::buffer::scratch(
+                &self.gpu,
+                "tied copy within one buffer",
+                bytes,
+                wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            );
+            self.copy(src, BufferRange::whole(&via), bytes);
+            self.copy(BufferRange::whole(&via), dst, bytes);
+            return;
+        }
         self.commands.push(Command::Copy {
-            src: src.clone(),
-            dst: dst.clone(),
+            src: src.buffer().clone(),
+            src_offset: src.offset(),
+            dst: dst.buffer().clone(),
+            dst_offset: dst.offset(),
             bytes,
         });
     }
 
-    /// Zeroes the first `bytes` of `buffer`.
-    pub(crate) fn clear(&mut self, buffer: &wgpu::Buffer, bytes: u64) {
+    /// Zeroes the first `bytes` of range `range`.
+    pub(crate) fn clear(&mut self, range: BufferRange<'_>, bytes: u64) {
         self.commands.push(Command::Clear {
-            buffer: buffer.clone(),
+            buffer: range.buffer().clone(),
+            offset: range.offset(),
             bytes,
         });
     }
@@ -149,10 +176,20 @@ impl Command {
                 pass.set_bind_group(0, bind_group, &[]);
                 pass.dispatch_workgroups(grid.x, grid.y, 1);
             }
-            Command::Copy { src, dst, bytes } => {
-                encoder.copy_buffer_to_buffer(src, 0, dst, 0, *bytes);
+            Command::Copy {
+                src,
+                src_offset,
+                dst,
+                dst_offset,
+                bytes,
+            } => {
+                encoder.copy_buffer_to_buffer(src, *src_offset, dst, *dst_offset, *bytes);
             }
-            Command::Clear { buffer, bytes } => encoder.clear_buffer(buffer, 0, Some(*bytes)),
+            Command::Clear {
+                buffer,
+                offset,
+                bytes,
+            } => encoder.clear_buffer(buffer, *offset, Some(*bytes)),
         }
     }
 }
@@ -169,6 +206,7 @@ pub(crate) fn record_checked(
         let mut recording = Recording {
             commands: Vec::new(),
             empty: gpu.empty_binding().clone(),
+            gpu: gpu.clone(),
         };
         build(&mut recording)?;
         recording.check_transfers(gpu.device());
@@ -210,24 +248,28 @@ pub(crate) trait OnGpu {
 }
 
 /// Declares public `record_*` calls, each recording what a crate-private `build_*` adds to a
-/// [`Recording`] through [`record_checked`] (so nothing reaches the encoder on error):
+/// [`Recording`] through [`record_checked`] (so nothing reaches the encoder on error). Each
+/// argument is passed to the build through `Into::into`, so a call can take
+/// `impl Into<BufferRange<'a>>` (or a `*Buffers` struct generic over its ranges) while its
+/// build takes a plain [`BufferRange`]:
 ///
 /// The type implements [`OnGpu`].
 ///
 /// ```ignore
 /// crate::record_calls! {
 ///     /// Records the forward pass. ...
-///     pub fn record_forward(&self, buffers: &ForwardBuffers<'_>) => build_forward;
+///     pub fn record_forward<'a>(&self, x: impl Into<BufferRange<'a>>) => build_forward;
 /// }
 /// ```
 #[macro_export]
 #[doc(hidden)]
 macro_rules! record_calls {
-    ($($(#[$meta:meta])* $vis:vis fn $name:ident(&self $(, $arg:ident : $ty:ty)* $(,)?) => $build:ident;)*) => {
+    ($($(#[$meta:meta])* $vis:vis fn $name:ident $(<$lt:lifetime>)? (&self $(, $arg:ident : $ty:ty)* $(,)?) => $build:ident;)*) => {
         $(
             $(#[$meta])*
-            $vis fn $name(&self, encoder: &mut wgpu::CommandEncoder $(, $arg: $ty)*) -> $crate::Result<()> {
+            $vis fn $name $(<$lt>)? (&self, encoder: &mut wgpu::CommandEncoder $(, $arg: $ty)*) -> $crate::Result<()> {
                 let gpu = $crate::dispatch::OnGpu::gpu(self);
+                $(let $arg = ::core::convert::Into::into($arg);)*
                 $crate::dispatch::record_checked(gpu, encoder, |rec| self.$build(rec $(, $arg)*))
             }
         )*

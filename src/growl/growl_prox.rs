@@ -10,6 +10,7 @@ use super::owl_prox::{OwlPlan, OwlProx};
 use super::prox_plan::ProxPlan;
 use super::windows::{view, window_params, window_spans, GrowlWindow, WindowSpan};
 use super::{GroupLayout, GrowlOptions, GrowlOutput};
+use crate::buffer::{BufferRange, MaybeRange};
 use crate::dispatch::{self, check_distinct, whole, Grid, OnGpu, Recording, WORKGROUP_SIZE};
 use crate::error::{check_len, Result};
 use crate::gpu::Gpu;
@@ -267,11 +268,11 @@ impl GrowlPlan {
         /// Buffer size, usage, map-state and aliasing errors (of `matrix`, `w` and `blocks`),
         /// [`Error::Validation`](crate::Error::Validation) for a buffer wgpu refuses. Nothing
         /// is recorded on error.
-        pub fn record(
+        pub fn record<'a>(
             &self,
-            matrix: &wgpu::Buffer,
-            w: &wgpu::Buffer,
-            blocks: Option<&wgpu::Buffer>,
+            matrix: impl Into<BufferRange<'a>>,
+            w: impl Into<BufferRange<'a>>,
+            blocks: impl Into<MaybeRange<'a>>,
         ) => build;
 
         /// Out-of-place [`GrowlPlan::record`]: copies `matrix` (needs `COPY_SRC`) into `out`
@@ -280,12 +281,12 @@ impl GrowlPlan {
         /// # Errors
         /// As [`GrowlPlan::record`], plus missing copy usages. The copy is validated before
         /// anything is recorded: a mapped `matrix`, or one of another device, is an error.
-        pub fn record_into(
+        pub fn record_into<'a>(
             &self,
-            matrix: &wgpu::Buffer,
-            w: &wgpu::Buffer,
-            out: &wgpu::Buffer,
-            blocks: Option<&wgpu::Buffer>,
+            matrix: impl Into<BufferRange<'a>>,
+            w: impl Into<BufferRange<'a>>,
+            out: impl Into<BufferRange<'a>>,
+            blocks: impl Into<MaybeRange<'a>>,
         ) => build_into;
     }
 }
@@ -301,7 +302,7 @@ impl ProxPlan for GrowlPlan {
     fn check_target(
         &self,
         name: &'static str,
-        buffer: &wgpu::Buffer,
+        buffer: BufferRange<'_>,
         usage: wgpu::BufferUsages,
     ) -> Result<()> {
         let windowed = self.windows.len() > 1;
@@ -312,15 +313,15 @@ impl ProxPlan for GrowlPlan {
     fn check_named(
         &self,
         name: &'static str,
-        matrix: &wgpu::Buffer,
-        w: &wgpu::Buffer,
-        blocks: Option<&wgpu::Buffer>,
+        matrix: BufferRange<'_>,
+        w: BufferRange<'_>,
+        blocks: Option<BufferRange<'_>>,
     ) -> Result<()> {
         self.check_target(name, matrix, wgpu::BufferUsages::STORAGE)?;
         // The plan's own norms (public through `new_norms`) are written too.
-        check_distinct(name, matrix, &[("w", w), ("new_norms", &self.new_norms)])?;
-        self.owl
-            .check_named("new_norms", &self.new_norms, w, blocks)?;
+        let new_norms = BufferRange::whole(&self.new_norms);
+        check_distinct(name, matrix, &[("w", w), ("new_norms", new_norms)])?;
+        self.owl.check_named("new_norms", new_norms, w, blocks)?;
         if let Some(b) = blocks {
             check_distinct("blocks", b, &[(name, matrix)])?;
         }
@@ -330,9 +331,9 @@ impl ProxPlan for GrowlPlan {
     fn build_checked(
         &self,
         rec: &mut Recording,
-        matrix: &wgpu::Buffer,
-        w: &wgpu::Buffer,
-        blocks: Option<&wgpu::Buffer>,
+        matrix: BufferRange<'_>,
+        w: BufferRange<'_>,
+        blocks: Option<BufferRange<'_>>,
     ) -> Result<()> {
         if self.layout.is_empty() {
             return Ok(());
@@ -348,7 +349,8 @@ impl ProxPlan for GrowlPlan {
             let b = win.norms(matrix, &self.norms, &self.new_norms);
             norms.run(device, rec, &b, win.group_grid);
         }
-        self.owl.build_checked(rec, &self.new_norms, w, blocks)?;
+        let new_norms = BufferRange::whole(&self.new_norms);
+        self.owl.build_checked(rec, new_norms, w, blocks)?;
         // The norms become the factors, in place.
         let factors = FactorsBindings {
             p: whole(&self.uniform),

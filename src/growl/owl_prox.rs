@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use super::owl_kernels::*;
 use super::prox_plan::ProxPlan;
+use crate::buffer::{BufferRange, MaybeRange};
 use crate::dispatch::{self, check_buffer, check_distinct, whole, Grid, Recording};
 use crate::dispatch::{OnGpu, WORKGROUP_SIZE};
 use crate::error::{Error, Result};
@@ -278,11 +279,11 @@ impl OwlPlan {
         /// # Errors
         /// Buffer size, usage, map-state and aliasing errors; [`Error::Validation`] for a
         /// buffer wgpu refuses. Nothing is recorded on error.
-        pub fn record(
+        pub fn record<'a>(
             &self,
-            v: &wgpu::Buffer,
-            w: &wgpu::Buffer,
-            blocks: Option<&wgpu::Buffer>,
+            v: impl Into<BufferRange<'a>>,
+            w: impl Into<BufferRange<'a>>,
+            blocks: impl Into<MaybeRange<'a>>,
         ) => build;
 
         /// Out-of-place [`OwlPlan::record`]: copies `v` (needs `COPY_SRC`) into `out` (needs
@@ -291,12 +292,12 @@ impl OwlPlan {
         /// # Errors
         /// As [`OwlPlan::record`], plus missing copy usages. The copy is validated before
         /// anything is recorded: a mapped `v`, or one of another device, is an error.
-        pub fn record_into(
+        pub fn record_into<'a>(
             &self,
-            v: &wgpu::Buffer,
-            w: &wgpu::Buffer,
-            out: &wgpu::Buffer,
-            blocks: Option<&wgpu::Buffer>,
+            v: impl Into<BufferRange<'a>>,
+            w: impl Into<BufferRange<'a>>,
+            out: impl Into<BufferRange<'a>>,
+            blocks: impl Into<MaybeRange<'a>>,
         ) => build_into;
     }
 
@@ -350,7 +351,7 @@ impl ProxPlan for OwlPlan {
     fn check_target(
         &self,
         name: &'static str,
-        buffer: &wgpu::Buffer,
+        buffer: BufferRange<'_>,
         usage: wgpu::BufferUsages,
     ) -> Result<()> {
         check_buffer(&self.owl.gpu, name, buffer, self.elements(), usage)
@@ -359,9 +360,9 @@ impl ProxPlan for OwlPlan {
     fn check_named(
         &self,
         v_name: &'static str,
-        v: &wgpu::Buffer,
-        w: &wgpu::Buffer,
-        blocks: Option<&wgpu::Buffer>,
+        v: BufferRange<'_>,
+        w: BufferRange<'_>,
+        blocks: Option<BufferRange<'_>>,
     ) -> Result<()> {
         let st = wgpu::BufferUsages::STORAGE;
         self.check_target(v_name, v, st)?;
@@ -377,9 +378,9 @@ impl ProxPlan for OwlPlan {
     fn build_checked(
         &self,
         rec: &mut Recording,
-        v: &wgpu::Buffer,
-        w: &wgpu::Buffer,
-        blocks: Option<&wgpu::Buffer>,
+        v: BufferRange<'_>,
+        w: BufferRange<'_>,
+        blocks: Option<BufferRange<'_>>,
     ) -> Result<()> {
         if self.n == 0 {
             return Ok(());
@@ -395,8 +396,12 @@ impl ProxPlan for OwlPlan {
             payload: whole(&self.payload),
         };
         k.prepare.run(device, rec, &prepare, elem);
-        self.sort
-            .build(rec, &self.keys, Some(&self.payload), SortOrder::Descending)?;
+        self.sort.build(
+            rec,
+            BufferRange::whole(&self.keys),
+            MaybeRange::from(&self.payload),
+            SortOrder::Descending,
+        )?;
         let make_z = MakeZBindings {
             p: p.clone(),
             keys: whole(&self.keys),

@@ -5,6 +5,7 @@
 //! its commands ([`ProxPlan::build_checked`]); its public `record` / `record_into` come from
 //! `crate::record_calls!` over the two builds here.
 
+use crate::buffer::{BufferRange, MaybeRange};
 use crate::dispatch::{check_distinct, OnGpu, Recording};
 use crate::error::Result;
 
@@ -20,7 +21,7 @@ pub(crate) trait ProxPlan: OnGpu {
     fn check_target(
         &self,
         name: &'static str,
-        buffer: &wgpu::Buffer,
+        buffer: BufferRange<'_>,
         usage: wgpu::BufferUsages,
     ) -> Result<()>;
 
@@ -28,9 +29,9 @@ pub(crate) trait ProxPlan: OnGpu {
     fn check_named(
         &self,
         name: &'static str,
-        target: &wgpu::Buffer,
-        w: &wgpu::Buffer,
-        blocks: Option<&wgpu::Buffer>,
+        target: BufferRange<'_>,
+        w: BufferRange<'_>,
+        blocks: Option<BufferRange<'_>>,
     ) -> Result<()>;
 
     /// The prox's commands, after [`ProxPlan::check_named`]: only plan-owned buffers are left
@@ -38,19 +39,20 @@ pub(crate) trait ProxPlan: OnGpu {
     fn build_checked(
         &self,
         rec: &mut Recording,
-        target: &wgpu::Buffer,
-        w: &wgpu::Buffer,
-        blocks: Option<&wgpu::Buffer>,
+        target: BufferRange<'_>,
+        w: BufferRange<'_>,
+        blocks: Option<BufferRange<'_>>,
     ) -> Result<()>;
 
     /// The in-place prox of `target`: checks, then commands.
     fn build(
         &self,
         rec: &mut Recording,
-        target: &wgpu::Buffer,
-        w: &wgpu::Buffer,
-        blocks: Option<&wgpu::Buffer>,
+        target: BufferRange<'_>,
+        w: BufferRange<'_>,
+        blocks: MaybeRange<'_>,
     ) -> Result<()> {
+        let blocks = blocks.0;
         self.check_named(Self::TARGET, target, w, blocks)?;
         self.build_checked(rec, target, w, blocks)
     }
@@ -61,12 +63,12 @@ pub(crate) trait ProxPlan: OnGpu {
     fn build_into(
         &self,
         rec: &mut Recording,
-        src: &wgpu::Buffer,
-        w: &wgpu::Buffer,
-        out: &wgpu::Buffer,
-        blocks: Option<&wgpu::Buffer>,
+        src: BufferRange<'_>,
+        w: BufferRange<'_>,
+        out: BufferRange<'_>,
+        blocks: MaybeRange<'_>,
     ) -> Result<()> {
-        let len = self.elements();
+        let (len, blocks) = (self.elements(), blocks.0);
         self.check_target(Self::TARGET, src, wgpu::BufferUsages::COPY_SRC)?;
         self.check_target(
             "out",

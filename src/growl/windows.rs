@@ -2,6 +2,7 @@
 //! [`GroupLayout`], cut into windows that each fit one storage binding and whose groups each
 //! reduce under software drivers' loop limiter, and each window's uniform and grids.
 
+use crate::buffer::BufferRange;
 use crate::dispatch::{self, range, whole, Grid, WORKGROUP_SIZE};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
@@ -212,7 +213,7 @@ impl GrowlWindow {
     /// The norms' buffers: the window's range of `matrix`, the plan's `norms` and `new_norms`.
     pub(crate) fn norms<'a>(
         &'a self,
-        matrix: &'a wgpu::Buffer,
+        matrix: BufferRange<'a>,
         norms: &'a wgpu::Buffer,
         new_norms: &'a wgpu::Buffer,
     ) -> NormsBindings<'a> {
@@ -227,7 +228,7 @@ impl GrowlWindow {
     /// The rescale's buffers: the window's range of `matrix` and the per-group `factor`s.
     pub(crate) fn rescale<'a>(
         &'a self,
-        matrix: &'a wgpu::Buffer,
+        matrix: BufferRange<'a>,
         factor: &'a wgpu::Buffer,
     ) -> RescaleBindings<'a> {
         RescaleBindings {

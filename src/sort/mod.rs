@@ -20,6 +20,7 @@ pub mod cpu;
 
 use std::sync::Arc;
 
+use crate::buffer::{BufferRange, MaybeRange};
 use crate::dispatch::{
     self, check_distinct, whole, Grid, Kernel, KernelDecl, ModuleDecl, Recording,
 };
@@ -154,7 +155,7 @@ struct KeyWindow {
 }
 
 impl KeyWindow {
-    fn binding(self, buffer: &wgpu::Buffer) -> wgpu::BufferBinding<'_> {
+    fn binding(self, buffer: BufferRange<'_>) -> wgpu::BufferBinding<'_> {
         dispatch::range(
             buffer,
             u64::from(self.first_key) * 4,
@@ -372,12 +373,13 @@ impl SortPlan {
         /// in place. Never submits.
         ///
         /// # Errors
-        /// [`Error::BufferTooSmall`], [`Error::MissingUsage`] (`STORAGE` needed), or `keys` and
-        /// `values` being the same buffer. Nothing is recorded on error.
-        pub fn record(
+        /// [`Error::BufferTooSmall`], [`Error::MissingUsage`] (`STORAGE` needed), the range
+        /// errors of [`BufferRange`], or `keys` and `values` overlapping
+        /// ([`Error::Aliasing`]). Nothing is recorded on error.
+        pub fn record<'a>(
             &self,
-            keys: &wgpu::Buffer,
-            values: Option<&wgpu::Buffer>,
+            keys: impl Into<BufferRange<'a>>,
+            values: impl Into<MaybeRange<'a>>,
             order: SortOrder,
         ) => build;
     }
@@ -385,14 +387,15 @@ impl SortPlan {
     pub(crate) fn build(
         &self,
         rec: &mut Recording,
-        keys: &wgpu::Buffer,
-        values: Option<&wgpu::Buffer>,
+        keys: BufferRange<'_>,
+        values: MaybeRange<'_>,
         order: SortOrder,
     ) -> Result<()> {
-        let k = &self.sort.kernels;
+        let (k, values) = (&self.sort.kernels, values.0);
         let gpu = &self.sort.gpu;
         let device = gpu.device();
         let st = wgpu::BufferUsages::STORAGE;
+        let own = BufferRange::whole;
         let windowed = self.windows.len() > 1;
         dispatch::check_buffer_windowed(gpu, "keys", keys, u64::from(self.len), st, windowed)?;
         if let Some(v) = values {
@@ -407,8 +410,8 @@ impl SortPlan {
             let uniform = &self.passes[usize::from(order == SortOrder::Descending)]
                 [usize::from(values.is_some())][0];
             let (vals, vals_alt) = match values {
-                Some(v) => (v, &self.vals_alt),
-                None => (&self.vals_alt, &self.dummy),
+                Some(v) => (v, own(&self.vals_alt)),
+                None => (own(&self.vals_alt), own(&self.dummy)),
             };
             let buffers = SmallSortBindings {
                 p: whole(uniform),
@@ -425,12 +428,22 @@ impl SortPlan {
         let count = self.windows.len();
         for (pass, uniform) in uniforms.iter().enumerate() {
             let (kin, vin, kout, vout) = match (values, pass % 2 == 0) {
-                (Some(v), true) => (keys, v, &self.keys_alt, &self.vals_alt),
-                (Some(v), false) => (&self.keys_alt, &self.vals_alt, keys, v),
+                (Some(v), true) => (keys, v, own(&self.keys_alt), own(&self.vals_alt)),
+                (Some(v), false) => (own(&self.keys_alt), own(&self.vals_alt), keys, v),
                 // Without payloads the value slots are never touched: the dummy read-only, the
                 // spare ping-pong buffer writable.
-                (None, true) => (keys, &self.dummy, &self.keys_alt, &self.vals_alt),
-                (None, false) => (&self.keys_alt, &self.dummy, keys, &self.vals_alt),
+                (None, true) => (
+                    keys,
+                    own(&self.dummy),
+                    own(&self.keys_alt),
+                    own(&self.vals_alt),
+                ),
+                (None, false) => (
+                    own(&self.keys_alt),
+                    own(&self.dummy),
+                    keys,
+                    own(&self.vals_alt),
+                ),
             };
             let vin_window = |w: KeyWindow| match values {
                 Some(_) => w.binding(vin),

@@ -2,6 +2,7 @@
 //! `train_batchnorm_forward.wgsl`, `_eval.wgsl` or `_backward.wgsl`; CPU twins
 //! [`cpu::batch_norm_forward`](super::cpu::batch_norm_forward) and the others).
 
+use crate::buffer::BufferRange;
 use crate::dispatch::{
     self, check_buffer, check_distinct, whole, Grid, KernelDecl, ModuleDecl, Recording,
     WORKGROUP_SIZE,
@@ -116,36 +117,44 @@ batchnorm_kernel!(
     BnBackwardBindings
 );
 
-/// Buffers of the training forward ([`BatchNormPlan::record_forward`]); all `STORAGE`.
+/// Buffers of the training forward ([`BatchNormPlan::record_forward`]); all `STORAGE`. Whole
+/// buffers (`B = &wgpu::Buffer`) or ranges (`B = `[`BufferRange`]; see
+/// [`ForwardBuffers`](crate::conv::ForwardBuffers)).
 #[derive(Clone, Copy, Debug)]
-pub struct BatchNormBuffers<'a> {
+pub struct BatchNormBuffers<B> {
     /// `[batch, features]`.
-    pub x: &'a wgpu::Buffer,
+    pub x: B,
     /// `[gamma; beta]`, `2 * features`.
-    pub affine: &'a wgpu::Buffer,
+    pub affine: B,
     /// `[batch, features]`, written.
-    pub y: &'a wgpu::Buffer,
+    pub y: B,
     /// `[mean; inv_std]` of the batch, `2 * features`, written (the backward reads it).
-    pub saved: &'a wgpu::Buffer,
+    pub saved: B,
     /// `[mean; var]` running statistics, `2 * features`, updated in place.
-    pub running: &'a wgpu::Buffer,
+    pub running: B,
 }
 
-/// Buffers of the backward ([`BatchNormPlan::record_backward`]); all `STORAGE`.
+/// Buffers of the backward ([`BatchNormPlan::record_backward`]); all `STORAGE`. Whole buffers
+/// or ranges, as for [`BatchNormBuffers`].
 #[derive(Clone, Copy, Debug)]
-pub struct BatchNormGradBuffers<'a> {
+pub struct BatchNormGradBuffers<B> {
     /// The forward's input `[batch, features]`.
-    pub x: &'a wgpu::Buffer,
+    pub x: B,
     /// Gradient of the output, `[batch, features]`.
-    pub dy: &'a wgpu::Buffer,
+    pub dy: B,
     /// `[gamma; beta]`.
-    pub affine: &'a wgpu::Buffer,
+    pub affine: B,
     /// The forward's `[mean; inv_std]`.
-    pub saved: &'a wgpu::Buffer,
+    pub saved: B,
     /// Gradient of the input, `[batch, features]`, written.
-    pub dx: &'a wgpu::Buffer,
+    pub dx: B,
     /// `[dgamma; dbeta]`, written.
-    pub daffine: &'a wgpu::Buffer,
+    pub daffine: B,
+}
+
+crate::buffer::buffers_ranges! {
+    BatchNormBuffers { x, affine, y, saved, running; }
+    BatchNormGradBuffers { x, dy, affine, saved, dx, daffine; }
 }
 
 /// BatchNorm1d for one `(batch, features)` ([`Train::batch_norm`]).
@@ -247,29 +256,39 @@ impl BatchNormPlan {
         ///
         /// # Errors
         /// Buffer size, usage and aliasing errors; nothing is recorded on error.
-        pub fn record_forward(&self, b: &BatchNormBuffers<'_>) => build_forward;
+        pub fn record_forward<'a>(
+            &self,
+            b: &BatchNormBuffers<impl Copy + Into<BufferRange<'a>>>,
+        ) => build_forward;
 
         /// Records the inference forward with the running statistics (`running`:
         /// `[mean; var]`).
         ///
         /// # Errors
         /// As [`BatchNormPlan::record_forward`].
-        pub fn record_eval(
+        pub fn record_eval<'a>(
             &self,
-            x: &wgpu::Buffer,
-            affine: &wgpu::Buffer,
-            running: &wgpu::Buffer,
-            y: &wgpu::Buffer,
+            x: impl Into<BufferRange<'a>>,
+            affine: impl Into<BufferRange<'a>>,
+            running: impl Into<BufferRange<'a>>,
+            y: impl Into<BufferRange<'a>>,
         ) => build_eval;
 
         /// Records the backward of the training forward.
         ///
         /// # Errors
         /// As [`BatchNormPlan::record_forward`].
-        pub fn record_backward(&self, b: &BatchNormGradBuffers<'_>) => build_backward;
+        pub fn record_backward<'a>(
+            &self,
+            b: &BatchNormGradBuffers<impl Copy + Into<BufferRange<'a>>>,
+        ) => build_backward;
     }
 
-    fn build_forward(&self, rec: &mut Recording, b: &BatchNormBuffers<'_>) -> Result<()> {
+    fn build_forward(
+        &self,
+        rec: &mut Recording,
+        b: BatchNormBuffers<BufferRange<'_>>,
+    ) -> Result<()> {
         let (gpu, st) = (&self.train.gpu, wgpu::BufferUsages::STORAGE);
         let (act, stat) = self.sizes();
         check_buffer(gpu, "x", b.x, act, st)?;
@@ -309,10 +328,10 @@ impl BatchNormPlan {
     fn build_eval(
         &self,
         rec: &mut Recording,
-        x: &wgpu::Buffer,
-        affine: &wgpu::Buffer,
-        running: &wgpu::Buffer,
-        y: &wgpu::Buffer,
+        x: BufferRange<'_>,
+        affine: BufferRange<'_>,
+        running: BufferRange<'_>,
+        y: BufferRange<'_>,
     ) -> Result<()> {
         let (gpu, st) = (&self.train.gpu, wgpu::BufferUsages::STORAGE);
         let (act, stat) = self.sizes();
@@ -337,7 +356,11 @@ impl BatchNormPlan {
         Ok(())
     }
 
-    fn build_backward(&self, rec: &mut Recording, b: &BatchNormGradBuffers<'_>) -> Result<()> {
+    fn build_backward(
+        &self,
+        rec: &mut Recording,
+        b: BatchNormGradBuffers<BufferRange<'_>>,
+    ) -> Result<()> {
         let (gpu, st) = (&self.train.gpu, wgpu::BufferUsages::STORAGE);
         let (act, stat) = self.sizes();
         check_buffer(gpu, "x", b.x, act, st)?;

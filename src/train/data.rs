@@ -1,6 +1,7 @@
 //! A u8 data set uploaded once, gathered into batches on the GPU (`shaders/train_gather.wgsl`),
 //! and the deterministic shuffle that orders an epoch.
 
+use crate::buffer::BufferRange;
 use crate::dispatch::{
     self, check_buffer, check_distinct, whole, Grid, KernelDecl, ModuleDecl, Recording,
     WORKGROUP_SIZE,
@@ -261,12 +262,12 @@ impl GatherPlan {
         /// # Errors
         /// [`Error::Shape`] for a step past the epoch; buffer errors. Nothing is recorded on
         /// error.
-        pub fn record(
+        pub fn record<'a>(
             &self,
             set: &DataSet,
             step: usize,
-            x: &wgpu::Buffer,
-            labels: &wgpu::Buffer,
+            x: impl Into<BufferRange<'a>>,
+            labels: impl Into<BufferRange<'a>>,
         ) => build;
     }
 
@@ -275,8 +276,8 @@ impl GatherPlan {
         rec: &mut Recording,
         set: &DataSet,
         step: usize,
-        x: &wgpu::Buffer,
-        labels: &wgpu::Buffer,
+        x: BufferRange<'_>,
+        labels: BufferRange<'_>,
     ) -> Result<()> {
         if step >= self.steps as usize {
             return Err(Error::shape(format!(

@@ -1,6 +1,7 @@
 //! A dense layer `y = x W^T + b` on the conv GEMM core (a convolution whose kernel covers a
 //! 1 x 1 input, which the conv plans run as a plain GEMM, its input gradient included).
 
+use crate::buffer::{BufferRange, MaybeRange};
 use crate::conv::{
     BackwardDataBuffers, BackwardWeightBuffers, Conv2d, Conv2dGrads, Conv2dPlan, Conv2dShape,
     ForwardBuffers, Tuning,
@@ -147,21 +148,21 @@ impl LinearPlan {
     ///
     /// # Errors
     /// As [`Conv2dPlan::record_forward`].
-    pub fn record_forward(
+    pub fn record_forward<'a>(
         &self,
         encoder: &mut wgpu::CommandEncoder,
-        x: &wgpu::Buffer,
-        w: &wgpu::Buffer,
-        b: Option<&wgpu::Buffer>,
-        y: &wgpu::Buffer,
+        x: impl Into<BufferRange<'a>>,
+        w: impl Into<BufferRange<'a>>,
+        b: impl Into<MaybeRange<'a>>,
+        y: impl Into<BufferRange<'a>>,
     ) -> Result<()> {
         self.conv.record_forward(
             encoder,
             &ForwardBuffers {
-                input: x,
-                weight: w,
-                bias: b,
-                output: y,
+                input: x.into(),
+                weight: w.into(),
+                bias: b.into().0,
+                output: y.into(),
             },
         )
     }
@@ -170,19 +171,19 @@ impl LinearPlan {
     ///
     /// # Errors
     /// As [`Conv2dPlan::record_backward_data`].
-    pub fn record_backward_input(
+    pub fn record_backward_input<'a>(
         &self,
         encoder: &mut wgpu::CommandEncoder,
-        dy: &wgpu::Buffer,
-        w: &wgpu::Buffer,
-        dx: &wgpu::Buffer,
+        dy: impl Into<BufferRange<'a>>,
+        w: impl Into<BufferRange<'a>>,
+        dx: impl Into<BufferRange<'a>>,
     ) -> Result<()> {
         self.conv.record_backward_data(
             encoder,
             &BackwardDataBuffers {
-                grad_output: dy,
-                weight: w,
-                grad_input: dx,
+                grad_output: dy.into(),
+                weight: w.into(),
+                grad_input: dx.into(),
             },
         )
     }
@@ -192,21 +193,21 @@ impl LinearPlan {
     ///
     /// # Errors
     /// As [`Conv2dPlan::record_backward_weight`].
-    pub fn record_backward_weight(
+    pub fn record_backward_weight<'a>(
         &self,
         encoder: &mut wgpu::CommandEncoder,
-        dy: &wgpu::Buffer,
-        x: &wgpu::Buffer,
-        dw: &wgpu::Buffer,
-        db: Option<&wgpu::Buffer>,
+        dy: impl Into<BufferRange<'a>>,
+        x: impl Into<BufferRange<'a>>,
+        dw: impl Into<BufferRange<'a>>,
+        db: impl Into<MaybeRange<'a>>,
     ) -> Result<()> {
         self.conv.record_backward_weight(
             encoder,
             &BackwardWeightBuffers {
-                grad_output: dy,
-                input: x,
-                grad_weight: dw,
-                grad_bias: db,
+                grad_output: dy.into(),
+                input: x.into(),
+                grad_weight: dw.into(),
+                grad_bias: db.into().0,
             },
         )
     }

@@ -2,6 +2,7 @@
 //! threshold (`shaders/train_mask_apply.wgsl`, `shaders/train_mask_update.wgsl`; CPU twins
 //! [`cpu::mask_apply`](super::cpu::mask_apply), [`cpu::mask_update`](super::cpu::mask_update)).
 
+use crate::buffer::BufferRange;
 use crate::dispatch::{self, check_buffer, check_distinct, whole, Grid, Recording};
 use crate::error::{check_len, Error, Result};
 use crate::gpu::Gpu;
@@ -97,7 +98,11 @@ impl MaskPlan {
         ///
         /// # Errors
         /// Buffer size, usage and aliasing errors; nothing is recorded on error.
-        pub fn record_apply(&self, mask: &wgpu::Buffer, tensor: &wgpu::Buffer) => build_apply;
+        pub fn record_apply<'a>(
+            &self,
+            mask: impl Into<BufferRange<'a>>,
+            tensor: impl Into<BufferRange<'a>>,
+        ) => build_apply;
 
         /// Records the mask's update from group norms: `mask[g] = 0` for good when
         /// `norms[g] <= threshold` (or is NaN). The threshold is absolute (the paper's is
@@ -105,14 +110,18 @@ impl MaskPlan {
         ///
         /// # Errors
         /// As [`MaskPlan::record_apply`].
-        pub fn record_update(&self, norms: &wgpu::Buffer, mask: &wgpu::Buffer) => build_update;
+        pub fn record_update<'a>(
+            &self,
+            norms: impl Into<BufferRange<'a>>,
+            mask: impl Into<BufferRange<'a>>,
+        ) => build_update;
     }
 
     fn build_apply(
         &self,
         rec: &mut Recording,
-        mask: &wgpu::Buffer,
-        tensor: &wgpu::Buffer,
+        mask: BufferRange<'_>,
+        tensor: BufferRange<'_>,
     ) -> Result<()> {
         let (gpu, st) = (&self.train.gpu, wgpu::BufferUsages::STORAGE);
         check_buffer(gpu, "mask", mask, self.layout.groups() as u64, st)?;
@@ -131,8 +140,8 @@ impl MaskPlan {
     fn build_update(
         &self,
         rec: &mut Recording,
-        norms: &wgpu::Buffer,
-        mask: &wgpu::Buffer,
+        norms: BufferRange<'_>,
+        mask: BufferRange<'_>,
     ) -> Result<()> {
         let (gpu, st) = (&self.train.gpu, wgpu::BufferUsages::STORAGE);
         let g = self.layout.groups() as u64;

@@ -2,6 +2,7 @@
 //! `shaders/train_relu_backward.wgsl`; CPU twins [`cpu::relu_forward`](super::cpu::relu_forward),
 //! [`cpu::relu_backward`](super::cpu::relu_backward)).
 
+use crate::buffer::BufferRange;
 use crate::dispatch::{self, check_buffer, check_distinct, whole, Grid, Recording};
 use crate::error::{check_len, Result};
 use crate::gpu::Gpu;
@@ -84,21 +85,30 @@ impl ReluPlan {
         ///
         /// # Errors
         /// Buffer size, usage and aliasing errors; nothing is recorded on error.
-        pub fn record_forward(&self, x: &wgpu::Buffer, y: &wgpu::Buffer) => build_forward;
+        pub fn record_forward<'a>(
+            &self,
+            x: impl Into<BufferRange<'a>>,
+            y: impl Into<BufferRange<'a>>,
+        ) => build_forward;
 
         /// Records `dx = dy` where the forward's output `y > 0`, else 0.
         ///
         /// # Errors
         /// As [`ReluPlan::record_forward`].
-        pub fn record_backward(
+        pub fn record_backward<'a>(
             &self,
-            y: &wgpu::Buffer,
-            dy: &wgpu::Buffer,
-            dx: &wgpu::Buffer,
+            y: impl Into<BufferRange<'a>>,
+            dy: impl Into<BufferRange<'a>>,
+            dx: impl Into<BufferRange<'a>>,
         ) => build_backward;
     }
 
-    fn build_forward(&self, rec: &mut Recording, x: &wgpu::Buffer, y: &wgpu::Buffer) -> Result<()> {
+    fn build_forward(
+        &self,
+        rec: &mut Recording,
+        x: BufferRange<'_>,
+        y: BufferRange<'_>,
+    ) -> Result<()> {
         let gpu = &self.train.gpu;
         let (st, n) = (wgpu::BufferUsages::STORAGE, self.len as u64);
         check_buffer(gpu, "x", x, n, st)?;
@@ -117,9 +127,9 @@ impl ReluPlan {
     fn build_backward(
         &self,
         rec: &mut Recording,
-        y: &wgpu::Buffer,
-        dy: &wgpu::Buffer,
-        dx: &wgpu::Buffer,
+        y: BufferRange<'_>,
+        dy: BufferRange<'_>,
+        dx: BufferRange<'_>,
     ) -> Result<()> {
         let gpu = &self.train.gpu;
         let (st, n) = (wgpu::BufferUsages::STORAGE, self.len as u64);

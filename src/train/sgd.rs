@@ -1,6 +1,7 @@
 //! Momentum SGD with weight decay and a group mask (`shaders/train_sgd.wgsl`; CPU twin
 //! [`cpu::sgd_step`](super::cpu::sgd_step)), and the step-decay learning rate.
 
+use crate::buffer::{BufferRange, MaybeRange};
 use crate::dispatch::{self, check_buffer, check_distinct, whole, Grid, Recording};
 use crate::error::{check_len, Error, Result};
 use crate::gpu::Gpu;
@@ -143,22 +144,22 @@ impl SgdPlan {
         /// # Errors
         /// Buffer errors; [`Error::Shape`] when `mask` is given without a mask layout or
         /// missing with one. Nothing is recorded on error.
-        pub fn record_step(
+        pub fn record_step<'a>(
             &self,
-            grad: &wgpu::Buffer,
-            mask: Option<&wgpu::Buffer>,
-            weight: &wgpu::Buffer,
-            velocity: &wgpu::Buffer,
+            grad: impl Into<BufferRange<'a>>,
+            mask: impl Into<MaybeRange<'a>>,
+            weight: impl Into<BufferRange<'a>>,
+            velocity: impl Into<BufferRange<'a>>,
         ) => build_step;
     }
 
     fn build_step(
         &self,
         rec: &mut Recording,
-        grad: &wgpu::Buffer,
-        mask: Option<&wgpu::Buffer>,
-        weight: &wgpu::Buffer,
-        velocity: &wgpu::Buffer,
+        grad: BufferRange<'_>,
+        mask: MaybeRange<'_>,
+        weight: BufferRange<'_>,
+        velocity: BufferRange<'_>,
     ) -> Result<()> {
         let gpu = &self.train.gpu;
         let (st, n) = (wgpu::BufferUsages::STORAGE, self.len as u64);
@@ -167,7 +168,7 @@ impl SgdPlan {
         check_buffer(gpu, "velocity", velocity, n, st)?;
         check_distinct("weight", weight, &[("grad", grad)])?;
         check_distinct("velocity", velocity, &[("grad", grad), ("weight", weight)])?;
-        let mask = match (mask, self.groups) {
+        let mask = match (mask.0, self.groups) {
             (Some(m), Some(groups)) => {
                 check_buffer(gpu, "mask", m, groups as u64, st)?;
                 check_distinct("weight", weight, &[("mask", m)])?;

@@ -3,6 +3,7 @@
 //! [`cpu::softmax_xent_f64`](super::cpu::softmax_xent_f64)), and its running totals
 //! (`shaders/train_stats.wgsl`).
 
+use crate::buffer::BufferRange;
 use crate::dispatch::{
     self, check_buffer, check_distinct, whole, Grid, KernelDecl, ModuleDecl, Recording,
     WORKGROUP_SIZE,
@@ -220,12 +221,12 @@ impl XentPlan {
         ///
         /// # Errors
         /// Buffer size, usage and aliasing errors; nothing is recorded on error.
-        pub fn record(
+        pub fn record<'a>(
             &self,
-            logits: &wgpu::Buffer,
-            labels: &wgpu::Buffer,
-            dlogits: &wgpu::Buffer,
-            per_sample: &wgpu::Buffer,
+            logits: impl Into<BufferRange<'a>>,
+            labels: impl Into<BufferRange<'a>>,
+            dlogits: impl Into<BufferRange<'a>>,
+            per_sample: impl Into<BufferRange<'a>>,
         ) => build;
 
         /// Records the addition of one batch's `per_sample` results to the totals `stats`
@@ -234,20 +235,20 @@ impl XentPlan {
         ///
         /// # Errors
         /// As [`XentPlan::record`].
-        pub fn record_accumulate(
+        pub fn record_accumulate<'a>(
             &self,
-            per_sample: &wgpu::Buffer,
-            stats: &wgpu::Buffer,
+            per_sample: impl Into<BufferRange<'a>>,
+            stats: impl Into<BufferRange<'a>>,
         ) => build_accumulate;
     }
 
     fn build(
         &self,
         rec: &mut Recording,
-        logits: &wgpu::Buffer,
-        labels: &wgpu::Buffer,
-        dlogits: &wgpu::Buffer,
-        per_sample: &wgpu::Buffer,
+        logits: BufferRange<'_>,
+        labels: BufferRange<'_>,
+        dlogits: BufferRange<'_>,
+        per_sample: BufferRange<'_>,
     ) -> Result<()> {
         let (gpu, st) = (&self.train.gpu, wgpu::BufferUsages::STORAGE);
         let n = u64::from(self.batch) * u64::from(self.classes);
@@ -282,8 +283,8 @@ impl XentPlan {
     fn build_accumulate(
         &self,
         rec: &mut Recording,
-        per_sample: &wgpu::Buffer,
-        stats: &wgpu::Buffer,
+        per_sample: BufferRange<'_>,
+        stats: BufferRange<'_>,
     ) -> Result<()> {
         let (gpu, st) = (&self.train.gpu, wgpu::BufferUsages::STORAGE);
         check_buffer(gpu, "per_sample", per_sample, 2 * u64::from(self.batch), st)?;

@@ -1,6 +1,7 @@
 //! Enforcing a tie map while training: the retraining phase of learning to share.
 
 use super::{Reduction, TiePlan};
+use crate::buffer::BufferRange;
 use crate::error::Result;
 
 /// When a training loop makes the tied units of a tensor equal (Zhang et al., ICLR 2018,
@@ -60,12 +61,12 @@ impl Enforcement {
     ///
     /// # Errors
     /// As [`TiePlan::record_project`]; nothing is recorded on error.
-    pub fn record_start(
+    pub fn record_start<'a>(
         self,
         plan: &TiePlan,
         encoder: &mut wgpu::CommandEncoder,
-        weights: &wgpu::Buffer,
-        scratch: &wgpu::Buffer,
+        weights: impl Into<BufferRange<'a>>,
+        scratch: impl Into<BufferRange<'a>>,
     ) -> Result<()> {
         self.project_in(Enforcement::Gradient, plan, encoder, weights, scratch)
     }
@@ -75,12 +76,12 @@ impl Enforcement {
     ///
     /// # Errors
     /// As [`TiePlan::record_reduce_broadcast`].
-    pub fn record_gradients(
+    pub fn record_gradients<'a>(
         self,
         plan: &TiePlan,
         encoder: &mut wgpu::CommandEncoder,
-        grads: &wgpu::Buffer,
-        scratch: &wgpu::Buffer,
+        grads: impl Into<BufferRange<'a>>,
+        scratch: impl Into<BufferRange<'a>>,
     ) -> Result<()> {
         match self {
             Enforcement::Gradient => {
@@ -95,12 +96,12 @@ impl Enforcement {
     ///
     /// # Errors
     /// As [`TiePlan::record_project`].
-    pub fn record_after_step(
+    pub fn record_after_step<'a>(
         self,
         plan: &TiePlan,
         encoder: &mut wgpu::CommandEncoder,
-        weights: &wgpu::Buffer,
-        scratch: &wgpu::Buffer,
+        weights: impl Into<BufferRange<'a>>,
+        scratch: impl Into<BufferRange<'a>>,
     ) -> Result<()> {
         self.project_in(Enforcement::Step, plan, encoder, weights, scratch)
     }
@@ -110,24 +111,24 @@ impl Enforcement {
     ///
     /// # Errors
     /// As [`TiePlan::record_project`].
-    pub fn record_after_epoch(
+    pub fn record_after_epoch<'a>(
         self,
         plan: &TiePlan,
         encoder: &mut wgpu::CommandEncoder,
-        weights: &wgpu::Buffer,
-        scratch: &wgpu::Buffer,
+        weights: impl Into<BufferRange<'a>>,
+        scratch: impl Into<BufferRange<'a>>,
     ) -> Result<()> {
         self.project_in(Enforcement::Epoch, plan, encoder, weights, scratch)
     }
 
     /// The projection of `weights` when this mode is `mode`; nothing otherwise.
-    fn project_in(
+    fn project_in<'a>(
         self,
         mode: Enforcement,
         plan: &TiePlan,
         encoder: &mut wgpu::CommandEncoder,
-        weights: &wgpu::Buffer,
-        scratch: &wgpu::Buffer,
+        weights: impl Into<BufferRange<'a>>,
+        scratch: impl Into<BufferRange<'a>>,
     ) -> Result<()> {
         if self == mode {
             plan.record_project(encoder, weights, scratch)

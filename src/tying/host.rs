@@ -56,8 +56,11 @@ impl Ties {
             };
             // Named as the caller named the slices.
             dispatch::record_checked(gpu, encoder, |rec| match values {
-                None => plan.build_fused(rec, (tensor_name, &buf), &vals, how),
-                Some(_) => plan.build_broadcast(rec, (tensor_name, &buf), ("values", &vals)),
+                None => plan.build_fused(rec, (tensor_name, (&buf).into()), (&vals).into(), how),
+                Some(_) => {
+                    let (tensor, vals) = ((tensor_name, (&buf).into()), ("values", (&vals).into()));
+                    plan.build_broadcast(rec, tensor, vals)
+                }
             })?;
             Ok(buf)
         })

@@ -9,12 +9,13 @@ use super::reduce_runs::{
 };
 use super::windows::CombineBindings;
 use super::{Reduction, TieKernels};
+use crate::buffer::BufferRange;
 use crate::dispatch::{self, check_buffer, check_distinct, range, whole, Recording};
 use crate::error::Result;
 use crate::gpu::Gpu;
 
 /// A caller's buffer with the caller's name for it (in errors).
-type Named<'a> = (&'static str, &'a wgpu::Buffer);
+type Named<'a> = (&'static str, BufferRange<'a>);
 
 impl dispatch::OnGpu for TiePlan {
     fn gpu(&self) -> &Gpu {
@@ -30,14 +31,16 @@ impl TiePlan {
         /// # Errors
         /// [`Error::BufferTooSmall`](crate::Error::BufferTooSmall),
         /// [`Error::MissingUsage`](crate::Error::MissingUsage) (both need `STORAGE`),
-        /// [`Error::Aliasing`](crate::Error::Aliasing),
+        /// [`Error::Aliasing`](crate::Error::Aliasing) (overlapping ranges),
+        /// [`Error::MisalignedRange`](crate::Error::MisalignedRange) and
+        /// [`Error::RangeOutOfBounds`](crate::Error::RangeOutOfBounds) (see [`BufferRange`]),
         /// [`Error::BufferMapped`](crate::Error::BufferMapped), a buffer past the binding
         /// limit, or [`Error::Validation`](crate::Error::Validation) for a buffer wgpu
         /// refuses. Nothing is recorded on error.
-        pub fn record_reduce(
+        pub fn record_reduce<'a>(
             &self,
-            src: &wgpu::Buffer,
-            values: &wgpu::Buffer,
+            src: impl Into<BufferRange<'a>>,
+            values: impl Into<BufferRange<'a>>,
             how: Reduction,
         ) => build_record_reduce;
 
@@ -47,10 +50,10 @@ impl TiePlan {
         ///
         /// # Errors
         /// As [`TiePlan::record_reduce`].
-        pub fn record_broadcast(
+        pub fn record_broadcast<'a>(
             &self,
-            target: &wgpu::Buffer,
-            values: &wgpu::Buffer,
+            target: impl Into<BufferRange<'a>>,
+            values: impl Into<BufferRange<'a>>,
         ) => build_record_broadcast;
 
         /// Records the training step's fused reduce-then-broadcast: `grads` is reduced into
@@ -59,10 +62,10 @@ impl TiePlan {
         ///
         /// # Errors
         /// As [`TiePlan::record_reduce`].
-        pub fn record_reduce_broadcast(
+        pub fn record_reduce_broadcast<'a>(
             &self,
-            grads: &wgpu::Buffer,
-            scratch_values: &wgpu::Buffer,
+            grads: impl Into<BufferRange<'a>>,
+            scratch_values: impl Into<BufferRange<'a>>,
             how: Reduction,
         ) => build_record_reduce_broadcast;
 
@@ -71,18 +74,18 @@ impl TiePlan {
         ///
         /// # Errors
         /// As [`TiePlan::record_reduce`].
-        pub fn record_project(
+        pub fn record_project<'a>(
             &self,
-            weights: &wgpu::Buffer,
-            scratch_values: &wgpu::Buffer,
+            weights: impl Into<BufferRange<'a>>,
+            scratch_values: impl Into<BufferRange<'a>>,
         ) => build_record_project;
     }
 
     fn build_record_reduce(
         &self,
         rec: &mut Recording,
-        src: &wgpu::Buffer,
-        values: &wgpu::Buffer,
+        src: BufferRange<'_>,
+        values: BufferRange<'_>,
         how: Reduction,
     ) -> Result<()> {
         self.build_reduce(rec, ("src", src), ("values", values), how)
@@ -91,8 +94,8 @@ impl TiePlan {
     fn build_record_broadcast(
         &self,
         rec: &mut Recording,
-        target: &wgpu::Buffer,
-        values: &wgpu::Buffer,
+        target: BufferRange<'_>,
+        values: BufferRange<'_>,
     ) -> Result<()> {
         self.build_broadcast(rec, ("target", target), ("values", values))
     }
@@ -100,8 +103,8 @@ impl TiePlan {
     fn build_record_reduce_broadcast(
         &self,
         rec: &mut Recording,
-        grads: &wgpu::Buffer,
-        scratch_values: &wgpu::Buffer,
+        grads: BufferRange<'_>,
+        scratch_values: BufferRange<'_>,
         how: Reduction,
     ) -> Result<()> {
         self.build_fused(rec, ("grads", grads), scratch_values, how)
@@ -110,8 +113,8 @@ impl TiePlan {
     fn build_record_project(
         &self,
         rec: &mut Recording,
-        weights: &wgpu::Buffer,
-        scratch_values: &wgpu::Buffer,
+        weights: BufferRange<'_>,
+        scratch_values: BufferRange<'_>,
     ) -> Result<()> {
         self.build_fused(rec, ("weights", weights), scratch_values, Reduction::Mean)
     }
@@ -121,7 +124,7 @@ impl TiePlan {
         &self,
         rec: &mut Recording,
         tensor: Named<'_>,
-        scratch_values: &wgpu::Buffer,
+        scratch_values: BufferRange<'_>,
         how: Reduction,
     ) -> Result<()> {
         let scratch = ("scratch_values", scratch_values);
@@ -365,7 +368,7 @@ impl Single {
         k: &TieKernels,
         dev: &wgpu::Device,
         rec: &mut Recording,
-        values: &wgpu::Buffer,
+        values: BufferRange<'_>,
         target: wgpu::BufferBinding<'_>,
     ) {
         for pass in &self.broadcast {
