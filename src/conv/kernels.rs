@@ -10,7 +10,7 @@
 //! [`Tile`].
 
 use super::tiles::{Tile, MAIN_VARIANTS, SKINNY_K, SKINNY_VARIANTS};
-use crate::dispatch::{KernelDecl, ModuleDecl, Part};
+use crate::dispatch::{KernelDecl, Part};
 use crate::wgsl;
 
 crate::uniform_struct! {
@@ -187,63 +187,21 @@ const GEMM_SKINNY: Part = wgsl!("conv_gemm_skinny");
 const GEMM_MAIN: Part = wgsl!("conv_gemm_main");
 const GEMM_CONSTANTS: &[(&str, u32)] = &[("SKINNY_K", SKINNY_K)];
 
-/// A conv GEMM module: the shared parts, then the op's file.
-macro_rules! gemm_module {
-    ($name:literal, [$($part:expr),*]) => {
-        ModuleDecl {
-            name: $name,
-            constants: GEMM_CONSTANTS,
-            uniforms: &[&ConvParams::LAYOUT],
-            header: "",
-            parts: &[$($part),*],
-        }
-    };
-}
-
-static FORWARD_MODULE: ModuleDecl = gemm_module!(
-    "conv_forward",
-    [GEMM_COMMON, GEMM_SKINNY, GEMM_MAIN, wgsl!("conv_forward")]
-);
-static BACKWARD_DATA_MODULE: ModuleDecl = gemm_module!(
-    "conv_backward_data",
-    [
-        GEMM_COMMON,
-        GEMM_SKINNY,
-        GEMM_MAIN,
-        wgsl!("conv_backward_data")
-    ]
-);
-static BACKWARD_DATA_FC_MODULE: ModuleDecl = gemm_module!(
-    "conv_backward_data_fc",
-    [
-        GEMM_COMMON,
-        GEMM_SKINNY,
-        GEMM_MAIN,
-        wgsl!("conv_backward_data_fc")
-    ]
-);
-static BACKWARD_WEIGHT_MODULE: ModuleDecl = gemm_module!(
-    "conv_backward_weight",
-    [GEMM_COMMON, GEMM_SKINNY, wgsl!("conv_backward_weight")]
-);
+crate::module!(FORWARD_MODULE = "conv_forward", [ConvParams], constants: GEMM_CONSTANTS,
+    parts: [GEMM_COMMON, GEMM_SKINNY, GEMM_MAIN, "conv_forward"]);
+crate::module!(BACKWARD_DATA_MODULE = "conv_backward_data", [ConvParams], constants: GEMM_CONSTANTS,
+    parts: [GEMM_COMMON, GEMM_SKINNY, GEMM_MAIN, "conv_backward_data"]);
+crate::module!(BACKWARD_DATA_FC_MODULE = "conv_backward_data_fc", [ConvParams],
+    constants: GEMM_CONSTANTS, parts: [GEMM_COMMON, GEMM_SKINNY, GEMM_MAIN, "conv_backward_data_fc"]);
+crate::module!(BACKWARD_WEIGHT_MODULE = "conv_backward_weight", [ConvParams],
+    constants: GEMM_CONSTANTS, parts: [GEMM_COMMON, GEMM_SKINNY, "conv_backward_weight"]);
 
 /// The two kernels of a GEMM module: `$main` (register tiles) and `$skinny`.
 macro_rules! gemm_kernels {
     ($main:ident, $skinny:ident, $name:literal, $module:ident, $bindings:ident) => {
-        static $main: KernelDecl = KernelDecl {
-            name: $name,
-            module: &$module,
-            entry: "main",
-            bindings: $bindings::LAYOUT,
-            variants: &MAIN_VARIANTS,
-        };
-        static $skinny: KernelDecl = KernelDecl {
-            name: concat!($name, "_skinny"),
-            module: &$module,
-            entry: "skinny",
-            bindings: $bindings::LAYOUT,
-            variants: &SKINNY_VARIANTS,
-        };
+        crate::kernel!($main = $name, $module, $bindings, variants: &MAIN_VARIANTS);
+        crate::kernel!($skinny = concat!($name, "_skinny"), $module, $bindings,
+            entry: "skinny", variants: &SKINNY_VARIANTS);
     };
 }
 
@@ -276,53 +234,26 @@ gemm_kernels!(
     BackwardWeightBindings
 );
 
-/// A module of one file whose uniform is `$uniform`.
-macro_rules! single_module {
-    ($name:literal, $constants:expr, $uniform:ty) => {
-        ModuleDecl {
-            name: $name,
-            constants: $constants,
-            uniforms: &[&<$uniform>::LAYOUT],
-            header: "",
-            parts: &[wgsl!($name)],
-        }
-    };
+crate::module!(SPLIT_REDUCE_MODULE = "split_reduce", [SplitParams]);
+crate::module!(CHANNEL_SUM_MODULE = "channel_sum", [SumParams],
+    constants: &[("SUM_PER_THREAD", SUM_PER_THREAD)]);
+crate::module!(ZERO_UNREACHED_MODULE = "conv_zero_unreached", [ZeroParams]);
+
+crate::kernel! {
+    /// Fixed-order sum of split-K partials plus bias.
+    pub(crate) SPLIT_REDUCE = "split_reduce", SPLIT_REDUCE_MODULE, SplitReduceBindings
 }
 
-static SPLIT_REDUCE_MODULE: ModuleDecl = single_module!("split_reduce", &[], SplitParams);
-static CHANNEL_SUM_MODULE: ModuleDecl = single_module!(
-    "channel_sum",
-    &[("SUM_PER_THREAD", SUM_PER_THREAD)],
-    SumParams
-);
-static ZERO_UNREACHED_MODULE: ModuleDecl = single_module!("conv_zero_unreached", &[], ZeroParams);
+crate::kernel! {
+    /// Per-channel fixed-tree sum (bias gradient), one pass.
+    pub(crate) CHANNEL_SUM = "channel_sum", CHANNEL_SUM_MODULE, ChannelSumBindings
+}
 
-/// Fixed-order sum of split-K partials plus bias.
-pub(crate) static SPLIT_REDUCE: KernelDecl = KernelDecl {
-    name: "split_reduce",
-    module: &SPLIT_REDUCE_MODULE,
-    entry: "main",
-    bindings: SplitReduceBindings::LAYOUT,
-    variants: &[],
-};
-
-/// Per-channel fixed-tree sum (bias gradient), one pass.
-pub(crate) static CHANNEL_SUM: KernelDecl = KernelDecl {
-    name: "channel_sum",
-    module: &CHANNEL_SUM_MODULE,
-    entry: "main",
-    bindings: ChannelSumBindings::LAYOUT,
-    variants: &[],
-};
-
-/// Input gradient: zeros at the positions no kernel tap reaches.
-pub(crate) static CONV_ZERO_UNREACHED: KernelDecl = KernelDecl {
-    name: "conv_zero_unreached",
-    module: &ZERO_UNREACHED_MODULE,
-    entry: "main",
-    bindings: ZeroUnreachedBindings::LAYOUT,
-    variants: &[],
-};
+crate::kernel! {
+    /// Input gradient: zeros at the positions no kernel tap reaches.
+    pub(crate) CONV_ZERO_UNREACHED =
+        "conv_zero_unreached", ZERO_UNREACHED_MODULE, ZeroUnreachedBindings
+}
 
 /// Which GEMM.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -87,6 +87,54 @@ impl ModuleDecl {
     }
 }
 
+/// Declares a [`ModuleDecl`](crate::dispatch::ModuleDecl) static in one line:
+/// `module!(NAME = "name", [Uniform, ..])` is the module `name` of one file,
+/// `shaders/<name>.wgsl`, with the uniform structs listed; optional, in this order:
+/// `constants: &[("NAME", value), ..]`, `header: "..."`, and `parts: [..]` (replacing the
+/// one file; each part a file name under `shaders/` or a [`Part`](crate::dispatch::Part)
+/// constant).
+#[macro_export]
+#[doc(hidden)]
+macro_rules! module {
+    (@or [] $d:expr) => { $d };
+    (@or [$e:expr] $d:expr) => { $e };
+    (@parts $name:literal) => { &[$crate::wgsl!($name)] };
+    (@parts $name:literal [$($p:tt),*]) => { &[$($crate::module!(@part $p)),*] };
+    (@part $file:literal) => { $crate::wgsl!($file) };
+    (@part $part:ident) => { $part };
+    ($(#[$m:meta])* $vis:vis $static:ident = $name:literal, [$($u:ty),* $(,)?]
+        $(, constants: $c:expr)? $(, header: $h:expr)? $(, parts: [$($p:tt),* $(,)?])? $(,)?) => {
+        $(#[$m])*
+        $vis static $static: $crate::dispatch::ModuleDecl = $crate::dispatch::ModuleDecl {
+            name: $name,
+            constants: $crate::module!(@or [$($c)?] &[]),
+            uniforms: &[$(&<$u>::LAYOUT),*],
+            header: $crate::module!(@or [$($h)?] ""),
+            parts: $crate::module!(@parts $name $([$($p),*])?),
+        };
+    };
+}
+
+/// Declares a [`KernelDecl`](crate::dispatch::KernelDecl) static in one line:
+/// `kernel!(NAME = "name", MODULE, Bindings)` is the pipeline `name` of entry point `main` of
+/// `MODULE`, bound as the [`bindings!`](crate::bindings) struct `Bindings`; optional, in this
+/// order: `entry: "..."` and `variants: &[..]` (override sets).
+#[macro_export]
+#[doc(hidden)]
+macro_rules! kernel {
+    ($(#[$m:meta])* $vis:vis $static:ident = $name:expr, $module:ident, $b:ident
+        $(, entry: $entry:expr)? $(, variants: $v:expr)? $(,)?) => {
+        $(#[$m])*
+        $vis static $static: $crate::dispatch::KernelDecl = $crate::dispatch::KernelDecl {
+            name: $name,
+            module: &$module,
+            entry: $crate::module!(@or [$($entry)?] "main"),
+            bindings: $b::LAYOUT,
+            variants: $crate::module!(@or [$($v)?] &[]),
+        };
+    };
+}
+
 /// A uniform struct owned by Rust: its WGSL declaration is generated from it (so the two
 /// cannot drift), and `tests/shaders.rs` checks the WGSL layout naga computes (offsets, size)
 /// against the Rust one. Made by [`uniform_struct!`](crate::uniform_struct).
