@@ -5,11 +5,10 @@
 //! - [`Probes::fma`]: FP32 FMA throughput in GFLOP/s (2 FLOP per FMA) of independent vec4
 //!   FMA chains (`shaders/probe_fma.wgsl`).
 
-use crate::dispatch::{self, whole, Grid, Kernel, KernelDecl, ModuleDecl, WORKGROUP_SIZE};
+use crate::dispatch::{self, whole, Grid, Kernel, KernelDecl, WORKGROUP_SIZE};
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::timing::{time_gpu, Timing};
-use crate::wgsl;
 
 crate::uniform_struct! {
     /// `probe_copy`: `len4` vec4 elements, each thread copying `COPY_PER_THREAD` of them
@@ -47,37 +46,13 @@ crate::bindings! {
     }
 }
 
-static PROBE_COPY_MODULE: ModuleDecl = ModuleDecl {
-    name: "probe_copy",
-    constants: &[("COPY_PER_THREAD", COPY_PER_THREAD as u32)],
-    uniforms: &[&CopyParams::LAYOUT],
-    header: "",
-    parts: &[wgsl!("probe_copy")],
-};
+crate::module!(PROBE_COPY_MODULE = "probe_copy", [CopyParams], constants: &[("COPY_PER_THREAD", COPY_PER_THREAD as u32)]);
 
-static PROBE_FMA_MODULE: ModuleDecl = ModuleDecl {
-    name: "probe_fma",
-    constants: &[],
-    uniforms: &[&FmaParams::LAYOUT],
-    header: "",
-    parts: &[wgsl!("probe_fma")],
-};
+crate::module!(PROBE_FMA_MODULE = "probe_fma", [FmaParams]);
 
-static PROBE_COPY: KernelDecl = KernelDecl {
-    name: "probe_copy",
-    module: &PROBE_COPY_MODULE,
-    entry: "main",
-    bindings: CopyBindings::LAYOUT,
-    variants: &[],
-};
+crate::kernel!(PROBE_COPY = "probe_copy", PROBE_COPY_MODULE, CopyBindings);
 
-static PROBE_FMA: KernelDecl = KernelDecl {
-    name: "probe_fma",
-    module: &PROBE_FMA_MODULE,
-    entry: "main",
-    bindings: FmaBindings::LAYOUT,
-    variants: &[],
-};
+crate::kernel!(PROBE_FMA = "probe_fma", PROBE_FMA_MODULE, FmaBindings);
 
 /// The probes' kernels, for the kernel table.
 pub(crate) static KERNELS: &[&KernelDecl] = &[&PROBE_COPY, &PROBE_FMA];

@@ -7,7 +7,7 @@
 //! length); binding layout: uniform `p`, `data`, `totals`. Kernels: `scan_u32_block`,
 //! `scan_u32_add` here; the OWL prox declares its own pair.
 
-use crate::dispatch::{self, whole, Grid, Kernel, KernelDecl, ModuleDecl, Recording};
+use crate::dispatch::{self, whole, Grid, Kernel, KernelDecl, Recording};
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::wgsl;
@@ -18,13 +18,8 @@ pub(crate) const SCAN_BLOCK: u32 = 4096;
 /// The generic scan, after a prelude declaring its element and uniform.
 pub(crate) const SCAN_PART: dispatch::Part = wgsl!("scan");
 
-static SCAN_U32: ModuleDecl = ModuleDecl {
-    uniforms: &[&ScanParams::LAYOUT],
-    name: "scan_u32",
-    constants: &[("SCAN_BLOCK", SCAN_BLOCK)],
-    header: "",
-    parts: &[wgsl!("scan_u32"), SCAN_PART],
-};
+crate::module!(SCAN_U32 = "scan_u32", [ScanParams], constants: &[("SCAN_BLOCK", SCAN_BLOCK)],
+    parts: ["scan_u32", SCAN_PART]);
 
 crate::uniform_struct! {
     /// The uniform block of `shaders/scan_u32.wgsl`.
@@ -45,23 +40,15 @@ crate::bindings! {
     }
 }
 
-/// Scans blocks in place and writes their totals.
-static SCAN_U32_BLOCK: KernelDecl = KernelDecl {
-    name: "scan_u32_block",
-    module: &SCAN_U32,
-    entry: "scan_block",
-    bindings: ScanU32Bindings::LAYOUT,
-    variants: &[],
-};
+crate::kernel! {
+    /// Scans blocks in place and writes their totals.
+    SCAN_U32_BLOCK = "scan_u32_block", SCAN_U32, ScanU32Bindings, entry: "scan_block"
+}
 
-/// Adds the scanned totals of earlier blocks.
-static SCAN_U32_ADD: KernelDecl = KernelDecl {
-    name: "scan_u32_add",
-    module: &SCAN_U32,
-    entry: "add_block",
-    bindings: ScanU32Bindings::LAYOUT,
-    variants: &[],
-};
+crate::kernel! {
+    /// Adds the scanned totals of earlier blocks.
+    SCAN_U32_ADD = "scan_u32_add", SCAN_U32, ScanU32Bindings, entry: "add_block"
+}
 
 /// The scan's kernels, for the kernel table.
 pub(crate) static KERNELS: &[&KernelDecl] = &[&SCAN_U32_BLOCK, &SCAN_U32_ADD];

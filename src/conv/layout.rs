@@ -1,11 +1,10 @@
 //! NCHW <-> NHWC conversion on the GPU (`shaders/layout_transpose.wgsl`).
 
 use crate::buffer::BufferRange;
-use crate::dispatch::{self, check_buffer, check_distinct, whole, Grid, KernelDecl, ModuleDecl};
+use crate::dispatch::{self, check_buffer, check_distinct, whole, Grid};
 use crate::dispatch::{OnGpu, Recording, WORKGROUP_SIZE};
 use crate::error::Result;
 use crate::gpu::Gpu;
-use crate::wgsl;
 
 /// Rows and columns of the square tile one workgroup moves (`TRANSPOSE_TILE` in WGSL).
 const TRANSPOSE_TILE: u32 = 32;
@@ -35,22 +34,12 @@ crate::bindings! {
     }
 }
 
-static LAYOUT_TRANSPOSE_MODULE: ModuleDecl = ModuleDecl {
-    name: "layout_transpose",
-    constants: &[("TRANSPOSE_TILE", TRANSPOSE_TILE)],
-    uniforms: &[&TransposeParams::LAYOUT],
-    header: "",
-    parts: &[wgsl!("layout_transpose")],
-};
+crate::module!(LAYOUT_TRANSPOSE_MODULE = "layout_transpose", [TransposeParams], constants: &[("TRANSPOSE_TILE", TRANSPOSE_TILE)]);
 
-/// Batched tiled transpose (NCHW <-> NHWC).
-pub(super) static LAYOUT_TRANSPOSE: KernelDecl = KernelDecl {
-    name: "layout_transpose",
-    module: &LAYOUT_TRANSPOSE_MODULE,
-    entry: "main",
-    bindings: TransposeBindings::LAYOUT,
-    variants: &[],
-};
+crate::kernel! {
+    /// Batched tiled transpose (NCHW <-> NHWC).
+    pub(super) LAYOUT_TRANSPOSE = "layout_transpose", LAYOUT_TRANSPOSE_MODULE, TransposeBindings
+}
 
 /// Converts activations between NCHW (the layout of [`crate::conv::Conv2d`]) and NHWC, with a
 /// tiled, coalesced batched transpose. Build once per device; [`LayoutTranspose::plan`] once

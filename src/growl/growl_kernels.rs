@@ -4,9 +4,8 @@
 //! norm per group) and `growl_rescale` / `growl_rescale_quads` (every element times its
 //! group's factor).
 
-use crate::dispatch::{Kernel, KernelDecl, ModuleDecl};
+use crate::dispatch::{Kernel, KernelDecl};
 use crate::gpu::Gpu;
-use crate::wgsl;
 
 use super::windows::{NORMS_ACCUMULATE, NORMS_FINISH};
 
@@ -63,13 +62,8 @@ crate::uniform_struct! {
 /// `growl_common.wgsl`, then `parts`.
 macro_rules! growl_module {
     ($static:ident, $name:literal, $constants:expr, [$($part:literal),*]) => {
-        static $static: ModuleDecl = ModuleDecl {
-            name: $name,
-            constants: $constants,
-            uniforms: &[&GrowlParams::LAYOUT],
-            header: "",
-            parts: &[wgsl!("growl_common"), $(wgsl!($part)),*],
-        };
+        crate::module!($static = $name, [GrowlParams], constants: $constants,
+            parts: ["growl_common", $($part),*]);
     };
 }
 
@@ -134,47 +128,25 @@ crate::bindings! {
     }
 }
 
-static GROWL_NORMS: KernelDecl = KernelDecl {
-    name: "growl_norms",
-    module: &NORMS_MODULE,
-    entry: "main",
-    bindings: NormsBindings::LAYOUT,
-    variants: &[],
-};
+crate::kernel!(GROWL_NORMS = "growl_norms", NORMS_MODULE, NormsBindings);
 
-/// Norms of rows of whole quads.
-static GROWL_NORMS_QUADS: KernelDecl = KernelDecl {
-    name: "growl_norms_quads",
-    module: &NORMS_QUADS_MODULE,
-    entry: "main",
-    bindings: NormsBindings::LAYOUT,
-    variants: &[],
-};
+crate::kernel! {
+    /// Norms of rows of whole quads.
+    GROWL_NORMS_QUADS = "growl_norms_quads", NORMS_QUADS_MODULE, NormsBindings
+}
 
-static GROWL_FACTORS: KernelDecl = KernelDecl {
-    name: "growl_factors",
-    module: &RESCALE_MODULE,
-    entry: "factors",
-    bindings: FactorsBindings::LAYOUT,
-    variants: &[],
-};
+crate::kernel!(GROWL_FACTORS = "growl_factors", RESCALE_MODULE, FactorsBindings, entry: "factors");
 
-static GROWL_RESCALE: KernelDecl = KernelDecl {
-    name: "growl_rescale",
-    module: &RESCALE_MODULE,
-    entry: "main",
-    bindings: RescaleBindings::LAYOUT,
-    variants: &[],
-};
+crate::kernel!(
+    GROWL_RESCALE = "growl_rescale",
+    RESCALE_MODULE,
+    RescaleBindings
+);
 
-/// Rescale of tensors whose inner extent is whole quads.
-static GROWL_RESCALE_QUADS: KernelDecl = KernelDecl {
-    name: "growl_rescale_quads",
-    module: &RESCALE_QUADS_MODULE,
-    entry: "main",
-    bindings: RescaleBindings::LAYOUT,
-    variants: &[],
-};
+crate::kernel! {
+    /// Rescale of tensors whose inner extent is whole quads.
+    GROWL_RESCALE_QUADS = "growl_rescale_quads", RESCALE_QUADS_MODULE, RescaleBindings
+}
 
 /// The GrOWL prox's own kernels (the OWL prox's are in `owl_kernels.rs`), for the table.
 pub(crate) static KERNELS: &[&KernelDecl] = &[

@@ -8,10 +8,9 @@
 //! `owl_compact`, `owl_bridge` / `owl_copy` (one merge level each), `owl_finish` and
 //! `owl_blocks` (slopes or block ids, scattered back).
 
-use crate::dispatch::{self, whole, KernelDecl, ModuleDecl};
+use crate::dispatch::{self, whole, KernelDecl};
 use crate::gpu::Gpu;
-use crate::scan::ScanKernels;
-use crate::wgsl;
+use crate::scan::{ScanKernels, SCAN_PART};
 
 /// Points per leaf hull (`CHUNK` in WGSL).
 pub(crate) const CHUNK: u32 = 256;
@@ -42,13 +41,8 @@ crate::uniform_struct! {
 /// shared entry point `owl_stage.wgsl`.
 macro_rules! owl_module {
     ($static:ident, $name:literal, [$($part:literal),*]) => {
-        static $static: ModuleDecl = ModuleDecl {
-            name: $name,
-            constants: &[("CHUNK", CHUNK)],
-            uniforms: &[&OwlParams::LAYOUT],
-            header: "",
-            parts: &[wgsl!("owl_prox"), $(wgsl!($part),)* wgsl!("owl_stage")],
-        };
+        crate::module!($static = $name, [OwlParams], constants: &[("CHUNK", CHUNK)],
+            parts: ["owl_prox", $($part,)* "owl_stage"]);
     };
 }
 
@@ -60,14 +54,11 @@ owl_module!(BRIDGE_MODULE, "owl_bridge", ["owl_geometry", "owl_bridge"]);
 owl_module!(COPY_MODULE, "owl_copy", ["owl_copy"]);
 owl_module!(FINISH_MODULE, "owl_finish", ["owl_geometry", "owl_finish"]);
 
-/// The scan of the block-scaled sums: `scan.wgsl` after `owl_prox.wgsl` and `owl_scan.wgsl`.
-static SCAN_MODULE: ModuleDecl = ModuleDecl {
-    name: "owl_scan",
-    constants: &[("SCAN_BLOCK", crate::scan::SCAN_BLOCK)],
-    uniforms: &[&OwlParams::LAYOUT],
-    header: "",
-    parts: &[wgsl!("owl_prox"), wgsl!("owl_scan"), crate::scan::SCAN_PART],
-};
+crate::module!(
+    /// The scan of the block-scaled sums: `scan.wgsl` after `owl_prox.wgsl` and `owl_scan.wgsl`.
+    SCAN_MODULE = "owl_scan", [OwlParams], constants: &[("SCAN_BLOCK", crate::scan::SCAN_BLOCK)],
+    parts: ["owl_prox", "owl_scan", SCAN_PART]
+);
 
 crate::bindings! {
     /// `owl_prepare`: magnitudes of `v` into `keys`, indices into `payload`.
@@ -168,85 +159,25 @@ crate::bindings! {
     }
 }
 
-static OWL_PREPARE: KernelDecl = KernelDecl {
-    name: "owl_prepare",
-    module: &PREPARE_MODULE,
-    entry: "main",
-    bindings: PrepareBindings::LAYOUT,
-    variants: &[],
-};
+crate::kernel!(OWL_PREPARE = "owl_prepare", PREPARE_MODULE, PrepareBindings);
 
-static OWL_MAKE_Z: KernelDecl = KernelDecl {
-    name: "owl_make_z",
-    module: &MAKE_Z_MODULE,
-    entry: "main",
-    bindings: MakeZBindings::LAYOUT,
-    variants: &[],
-};
+crate::kernel!(OWL_MAKE_Z = "owl_make_z", MAKE_Z_MODULE, MakeZBindings);
 
-static OWL_SCAN_BLOCK: KernelDecl = KernelDecl {
-    name: "owl_scan_block",
-    module: &SCAN_MODULE,
-    entry: "scan_block",
-    bindings: ScanBindings::LAYOUT,
-    variants: &[],
-};
+crate::kernel!(OWL_SCAN_BLOCK = "owl_scan_block", SCAN_MODULE, ScanBindings, entry: "scan_block");
 
-static OWL_SCAN_ADD: KernelDecl = KernelDecl {
-    name: "owl_scan_add",
-    module: &SCAN_MODULE,
-    entry: "add_block",
-    bindings: ScanBindings::LAYOUT,
-    variants: &[],
-};
+crate::kernel!(OWL_SCAN_ADD = "owl_scan_add", SCAN_MODULE, ScanBindings, entry: "add_block");
 
-static OWL_LEAF: KernelDecl = KernelDecl {
-    name: "owl_leaf",
-    module: &LEAF_MODULE,
-    entry: "main",
-    bindings: LeafBindings::LAYOUT,
-    variants: &[],
-};
+crate::kernel!(OWL_LEAF = "owl_leaf", LEAF_MODULE, LeafBindings);
 
-static OWL_COMPACT: KernelDecl = KernelDecl {
-    name: "owl_compact",
-    module: &COMPACT_MODULE,
-    entry: "main",
-    bindings: CompactBindings::LAYOUT,
-    variants: &[],
-};
+crate::kernel!(OWL_COMPACT = "owl_compact", COMPACT_MODULE, CompactBindings);
 
-static OWL_BRIDGE: KernelDecl = KernelDecl {
-    name: "owl_bridge",
-    module: &BRIDGE_MODULE,
-    entry: "main",
-    bindings: BridgeBindings::LAYOUT,
-    variants: &[],
-};
+crate::kernel!(OWL_BRIDGE = "owl_bridge", BRIDGE_MODULE, BridgeBindings);
 
-static OWL_COPY: KernelDecl = KernelDecl {
-    name: "owl_copy",
-    module: &COPY_MODULE,
-    entry: "main",
-    bindings: CopyBindings::LAYOUT,
-    variants: &[],
-};
+crate::kernel!(OWL_COPY = "owl_copy", COPY_MODULE, CopyBindings);
 
-static OWL_FINISH: KernelDecl = KernelDecl {
-    name: "owl_finish",
-    module: &FINISH_MODULE,
-    entry: "main",
-    bindings: FinishBindings::LAYOUT,
-    variants: &[],
-};
+crate::kernel!(OWL_FINISH = "owl_finish", FINISH_MODULE, FinishBindings);
 
-static OWL_BLOCKS: KernelDecl = KernelDecl {
-    name: "owl_blocks",
-    module: &FINISH_MODULE,
-    entry: "blocks",
-    bindings: BlocksBindings::LAYOUT,
-    variants: &[],
-};
+crate::kernel!(OWL_BLOCKS = "owl_blocks", FINISH_MODULE, BlocksBindings, entry: "blocks");
 
 /// The OWL prox's kernels, for the kernel table.
 pub(crate) static KERNELS: &[&KernelDecl] = &[

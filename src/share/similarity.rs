@@ -17,12 +17,11 @@
 
 use crate::buffer;
 use crate::conv::Conv2d;
-use crate::dispatch::{self, whole, Grid, KernelDecl, ModuleDecl};
+use crate::dispatch::{self, whole, Grid, KernelDecl};
 use crate::error::{check_len, Error, Result};
 use crate::gpu::Gpu;
 use crate::growl::GroupLayout;
 use crate::train::{Linear, LinearShape};
-use crate::wgsl;
 
 crate::uniform_struct! {
     /// The uniform block of `shaders/share_similarity_scale.wgsl`.
@@ -34,13 +33,7 @@ crate::uniform_struct! {
     }
 }
 
-static SIMILARITY: ModuleDecl = ModuleDecl {
-    name: "share_similarity_scale",
-    constants: &[],
-    uniforms: &[&SimilarityParams::LAYOUT],
-    header: "",
-    parts: &[wgsl!("share_similarity_scale")],
-};
+crate::module!(SIMILARITY = "share_similarity_scale", [SimilarityParams]);
 
 crate::bindings! {
     /// The scaling's buffers: the gram matrix, the groups' exponents, the similarity.
@@ -52,13 +45,11 @@ crate::bindings! {
     }
 }
 
-static SIMILARITY_SCALE: KernelDecl = KernelDecl {
-    name: "share_similarity_scale",
-    module: &SIMILARITY,
-    entry: "main",
-    bindings: SimilarityBindings::LAYOUT,
-    variants: &[],
-};
+crate::kernel!(
+    SIMILARITY_SCALE = "share_similarity_scale",
+    SIMILARITY,
+    SimilarityBindings
+);
 
 /// The similarity's kernels, for the kernel table.
 pub(crate) static KERNELS: &[&KernelDecl] = &[&SIMILARITY_SCALE];

@@ -21,13 +21,10 @@ pub mod cpu;
 use std::sync::Arc;
 
 use crate::buffer::{BufferRange, MaybeRange};
-use crate::dispatch::{
-    self, check_distinct, whole, Grid, Kernel, KernelDecl, ModuleDecl, Recording,
-};
+use crate::dispatch::{self, check_distinct, whole, Grid, Kernel, KernelDecl, Recording};
 use crate::error::{check_len, Error, Result};
 use crate::gpu::Gpu;
 use crate::scan::{ScanKernels, ScanPlan};
-use crate::wgsl;
 
 /// Sort direction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -69,21 +66,10 @@ crate::uniform_struct! {
     }
 }
 
-static RADIX_SORT: ModuleDecl = ModuleDecl {
-    uniforms: &[&SortParams::LAYOUT, &SortWindow::LAYOUT],
-    name: "radix_sort",
-    constants: &[("SORT_BLOCK", SORT_BLOCK)],
-    header: "",
-    parts: &[wgsl!("radix_common"), wgsl!("radix_sort")],
-};
-
-static RADIX_SMALL: ModuleDecl = ModuleDecl {
-    uniforms: &[&SortParams::LAYOUT],
-    name: "radix_small",
-    constants: &[("SORT_BLOCK", SORT_BLOCK)],
-    header: "",
-    parts: &[wgsl!("radix_common"), wgsl!("radix_small")],
-};
+crate::module!(RADIX_SORT = "radix_sort", [SortParams, SortWindow],
+    constants: &[("SORT_BLOCK", SORT_BLOCK)], parts: ["radix_common", "radix_sort"]);
+crate::module!(RADIX_SMALL = "radix_small", [SortParams],
+    constants: &[("SORT_BLOCK", SORT_BLOCK)], parts: ["radix_common", "radix_small"]);
 
 crate::bindings! {
     /// Per-workgroup digit counts of one input window.
@@ -119,29 +105,11 @@ crate::bindings! {
     }
 }
 
-static RADIX_HISTOGRAM: KernelDecl = KernelDecl {
-    name: "radix_histogram",
-    module: &RADIX_SORT,
-    entry: "histogram",
-    bindings: HistogramBindings::LAYOUT,
-    variants: &[],
-};
+crate::kernel!(RADIX_HISTOGRAM = "radix_histogram", RADIX_SORT, HistogramBindings, entry: "histogram");
 
-static RADIX_SCATTER: KernelDecl = KernelDecl {
-    name: "radix_scatter",
-    module: &RADIX_SORT,
-    entry: "scatter",
-    bindings: ScatterBindings::LAYOUT,
-    variants: &[],
-};
+crate::kernel!(RADIX_SCATTER = "radix_scatter", RADIX_SORT, ScatterBindings, entry: "scatter");
 
-static RADIX_SMALL_SORT: KernelDecl = KernelDecl {
-    name: "radix_small",
-    module: &RADIX_SMALL,
-    entry: "sort_small",
-    bindings: SmallSortBindings::LAYOUT,
-    variants: &[],
-};
+crate::kernel!(RADIX_SMALL_SORT = "radix_small", RADIX_SMALL, SmallSortBindings, entry: "sort_small");
 
 /// The sort's kernels, for the kernel table.
 pub(crate) static KERNELS: &[&KernelDecl] = &[&RADIX_HISTOGRAM, &RADIX_SCATTER, &RADIX_SMALL_SORT];

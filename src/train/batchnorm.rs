@@ -3,13 +3,9 @@
 //! [`cpu::batch_norm_forward`](super::cpu::batch_norm_forward) and the others).
 
 use crate::buffer::BufferRange;
-use crate::dispatch::{
-    self, check_buffer, check_distinct, whole, Grid, KernelDecl, ModuleDecl, Recording,
-    WORKGROUP_SIZE,
-};
+use crate::dispatch::{self, check_buffer, check_distinct, whole, Grid, Recording, WORKGROUP_SIZE};
 use crate::error::{check_len, Error, Result};
 use crate::gpu::Gpu;
-use crate::wgsl;
 
 use super::Train;
 
@@ -41,21 +37,9 @@ crate::uniform_struct! {
 /// A BatchNorm1d module: the common part (`train_batchnorm.wgsl`), then one entry point.
 macro_rules! batchnorm_kernel {
     ($(#[$meta:meta])* $kernel:ident, $module:ident, $name:literal, $bindings:ident) => {
-        static $module: ModuleDecl = ModuleDecl {
-            name: $name,
-            constants: &[("SLICES", SLICES)],
-            uniforms: &[&BnParams::LAYOUT],
-            header: "",
-            parts: &[wgsl!("train_batchnorm"), wgsl!($name)],
-        };
-        $(#[$meta])*
-        pub(super) static $kernel: KernelDecl = KernelDecl {
-            name: $name,
-            module: &$module,
-            entry: "main",
-            bindings: $bindings::LAYOUT,
-            variants: &[],
-        };
+        crate::module!($module = $name, [BnParams], constants: &[("SLICES", SLICES)],
+            parts: ["train_batchnorm", $name]);
+        crate::kernel!($(#[$meta])* pub(super) $kernel = $name, $module, $bindings);
     };
 }
 

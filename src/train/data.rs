@@ -2,13 +2,9 @@
 //! and the deterministic shuffle that orders an epoch.
 
 use crate::buffer::BufferRange;
-use crate::dispatch::{
-    self, check_buffer, check_distinct, whole, Grid, KernelDecl, ModuleDecl, Recording,
-    WORKGROUP_SIZE,
-};
+use crate::dispatch::{self, check_buffer, check_distinct, whole, Grid, Recording, WORKGROUP_SIZE};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
-use crate::wgsl;
 
 use super::Train;
 
@@ -28,13 +24,7 @@ crate::uniform_struct! {
     }
 }
 
-static GATHER_MODULE: ModuleDecl = ModuleDecl {
-    name: "train_gather",
-    constants: &[],
-    uniforms: &[&GatherParams::LAYOUT],
-    header: "",
-    parts: &[wgsl!("train_gather")],
-};
+crate::module!(GATHER_MODULE = "train_gather", [GatherParams]);
 
 crate::bindings! {
     /// One batch: `data` and `label_data` the set's packed bytes, `perm` the epoch's order.
@@ -48,14 +38,10 @@ crate::bindings! {
     }
 }
 
-/// A batch gathered from a u8 data set.
-pub(super) static GATHER: KernelDecl = KernelDecl {
-    name: "train_gather",
-    module: &GATHER_MODULE,
-    entry: "main",
-    bindings: GatherBindings::LAYOUT,
-    variants: &[],
-};
+crate::kernel! {
+    /// A batch gathered from a u8 data set.
+    pub(super) GATHER = "train_gather", GATHER_MODULE, GatherBindings
+}
 
 /// Bytes between the per-step uniforms (the largest `min_uniform_buffer_offset_alignment`
 /// wgpu allows).

@@ -39,21 +39,9 @@ crate::uniform_struct! {
 /// `main`, bindings from the named bindings struct).
 macro_rules! elementwise_kernel {
     ($(#[$meta:meta])* $kernel:ident, $module:ident, $name:literal, $bindings:ident) => {
-        static $module: $crate::dispatch::ModuleDecl = $crate::dispatch::ModuleDecl {
-            name: $name,
-            constants: &[],
-            uniforms: &[&$crate::train::elementwise::EltParams::LAYOUT],
-            header: "",
-            parts: &[$crate::wgsl!("train_common"), $crate::wgsl!($name)],
-        };
-        $(#[$meta])*
-        pub(super) static $kernel: $crate::dispatch::KernelDecl = $crate::dispatch::KernelDecl {
-            name: $name,
-            module: &$module,
-            entry: "main",
-            bindings: $bindings::LAYOUT,
-            variants: &[],
-        };
+        $crate::module!($module = $name, [$crate::train::elementwise::EltParams],
+            parts: ["train_common", $name]);
+        $crate::kernel!($(#[$meta])* pub(super) $kernel = $name, $module, $bindings);
     };
 }
 pub(super) use elementwise_kernel;

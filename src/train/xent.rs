@@ -4,13 +4,9 @@
 //! (`shaders/train_stats.wgsl`).
 
 use crate::buffer::BufferRange;
-use crate::dispatch::{
-    self, check_buffer, check_distinct, whole, Grid, KernelDecl, ModuleDecl, Recording,
-    WORKGROUP_SIZE,
-};
+use crate::dispatch::{self, check_buffer, check_distinct, whole, Grid, Recording, WORKGROUP_SIZE};
 use crate::error::{check_len, Error, Result};
 use crate::gpu::Gpu;
-use crate::wgsl;
 
 use super::Train;
 
@@ -43,21 +39,9 @@ crate::uniform_struct! {
     }
 }
 
-static XENT_MODULE: ModuleDecl = ModuleDecl {
-    name: "train_softmax_xent",
-    constants: &[],
-    uniforms: &[&XentParams::LAYOUT],
-    header: "",
-    parts: &[wgsl!("train_softmax_xent")],
-};
+crate::module!(XENT_MODULE = "train_softmax_xent", [XentParams]);
 
-static STATS_MODULE: ModuleDecl = ModuleDecl {
-    name: "train_stats",
-    constants: &[],
-    uniforms: &[&StatsParams::LAYOUT],
-    header: "",
-    parts: &[wgsl!("train_stats")],
-};
+crate::module!(STATS_MODULE = "train_stats", [StatsParams]);
 
 crate::bindings! {
     /// Loss, gradient and correctness per sample.
@@ -79,23 +63,15 @@ crate::bindings! {
     }
 }
 
-/// The fused softmax cross-entropy.
-pub(super) static XENT: KernelDecl = KernelDecl {
-    name: "train_softmax_xent",
-    module: &XENT_MODULE,
-    entry: "main",
-    bindings: XentBindings::LAYOUT,
-    variants: &[],
-};
+crate::kernel! {
+    /// The fused softmax cross-entropy.
+    pub(super) XENT = "train_softmax_xent", XENT_MODULE, XentBindings
+}
 
-/// The running loss and accuracy totals (one workgroup).
-pub(super) static STATS: KernelDecl = KernelDecl {
-    name: "train_stats",
-    module: &STATS_MODULE,
-    entry: "main",
-    bindings: StatsBindings::LAYOUT,
-    variants: &[],
-};
+crate::kernel! {
+    /// The running loss and accuracy totals (one workgroup).
+    pub(super) STATS = "train_stats", STATS_MODULE, StatsBindings
+}
 
 /// Running totals of [`XentPlan::record_accumulate`], as read back by [`XentStats::read`].
 #[derive(Clone, Copy, Debug, PartialEq)]

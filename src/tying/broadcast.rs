@@ -15,10 +15,9 @@ use super::map::{TieLayout, UNTIED};
 use super::plan::{BroadcastKernel, BroadcastPass, ValuesView};
 use super::runs::{RunTables, REDUCE_RUN};
 use super::staging::STAGE_CHUNK;
-use crate::dispatch::{self, Grid, KernelDecl, ModuleDecl, WORKGROUP_SIZE};
+use crate::dispatch::{self, Grid, WORKGROUP_SIZE};
 use crate::error::Result;
 use crate::gpu::Gpu;
-use crate::wgsl;
 
 /// Elements each block broadcast thread writes (`BLOCKS_PER_THREAD` in WGSL).
 const BLOCKS_PER_THREAD: u32 = 16;
@@ -122,80 +121,34 @@ crate::bindings! {
     }
 }
 
-static TIE_BROADCAST_MODULE: ModuleDecl = ModuleDecl {
-    name: "tie_broadcast",
-    constants: &[
+crate::module!(TIE_BROADCAST_MODULE = "tie_broadcast", [BroadcastParams], constants: &[
         ("BLOCKS_PER_THREAD", BLOCKS_PER_THREAD),
         ("REDUCE_RUN", REDUCE_RUN),
         ("UNTIED", UNTIED),
-    ],
-    uniforms: &[&BroadcastParams::LAYOUT],
-    header: "",
-    parts: &[wgsl!("view_cursor"), wgsl!("tie_broadcast")],
-};
+    ], parts: ["view_cursor", "tie_broadcast"]);
 
-/// Also the module of the staging gather (`tie_stage`).
-pub(super) static TIE_BROADCAST_QUADS_MODULE: ModuleDecl = ModuleDecl {
-    name: "tie_broadcast_quads",
-    constants: &[
+crate::module! {
+    /// Also the module of the staging gather (`tie_stage`).
+    pub(super) TIE_BROADCAST_QUADS_MODULE = "tie_broadcast_quads", [QuadParams], constants: &[
         ("QUADS_PER_THREAD", QUADS_PER_THREAD),
         ("BLOCK_QUADS_PER_THREAD", BLOCK_QUADS_PER_THREAD),
         ("REDUCE_RUN", REDUCE_RUN),
         ("STAGE_CHUNK", STAGE_CHUNK),
         ("UNTIED", UNTIED),
-    ],
-    uniforms: &[&QuadParams::LAYOUT],
-    header: "",
-    parts: &[wgsl!("view_cursor"), wgsl!("tie_broadcast_quads")],
-};
+    ], parts: ["view_cursor", "tie_broadcast_quads"]
+}
 
-pub(super) static TIE_BROADCAST_SCALAR: KernelDecl = KernelDecl {
-    name: "tie_broadcast_scalar",
-    module: &TIE_BROADCAST_MODULE,
-    entry: "scalar",
-    bindings: BroadcastBindings::LAYOUT,
-    variants: &[],
-};
+crate::kernel!(pub(super) TIE_BROADCAST_SCALAR = "tie_broadcast_scalar", TIE_BROADCAST_MODULE, BroadcastBindings, entry: "scalar");
 
-pub(super) static TIE_BROADCAST_BLOCKS: KernelDecl = KernelDecl {
-    name: "tie_broadcast_blocks",
-    module: &TIE_BROADCAST_MODULE,
-    entry: "blocks",
-    bindings: BroadcastBindings::LAYOUT,
-    variants: &[],
-};
+crate::kernel!(pub(super) TIE_BROADCAST_BLOCKS = "tie_broadcast_blocks", TIE_BROADCAST_MODULE, BroadcastBindings, entry: "blocks");
 
-pub(super) static TIE_BROADCAST_RUNS: KernelDecl = KernelDecl {
-    name: "tie_broadcast_runs",
-    module: &TIE_BROADCAST_MODULE,
-    entry: "runs",
-    bindings: BroadcastRunsBindings::LAYOUT,
-    variants: &[],
-};
+crate::kernel!(pub(super) TIE_BROADCAST_RUNS = "tie_broadcast_runs", TIE_BROADCAST_MODULE, BroadcastRunsBindings, entry: "runs");
 
-pub(super) static TIE_BROADCAST_QUADS: KernelDecl = KernelDecl {
-    name: "tie_broadcast_quads",
-    module: &TIE_BROADCAST_QUADS_MODULE,
-    entry: "main",
-    bindings: QuadBindings::LAYOUT,
-    variants: &[],
-};
+crate::kernel!(pub(super) TIE_BROADCAST_QUADS = "tie_broadcast_quads", TIE_BROADCAST_QUADS_MODULE, QuadBindings);
 
-pub(super) static TIE_BROADCAST_BLOCK_QUADS: KernelDecl = KernelDecl {
-    name: "tie_broadcast_block_quads",
-    module: &TIE_BROADCAST_QUADS_MODULE,
-    entry: "blocks",
-    bindings: QuadBindings::LAYOUT,
-    variants: &[],
-};
+crate::kernel!(pub(super) TIE_BROADCAST_BLOCK_QUADS = "tie_broadcast_block_quads", TIE_BROADCAST_QUADS_MODULE, QuadBindings, entry: "blocks");
 
-pub(super) static TIE_BROADCAST_QUAD_RUNS: KernelDecl = KernelDecl {
-    name: "tie_broadcast_quad_runs",
-    module: &TIE_BROADCAST_QUADS_MODULE,
-    entry: "runs",
-    bindings: QuadRunsBindings::LAYOUT,
-    variants: &[],
-};
+crate::kernel!(pub(super) TIE_BROADCAST_QUAD_RUNS = "tie_broadcast_quad_runs", TIE_BROADCAST_QUADS_MODULE, QuadRunsBindings, entry: "runs");
 
 /// The broadcast passes of one binding's plan, writing group values read at `values`: by the
 /// runs of `runs` (a scalar map read in place), then, when the plan has `ids` (every map not

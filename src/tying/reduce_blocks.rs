@@ -5,10 +5,9 @@
 
 use super::map::{TieLayout, TieMap};
 use super::plan::{Pass, ReducePlan, Single, ValuesView};
-use crate::dispatch::{self, check_binding_size, Grid, KernelDecl, ModuleDecl, WORKGROUP_SIZE};
+use crate::dispatch::{self, check_binding_size, Grid, WORKGROUP_SIZE};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
-use crate::wgsl;
 
 /// Rows one block-reduction piece covers at most (`PIECE_ROWS` in WGSL).
 const PIECE_ROWS: u32 = 64;
@@ -81,53 +80,17 @@ crate::bindings! {
     }
 }
 
-static TIE_REDUCE_BLOCKS_F32: ModuleDecl = ModuleDecl {
-    name: "tie_reduce_blocks",
-    constants: &[("PIECE_ROWS", PIECE_ROWS)],
-    uniforms: &[&BlockParams::LAYOUT],
-    header: "alias Lane = f32;\n",
-    parts: &[wgsl!("tie_reduce_blocks")],
-};
+crate::module!(TIE_REDUCE_BLOCKS_F32 = "tie_reduce_blocks", [BlockParams], constants: &[("PIECE_ROWS", PIECE_ROWS)], header: "alias Lane = f32;\n");
 
-static TIE_REDUCE_BLOCKS_QUADS_MODULE: ModuleDecl = ModuleDecl {
-    name: "tie_reduce_blocks_quads",
-    constants: &[("PIECE_ROWS", PIECE_ROWS)],
-    uniforms: &[&BlockParams::LAYOUT],
-    header: "alias Lane = vec4<f32>;\n",
-    parts: &[wgsl!("tie_reduce_blocks")],
-};
+crate::module!(TIE_REDUCE_BLOCKS_QUADS_MODULE = "tie_reduce_blocks_quads", [BlockParams], constants: &[("PIECE_ROWS", PIECE_ROWS)], header: "alias Lane = vec4<f32>;\n", parts: ["tie_reduce_blocks"]);
 
-static TIE_REDUCE_BLOCK_PIECES_MODULE: ModuleDecl = ModuleDecl {
-    name: "tie_reduce_block_pieces",
-    constants: &[("MAX_PIECES", MAX_PIECES)],
-    uniforms: &[&PieceParams::LAYOUT],
-    header: "",
-    parts: &[wgsl!("tie_reduce_block_pieces")],
-};
+crate::module!(TIE_REDUCE_BLOCK_PIECES_MODULE = "tie_reduce_block_pieces", [PieceParams], constants: &[("MAX_PIECES", MAX_PIECES)]);
 
-pub(super) static TIE_REDUCE_BLOCKS: KernelDecl = KernelDecl {
-    name: "tie_reduce_blocks",
-    module: &TIE_REDUCE_BLOCKS_F32,
-    entry: "main",
-    bindings: BlocksBindings::LAYOUT,
-    variants: &[],
-};
+crate::kernel!(pub(super) TIE_REDUCE_BLOCKS = "tie_reduce_blocks", TIE_REDUCE_BLOCKS_F32, BlocksBindings);
 
-pub(super) static TIE_REDUCE_BLOCKS_QUADS: KernelDecl = KernelDecl {
-    name: "tie_reduce_blocks_quads",
-    module: &TIE_REDUCE_BLOCKS_QUADS_MODULE,
-    entry: "main",
-    bindings: BlocksBindings::LAYOUT,
-    variants: &[],
-};
+crate::kernel!(pub(super) TIE_REDUCE_BLOCKS_QUADS = "tie_reduce_blocks_quads", TIE_REDUCE_BLOCKS_QUADS_MODULE, BlocksBindings);
 
-pub(super) static TIE_REDUCE_BLOCK_PIECES: KernelDecl = KernelDecl {
-    name: "tie_reduce_block_pieces",
-    module: &TIE_REDUCE_BLOCK_PIECES_MODULE,
-    entry: "main",
-    bindings: PiecesBindings::LAYOUT,
-    variants: &[],
-};
+crate::kernel!(pub(super) TIE_REDUCE_BLOCK_PIECES = "tie_reduce_block_pieces", TIE_REDUCE_BLOCK_PIECES_MODULE, PiecesBindings);
 
 /// Each group's rows (positions `offsets[g]..offsets[g + 1]` of the grouped rows) cut into
 /// pieces: `(pieces, entries, slots)`. A piece is (group, first position, rows, slot + 1, or 0

@@ -7,10 +7,9 @@ use super::map::TieMap;
 use super::plan::{Pass, ReducePlan, RunPass};
 use super::runs::{run_levels, OpenGroups, REDUCE_RUN};
 use super::staging::{Staged, Staging};
-use crate::dispatch::{self, check_binding_size, Grid, KernelDecl, ModuleDecl, WORKGROUP_SIZE};
+use crate::dispatch::{self, check_binding_size, Grid, WORKGROUP_SIZE};
 use crate::error::Result;
 use crate::gpu::Gpu;
-use crate::wgsl;
 
 crate::uniform_struct! {
     /// The uniform block of `shaders/tie_reduce_runs.wgsl`.
@@ -68,61 +67,19 @@ crate::bindings! {
     }
 }
 
-static TIE_REDUCE_RUNS_DIRECT: ModuleDecl = ModuleDecl {
-    name: "tie_reduce_runs",
-    constants: &[("REDUCE_RUN", REDUCE_RUN)],
-    uniforms: &[&RunParams::LAYOUT],
-    header: "",
-    parts: &[wgsl!("tie_reduce_runs_direct"), wgsl!("tie_reduce_runs")],
-};
+crate::module!(TIE_REDUCE_RUNS_DIRECT = "tie_reduce_runs", [RunParams], constants: &[("REDUCE_RUN", REDUCE_RUN)], parts: ["tie_reduce_runs_direct", "tie_reduce_runs"]);
 
-static TIE_REDUCE_RUNS_GATHER: ModuleDecl = ModuleDecl {
-    name: "tie_reduce_runs_gather",
-    constants: &[("REDUCE_RUN", REDUCE_RUN)],
-    uniforms: &[&RunParams::LAYOUT],
-    header: "",
-    parts: &[wgsl!("tie_reduce_runs_gather"), wgsl!("tie_reduce_runs")],
-};
+crate::module!(TIE_REDUCE_RUNS_GATHER = "tie_reduce_runs_gather", [RunParams], constants: &[("REDUCE_RUN", REDUCE_RUN)], parts: ["tie_reduce_runs_gather", "tie_reduce_runs"]);
 
-pub(super) static TIE_REDUCE_RUNS_VALUES: KernelDecl = KernelDecl {
-    name: "tie_reduce_runs_values",
-    module: &TIE_REDUCE_RUNS_DIRECT,
-    entry: "values",
-    bindings: ReduceValuesBindings::LAYOUT,
-    variants: &[],
-};
+crate::kernel!(pub(super) TIE_REDUCE_RUNS_VALUES = "tie_reduce_runs_values", TIE_REDUCE_RUNS_DIRECT, ReduceValuesBindings, entry: "values");
 
-pub(super) static TIE_REDUCE_RUNS_QUADS: KernelDecl = KernelDecl {
-    name: "tie_reduce_runs_quads",
-    module: &TIE_REDUCE_RUNS_DIRECT,
-    entry: "quads",
-    bindings: ReduceQuadsBindings::LAYOUT,
-    variants: &[],
-};
+crate::kernel!(pub(super) TIE_REDUCE_RUNS_QUADS = "tie_reduce_runs_quads", TIE_REDUCE_RUNS_DIRECT, ReduceQuadsBindings, entry: "quads");
 
-pub(super) static TIE_REDUCE_RUNS_VALUES_GATHER: KernelDecl = KernelDecl {
-    name: "tie_reduce_runs_values_gather",
-    module: &TIE_REDUCE_RUNS_GATHER,
-    entry: "values",
-    bindings: ReduceGatherBindings::LAYOUT,
-    variants: &[],
-};
+crate::kernel!(pub(super) TIE_REDUCE_RUNS_VALUES_GATHER = "tie_reduce_runs_values_gather", TIE_REDUCE_RUNS_GATHER, ReduceGatherBindings, entry: "values");
 
-pub(super) static TIE_REDUCE_RUNS_QUADS_GATHER: KernelDecl = KernelDecl {
-    name: "tie_reduce_runs_quads_gather",
-    module: &TIE_REDUCE_RUNS_GATHER,
-    entry: "quads",
-    bindings: ReduceGatherBindings::LAYOUT,
-    variants: &[],
-};
+crate::kernel!(pub(super) TIE_REDUCE_RUNS_QUADS_GATHER = "tie_reduce_runs_quads_gather", TIE_REDUCE_RUNS_GATHER, ReduceGatherBindings, entry: "quads");
 
-pub(super) static TIE_REDUCE_RUNS_EMPTY_GROUPS: KernelDecl = KernelDecl {
-    name: "tie_reduce_runs_empty_groups",
-    module: &TIE_REDUCE_RUNS_GATHER,
-    entry: "empty_groups",
-    bindings: EmptyGroupsBindings::LAYOUT,
-    variants: &[],
-};
+crate::kernel!(pub(super) TIE_REDUCE_RUNS_EMPTY_GROUPS = "tie_reduce_runs_empty_groups", TIE_REDUCE_RUNS_GATHER, EmptyGroupsBindings, entry: "empty_groups");
 
 /// The reduction of a scalar map of `len` parameters whose members, in group order, are the
 /// parameters `perm` (group `g` at `offsets[g]..offsets[g + 1]`), over the groups `open` that

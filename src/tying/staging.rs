@@ -4,7 +4,7 @@
 //! `shaders/tie_broadcast_quads.wgsl`).
 
 use super::broadcast::{QuadBindings, QuadParams, QUADS_PER_THREAD, TIE_BROADCAST_QUADS_MODULE};
-use crate::dispatch::{self, Grid, KernelDecl, WORKGROUP_SIZE};
+use crate::dispatch::{self, Grid, WORKGROUP_SIZE};
 use crate::error::Result;
 use crate::gpu::Gpu;
 
@@ -16,15 +16,11 @@ pub(crate) const STAGE_CHUNK: u32 = 1 << 14;
 /// 40 MB: faster).
 pub const STAGE_MIN_PARAMS: u32 = 1 << 20;
 
-/// The staging gather: staged quad q takes the parameters its slots' offsets name inside its
-/// chunk (bound as `ids`) from the source tensor (`values`) into the staged copy (`dst`).
-pub(super) static TIE_STAGE: KernelDecl = KernelDecl {
-    name: "tie_stage",
-    module: &TIE_BROADCAST_QUADS_MODULE,
-    entry: "stage",
-    bindings: QuadBindings::LAYOUT,
-    variants: &[],
-};
+crate::kernel! {
+    /// The staging gather: staged quad q takes the parameters its slots' offsets name inside its
+    /// chunk (bound as `ids`) from the source tensor (`values`) into the staged copy (`dst`).
+    pub(super) TIE_STAGE = "tie_stage", TIE_BROADCAST_QUADS_MODULE, QuadBindings, entry: "stage"
+}
 
 /// How a scalar plan reads members that lie scattered over the tensor.
 ///

@@ -5,9 +5,8 @@ use super::map::{TieLayout, TieMap};
 use super::plan::{Combine, Pass, Single, ValuesView, Window, Windowed};
 use super::staging::Staging;
 use super::Ties;
-use crate::dispatch::{self, check_binding_size, Grid, KernelDecl, ModuleDecl, WORKGROUP_SIZE};
+use crate::dispatch::{self, check_binding_size, Grid, WORKGROUP_SIZE};
 use crate::error::Result;
-use crate::wgsl;
 
 crate::uniform_struct! {
     /// The uniform block of `shaders/tie_combine.wgsl`.
@@ -38,21 +37,9 @@ crate::bindings! {
     }
 }
 
-static TIE_COMBINE_MODULE: ModuleDecl = ModuleDecl {
-    name: "tie_combine",
-    constants: &[],
-    uniforms: &[&CombineParams::LAYOUT],
-    header: "",
-    parts: &[wgsl!("tie_combine")],
-};
+crate::module!(TIE_COMBINE_MODULE = "tie_combine", [CombineParams]);
 
-pub(super) static TIE_COMBINE: KernelDecl = KernelDecl {
-    name: "tie_combine",
-    module: &TIE_COMBINE_MODULE,
-    entry: "main",
-    bindings: CombineBindings::LAYOUT,
-    variants: &[],
-};
+crate::kernel!(pub(super) TIE_COMBINE = "tie_combine", TIE_COMBINE_MODULE, CombineBindings);
 
 impl Ties {
     /// Cuts a tensor past one binding into windows of whole units that each fit.
