@@ -422,7 +422,7 @@ impl Kernel {
         if grid.total == 0 {
             return;
         }
-        let empty = rec.empty.clone();
+        let empty = rec.gpu.empty_binding().clone();
         let ranges: Vec<wgpu::BufferBinding> = buffers
             .entries()
             .into_iter()
@@ -434,17 +434,18 @@ impl Kernel {
                 }
             })
             .collect();
-        if !self.shared && self.shares_buffer(&ranges) {
-            let twin = rec
+        let twin;
+        let kernel = if !self.shared && self.shares_buffer(&ranges) {
+            twin = rec
                 .gpu
                 .kernel_cache()
                 .get(device, self.decl, self.variant, true);
-            let bind_group = twin.bind_entries(device, &ranges);
-            rec.dispatch(&twin, bind_group, grid);
-            return;
-        }
-        let bind_group = self.bind_entries(device, &ranges);
-        rec.dispatch(self, bind_group, grid);
+            &twin
+        } else {
+            self
+        };
+        let bind_group = kernel.bind_entries(device, &ranges);
+        rec.dispatch(kernel, bind_group, grid);
     }
 
     /// Whether `ranges` bind one buffer both read-only and writable (which needs the twin).

@@ -46,9 +46,8 @@ impl Pipeline for Kernel {
 /// wrongly) is an `Err` and nothing is recorded.
 pub(crate) struct Recording {
     commands: Vec<Command>,
-    /// Bound in place of empty buffers ([`Gpu::empty_binding`]).
-    pub(crate) empty: wgpu::Buffer,
-    /// Where [`Kernel::run`] finds a kernel's shared-buffer pipeline.
+    /// The device recorded for: its empty binding ([`Gpu::empty_binding`]), bound in place of
+    /// empty buffers, and its kernel cache, where [`Kernel::run`] finds shared-buffer twins.
     pub(crate) gpu: Gpu,
 }
 
@@ -205,7 +204,6 @@ pub(crate) fn record_checked(
     let recording = gpu.scoped(|| {
         let mut recording = Recording {
             commands: Vec::new(),
-            empty: gpu.empty_binding().clone(),
             gpu: gpu.clone(),
         };
         build(&mut recording)?;
