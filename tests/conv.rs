@@ -432,7 +432,7 @@ fn tile_kinds_on_every_gemm() {
         ),
         case(
             shape(1, 4, 128, [24, 24], [1, 1]),
-            ["square", "skinny", "tall"],
+            ["pointwise", "skinny", "pointwise_tall"],
             [false, false, true],
         ),
         // A register tile past 16,384 K steps: the weight gradient sums 129 * 129 positions.
@@ -1088,4 +1088,211 @@ fn linear_plans_run_every_tunable_variant() {
         assert_eq!(conv.tiles().forward, tile.name());
         check_plan(conv, 77, &format!("linear {}", choice.describe()));
     }
+}
+
+// ---- The plain-GEMM tiles of pointwise shapes (1x1 kernel, stride 1, no padding, one group).
+
+/// A plan of `shape` running `tile` with `splits` on all three ops.
+fn plan_all_on(
+    shape: &Conv2dShape,
+    tile: tied::conv::Tile,
+    splits: u32,
+) -> tied::Result<tied::conv::Conv2dPlan> {
+    use tied::conv::{Conv2dChoice, GemmChoice, Tuning};
+    let c = Some(GemmChoice { tile, splits });
+    let choice = Conv2dChoice {
+        forward: c,
+        input_gradient: c,
+        weight_gradient: c,
+    };
+    common::conv().plan_with(shape, Tuning::Fixed(choice))
+}
+
+/// Pointwise shapes with positions per image off multiples of 4 and 16, odd channels, a batch
+/// of 1 and of several, more rows than one tile, and dense layers (1 x 1 images).
+fn pointwise_shapes() -> Vec<Conv2dShape> {
+    vec![
+        Conv2dShape::new(2, 8, 8, [6, 6], [1, 1]).with_bias(true),
+        Conv2dShape::new(1, 5, 3, [3, 3], [1, 1]),
+        Conv2dShape::new(3, 7, 9, [5, 7], [1, 1]).with_bias(true),
+        Conv2dShape::new(2, 16, 12, [8, 8], [1, 1]),
+        Conv2dShape::new(1, 3, 70, [5, 7], [1, 1]).with_bias(true),
+        Conv2dShape::new(5, 40, 12, [1, 1], [1, 1]).with_bias(true),
+        Conv2dShape::new(37, 3, 70, [1, 1], [1, 1]),
+        // Dilation does not move a 1x1 kernel's tap.
+        Conv2dShape::new(2, 6, 5, [4, 3], [1, 1]).dilation(2),
+    ]
+}
+
+/// Every pointwise tile at the heuristic's K splits, one split and three, on all three ops:
+/// against the CPU twins (bias included), the same bits run again, and the same bits as the
+/// implicit GEMM's register tile of the same shape at the same splits (both add K in order),
+/// for the weight gradient too when no K block is padded (positions per image a multiple of
+/// 16, one image, or a dense layer).
+#[test]
+fn pointwise_tiles_match_cpu_repeat_bits_and_match_their_implicit_twins() {
+    use tied::conv::Tile;
+    let _serial = common::serial();
+    let twins = [Tile::Square, Tile::Wide, Tile::Tall];
+    for (si, shape) in pointwise_shapes().iter().enumerate() {
+        let positions = shape.in_size[0] * shape.in_size[1];
+        let whole_blocks = positions % 16 == 0 || shape.batch == 1 || positions == 1;
+        for (tile, twin) in Tile::POINTWISE.into_iter().zip(twins) {
+            for splits in [0, 1, 3] {
+                let plan = plan_all_on(shape, tile, splits).expect("plan");
+                let tiles = plan.tiles();
+                assert_eq!(tiles.forward, tile.name());
+                assert_eq!(tiles.input_gradient, vec![tile.name()]);
+                assert_eq!(tiles.weight_gradient, tile.name());
+                let what = format!("{} {}", shape.describe(), plan.variant());
+                let seed = 900 + si as u64;
+                let first = check_plan(&plan, seed, &what);
+                let again = check_plan(&plan, seed, &what);
+                for (a, b) in first.iter().zip(&again) {
+                    assert_eq!(bits(a), bits(b), "{what}: bits differ between runs");
+                }
+                if splits == 0 {
+                    continue;
+                }
+                let implicit = plan_all_on(shape, twin, splits).expect("plan");
+                let theirs = check_plan(&implicit, seed, &what);
+                let same = if whole_blocks { 3 } else { 2 };
+                for op in 0..same {
+                    assert_eq!(
+                        bits(&first[op]),
+                        bits(&theirs[op]),
+                        "{what}: result {op} differs from {}",
+                        implicit.variant()
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// A pointwise tile forced on a shape that is not pointwise (kernel, stride, padding or groups)
+/// is an error of the plan, for each op alone, and nothing panics.
+#[test]
+fn pointwise_tiles_refuse_other_shapes() {
+    use tied::conv::{Conv2dChoice, GemmChoice, Tile, Tuning};
+    let _serial = common::serial();
+    let shapes = [
+        Conv2dShape::new(1, 4, 4, [6, 6], [3, 3]),
+        Conv2dShape::new(1, 4, 4, [6, 6], [1, 1]).stride(2),
+        Conv2dShape::new(1, 4, 4, [6, 6], [1, 1]).padding(1),
+        Conv2dShape::new(1, 4, 4, [6, 6], [1, 1]).groups(2),
+        Conv2dShape::new(2, 3, 5, [4, 4], [4, 4]),
+    ];
+    for shape in &shapes {
+        for tile in Tile::POINTWISE {
+            let c = Some(GemmChoice { tile, splits: 0 });
+            for slot in 0..3 {
+                let mut choice = Conv2dChoice::default();
+                *[
+                    &mut choice.forward,
+                    &mut choice.input_gradient,
+                    &mut choice.weight_gradient,
+                ][slot] = c;
+                let err = common::conv()
+                    .plan_with(shape, Tuning::Fixed(choice))
+                    .unwrap_err();
+                assert!(
+                    matches!(err, tied::Error::Shape(_)),
+                    "{} {}: {err}",
+                    shape.describe(),
+                    choice.describe()
+                );
+            }
+        }
+    }
+}
+
+/// The default heuristic runs the pointwise tiles on the report's 1x1 case (E) and on dense
+/// layers, and keeps the implicit GEMM where the plain one would pad much more: small images in a
+/// large batch (one tile per image of 4 positions) and few rows (skinny tiles).
+#[test]
+fn default_plans_pick_pointwise_tiles_where_they_pad_no_more() {
+    use tied::train::{Linear, LinearShape};
+    let _serial = common::serial();
+    let case_e = Conv2dShape::new(4, 64, 64, [28, 28], [1, 1]).with_bias(true);
+    let plan = common::conv().plan(&case_e).unwrap();
+    assert_eq!(
+        plan.variant().matches("pointwise").count(),
+        3,
+        "{}",
+        plan.variant()
+    );
+    check_plan(&plan, 31, "case E");
+    let dense = Linear::new(common::conv())
+        .plan(LinearShape::new(64, 100, 30))
+        .unwrap();
+    let conv = dense.conv_plan();
+    assert!(
+        conv.tiles().forward.starts_with("pointwise"),
+        "{}",
+        conv.variant()
+    );
+    assert!(
+        conv.tiles().weight_gradient.starts_with("pointwise"),
+        "{}",
+        conv.variant()
+    );
+    check_plan(conv, 32, "dense");
+    let small_images = Conv2dShape::new(64, 8, 8, [2, 2], [1, 1]);
+    let plan = common::conv().plan(&small_images).unwrap();
+    assert!(!plan.variant().contains("pointwise"), "{}", plan.variant());
+    let few_rows = Conv2dShape::new(2, 16, 2, [8, 8], [1, 1]);
+    let plan = common::conv().plan(&few_rows).unwrap();
+    assert_eq!(plan.tiles().forward, "skinny", "{}", plan.variant());
+}
+
+/// A pointwise grid past 65,535 workgroups folds: one image per group, 70,000 images.
+#[test]
+fn pointwise_grid_folded_past_65535_workgroups() {
+    use tied::conv::Tile;
+    let _serial = common::serial();
+    let shape = Conv2dShape::new(70_000, 1, 1, [2, 1], [1, 1]).with_bias(true);
+    let plan = plan_all_on(&shape, Tile::PointwiseTall, 1).expect("plan");
+    check_plan(&plan, 33, "70,000 images");
+}
+
+/// The tuner times the pointwise tiles on pointwise shapes: a tuned choice runs and matches
+/// the CPU twins; a cached choice naming pointwise tiles loads and plans its class, and one
+/// cached for a 1x1 class plans a padded 1x1 shape of the same class (the implicit default
+/// there) rather than failing.
+#[test]
+fn tuner_runs_and_caches_pointwise_tiles() {
+    use tied::conv::{shape_class, Conv2d, Tuning};
+    let _serial = common::serial();
+    let gpu = common::fresh_gpu();
+    let conv = Conv2d::new(&gpu).unwrap();
+    let shape = Conv2dShape::new(2, 16, 16, [8, 8], [1, 1]).with_bias(true);
+    let tuned = conv.plan_tuned(&shape).unwrap();
+    let class = shape_class(&shape);
+    let text = conv.save_tuning();
+    let header: String = text.lines().take(2).map(|l| format!("{l}\n")).collect();
+    let line =
+        format!("conv2d {class} fwd=pointwise_wide/2 ig=pointwise/auto wg=pointwise_tall/3\n");
+    let fresh = Conv2d::new(&common::fresh_gpu()).unwrap();
+    assert_eq!(fresh.load_tuning(&format!("{header}{line}")).unwrap(), 1);
+    let cached = fresh.plan_with(&shape, Tuning::Cached).unwrap();
+    assert_eq!(cached.tiles().forward, "pointwise_wide");
+    assert_eq!(cached.tiles().input_gradient, vec!["pointwise"]);
+    assert_eq!(cached.tiles().weight_gradient, "pointwise_tall");
+    // The stored split counts (clamped when planned: these K are short).
+    assert_eq!(cached.choice().forward.map(|c| c.splits), Some(2));
+    // The check runs on the shared device: the same choice, planned there.
+    let on_shared = |c| common::conv().plan_with(&shape, Tuning::Fixed(c)).unwrap();
+    check_plan(&on_shared(tuned.choice()), 34, "tuned pointwise");
+    check_plan(&on_shared(cached.choice()), 35, "cached pointwise");
+    let padded = Conv2dShape::new(2, 16, 16, [6, 6], [1, 1])
+        .padding(1)
+        .with_bias(true);
+    assert_eq!(shape_class(&padded), class);
+    let plan = fresh.plan_with(&padded, Tuning::Cached).unwrap();
+    assert!(!plan.variant().contains("pointwise"), "{}", plan.variant());
+    let plan = common::conv()
+        .plan_with(&padded, Tuning::Fixed(plan.choice()))
+        .unwrap();
+    check_plan(&plan, 36, "padded 1x1 from a pointwise entry");
 }

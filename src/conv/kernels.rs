@@ -7,9 +7,11 @@
 //! addressing (`conv_forward.wgsl`, `conv_backward_data.wgsl`, `conv_backward_data_fc.wgsl`,
 //! `conv_backward_weight.wgsl`). Each op has two kernels, `<op>` (entry `main`, one variant
 //! per register tile) and `<op>_skinny` (entry `skinny`, skinny and narrow tiles); see
-//! [`Tile`].
+//! [`Tile`]. The plain-GEMM kernel of pointwise shapes, `conv_pointwise`, is
+//! `conv_gemm_common.wgsl` then `conv_gemm_pointwise.wgsl`, one kernel for all three ops (its
+//! operands come as A, B and C with strides, [`PointwiseParams`]).
 
-use super::tiles::{Tile, MAIN_VARIANTS, SKINNY_K, SKINNY_VARIANTS};
+use super::tiles::{Tile, MAIN_VARIANTS, POINTWISE_VARIANTS, SKINNY_K, SKINNY_VARIANTS};
 use crate::dispatch::{KernelDecl, Part};
 use crate::wgsl;
 
@@ -57,6 +59,33 @@ crate::uniform_struct! {
         step_w: u32,
         sub_h: u32,
         sub_w: u32,
+        pad: u32,
+    }
+}
+
+crate::uniform_struct! {
+    /// The operands of the plain-GEMM kernel (`q` in `shaders/conv_gemm_pointwise.wgsl`), in
+    /// f32 elements: `A[m][k] = a[g * a_sg + blk * a_si + m * a_sm + kp * a_sk]` with
+    /// `k = blk * k_block + kp` (terms where `kp < k_valid`, zeros past it), `B[k][n]` the
+    /// same with `b_*` and n, `C[g][m][n] = c[g * c_sg + m * c_sm + n * c_sn]`; `g` is the
+    /// grid's group axis (`ConvParams::groups` counts it). `a_k_fast`, `b_k_fast`: the
+    /// operand is contiguous along k (its loader walks k fastest), else along m or n.
+    pub(crate) struct PointwiseParams {
+        a_sm: u32,
+        a_sk: u32,
+        a_si: u32,
+        a_sg: u32,
+        b_sn: u32,
+        b_sk: u32,
+        b_si: u32,
+        b_sg: u32,
+        c_sm: u32,
+        c_sn: u32,
+        c_sg: u32,
+        k_block: u32,
+        k_valid: u32,
+        a_k_fast: u32,
+        b_k_fast: u32,
         pad: u32,
     }
 }
@@ -151,6 +180,20 @@ crate::bindings! {
 }
 
 crate::bindings! {
+    /// The plain GEMM of a pointwise shape: forward (A = weight, B = input, the bias),
+    /// input gradient (A = weight, B = output gradient) or weight gradient (A = output
+    /// gradient, B = input); `c` is the op's output (or the split-K partials).
+    pub(crate) struct PointwiseBindings {
+        p @ 0: uniform(ConvParams),
+        q @ 1: uniform(PointwiseParams),
+        a_src @ 2: read,
+        b_src @ 3: read,
+        bias @ 4: read,
+        c_dst @ 5: read_write,
+    }
+}
+
+crate::bindings! {
     /// The split-K reduction. `bias` is read only when `has_bias` is set (a run-time test):
     /// otherwise the plan binds a 4-byte stand-in.
     pub(crate) struct SplitReduceBindings {
@@ -234,6 +277,15 @@ gemm_kernels!(
     BackwardWeightBindings
 );
 
+crate::module!(POINTWISE_MODULE = "conv_pointwise", [ConvParams, PointwiseParams],
+    parts: [GEMM_COMMON, "conv_gemm_pointwise"]);
+
+crate::kernel! {
+    /// The plain GEMM of pointwise shapes, one variant per [`Tile::POINTWISE`] tile.
+    pub(crate) CONV_POINTWISE = "conv_pointwise", POINTWISE_MODULE, PointwiseBindings,
+        entry: "pointwise", variants: &POINTWISE_VARIANTS
+}
+
 crate::module!(SPLIT_REDUCE_MODULE = "split_reduce", [SplitParams]);
 crate::module!(CHANNEL_SUM_MODULE = "channel_sum", [SumParams],
     constants: &[("SUM_PER_THREAD", SUM_PER_THREAD)]);
@@ -268,6 +320,9 @@ pub(crate) enum Op {
 impl Op {
     /// The declared kernel and variant that run this op on `tile`.
     pub(crate) fn kernel(self, tile: Tile) -> (&'static KernelDecl, usize) {
+        if tile.is_pointwise() {
+            return (&CONV_POINTWISE, tile.variant());
+        }
         let [main, skinny] = match self {
             Op::Forward => [&CONV_FORWARD, &CONV_FORWARD_SKINNY],
             Op::BackwardData => [&CONV_BACKWARD_DATA, &CONV_BACKWARD_DATA_SKINNY],
@@ -288,6 +343,7 @@ pub(crate) static KERNELS: &[&KernelDecl] = &[
     &CONV_BACKWARD_DATA_FC_SKINNY,
     &CONV_BACKWARD_WEIGHT,
     &CONV_BACKWARD_WEIGHT_SKINNY,
+    &CONV_POINTWISE,
     &SPLIT_REDUCE,
     &CHANNEL_SUM,
     &CONV_ZERO_UNREACHED,

@@ -30,6 +30,7 @@ pub mod cpu;
 mod kernels;
 mod layout;
 mod plan;
+mod pointwise;
 mod record;
 mod shape;
 mod taps;

@@ -3,6 +3,7 @@
 //! the uniforms, tables and scratch they need.
 
 use super::kernels::{ConvParams, Op, SplitParams, SumParams, ZeroParams, SUM_PER_THREAD};
+use super::pointwise::{self, PointwiseGemm};
 use super::taps::{data_phases, forward_table, reached_residues, table_buffer};
 use super::tiles::{chunk_of, target_workgroups, Tile, MAX_K_CHUNK, MAX_SPLITS, MIN_K_CHUNK};
 use super::tune::{Conv2dChoice, GemmChoice, Tuning};
@@ -24,6 +25,8 @@ pub(super) struct GemmLaunch {
     pub(super) params: ConvParams,
     pub(super) uniform: wgpu::Buffer,
     pub(super) grid: Grid,
+    /// The operands' strides (`PointwiseParams`) of a launch on a pointwise tile.
+    pub(super) strides: Option<wgpu::Buffer>,
     /// With split K the launch writes partials to the plan's scratch; the reduction that adds
     /// them into the output (uniform, grid) runs after the op's last launch (the stride phases
     /// of the input gradient share one).
@@ -107,12 +110,14 @@ impl Conv2d {
         let [oh, ow] = out_size;
         let khw = s.kernel[0] * s.kernel[1];
         let pixels = s.batch * oh * ow;
+        let plain = |op| pointwise::eligible(s).then(|| pointwise::gemm(s, op));
         let fwd = self.gemm_params(
             Op::Forward,
             base,
             [s.out_per_group(), pixels, s.in_per_group() * khw],
             s.output_len() as u32,
             choice.forward,
+            plain(Op::Forward),
         )?;
         let bwd_data = self.data_gemms(s, base, out_size, choice.input_gradient)?;
         let bwd_weight = self.gemm_params(
@@ -121,6 +126,7 @@ impl Conv2d {
             [s.out_per_group(), s.in_per_group() * khw, pixels],
             s.weight_len() as u32,
             choice.weight_gradient,
+            plain(Op::BackwardWeight),
         )?;
         let scratch_len = [&fwd, &bwd_weight]
             .into_iter()
@@ -138,8 +144,8 @@ impl Conv2d {
             let phases = bwd_data.len();
             for (i, (op, gemm, table)) in bwd_data.into_iter().enumerate() {
                 let launch = self.launch(s, op, gemm, i + 1 == phases)?;
-                // The fully connected op reads no table and binds none.
-                let table = (op == Op::BackwardData)
+                // The fully connected op and the pointwise tiles read no table and bind none.
+                let table = (op == Op::BackwardData && !launch.tile.is_pointwise())
                     .then(|| table_buffer(gpu, "conv table (co, kh, kw)", &table));
                 backward_data.push((launch, table));
             }
@@ -199,6 +205,26 @@ impl Conv2d {
         choice: Option<GemmChoice>,
     ) -> Result<DataGemms> {
         let khw = s.kernel[0] * s.kernel[1];
+        if pointwise::eligible(s) {
+            // Tiled the way the implicit GEMM would be: [batch, ci, co] fully connected, else
+            // one stride phase [ci, batch x positions, co].
+            let implicit = if fully_connected(s) {
+                [s.batch, s.in_channels, s.out_channels]
+            } else {
+                [
+                    s.in_channels,
+                    s.input_len() as u32 / s.in_channels.max(1),
+                    s.out_channels,
+                ]
+            };
+            let plain = pointwise::gemm(s, Op::BackwardData);
+            let len = s.input_len() as u32;
+            let gemm =
+                self.gemm_params(Op::BackwardData, base, implicit, len, choice, Some(plain))?;
+            if gemm.1.is_pointwise() {
+                return Ok(vec![(Op::BackwardData, gemm, Vec::new())]);
+            }
+        }
         if fully_connected(s) {
             let gemm = self.gemm_params(
                 Op::BackwardDataFc,
@@ -206,6 +232,7 @@ impl Conv2d {
                 [s.batch, s.in_per_group() * khw, s.out_per_group()],
                 s.input_len() as u32,
                 choice,
+                None,
             )?;
             return Ok(vec![(Op::BackwardDataFc, gemm, Vec::new())]);
         }
@@ -231,6 +258,7 @@ impl Conv2d {
                 [s.in_per_group(), n, k],
                 s.input_len() as u32,
                 choice,
+                None,
             )?;
             gemms.push((Op::BackwardData, gemm, phase.table));
         }
@@ -281,12 +309,17 @@ impl Conv2d {
         } else {
             None
         };
+        let strides = tile.is_pointwise().then(|| {
+            let strides = pointwise::gemm(s, op).strides;
+            dispatch::uniform(&self.gpu, "conv pointwise strides", &strides)
+        });
         Ok(GemmLaunch {
             op,
             tile,
             params,
             uniform: dispatch::uniform(&self.gpu, "conv params", &params),
             grid,
+            strides,
             reduce,
         })
     }
@@ -329,18 +362,48 @@ impl Conv2d {
         }
     }
 
-    /// Chooses tile shape and K splits for a GEMM of `[m, n, k]` per group: `choice`, its
-    /// split count clamped to what the GEMM allows, or the heuristic's.
+    /// Chooses tile shape and K splits for a GEMM of `[m, n, k]` per group (the implicit
+    /// GEMM's sizes), or on a pointwise shape (`plain`: the op as a plain GEMM) for that
+    /// GEMM when its tile is a pointwise one: `choice`, its split count clamped to what the
+    /// GEMM allows, or the heuristic's ([`pointwise::pick`] on pointwise shapes).
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when `choice` is a pointwise tile and the shape is not pointwise.
     fn gemm_params(
         &self,
         op: Op,
         base: ConvParams,
-        [m, n, k]: [u32; 3],
+        implicit: [u32; 3],
         out_len: u32,
         choice: Option<GemmChoice>,
+        plain: Option<PointwiseGemm>,
     ) -> Result<Gemm> {
         let limits = self.gpu.device().limits();
-        let tile = choice.map_or_else(|| Tile::pick(m, n, k), |c| c.tile);
+        let [m, n, k] = implicit;
+        let tile = match (choice, plain) {
+            (Some(c), None) if c.tile.is_pointwise() => {
+                return Err(Error::shape(format!(
+                    "tile `{}` runs only pointwise shapes (1x1 kernel, stride 1, no padding, \
+                     one group)",
+                    c.tile.name()
+                )))
+            }
+            (Some(c), _) => c.tile,
+            (None, Some(g)) => pointwise::pick(implicit, &g).unwrap_or(Tile::pick(m, n, k)),
+            (None, None) => Tile::pick(m, n, k),
+        };
+        let (base, [m, n, k]) = match plain {
+            Some(g) if tile.is_pointwise() => {
+                let forward = op == Op::Forward;
+                let base = ConvParams {
+                    groups: g.groups,
+                    has_bias: base.has_bias * u32::from(forward),
+                    ..base
+                };
+                (base, g.mnk)
+            }
+            _ => (base, implicit),
+        };
         let tiles_m = m.div_ceil(tile.rows());
         let tiles_n = n.div_ceil(tile.cols());
         let tiles = u64::from(tiles_m) * u64::from(tiles_n) * u64::from(base.groups);

@@ -4,8 +4,8 @@
 
 use super::kernels::{
     BackwardDataBindings, BackwardDataFcBindings, BackwardWeightBindings, ChannelSumBindings,
-    ForwardBindings, SplitReduceBindings, ZeroUnreachedBindings, CHANNEL_SUM, CONV_ZERO_UNREACHED,
-    SPLIT_REDUCE,
+    ForwardBindings, PointwiseBindings, SplitReduceBindings, ZeroUnreachedBindings, CHANNEL_SUM,
+    CONV_ZERO_UNREACHED, SPLIT_REDUCE,
 };
 use super::plan::GemmLaunch;
 use super::{
@@ -147,6 +147,10 @@ impl Conv2dPlan {
         }
         let bias = b.bias.unwrap_or(BufferRange::whole(&self.no_bias));
         let launch = &self.forward;
+        if let Some(bindings) = self.pointwise(launch, b.weight, b.input, bias, b.output) {
+            self.record_gemm(rec, launch, &bindings, b.output, bias);
+            return Ok(());
+        }
         let bindings = ForwardBindings {
             p: whole(&launch.uniform),
             input: whole(b.input),
@@ -179,6 +183,17 @@ impl Conv2dPlan {
             return Ok(());
         }
         for (launch, table) in &self.backward_data {
+            let pointwise = self.pointwise(
+                launch,
+                b.weight,
+                b.grad_output,
+                self.no_bias(),
+                b.grad_input,
+            );
+            if let Some(bindings) = pointwise {
+                self.record_gemm(rec, launch, &bindings, b.grad_input, self.no_bias());
+                continue;
+            }
             let grad_in = whole(self.target(launch, b.grad_input));
             let (p, grad_out, weight) = (
                 whole(&launch.uniform),
@@ -231,14 +246,19 @@ impl Conv2dPlan {
         }
         if s.weight_len() > 0 {
             let launch = &self.backward_weight;
-            let bindings = BackwardWeightBindings {
-                p: whole(&launch.uniform),
-                grad_out: whole(b.grad_output),
-                input: whole(b.input),
-                ktab: whole(&self.table_fwd),
-                grad_weight: whole(self.target(launch, b.grad_weight)),
-            };
-            self.record_gemm(rec, launch, &bindings, b.grad_weight, self.no_bias());
+            let (dy, x, gw) = (b.grad_output, b.input, b.grad_weight);
+            if let Some(bindings) = self.pointwise(launch, dy, x, self.no_bias(), gw) {
+                self.record_gemm(rec, launch, &bindings, b.grad_weight, self.no_bias());
+            } else {
+                let bindings = BackwardWeightBindings {
+                    p: whole(&launch.uniform),
+                    grad_out: whole(b.grad_output),
+                    input: whole(b.input),
+                    ktab: whole(&self.table_fwd),
+                    grad_weight: whole(self.target(launch, b.grad_weight)),
+                };
+                self.record_gemm(rec, launch, &bindings, b.grad_weight, self.no_bias());
+            }
         }
         if let Some(gb) = b.grad_bias {
             self.record_bias_grad(rec, b.grad_output, gb);
@@ -280,6 +300,26 @@ impl Conv2dPlan {
         } else {
             output
         }
+    }
+
+    /// The bindings of `launch` when it runs a pointwise tile: operands `a` and `b` (see
+    /// [`PointwiseBindings`]), `bias` (or the stand-in) and the output `c` (or the partials).
+    fn pointwise<'b>(
+        &'b self,
+        launch: &'b GemmLaunch,
+        a: BufferRange<'b>,
+        b: BufferRange<'b>,
+        bias: BufferRange<'b>,
+        c: BufferRange<'b>,
+    ) -> Option<PointwiseBindings<'b>> {
+        Some(PointwiseBindings {
+            p: whole(&launch.uniform),
+            q: whole(launch.strides.as_ref()?),
+            a_src: whole(a),
+            b_src: whole(b),
+            bias: whole(bias),
+            c_dst: whole(self.target(launch, c)),
+        })
     }
 
     /// Bound as the bias of GEMMs without one.

@@ -29,9 +29,10 @@ pub(super) fn chunk_of(k: u32, splits: u32) -> u32 {
 }
 
 /// (WG_M, WG_N, KT, CPT) of each [`Tile`], in declaration order. A tile has 4 * WG_M rows
-/// and 4 * WG_N columns; register tiles have WG_M x WG_N threads and K depth KT, skinny ones
-/// (`skinny` entry point, WG_M = 1) ignore KT and give each thread CPT columns.
-const TILE_SHAPES: [(u32, u32, u32, u32); 11] = [
+/// and 4 * WG_N columns; register tiles (the pointwise ones included) have WG_M x WG_N
+/// threads and K depth KT, skinny ones (`skinny` entry point, WG_M = 1) ignore KT and give
+/// each thread CPT columns.
+const TILE_SHAPES: [(u32, u32, u32, u32); 14] = [
     (16, 16, 16, 1),
     (4, 64, 8, 1),
     (64, 4, 8, 1),
@@ -43,6 +44,9 @@ const TILE_SHAPES: [(u32, u32, u32, u32); 11] = [
     (1, 32, 8, 1),
     (1, 128, 8, 2),
     (1, 256, 8, 4),
+    (16, 16, 16, 1),
+    (4, 64, 8, 1),
+    (64, 4, 8, 1),
 ];
 
 // Register tiles fill the workgroup, and their loaders need KT to divide it; skinny tiles
@@ -53,7 +57,9 @@ const _: () = {
     while i < TILE_SHAPES.len() {
         let (wm, wn, kt, cpt) = TILE_SHAPES[i];
         assert!(WORKGROUP_SIZE.is_multiple_of(kt));
-        if Tile::ALL[i].is_skinny() {
+        // Pointwise K tiles must not cross a K block (whole 16s; see `pointwise.rs`).
+        assert!(16 % kt == 0);
+        if Tile::EVERY[i].is_skinny() {
             // Several columns per thread only with one slice (no tree), at most 4.
             assert!(cpt == 1 || (cpt <= 4 && 4 * wn == cpt * WORKGROUP_SIZE));
             assert!(wm == 1 && WORKGROUP_SIZE.is_multiple_of(4 * wn / cpt));
@@ -61,17 +67,20 @@ const _: () = {
         } else {
             assert!(wm * wn == WORKGROUP_SIZE && cpt == 1);
         }
-        assert!(Tile::ALL[i] as usize == i);
+        assert!(Tile::EVERY[i] as usize == i);
         i += 1;
     }
 };
 
 /// The tile shapes of the conv GEMMs. [`Conv2d::plan`](super::Conv2d::plan) picks one of the
-/// first five per launch, the one that wastes the least padding; a tuned plan
+/// first five per launch, the one that wastes the least padding, or for a pointwise shape
+/// (see [`Tile::POINTWISE`]) its plain-GEMM counterpart; a tuned plan
 /// ([`Tuning`](super::Tuning)) may run any of them. Every tile gives the same result up to
 /// the order of additions; register tiles (`Square`, `Wide`, `Tall`, `HalfWide`,
-/// `HalfTall`) and the one-slice skinny tiles (`Skinny`, `SkinnyX2`, `SkinnyX4`) add K in
-/// order, so at equal K splits they give the same bits.
+/// `HalfTall`, and the pointwise ones) and the one-slice skinny tiles (`Skinny`, `SkinnyX2`,
+/// `SkinnyX4`) add K in order, so at equal K splits they give the same bits (a pointwise
+/// weight gradient whose positions per image are not a multiple of 16 cuts its K splits
+/// elsewhere, see [`Tile::POINTWISE`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Tile {
     /// 64 x 64, a 4 x 4 register block per thread, K depth 16.
@@ -99,6 +108,13 @@ pub enum Tile {
     SkinnyX2,
     /// 4 rows x 1,024 columns, four columns per thread.
     SkinnyX4,
+    /// 64 x 64 as `Square`, on the plain-GEMM kernel of pointwise shapes
+    /// (`conv_gemm_pointwise.wgsl`).
+    Pointwise,
+    /// 16 x 256 as `Wide`, on the plain-GEMM kernel.
+    PointwiseWide,
+    /// 256 x 16 as `Tall`, on the plain-GEMM kernel.
+    PointwiseTall,
 }
 
 /// The tiles of the register-tile entry point `main`, in the order of its variants.
@@ -119,6 +135,13 @@ pub(super) const SKINNY_TILES: [Tile; 6] = [
     Tile::SkinnyX4,
 ];
 
+/// The override sets of the plain-GEMM kernel's variants ([`Tile::POINTWISE`] order); it has
+/// no `CPT`.
+pub(super) static POINTWISE_VARIANTS: [&[(&str, f64)]; 3] = [
+    &Tile::POINTWISE[0].register_constants(),
+    &Tile::POINTWISE[1].register_constants(),
+    &Tile::POINTWISE[2].register_constants(),
+];
 /// The override sets of `main`'s variants ([`MAIN_TILES`] order).
 pub(super) static MAIN_VARIANTS: [&[(&str, f64)]; 5] = [
     &MAIN_TILES[0].constants(),
@@ -138,7 +161,7 @@ pub(super) static SKINNY_VARIANTS: [&[(&str, f64)]; 6] = [
 ];
 
 impl Tile {
-    /// Every tile, in declaration order.
+    /// Every tile that runs on any shape, in declaration order (the implicit-GEMM kernels).
     pub const ALL: [Tile; 11] = [
         Tile::Square,
         Tile::Wide,
@@ -151,6 +174,30 @@ impl Tile {
         Tile::HalfSkinny,
         Tile::SkinnyX2,
         Tile::SkinnyX4,
+    ];
+
+    /// The tiles of the plain-GEMM kernel (`conv_gemm_pointwise.wgsl`), which runs only
+    /// pointwise shapes: a 1 x 1 kernel, stride 1, no padding, one group (1 x 1 convs and
+    /// dense layers, [`crate::train::Linear`]). A plan forced to run one on another shape
+    /// fails with [`Error::Shape`](crate::Error::Shape).
+    pub const POINTWISE: [Tile; 3] = [Tile::Pointwise, Tile::PointwiseWide, Tile::PointwiseTall];
+
+    /// Every tile, in declaration order.
+    const EVERY: [Tile; 14] = [
+        Tile::Square,
+        Tile::Wide,
+        Tile::Tall,
+        Tile::Skinny,
+        Tile::Narrow,
+        Tile::HalfWide,
+        Tile::HalfTall,
+        Tile::Slim,
+        Tile::HalfSkinny,
+        Tile::SkinnyX2,
+        Tile::SkinnyX4,
+        Tile::Pointwise,
+        Tile::PointwiseWide,
+        Tile::PointwiseTall,
     ];
 
     /// The tiles the untuned heuristic ([`Tile::pick`]) chooses from.
@@ -170,13 +217,33 @@ impl Tile {
     /// The pipeline constants of this tile in `conv_gemm_common.wgsl` and
     /// `conv_gemm_skinny.wgsl`.
     pub(super) const fn constants(self) -> [(&'static str, f64); 4] {
-        let (wm, wn, kt, cpt) = self.dims();
-        [
-            ("WG_M", wm as f64),
-            ("WG_N", wn as f64),
-            ("KT", kt as f64),
-            ("CPT", cpt as f64),
-        ]
+        let [wm, wn, kt] = self.register_constants();
+        [wm, wn, kt, ("CPT", self.dims().3 as f64)]
+    }
+
+    /// The pipeline constants of this tile in `conv_gemm_common.wgsl` alone (the plain-GEMM
+    /// kernel, which has no `CPT`).
+    const fn register_constants(self) -> [(&'static str, f64); 3] {
+        let (wm, wn, kt, _) = self.dims();
+        [("WG_M", wm as f64), ("WG_N", wn as f64), ("KT", kt as f64)]
+    }
+
+    /// Whether this tile runs the plain-GEMM kernel of pointwise shapes.
+    pub fn is_pointwise(self) -> bool {
+        matches!(
+            self,
+            Tile::Pointwise | Tile::PointwiseWide | Tile::PointwiseTall
+        )
+    }
+
+    /// The plain-GEMM tile of the same shape as the register tile `self`, if it has one.
+    pub(super) fn pointwise_twin(self) -> Option<Tile> {
+        match self {
+            Tile::Square => Some(Tile::Pointwise),
+            Tile::Wide => Some(Tile::PointwiseWide),
+            Tile::Tall => Some(Tile::PointwiseTall),
+            _ => None,
+        }
     }
 
     /// Rows of C one workgroup computes.
@@ -187,6 +254,12 @@ impl Tile {
     /// Columns of C one workgroup computes.
     pub fn cols(self) -> u32 {
         4 * self.dims().1
+    }
+
+    /// Rows x columns this tile computes for an `m x n` GEMM (whole tiles).
+    pub(super) fn padded_area(self, m: u32, n: u32) -> u64 {
+        let whole = |v: u32, t: u32| u64::from(v).div_ceil(u64::from(t)) * u64::from(t);
+        whole(m, self.rows()) * whole(n, self.cols())
     }
 
     /// Whether this tile runs the `skinny` entry point (else the register-tile `main`).
@@ -214,6 +287,8 @@ impl Tile {
     pub(super) fn variant(self) -> usize {
         let family: &[Tile] = if self.is_skinny() {
             &SKINNY_TILES
+        } else if self.is_pointwise() {
+            &Tile::POINTWISE
         } else {
             &MAIN_TILES
         };
@@ -222,7 +297,8 @@ impl Tile {
 
     /// The name [`Conv2dPlan::tiles`](super::Conv2dPlan::tiles) reports (and the tuning
     /// cache's text uses): `square`, `wide`, `tall`, `skinny`, `narrow`, `half_wide`,
-    /// `half_tall`, `slim`, `half_skinny`, `skinny_x2`, `skinny_x4`.
+    /// `half_tall`, `slim`, `half_skinny`, `skinny_x2`, `skinny_x4`, `pointwise`,
+    /// `pointwise_wide`, `pointwise_tall`.
     pub fn name(self) -> &'static str {
         match self {
             Tile::Square => "square",
@@ -236,12 +312,15 @@ impl Tile {
             Tile::HalfSkinny => "half_skinny",
             Tile::SkinnyX2 => "skinny_x2",
             Tile::SkinnyX4 => "skinny_x4",
+            Tile::Pointwise => "pointwise",
+            Tile::PointwiseWide => "pointwise_wide",
+            Tile::PointwiseTall => "pointwise_tall",
         }
     }
 
     /// The tile named `name` ([`Tile::name`]).
     pub fn from_name(name: &str) -> Option<Tile> {
-        Tile::ALL.into_iter().find(|t| t.name() == name)
+        Tile::EVERY.into_iter().find(|t| t.name() == name)
     }
 
     /// The tile that wastes least: padded area (rows x columns computed), doubled for
@@ -251,8 +330,7 @@ impl Tile {
     /// ties.
     pub(super) fn pick(m: u32, n: u32, k: u32) -> Tile {
         let cost = |t: Tile| {
-            let area = u64::from(m.div_ceil(t.rows()) * t.rows())
-                * u64::from(n.div_ceil(t.cols()) * t.cols());
+            let area = t.padded_area(m, n);
             match t {
                 Tile::Skinny => 2 * area,
                 Tile::Narrow if k >= SKINNY_K => 3 * area,
@@ -274,7 +352,15 @@ mod tests {
     /// The variant a plan picks for a tile holds that tile's constants.
     #[test]
     fn each_tile_maps_to_its_variant() {
-        for t in Tile::ALL {
+        for t in Tile::EVERY {
+            if t.is_pointwise() {
+                assert_eq!(
+                    POINTWISE_VARIANTS[t.variant()],
+                    &t.constants()[..3],
+                    "{t:?}"
+                );
+                continue;
+            }
             let sets: &[&[(&str, f64)]] = if t.is_skinny() {
                 &SKINNY_VARIANTS
             } else {

@@ -145,6 +145,20 @@ impl Conv2dChoice {
         )
     }
 
+    /// This choice with every pointwise tile replaced by the default when `shape` is not
+    /// pointwise: a class (see [`shape_class`]) holds 1 x 1 kernels with and without padding,
+    /// and a cached choice must plan every shape of its class.
+    fn runnable_on(self, shape: &Conv2dShape) -> Self {
+        let keep = |c: Option<GemmChoice>| {
+            c.filter(|c| !c.tile.is_pointwise() || super::pointwise::eligible(shape))
+        };
+        Conv2dChoice {
+            forward: keep(self.forward),
+            input_gradient: keep(self.input_gradient),
+            weight_gradient: keep(self.weight_gradient),
+        }
+    }
+
     /// Parses [`Conv2dChoice::describe`]'s form.
     fn parse(fields: &[&str]) -> Option<Self> {
         let [f, i, w] = fields else { return None };
@@ -195,7 +209,7 @@ impl Conv2d {
         shape.validate()?;
         let class = shape_class(shape);
         if let Some(c) = self.cached(&class) {
-            return Ok(c);
+            return Ok(c.runnable_on(shape));
         }
         #[cfg(not(target_arch = "wasm32"))]
         if tuning == Tuning::Measure {

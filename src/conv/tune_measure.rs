@@ -4,7 +4,8 @@
 //!
 //! Candidates: every [`Tile`] whose padded area is at most twice the least padded area of
 //! any tile for that GEMM (the others waste more than half their work), tiles that split K
-//! across threads only when K fills one staged round, each at the heuristic's split count for
+//! across threads only when K fills one staged round, on a pointwise shape also every
+//! pointwise tile ([`Tile::POINTWISE`], the plain-GEMM kernel), each at the heuristic's split count for
 //! it, one split, half and twice that count (clamped and deduplicated by what the plan then
 //! runs). Times are GPU timestamps when the device has them, else the wall clock from submit
 //! to completion ([`crate::timing::time_gpu`]): the fastest of 3 rounds after a warm-up. A
@@ -120,22 +121,17 @@ fn gemms(plan: &Conv2dPlan, op: GemmOp) -> Vec<(u32, u32, u32)> {
     }
 }
 
-/// The tiles worth timing for GEMMs `g` (see the module docs).
-fn candidate_tiles(g: &[(u32, u32, u32)]) -> Vec<Tile> {
-    let padded = |t: Tile| -> u64 {
-        g.iter()
-            .map(|&(m, n, _)| {
-                u64::from(m.div_ceil(t.rows()) * t.rows())
-                    * u64::from(n.div_ceil(t.cols()) * t.cols())
-            })
-            .sum()
-    };
+/// The tiles worth timing for GEMMs `g` (see the module docs), and on a pointwise shape
+/// (`pointwise`) every pointwise tile.
+fn candidate_tiles(g: &[(u32, u32, u32)], pointwise: bool) -> Vec<Tile> {
+    let padded = |t: Tile| -> u64 { g.iter().map(|&(m, n, _)| t.padded_area(m, n)).sum() };
     let least = Tile::ALL.into_iter().map(padded).min().unwrap_or(0);
     let k = g.iter().map(|&(_, _, k)| k).max().unwrap_or(0);
     Tile::ALL
         .into_iter()
         .filter(|&t| padded(t) <= 2 * least)
         .filter(|&t| !t.splits_k_across_threads() || k >= SKINNY_K)
+        .chain(Tile::POINTWISE.into_iter().filter(|_| pointwise))
         .collect()
 }
 
@@ -184,7 +180,8 @@ impl Conv2d {
         let base = self.time(&default, op, scratch)?;
         let mut seen = vec![signature(&default, op)];
         let mut best: (Option<GemmChoice>, f64) = (None, base);
-        for tile in candidate_tiles(&gemms(&default, op)) {
+        let pointwise = super::pointwise::eligible(s);
+        for tile in candidate_tiles(&gemms(&default, op), pointwise) {
             let auto = fixed(GemmChoice { tile, splits: 0 })?;
             let d = auto.splits()[op as usize];
             for splits in [d, 1, d / 2, 2 * d] {
