@@ -15,9 +15,7 @@ var<workgroup> partial: array<f32, WORKGROUP_SIZE>;
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let wid = linear_workgroup(wg, p.fold_x);
-    if (wid >= p.total_wg) {
-        return;
-    }
+    if (wid >= p.total_wg) { return; }
     let c = wid / p.chunks;
     let chunk = wid - c * p.chunks;
     let count = p.outer * p.inner;

@@ -61,13 +61,7 @@ fn b_value(c: Column, e: vec4<i32>) -> f32 {
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let t = tile_id(wg);
-    if (!t.valid) {
-        return;
-    }
-    let tx = lid % WG_N;
-    let ty = lid / WG_N;
-    let tile_n = 4u * WG_N;
-    let tile_m = 4u * WG_M;
+    if (!t.valid) { return; }
 
     // Both loaders walk K fastest (KT divides WORKGROUP_SIZE), so this thread's k is fixed per tile.
     let kk = lid % KT;
@@ -80,7 +74,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         let k_ok = k < t.k_end;
         let e = k_entry(t, k);
         var finite = true;
-        for (var mm = row0; mm < tile_m; mm += rows_per_pass) {
+        for (var mm = row0; mm < TILE_M; mm += rows_per_pass) {
             let m = t.m0 + mm;
             var v = 0.0;
             if (k_ok && m < p.gemm_m) {
@@ -92,7 +86,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         if (!finite) {
             mark_nonfinite(k0);
         }
-        for (var nn = row0; nn < tile_n; nn += rows_per_pass) {
+        for (var nn = row0; nn < TILE_N; nn += rows_per_pass) {
             let n = t.n0 + nn;
             var v = 0.0;
             if (k_ok && n < p.gemm_n) {
@@ -101,8 +95,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             put_b(kk, nn, v);
         }
         workgroupBarrier();
-        mma_step(ty, tx, k0);
+        mma_step(lid, k0);
         workgroupBarrier();
     }
-    write_block(t, ty, tx);
+    write_block(t, lid);
 }

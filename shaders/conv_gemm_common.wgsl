@@ -16,6 +16,10 @@
 override WG_M: u32 = 16u;
 override WG_N: u32 = 16u;
 override KT: u32 = 16u;
+// Rows and columns of a register tile. Thread lid owns the 4x4 block of row block
+// lid / WG_N and column block lid % WG_N.
+override TILE_M: u32 = 4u * WG_M;
+override TILE_N: u32 = 4u * WG_N;
 
 var<workgroup> a_tile: array<vec4<f32>, KT * WG_M>;
 var<workgroup> b_tile: array<vec4<f32>, KT * WG_N>;
@@ -88,8 +92,8 @@ fn tile_id(wg: vec3<u32>) -> TileId {
     r = r / p.tiles_m;
     t.split = r % p.splits;
     t.group = r / p.splits;
-    t.m0 = tm * 4u * WG_M;
-    t.n0 = tn * 4u * WG_N;
+    t.m0 = tm * TILE_M;
+    t.n0 = tn * TILE_N;
     t.k_begin = t.split * p.k_chunk;
     t.k_end = min(t.k_begin + p.k_chunk, p.gemm_k);
     return t;
@@ -103,7 +107,7 @@ fn put_b(kk: u32, nn: u32, v: f32) {
     b_tile[kk * WG_N + nn / 4u][nn % 4u] = v;
 }
 
-// One K tile of multiply-accumulate for thread (ty, tx).
+// One K tile of multiply-accumulate for the thread of row block ty, column block tx.
 fn mma_tile(ty: u32, tx: u32) {
     for (var kk = 0u; kk < KT; kk++) {
         let a = a_tile[kk * WG_M + ty];
@@ -128,9 +132,11 @@ fn mma_tile_masked(ty: u32, tx: u32) {
     }
 }
 
-// One K tile: the plain or the masked loop. Loops rather than a branch: software drivers skip
+// Thread lid's K tile: the plain or the masked loop. Loops rather than a branch: software drivers skip
 // a loop that no lane enters, but run both sides of a branch.
-fn mma_step(ty: u32, tx: u32, k0: u32) {
+fn mma_step(lid: u32, k0: u32) {
+    let ty = lid / WG_N;
+    let tx = lid % WG_N;
     let masked = tile_nonfinite(k0);
     for (var r = 0u; r < select(1u, 0u, masked); r++) {
         mma_tile(ty, tx);
@@ -140,8 +146,10 @@ fn mma_step(ty: u32, tx: u32, k0: u32) {
     }
 }
 
-// Writes the thread's 4x4 block through `store_c`, skipping out-of-range rows and columns.
-fn write_block(t: TileId, ty: u32, tx: u32) {
+// Writes thread lid's 4x4 block through `store_c`, skipping out-of-range rows and columns.
+fn write_block(t: TileId, lid: u32) {
+    let ty = lid / WG_N;
+    let tx = lid % WG_N;
     let accs = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
     for (var j = 0u; j < 4u; j++) {
         let n = t.n0 + tx * 4u + j;

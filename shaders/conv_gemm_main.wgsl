@@ -7,16 +7,10 @@
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let t = tile_id(wg);
-    if (!t.valid) {
-        return;
-    }
-    let tx = lid % WG_N;
-    let ty = lid / WG_N;
-    let tile_n = 4u * WG_N;
-    let tile_m = 4u * WG_M;
+    if (!t.valid) { return; }
 
     // This thread always loads B column nn (4 * WG_N divides WORKGROUP_SIZE): decode it once.
-    let nn = lid % tile_n;
+    let nn = lid % TILE_N;
     let n = t.n0 + nn;
     let col = column(t, n);
     let n_ok = n < p.gemm_n;
@@ -24,7 +18,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     clear_nonfinite(lid);
     for (var k0 = t.k_begin; k0 < t.k_end; k0 += KT) {
         var finite = true;
-        for (var e = lid; e < tile_m * KT; e += WORKGROUP_SIZE) {
+        for (var e = lid; e < TILE_M * KT; e += WORKGROUP_SIZE) {
             let kk = e % KT;
             let mm = e / KT;
             let k = k0 + kk;
@@ -39,8 +33,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         if (!finite) {
             mark_nonfinite(k0);
         }
-        for (var e = lid; e < tile_n * KT; e += WORKGROUP_SIZE) {
-            let kk = e / tile_n;
+        for (var e = lid; e < TILE_N * KT; e += WORKGROUP_SIZE) {
+            let kk = e / TILE_N;
             let k = k0 + kk;
             var v = 0.0;
             if (k < t.k_end && n_ok) {
@@ -49,8 +43,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             put_b(kk, nn, v);
         }
         workgroupBarrier();
-        mma_step(ty, tx, k0);
+        mma_step(lid, k0);
         workgroupBarrier();
     }
-    write_block(t, ty, tx);
+    write_block(t, lid);
 }

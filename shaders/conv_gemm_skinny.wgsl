@@ -40,9 +40,7 @@ fn skinny_fma(a: vec4<f32>, b: f32, acc: vec4<f32>, masked: bool) -> vec4<f32> {
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn skinny(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let t = tile_id(wg);
-    if (!t.valid) {
-        return;
-    }
+    if (!t.valid) { return; }
     let cols = 4u * WG_N / CPT;
     let slices = WORKGROUP_SIZE / cols;
     let slice = lid / cols;

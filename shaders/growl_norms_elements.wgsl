@@ -5,9 +5,7 @@
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let g = linear_workgroup(wg, p.fold_x);
-    if (g >= p.groups) {
-        return;
-    }
+    if (g >= p.groups) { return; }
     // Element j of the group is (o, i) = divmod(j, inner), at (o * groups + g) * inner + i.
     var o = lid / p.inner;
     var i = lid - o * p.inner;

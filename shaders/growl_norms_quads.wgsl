@@ -6,9 +6,7 @@
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let g = linear_workgroup(wg, p.fold_x);
-    if (g >= p.groups) {
-        return;
-    }
+    if (g >= p.groups) { return; }
     let quads = p.inner / 4u;
     let base = g * quads;
     var s4 = vec4<f32>(0.0);

@@ -11,10 +11,8 @@
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn factors(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let g = linear_workgroup(wg, p.fold_x) * WORKGROUP_SIZE + lid;
-    if (g >= p.groups) {
-        return;
-    }
+    let g = linear_thread(wg, lid, p.fold_x);
+    if (g >= p.groups) { return; }
     let r = factor[g];
     var f = 0.0;
     if (r > 0.0) {
@@ -26,9 +24,7 @@ fn factors(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let wid = linear_workgroup(wg, p.fold_x);
-    if (wid >= p.total_wg) {
-        return;
-    }
+    if (wid >= p.total_wg) { return; }
     var e = wid * WORKGROUP_SIZE * PER_THREAD + lid;
     var c = cursor_at(e, p.groups, p.inner);
     // The group is the cursor's row; the outer index is never needed, so it does not step.

@@ -9,9 +9,7 @@
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let wid = linear_workgroup(wg, p.fold_x);
-    if (wid >= p.quad_total_wg) {
-        return;
-    }
+    if (wid >= p.quad_total_wg) { return; }
     let quads = p.len / 4u;
     let inner4 = p.inner / 4u;
     var q = wid * WORKGROUP_SIZE * PER_THREAD + lid;

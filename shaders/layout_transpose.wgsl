@@ -17,9 +17,7 @@ var<workgroup> tile: array<f32, TRANSPOSE_TILE * TILE_STRIDE>;
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let wid = linear_workgroup(wg, p.fold_x);
-    if (wid >= p.total_wg) {
-        return;
-    }
+    if (wid >= p.total_wg) { return; }
     let tc = wid % p.tiles_c;
     let rest = wid / p.tiles_c;
     let tr = rest % p.tiles_r;

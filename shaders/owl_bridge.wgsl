@@ -24,9 +24,7 @@ fn tangent_to(lo: u32, hi: u32, q: u32) -> u32 {
 }
 
 fn stage(m: u32) {
-    if (m >= (p.nodes_in + 1u) / 2u) {
-        return;
-    }
+    if (m >= (p.nodes_in + 1u) / 2u) { return; }
     let l0 = offsets[2u * m];
     let l1 = offsets[2u * m + 1u];
     if (2u * m + 1u >= p.nodes_in) {

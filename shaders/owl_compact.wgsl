@@ -5,9 +5,7 @@
 
 fn stage(s: u32) {
     let c = s / CHUNK;
-    if (c >= p.chunks) {
-        return;
-    }
+    if (c >= p.chunks) { return; }
     let t = s - c * CHUNK;
     if (t < offsets[c + 1u] - offsets[c]) {
         verts[offsets[c] + t] = hull_cap[s];

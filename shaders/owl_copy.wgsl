@@ -8,9 +8,7 @@
 @group(0) @binding(5) var<storage, read_write> verts_out: array<u32>;
 
 fn stage(s: u32) {
-    if (s >= offsets_in[p.nodes_in]) {
-        return;
-    }
+    if (s >= offsets_in[p.nodes_in]) { return; }
     // Last node whose offset is <= s.
     var l = 0u;
     var r = p.nodes_in - 1u;

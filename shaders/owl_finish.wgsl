@@ -22,9 +22,7 @@ fn segment_of(k: u32) -> u32 {
 }
 
 fn stage(k: u32) {
-    if (k >= p.n) {
-        return;
-    }
+    if (k >= p.n) { return; }
     let t = segment_of(k);
     let a = verts[t];
     let b = verts[t + 1u];
@@ -38,9 +36,7 @@ fn stage(k: u32) {
 // The PAV block id of the k-th largest magnitude, at its position.
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn blocks(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let k = thread_id(wg, lid);
-    if (k >= p.n) {
-        return;
-    }
+    let k = linear_thread(wg, lid, p.fold_x);
+    if (k >= p.n) { return; }
     v_out[payload[k]] = bitcast<f32>(segment_of(k));
 }

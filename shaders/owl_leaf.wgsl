@@ -4,9 +4,7 @@
 @group(0) @binding(3) var<storage, read_write> sizes: array<u32>;
 
 fn stage(c: u32) {
-    if (c >= p.chunks) {
-        return;
-    }
+    if (c >= p.chunks) { return; }
     let start = c * CHUNK;
     let end = min(start + CHUNK, p.points);
     var top = 0u;

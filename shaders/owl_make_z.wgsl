@@ -6,9 +6,7 @@
 @group(0) @binding(3) var<storage, read_write> z: array<vec2<u32>>;
 
 fn stage(k: u32) {
-    if (k >= p.n) {
-        return;
-    }
+    if (k >= p.n) { return; }
     let a = keys[k];
     let b = w[k];
     let code = grid_code(max(a, b));

@@ -133,7 +133,3 @@ fn sc_add_packed(pa: vec2<u32>, pb: vec2<u32>) -> vec2<u32> {
 fn grid_code(m: f32) -> u32 {
     return max((bitcast<u32>(m) >> 23u) & 0xffu, CODE_MIN);
 }
-
-fn thread_id(wg: vec3<u32>, lid: u32) -> u32 {
-    return linear_workgroup(wg, p.fold_x) * WORKGROUP_SIZE + lid;
-}

@@ -3,5 +3,5 @@
 // `fn stage(t: u32)`, which leaves when t has no work.
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    stage(thread_id(wg, lid));
+    stage(linear_thread(wg, lid, p.fold_x));
 }

@@ -8,9 +8,7 @@
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let wid = linear_workgroup(wg, p.fold_x);
-    if (wid >= p.total_wg) {
-        return;
-    }
+    if (wid >= p.total_wg) { return; }
     for (var r = 0u; r < COPY_PER_THREAD; r++) {
         let i = r * p.stride4 + wid * WORKGROUP_SIZE + lid;
         if (i < p.len4) {

@@ -7,9 +7,7 @@
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let wid = linear_workgroup(wg, p.fold_x);
-    if (wid >= p.total_wg) {
-        return;
-    }
+    if (wid >= p.total_wg) { return; }
     let seed = f32(lid) * 1e-3;
     let m = vec4<f32>(0.9999, 0.9998, 0.9997, 0.9996);
     let c = vec4<f32>(1e-4, 2e-4, 3e-4, 4e-4);

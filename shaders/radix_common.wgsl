@@ -20,13 +20,20 @@ const PER_THREAD: u32 = SORT_BLOCK / WORKGROUP_SIZE;
 
 @group(0) @binding(0) var<uniform> p: SortParams;
 
-var<workgroup> packed_lo: array<vec4<u32>, WORKGROUP_SIZE>;
-var<workgroup> packed_hi: array<vec4<u32>, WORKGROUP_SIZE>;
-var<workgroup> rake_lo: array<vec4<u32>, 16>;
-var<workgroup> rake_hi: array<vec4<u32>, 16>;
+// The threads' packed counters, then (from RAKE) the 16 rakers' totals.
+const RAKE: u32 = WORKGROUP_SIZE;
+var<workgroup> packed_lo: array<vec4<u32>, RAKE + 16u>;
+var<workgroup> packed_hi: array<vec4<u32>, RAKE + 16u>;
 var<workgroup> running: array<u32, 16>;
 var<workgroup> tile_lo: vec4<u32>;
 var<workgroup> tile_hi: vec4<u32>;
+
+// The keys a thread holds in a tile (PER_THREAD consecutive ones), their payloads and digits.
+struct Held {
+    keys: array<u32, PER_THREAD>,
+    vals: array<u32, PER_THREAD>,
+    digits: array<u32, PER_THREAD>,
+}
 
 fn ordered(bits: u32, first: bool) -> u32 {
     var k = bits;
@@ -85,6 +92,23 @@ fn count_digit(pair: ptr<function, array<vec4<u32>, 2>>, d: u32) {
     }
 }
 
+// Exclusive scan, in place, of the packed counters first .. first + steps; returns their
+// total.
+fn rake(first: u32, steps: u32) -> array<vec4<u32>, 2> {
+    var run_lo = vec4<u32>(0u);
+    var run_hi = vec4<u32>(0u);
+    for (var j = 0u; j < steps; j++) {
+        let k = first + j;
+        let vl = packed_lo[k];
+        let vh = packed_hi[k];
+        packed_lo[k] = run_lo;
+        packed_hi[k] = run_hi;
+        run_lo += vl;
+        run_hi += vh;
+    }
+    return array<vec4<u32>, 2>(run_lo, run_hi);
+}
+
 // Exclusive scan of the 256 threads' packed counters: returns this thread's prefix; the
 // tile's totals are left in tile_lo / tile_hi. Contains barriers: call from uniform control
 // flow.
@@ -92,45 +116,20 @@ fn scan_packed(lid: u32, mine: array<vec4<u32>, 2>) -> array<vec4<u32>, 2> {
     packed_lo[lid] = mine[0];
     packed_hi[lid] = mine[1];
     workgroupBarrier();
-    // Threads 0-15 rake, then thread 0 adds the rakers; the thread tests are loop bounds,
-    // not branches (see scan.wgsl).
-    let raker_steps = select(0u, 16u, lid < 16u);
-    {
-        var run_lo = vec4<u32>(0u);
-        var run_hi = vec4<u32>(0u);
-        for (var j = 0u; j < raker_steps; j++) {
-            let k = lid * 16u + j;
-            let vl = packed_lo[k];
-            let vh = packed_hi[k];
-            packed_lo[k] = run_lo;
-            packed_hi[k] = run_hi;
-            run_lo += vl;
-            run_hi += vh;
-        }
-        if (lid < 16u) {
-            rake_lo[lid] = run_lo;
-            rake_hi[lid] = run_hi;
-        }
+    // Threads 0-15 rake 16 counters each, then thread 0 scans the rakers' totals; the thread
+    // tests are loop bounds, not branches (see scan.wgsl).
+    let raked = rake(lid * 16u, select(0u, 16u, lid < 16u));
+    if (lid < 16u) {
+        packed_lo[RAKE + lid] = raked[0];
+        packed_hi[RAKE + lid] = raked[1];
     }
     workgroupBarrier();
-    let total_steps = select(0u, 16u, lid == 0u);
-    {
-        var run_lo = vec4<u32>(0u);
-        var run_hi = vec4<u32>(0u);
-        for (var j = 0u; j < total_steps; j++) {
-            let vl = rake_lo[j];
-            let vh = rake_hi[j];
-            rake_lo[j] = run_lo;
-            rake_hi[j] = run_hi;
-            run_lo += vl;
-            run_hi += vh;
-        }
-        if (lid == 0u) {
-            tile_lo = run_lo;
-            tile_hi = run_hi;
-        }
+    let total = rake(RAKE, select(0u, 16u, lid == 0u));
+    if (lid == 0u) {
+        tile_lo = total[0];
+        tile_hi = total[1];
     }
     workgroupBarrier();
-    let r = lid / 16u;
-    return array<vec4<u32>, 2>(packed_lo[lid] + rake_lo[r], packed_hi[lid] + rake_hi[r]);
+    let r = RAKE + lid / 16u;
+    return array<vec4<u32>, 2>(packed_lo[lid] + packed_lo[r], packed_hi[lid] + packed_hi[r]);
 }

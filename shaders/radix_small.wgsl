@@ -46,17 +46,15 @@ fn sort_small(@builtin(local_invocation_index) lid: u32) {
         // Each thread holds PER_THREAD consecutive keys (ranks follow positions: stable);
         // one scan gives each thread its prefix and the digit totals (tile_lo / tile_hi).
         let first = lid * PER_THREAD;
-        var keys: array<u32, PER_THREAD>;
-        var vals: array<u32, PER_THREAD>;
-        var digits: array<u32, PER_THREAD>;
+        var held: Held;
         var mine = array<vec4<u32>, 2>(vec4<u32>(0u), vec4<u32>(0u));
         for (var e = 0u; e < PER_THREAD; e++) {
             let i = first + e;
             if (i < p.len) {
-                keys[e] = load_key(pass_, i);
-                vals[e] = load_val(pass_, i);
-                digits[e] = (keys[e] >> shift) & 15u;
-                count_digit(&mine, digits[e]);
+                held.keys[e] = load_key(pass_, i);
+                held.vals[e] = load_val(pass_, i);
+                held.digits[e] = (held.keys[e] >> shift) & 15u;
+                count_digit(&mine, held.digits[e]);
             }
         }
         var before = scan_packed(lid, mine);
@@ -69,8 +67,8 @@ fn sort_small(@builtin(local_invocation_index) lid: u32) {
         workgroupBarrier();
         for (var e = 0u; e < PER_THREAD; e++) {
             if (first + e < p.len) {
-                let d = digits[e];
-                store(pass_, running[d] + counter(before[0], before[1], d), keys[e], vals[e]);
+                let d = held.digits[e];
+                store(pass_, running[d] + counter(before[0], before[1], d), held.keys[e], held.vals[e]);
                 count_digit(&before, d);
             }
         }

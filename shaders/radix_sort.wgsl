@@ -23,9 +23,7 @@ fn digit_of(k: u32) -> u32 {
 fn histogram(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     // `local` counts workgroups within the window, `wid` within the whole sort.
     let local = linear_workgroup(wg, p.fold_x);
-    if (local >= win.in_workgroups) {
-        return;
-    }
+    if (local >= win.in_workgroups) { return; }
     let wid = win.in_first_wg + local;
     // Keys of this window still in the sort.
     let valid = p.len - win.in_first_wg * SORT_BLOCK;
@@ -46,9 +44,7 @@ fn histogram(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn scatter(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let local = linear_workgroup(wg, p.fold_x);
-    if (local >= win.in_workgroups) {
-        return;
-    }
+    if (local >= win.in_workgroups) { return; }
     let wid = win.in_first_wg + local;
     let valid = p.len - win.in_first_wg * SORT_BLOCK;
     if (lid < DIGITS) {
@@ -58,31 +54,29 @@ fn scatter(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
     let last_pass = p.last_pass != 0u;
     // Each thread holds PER_THREAD consecutive keys, so ranks follow positions (stable).
     let first = local * SORT_BLOCK + lid * PER_THREAD;
-    var keys: array<u32, PER_THREAD>;
-    var vals: array<u32, PER_THREAD>;
-    var digits: array<u32, PER_THREAD>;
+    var held: Held;
     var mine = array<vec4<u32>, 2>(vec4<u32>(0u), vec4<u32>(0u));
     for (var e = 0u; e < PER_THREAD; e++) {
         let i = first + e;
         if (i < valid) {
-            keys[e] = ordered(keys_in[i], first_pass);
+            held.keys[e] = ordered(keys_in[i], first_pass);
             if (p.with_values != 0u) {
-                vals[e] = vals_in[i];
+                held.vals[e] = vals_in[i];
             }
-            digits[e] = digit_of(keys[e]);
-            count_digit(&mine, digits[e]);
+            held.digits[e] = digit_of(held.keys[e]);
+            count_digit(&mine, held.digits[e]);
         }
     }
     var before = scan_packed(lid, mine);
     for (var e = 0u; e < PER_THREAD; e++) {
         if (first + e < valid) {
-            let d = digits[e];
+            let d = held.digits[e];
             // Wraps below the window's start, so one comparison tests both ends.
             let dst = running[d] + counter(before[0], before[1], d) - win.out_first;
             if (dst < win.out_len) {
-                keys_out[dst] = unordered(keys[e], last_pass);
+                keys_out[dst] = unordered(held.keys[e], last_pass);
                 if (p.with_values != 0u) {
-                    vals_out[dst] = vals[e];
+                    vals_out[dst] = held.vals[e];
                 }
             }
             count_digit(&before, d);

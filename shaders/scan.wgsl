@@ -21,9 +21,7 @@ var<workgroup> rake: array<Elem, 16>;
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn scan_block(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let wid = linear_workgroup(wg, p.fold_x);
-    if (wid >= p.total_wg) {
-        return;
-    }
+    if (wid >= p.total_wg) { return; }
     let first = wid * SCAN_BLOCK + lid * PER_THREAD;
     var s = ELEM_ZERO;
     for (var e = 0u; e < PER_THREAD; e++) {
@@ -79,16 +77,12 @@ fn scan_block(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_in
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn add_block(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let wid = linear_workgroup(wg, p.fold_x);
-    if (wid >= p.total_wg) {
-        return;
-    }
+    if (wid >= p.total_wg) { return; }
     // Scanned totals: exclusive ones hold the earlier blocks' sum at wid, inclusive ones at
     // wid - 1 (block 0 has nothing to add).
     var add = ELEM_ZERO;
     if (INCLUSIVE) {
-        if (wid == 0u) {
-            return;
-        }
+        if (wid == 0u) { return; }
         add = totals[wid - 1u];
     } else {
         add = totals[wid];

@@ -23,10 +23,8 @@ fn scale_down(x: f32, e: i32) -> f32 {
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let k = linear_workgroup(wg, p.fold_x) * WORKGROUP_SIZE + lid;
-    if k >= p.len {
-        return;
-    }
+    let k = linear_thread(wg, lid, p.fold_x);
+    if k >= p.len { return; }
     let m = p.m;
     let i = k / m;
     let j = k - i * m;

@@ -10,11 +10,8 @@
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let wid = linear_workgroup(wg, p.fold_x);
-    let i = wid * WORKGROUP_SIZE + lid;
-    if (wid >= p.total_wg || i >= p.len) {
-        return;
-    }
+    let i = grid_element(wg, lid, p.fold_x, p.total_wg, p.len);
+    if (i >= p.len) { return; }
     var s = 0.0;
     for (var k = 0u; k < p.splits; k++) {
         s += partials[k * p.split_stride + i];

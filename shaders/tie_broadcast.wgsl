@@ -24,7 +24,7 @@
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn scalar(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let e = p.first + linear_workgroup(wg, p.fold_x) * WORKGROUP_SIZE + lid;
+    let e = p.first + linear_thread(wg, lid, p.fold_x);
     if (e < p.len) {
         let g = ids[e];
         if (g != UNTIED) {
@@ -36,9 +36,7 @@ fn scalar(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn blocks(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let wid = linear_workgroup(wg, p.fold_x);
-    if (wid >= p.total_wg) {
-        return;
-    }
+    if (wid >= p.total_wg) { return; }
     var e = wid * WORKGROUP_SIZE * BLOCKS_PER_THREAD + lid;
     var c = cursor_at(e, p.rows, p.inner);
     let step = vec3<u32>(p.step_o, p.step_r, p.step_i);
@@ -57,10 +55,8 @@ fn blocks(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn runs(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let i = linear_workgroup(wg, p.fold_x) * WORKGROUP_SIZE + lid;
-    if (i >= p.len) {
-        return;
-    }
+    let i = linear_thread(wg, lid, p.fold_x);
+    if (i >= p.len) { return; }
     let first = run_table[4u * i];
     let last = first + run_table[4u * i + 1u] - 1u;
     let v = values[p.values_offset + run_table[4u * i + 2u] * p.values_stride];

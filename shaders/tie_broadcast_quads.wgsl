@@ -54,9 +54,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn blocks(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let wid = linear_workgroup(wg, p.fold_x);
-    if (wid >= p.total_wg) {
-        return;
-    }
+    if (wid >= p.total_wg) { return; }
     var q = wid * WORKGROUP_SIZE * BLOCK_QUADS_PER_THREAD + lid;
     var c = cursor_at(q, p.rows, p.inner4);
     let step = vec3<u32>(p.step_o, p.step_r, p.step_i);
@@ -87,10 +85,8 @@ fn stage(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) 
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn runs(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let i = linear_workgroup(wg, p.fold_x) * WORKGROUP_SIZE + lid;
-    if (i >= p.quads) {
-        return;
-    }
+    let i = linear_thread(wg, lid, p.fold_x);
+    if (i >= p.quads) { return; }
     let run = run_table[i];
     let v = vec4<f32>(values[run.z]);
     for (var q = run.x; q < run.x + run.y; q++) {

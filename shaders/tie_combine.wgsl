@@ -9,10 +9,8 @@
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let i = linear_workgroup(wg, p.fold_x) * WORKGROUP_SIZE + lid;
-    if (i >= p.len) {
-        return;
-    }
+    let i = linear_thread(wg, lid, p.fold_x);
+    if (i >= p.len) { return; }
     var s = 0.0;
     for (var w = 0u; w < p.windows; w++) {
         s += partials[w * p.slot_stride + i];

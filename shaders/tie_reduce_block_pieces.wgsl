@@ -11,14 +11,10 @@
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let wid = linear_workgroup(wg, p.fold_x);
-    if (wid >= p.total_wg) {
-        return;
-    }
+    if (wid >= p.total_wg) { return; }
     let e = entries[wid / p.col_blocks];
     let c = (wid % p.col_blocks) * WORKGROUP_SIZE + lid;
-    if (c >= p.cols) {
-        return;
-    }
+    if (c >= p.cols) { return; }
     var s = 0.0;
     for (var k = 0u; k < e.z; k++) {
         s += partials[(e.y + k) * p.cols + c];

@@ -24,14 +24,10 @@
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let wid = linear_workgroup(wg, p.fold_x);
-    if (wid >= p.total_wg) {
-        return;
-    }
+    if (wid >= p.total_wg) { return; }
     let piece = pieces[wid / p.col_blocks];
     let c = (wid % p.col_blocks) * WORKGROUP_SIZE + lid;
-    if (c >= p.cols) {
-        return;
-    }
+    if (c >= p.cols) { return; }
     let o = c / p.inner;
     let base = o * p.rows * p.inner + c - o * p.inner;
     var total = Lane(0.0);

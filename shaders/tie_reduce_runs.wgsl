@@ -28,10 +28,6 @@ const NEG_ZERO: u32 = 0x80000000u;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<storage, read_write> partials: array<f32>;
 
-fn thread_index(wg: vec3<u32>, lid: u32) -> u32 {
-    return linear_workgroup(wg, p.fold_x) * WORKGROUP_SIZE + lid;
-}
-
 // The value at `pos` up to `last`; past it -0.0, the exact additive identity (and no load
 // outside the run).
 fn value_upto(pos: u32, last: u32) -> f32 {
@@ -48,10 +44,8 @@ fn finish(c: vec4<u32>, sum: f32) {
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn quads(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let i = thread_index(wg, lid);
-    if (i >= p.runs) {
-        return;
-    }
+    let i = linear_thread(wg, lid, p.fold_x);
+    if (i >= p.runs) { return; }
     let c = runs[i];
     var sum = bitcast<f32>(NEG_ZERO);
     for (var q = c.x; q < c.x + c.y; q++) {
@@ -63,10 +57,8 @@ fn quads(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) 
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn values(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let i = thread_index(wg, lid);
-    if (i >= p.runs) {
-        return;
-    }
+    let i = linear_thread(wg, lid, p.fold_x);
+    if (i >= p.runs) { return; }
     let c = runs[i];
     let last = c.x + c.y - 1u;
     var sum = bitcast<f32>(NEG_ZERO);

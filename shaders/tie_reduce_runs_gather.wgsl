@@ -20,7 +20,7 @@ fn quad(q: u32) -> vec4<f32> {
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn empty_groups(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let i = thread_index(wg, lid);
+    let i = linear_thread(wg, lid, p.fold_x);
     if (i < p.runs) {
         out[at[i / 4u][i % 4u]] = 0.0;
     }

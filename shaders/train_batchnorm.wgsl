@@ -38,9 +38,7 @@ fn lane(wg: vec3<u32>, lid: u32) -> Lane {
 // in uniform control flow.
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    if (linear_workgroup(wg, p.fold_x) >= p.total_wg) {
-        return;
-    }
+    if (linear_workgroup(wg, p.fold_x) >= p.total_wg) { return; }
     run(lane(wg, lid), lid);
 }
 

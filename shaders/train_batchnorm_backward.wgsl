@@ -27,9 +27,7 @@ fn run(l: Lane, lid: u32) {
     slice_tree(lid);
     let dbeta = part[fl];
     let dgamma = part2[fl];
-    if (!l.valid) {
-        return;
-    }
+    if (!l.valid) { return; }
     let k = affine[l.f] * inv_std / f32(p.batch);
     let n = f32(p.batch);
     for (var b = l.first; b < p.batch; b += SLICES) {

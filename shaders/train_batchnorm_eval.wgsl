@@ -5,9 +5,7 @@
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
 fn run(l: Lane, lid: u32) {
-    if (!l.valid) {
-        return;
-    }
+    if (!l.valid) { return; }
     let inv_std = 1.0 / sqrt(running[p.features + l.f] + p.eps);
     let mean = running[l.f];
     let gamma = affine[l.f];

@@ -27,9 +27,7 @@ fn run(l: Lane, lid: u32) {
     slice_tree(lid);
     let var_b = part2[fl] / f32(p.batch);
     let inv_std = 1.0 / sqrt(var_b + p.eps);
-    if (!l.valid) {
-        return;
-    }
+    if (!l.valid) { return; }
     let gamma = affine[l.f];
     let beta = affine[p.features + l.f];
     for (var b = l.first; b < p.batch; b += SLICES) {

@@ -6,16 +6,9 @@
 // EltParams (the uniform of every elementwise kernel) comes from the host.
 @group(0) @binding(0) var<uniform> p: EltParams;
 
-// The element of this invocation, or p.len when it has none.
-fn element(wg: vec3<u32>, lid: u32) -> u32 {
-    let wid = linear_workgroup(wg, p.fold_x);
-    let i = wid * WORKGROUP_SIZE + lid;
-    return select(p.len, i, wid < p.total_wg && i < p.len);
-}
-
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let i = element(wg, lid);
+    let i = grid_element(wg, lid, p.fold_x, p.total_wg, p.len);
     if (i < p.len) {
         apply(i);
     }

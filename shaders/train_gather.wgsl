@@ -17,11 +17,8 @@ fn byte_at(i: u32) -> u32 {
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let wid = linear_workgroup(wg, p.fold_x);
-    let i = wid * WORKGROUP_SIZE + lid;
-    if (wid >= p.total_wg || i >= p.batch * p.dim) {
-        return;
-    }
+    let i = grid_element(wg, lid, p.fold_x, p.total_wg, p.batch * p.dim);
+    if (i >= p.batch * p.dim) { return; }
     let b = i / p.dim;
     let j = i - b * p.dim;
     let sample = perm[p.first + b];

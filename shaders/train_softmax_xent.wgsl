@@ -16,11 +16,8 @@
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let wid = linear_workgroup(wg, p.fold_x);
-    let b = wid * WORKGROUP_SIZE + lid;
-    if (wid >= p.total_wg || b >= p.batch) {
-        return;
-    }
+    let b = grid_element(wg, lid, p.fold_x, p.total_wg, p.batch);
+    if (b >= p.batch) { return; }
     let row = b * p.classes;
     var best = logits[row];
     var arg = 0u;

@@ -5,7 +5,8 @@
 //! - [`Recording`] and [`record_checked`]: a public `record_*` call builds its commands inside
 //!   the crate's error scope, then replays them into the caller's encoder (nothing on error).
 //! - [`Grid`]: large 1D grids folded into 2D; WGSL recovers the linear workgroup index with
-//!   the prelude's `linear_workgroup(wg, fold_x)`.
+//!   the prelude's `linear_workgroup(wg, fold_x)` (`linear_thread` for one thread, and
+//!   `grid_element` for a one-element-a-thread kernel's element, or `len` past the end).
 //! - `checks.rs`: the checks of caller buffers; `crate::buffer`: buffer creation and readback.
 
 mod checks;
