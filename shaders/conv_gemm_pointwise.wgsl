@@ -45,13 +45,7 @@ fn store_c(t: TileId, m: u32, n: u32, v: f32) {
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn pointwise(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let t = tile_id(wg);
-    if (!t.valid) {
-        return;
-    }
-    let tx = lid % WG_N;
-    let ty = lid / WG_N;
-    let tile_m = 4u * WG_M;
-    let tile_n = 4u * WG_N;
+    if (!t.valid) { return; }
     let a_k_fast = q.a_k_fast != 0u;
     let b_k_fast = q.b_k_fast != 0u;
     let a_group = t.group * q.a_sg;
@@ -64,9 +58,9 @@ fn pointwise(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
         let k_len = min(t.k_end - k0, select(0u, q.k_valid - kp0, kp0 < q.k_valid));
         let a_base = a_group + blk * q.a_si + kp0 * q.a_sk;
         let b_base = b_group + blk * q.b_si + kp0 * q.b_sk;
-        for (var e = lid; e < tile_m * KT; e += WORKGROUP_SIZE) {
-            let kk = select(e / tile_m, e % KT, a_k_fast);
-            let mm = select(e % tile_m, e / KT, a_k_fast);
+        for (var e = lid; e < TILE_M * KT; e += WORKGROUP_SIZE) {
+            let kk = select(e / TILE_M, e % KT, a_k_fast);
+            let mm = select(e % TILE_M, e / KT, a_k_fast);
             let m = t.m0 + mm;
             var v = 0.0;
             if (kk < k_len && m < p.gemm_m) {
@@ -74,9 +68,9 @@ fn pointwise(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
             }
             put_a(kk, mm, v);
         }
-        for (var e = lid; e < tile_n * KT; e += WORKGROUP_SIZE) {
-            let kk = select(e / tile_n, e % KT, b_k_fast);
-            let nn = select(e % tile_n, e / KT, b_k_fast);
+        for (var e = lid; e < TILE_N * KT; e += WORKGROUP_SIZE) {
+            let kk = select(e / TILE_N, e % KT, b_k_fast);
+            let nn = select(e % TILE_N, e / KT, b_k_fast);
             let n = t.n0 + nn;
             var v = 0.0;
             if (kk < k_len && n < p.gemm_n) {
@@ -85,8 +79,8 @@ fn pointwise(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
             put_b(kk, nn, v);
         }
         workgroupBarrier();
-        mma_tile(ty, tx);
+        mma_tile(lid / WG_N, lid % WG_N);
         workgroupBarrier();
     }
-    write_block(t, ty, tx);
+    write_block(t, lid);
 }
