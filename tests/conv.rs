@@ -973,7 +973,7 @@ fn every_tunable_variant_matches_cpu_and_repeats_bits() {
     for (si, shape) in shapes.iter().enumerate() {
         for tile in Tile::ALL {
             for splits in [0, 1, 3] {
-                let c = Some(GemmChoice { tile, splits });
+                let c = Some(GemmChoice::new(tile, splits));
                 let choice = Conv2dChoice {
                     forward: c,
                     input_gradient: c,
@@ -1077,7 +1077,7 @@ fn linear_plans_run_every_tunable_variant() {
     let linear = Linear::new(common::conv());
     let shape = LinearShape::new(5, 40, 12);
     for tile in Tile::ALL {
-        let c = Some(GemmChoice { tile, splits: 2 });
+        let c = Some(GemmChoice::new(tile, 2));
         let choice = Conv2dChoice {
             forward: c,
             input_gradient: c,
@@ -1099,7 +1099,7 @@ fn plan_all_on(
     splits: u32,
 ) -> tied::Result<tied::conv::Conv2dPlan> {
     use tied::conv::{Conv2dChoice, GemmChoice, Tuning};
-    let c = Some(GemmChoice { tile, splits });
+    let c = Some(GemmChoice::new(tile, splits));
     let choice = Conv2dChoice {
         forward: c,
         input_gradient: c,
@@ -1185,7 +1185,7 @@ fn pointwise_tiles_refuse_other_shapes() {
     ];
     for shape in &shapes {
         for tile in Tile::POINTWISE {
-            let c = Some(GemmChoice { tile, splits: 0 });
+            let c = Some(GemmChoice::new(tile, 0));
             for slot in 0..3 {
                 let mut choice = Conv2dChoice::default();
                 *[
@@ -1295,4 +1295,162 @@ fn tuner_runs_and_caches_pointwise_tiles() {
         .plan_with(&padded, Tuning::Fixed(plan.choice()))
         .unwrap();
     check_plan(&plan, 36, "padded 1x1 from a pointwise entry");
+}
+
+// ---- The input gradient's columns path (col2im) ----
+
+/// Shapes the columns path runs: one input channel, strided with a large kernel, dilation,
+/// stride past the kernel, padding past the kernel's reach, per-axis strides and padding, a
+/// bias, odd sizes.
+fn col2im_shapes() -> Vec<Conv2dShape> {
+    vec![
+        Conv2dShape::new(2, 1, 4, [9, 9], [5, 5])
+            .padding(2)
+            .with_bias(true),
+        Conv2dShape::new(2, 3, 8, [11, 10], [7, 7])
+            .stride(2)
+            .padding(3),
+        Conv2dShape::new(1, 2, 3, [8, 9], [3, 3])
+            .dilation(2)
+            .padding(1),
+        Conv2dShape::new(2, 3, 2, [13, 11], [2, 2]).stride(3),
+        Conv2dShape::new(1, 2, 3, [4, 5], [3, 3]).padding(4),
+        Conv2dShape::new(2, 4, 6, [9, 8], [3, 2])
+            .stride_hw(2, 1)
+            .padding_hw(0, 2)
+            .with_bias(true),
+        Conv2dShape::new(1, 5, 3, [6, 7], [1, 1]).padding(1),
+    ]
+}
+
+/// Every tile on the columns path, at the heuristic's K splits and at two: each against the
+/// CPU twins (all four results), running the columns path, and the same bits run again.
+#[test]
+fn col2im_input_gradient_matches_cpu_and_repeats_bits() {
+    use tied::conv::{Conv2dChoice, GemmChoice, Tile, Tuning};
+    let _serial = common::serial();
+    let conv = common::conv();
+    let tiles = Tile::POINTWISE.into_iter().chain([Tile::Square, Tile::Skinny]);
+    for (case, shape) in col2im_shapes().iter().enumerate() {
+        for tile in tiles.clone() {
+            for splits in [0, 2] {
+                let choice = Conv2dChoice {
+                    input_gradient: Some(GemmChoice::col2im(tile, splits)),
+                    ..Default::default()
+                };
+                let plan = conv.plan_with(shape, Tuning::Fixed(choice)).unwrap();
+                assert!(plan.runs_col2im(), "{}", plan.variant());
+                assert!(plan.variant().contains("ig col2im:"), "{}", plan.variant());
+                let what = format!("{} {}", shape.describe(), plan.variant());
+                let seed = 900 + case as u64;
+                let first = check_plan(&plan, seed, &what);
+                let again = check_plan(&plan, seed, &what);
+                assert_eq!(bits(&first[1]), bits(&again[1]), "{what}: bits");
+            }
+        }
+    }
+}
+
+#[test]
+fn col2im_padding_taps_contribute_nothing_against_inf_and_nan() {
+    use tied::conv::{Conv2dChoice, GemmChoice, Tile, Tuning};
+    let _serial = common::serial();
+    let conv = common::conv();
+    for (case, shape) in col2im_shapes().iter().enumerate() {
+        let choice = Conv2dChoice {
+            input_gradient: Some(GemmChoice::col2im(Tile::Pointwise, 0)),
+            ..Default::default()
+        };
+        let plan = conv.plan_with(shape, Tuning::Fixed(choice)).unwrap();
+        for poison in [f32::INFINITY, f32::NEG_INFINITY, f32::NAN] {
+            let Tensors { x, mut w, b, dy } = random_tensors(shape, 950 + case as u64);
+            // The first tap of one weight row meets the padding (or the output's edge) at
+            // the top-left border of every image.
+            let khw = (shape.kernel[0] * shape.kernel[1]) as usize;
+            w[khw * (shape.weight_len() / khw / 2)] = poison;
+            let got = run_plan(&plan, &x, &w, &b, &dy);
+            assert_same_non_finite(
+                &format!("col2im input gradient {} ({poison})", shape.describe()),
+                &got[1],
+                &cpu::backward_data(shape, &dy, &w),
+                1e-4,
+            );
+        }
+    }
+}
+
+#[test]
+fn col2im_refuses_other_shapes_and_ops() {
+    use tied::conv::{Conv2dChoice, GemmChoice, Tile, Tuning};
+    let _serial = common::serial();
+    let conv = common::conv();
+    let columns = Some(GemmChoice::col2im(Tile::Pointwise, 0));
+    let on_ig = Conv2dChoice {
+        input_gradient: columns,
+        ..Default::default()
+    };
+    for (shape, why) in [
+        (
+            Conv2dShape::new(1, 4, 4, [6, 6], [3, 3]).groups(2),
+            "grouped",
+        ),
+        (Conv2dShape::new(1, 4, 4, [6, 6], [1, 1]), "pointwise"),
+        (Conv2dShape::new(2, 3, 4, [5, 5], [5, 5]), "fully connected"),
+    ] {
+        let err = conv.plan_with(&shape, Tuning::Fixed(on_ig)).unwrap_err();
+        assert!(matches!(err, tied::Error::Shape(_)), "{why}: {err}");
+        assert!(err.to_string().contains(why), "{why}: {err}");
+    }
+    let shape = Conv2dShape::new(1, 2, 3, [6, 6], [3, 3]);
+    for choice in [
+        Conv2dChoice {
+            forward: columns,
+            ..Default::default()
+        },
+        Conv2dChoice {
+            weight_gradient: columns,
+            ..Default::default()
+        },
+    ] {
+        let err = conv.plan_with(&shape, Tuning::Fixed(choice)).unwrap_err();
+        assert!(matches!(err, tied::Error::Shape(_)), "{err}");
+        assert!(err.to_string().contains("input gradient only"), "{err}");
+    }
+}
+
+/// A cached columns-path choice round-trips through the cache's text, and a shape of the same
+/// class that cannot run the path (a 1 x 1 kernel without padding, beside one with) plans
+/// with the default input gradient instead.
+#[test]
+fn col2im_choices_cache_and_fall_back() {
+    use tied::conv::{shape_class, Conv2d, Tuning};
+    let _serial = common::serial();
+    let gpu = common::fresh_gpu();
+    let conv = Conv2d::new(&gpu).unwrap();
+    let padded = Conv2dShape::new(1, 5, 3, [6, 6], [1, 1]).padding(1);
+    let plain = Conv2dShape::new(1, 5, 3, [8, 8], [1, 1]);
+    assert_eq!(shape_class(&padded), shape_class(&plain));
+    let empty = conv.save_tuning();
+    let text = format!(
+        "{empty}conv2d {} fwd=default ig=col2im:pointwise_wide/2 wg=default\n",
+        shape_class(&padded)
+    );
+    assert_eq!(conv.load_tuning(&text).unwrap(), 1);
+    assert_eq!(conv.save_tuning(), text);
+    let cached = conv.plan_with(&padded, Tuning::Cached).unwrap();
+    assert!(cached.runs_col2im(), "{}", cached.variant());
+    assert_eq!(
+        cached.choice().describe(),
+        "fwd=default ig=col2im:pointwise_wide/2 wg=default"
+    );
+    let fallback = conv.plan_with(&plain, Tuning::Cached).unwrap();
+    assert!(!fallback.runs_col2im(), "{}", fallback.variant());
+    // The check_plan buffers live on the shared device: the same choices planned there.
+    for (shape, plan, seed) in [(&padded, &cached, 990), (&plain, &fallback, 991)] {
+        let on_shared = common::conv()
+            .plan_with(shape, Tuning::Fixed(plan.choice()))
+            .unwrap();
+        assert_eq!(on_shared.variant(), plan.variant());
+        check_plan(&on_shared, seed, "cached col2im choice");
+    }
 }

@@ -147,6 +147,38 @@ crate::bindings! {
     }
 }
 
+crate::uniform_struct! {
+    /// `conv_col2im`: `len` input-gradient elements of the shape below, gathered from the
+    /// columns `[batch][c_in * k_h * k_w][out_h][out_w]` (see `col2im.rs`).
+    pub(crate) struct Col2imParams {
+        len: u32,
+        in_h: u32,
+        in_w: u32,
+        out_h: u32,
+        out_w: u32,
+        k_h: u32,
+        k_w: u32,
+        stride_h: u32,
+        stride_w: u32,
+        pad_h: u32,
+        pad_w: u32,
+        dil_h: u32,
+        dil_w: u32,
+        fold_x: u32,
+        total_wg: u32,
+        pad: u32,
+    }
+}
+
+crate::bindings! {
+    /// The col2im gather of the input gradient's columns path.
+    pub(crate) struct Col2imBindings {
+        p @ 0: uniform(Col2imParams),
+        cols @ 1: read,
+        grad_in @ 2: read_write,
+    }
+}
+
 crate::bindings! {
     /// The input gradient, one stride phase: `ktab` holds the phase's taps.
     pub(crate) struct BackwardDataBindings {
@@ -290,6 +322,7 @@ crate::module!(SPLIT_REDUCE_MODULE = "split_reduce", [SplitParams]);
 crate::module!(CHANNEL_SUM_MODULE = "channel_sum", [SumParams],
     constants: &[("SUM_PER_THREAD", SUM_PER_THREAD)]);
 crate::module!(ZERO_UNREACHED_MODULE = "conv_zero_unreached", [ZeroParams]);
+crate::module!(COL2IM_MODULE = "conv_col2im", [Col2imParams]);
 
 crate::kernel! {
     /// Fixed-order sum of split-K partials plus bias.
@@ -305,6 +338,11 @@ crate::kernel! {
     /// Input gradient: zeros at the positions no kernel tap reaches.
     pub(crate) CONV_ZERO_UNREACHED =
         "conv_zero_unreached", ZERO_UNREACHED_MODULE, ZeroUnreachedBindings
+}
+
+crate::kernel! {
+    /// Input gradient, columns path: the col2im gather of the columns.
+    pub(crate) CONV_COL2IM = "conv_col2im", COL2IM_MODULE, Col2imBindings
 }
 
 /// Which GEMM.
@@ -347,5 +385,6 @@ pub(crate) static KERNELS: &[&KernelDecl] = &[
     &SPLIT_REDUCE,
     &CHANNEL_SUM,
     &CONV_ZERO_UNREACHED,
+    &CONV_COL2IM,
     &super::layout::LAYOUT_TRANSPOSE,
 ];

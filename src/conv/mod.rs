@@ -26,6 +26,7 @@
 
 #[doc(hidden)]
 pub mod cases;
+mod col2im;
 pub mod cpu;
 mod kernels;
 mod layout;
@@ -77,6 +78,9 @@ pub struct Conv2dPlan {
     backward_data: Vec<(GemmLaunch, Option<wgpu::Buffer>)>,
     /// Zeroes the input positions no tap reaches, after `backward_data`, when there are any.
     zero_unreached: Option<ZeroPass>,
+    /// The columns path of the input gradient, when the choice runs it (`backward_data` is
+    /// then empty and `zero_unreached` `None`).
+    col2im: Option<col2im::Col2im>,
     backward_weight: GemmLaunch,
     bias_passes: Vec<SumPass>,
     table_fwd: wgpu::Buffer,

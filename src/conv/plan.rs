@@ -106,6 +106,16 @@ impl Conv2d {
         let s = shape;
         let out_size = s.validate()?;
         self.check_binding_sizes(s)?;
+        if [choice.forward, choice.weight_gradient]
+            .iter()
+            .flatten()
+            .any(|c| c.col2im)
+        {
+            return Err(Error::shape(
+                "the col2im path runs the input gradient only, not the forward or weight \
+                 gradient",
+            ));
+        }
         let base = base_params(s, out_size);
         let [oh, ow] = out_size;
         let khw = s.kernel[0] * s.kernel[1];
@@ -119,7 +129,11 @@ impl Conv2d {
             choice.forward,
             plain(Op::Forward),
         )?;
-        let bwd_data = self.data_gemms(s, base, out_size, choice.input_gradient)?;
+        let columns = choice.input_gradient.filter(|c| c.col2im);
+        let bwd_data = match columns {
+            Some(_) => Vec::new(),
+            None => self.data_gemms(s, base, out_size, choice.input_gradient)?,
+        };
         let bwd_weight = self.gemm_params(
             Op::BackwardWeight,
             base,
@@ -136,6 +150,7 @@ impl Conv2d {
             .max()
             .unwrap_or(1);
         let forward_taps = forward_table(s)?;
+        let col2im = columns.map(|c| self.col2im(s, c)).transpose()?;
         let gpu = &self.gpu;
         gpu.scoped(|| {
             let none = wgpu::BufferUsages::empty();
@@ -157,11 +172,12 @@ impl Conv2d {
                 out_size,
                 forward,
                 backward_data,
-                zero_unreached: if fully_connected(s) {
+                zero_unreached: if fully_connected(s) || col2im.is_some() {
                     None
                 } else {
                     self.zero_pass(s)?
                 },
+                col2im,
                 backward_weight: self.launch(s, Op::BackwardWeight, bwd_weight, true)?,
                 bias_passes,
                 table_fwd: table_buffer(gpu, "conv table (ci, kh, kw)", &forward_taps),

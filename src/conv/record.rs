@@ -39,15 +39,21 @@ impl Conv2dPlan {
         self.out_size
     }
 
-    /// K splits of (forward, input gradient, weight gradient): 1 means no split.
+    /// K splits of (forward, input gradient, weight gradient): 1 means no split. On the
+    /// columns path the input gradient's are its columns GEMM's.
     pub fn splits(&self) -> [u32; 3] {
-        [
-            self.forward.params.splits,
-            self.backward_data
+        let input_gradient = match &self.col2im {
+            Some(c) => c.columns.splits()[1],
+            None => self
+                .backward_data
                 .iter()
                 .map(|(l, _)| l.params.splits)
                 .max()
                 .unwrap_or(1),
+        };
+        [
+            self.forward.params.splits,
+            input_gradient,
             self.backward_weight.params.splits,
         ]
     }
@@ -56,33 +62,43 @@ impl Conv2dPlan {
     /// phase), weight gradient, as [`Tile::name`](super::Tile::name) gives them: `"square"`
     /// (64 x 64), `"wide"` (16 x 256), `"tall"` (256 x 16), `"skinny"` (4 x 256, one column
     /// per thread), `"narrow"` (4 x 16, 16 threads per column), or one of the tiles only a
-    /// tuned plan runs: what a benchmark ran, and which kernel a test covered.
+    /// tuned plan runs: what a benchmark ran, and which kernel a test covered. On the
+    /// columns path ([`Conv2dPlan::runs_col2im`]) the input gradient's tile is its columns
+    /// GEMM's.
     pub fn tiles(&self) -> GemmTiles {
+        let input_gradient = match &self.col2im {
+            Some(c) => c.columns.tiles().input_gradient,
+            None => self.backward_data.iter().map(|(l, _)| l.tile.name()).collect(),
+        };
         GemmTiles {
             forward: self.forward.tile.name(),
-            input_gradient: self
-                .backward_data
-                .iter()
-                .map(|(l, _)| l.tile.name())
-                .collect(),
+            input_gradient,
             weight_gradient: self.backward_weight.tile.name(),
         }
     }
 
     /// The tiles and K splits of each GEMM op in one line, e.g. `fwd square/1 ig skinny/2
-    /// wg narrow/4` (`ig` lists each stride phase's tile once, joined by `+`): what the report
-    /// and the benches print as a case's variant.
+    /// wg narrow/4` (`ig` lists each stride phase's tile once, joined by `+`, and is
+    /// prefixed `col2im:` on the columns path): what the report and the benches print as a
+    /// case's variant.
     pub fn variant(&self) -> String {
         let t = self.tiles();
         let [sf, sd, sw] = self.splits();
         let mut ig = t.input_gradient;
         ig.dedup();
+        let path = if self.runs_col2im() { "col2im:" } else { "" };
         format!(
-            "fwd {}/{sf} ig {}/{sd} wg {}/{sw}",
+            "fwd {}/{sf} ig {path}{}/{sd} wg {}/{sw}",
             t.forward,
             ig.join("+"),
             t.weight_gradient
         )
+    }
+
+    /// Whether the input gradient runs the columns path (a GEMM into columns, then a col2im
+    /// gather; see [`GemmChoice::col2im`](super::GemmChoice::col2im)).
+    pub fn runs_col2im(&self) -> bool {
+        self.col2im.is_some()
     }
 
     fn device(&self) -> &wgpu::Device {
@@ -163,7 +179,7 @@ impl Conv2dPlan {
         Ok(())
     }
 
-    fn build_backward_data(
+    pub(super) fn build_backward_data(
         &self,
         rec: &mut Recording,
         b: BackwardDataBuffers<BufferRange<'_>>,
@@ -181,6 +197,9 @@ impl Conv2dPlan {
         )?;
         if s.input_len() == 0 {
             return Ok(());
+        }
+        if let Some(columns) = &self.col2im {
+            return columns.record(rec, b);
         }
         for (launch, table) in &self.backward_data {
             let pointwise = self.pointwise(

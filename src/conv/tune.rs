@@ -32,6 +32,31 @@ pub struct GemmChoice {
     /// within one binding) is clamped to it when planning, so a stored choice applies to
     /// every shape of its class.
     pub splits: u32,
+    /// Input gradient only: run it as the columns path, one GEMM into columns on `tile` and
+    /// `splits` (a plain GEMM, where the pointwise tiles run) and a col2im gather, instead
+    /// of the implicit GEMM per stride phase. Ungrouped shapes that are neither pointwise nor
+    /// fully connected; a plan forced to run it elsewhere fails with
+    /// [`Error::Shape`](crate::Error::Shape).
+    pub col2im: bool,
+}
+
+impl GemmChoice {
+    /// `tile` at `splits` K splits (0: the heuristic's), on the implicit or plain GEMM.
+    pub fn new(tile: Tile, splits: u32) -> Self {
+        GemmChoice {
+            tile,
+            splits,
+            col2im: false,
+        }
+    }
+
+    /// `tile` at `splits` on the input gradient's columns path (see [`GemmChoice::col2im`]).
+    pub fn col2im(tile: Tile, splits: u32) -> Self {
+        GemmChoice {
+            col2im: true,
+            ..GemmChoice::new(tile, splits)
+        }
+    }
 }
 
 /// The choice of each GEMM op of a plan; `None`: the default heuristic's.
@@ -108,12 +133,15 @@ pub fn shape_class(s: &Conv2dShape) -> String {
     )
 }
 
-/// `tile/splits` (`auto` for 0), or `default`.
+/// `tile/splits` (`auto` for 0), prefixed `col2im:` on the columns path, or `default`.
 fn choice_text(c: Option<GemmChoice>) -> String {
-    match c {
-        None => "default".into(),
-        Some(GemmChoice { tile, splits: 0 }) => format!("{}/auto", tile.name()),
-        Some(GemmChoice { tile, splits }) => format!("{}/{splits}", tile.name()),
+    let Some(c) = c else {
+        return "default".into();
+    };
+    let path = if c.col2im { "col2im:" } else { "" };
+    match c.splits {
+        0 => format!("{path}{}/auto", c.tile.name()),
+        n => format!("{path}{}/{n}", c.tile.name()),
     }
 }
 
@@ -121,6 +149,10 @@ fn parse_gemm(text: &str) -> Option<Option<GemmChoice>> {
     if text == "default" {
         return Some(None);
     }
+    let (col2im, text) = match text.strip_prefix("col2im:") {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
     let (tile, splits) = text.split_once('/')?;
     let splits = if splits == "auto" {
         0
@@ -130,12 +162,14 @@ fn parse_gemm(text: &str) -> Option<Option<GemmChoice>> {
     Some(Some(GemmChoice {
         tile: Tile::from_name(tile)?,
         splits,
+        col2im,
     }))
 }
 
 impl Conv2dChoice {
-    /// `fwd=<c> ig=<c> wg=<c>` with each `<c>` `tile/splits`, `tile/auto` or `default`: the
-    /// form the cache's text and the report use.
+    /// `fwd=<c> ig=<c> wg=<c>` with each `<c>` `tile/splits`, `tile/auto` or `default`
+    /// (`ig=col2im:tile/splits` on the columns path): the form the cache's text and the
+    /// report use.
     pub fn describe(&self) -> String {
         format!(
             "fwd={} ig={} wg={}",
@@ -146,16 +180,20 @@ impl Conv2dChoice {
     }
 
     /// This choice with every pointwise tile replaced by the default when `shape` is not
-    /// pointwise: a class (see [`shape_class`]) holds 1 x 1 kernels with and without padding,
-    /// and a cached choice must plan every shape of its class.
+    /// pointwise, and the columns path when `shape` cannot run it: a class (see
+    /// [`shape_class`]) holds 1 x 1 kernels with and without padding, and a cached choice must
+    /// plan every shape of its class.
     fn runnable_on(self, shape: &Conv2dShape) -> Self {
-        let keep = |c: Option<GemmChoice>| {
-            c.filter(|c| !c.tile.is_pointwise() || super::pointwise::eligible(shape))
+        let keep = |c: Option<GemmChoice>, columns_ok: bool| {
+            c.filter(|c| match c.col2im {
+                true => columns_ok && super::col2im::ineligible(shape).is_none(),
+                false => !c.tile.is_pointwise() || super::pointwise::eligible(shape),
+            })
         };
         Conv2dChoice {
-            forward: keep(self.forward),
-            input_gradient: keep(self.input_gradient),
-            weight_gradient: keep(self.weight_gradient),
+            forward: keep(self.forward, false),
+            input_gradient: keep(self.input_gradient, true),
+            weight_gradient: keep(self.weight_gradient, false),
         }
     }
 

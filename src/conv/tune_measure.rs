@@ -5,8 +5,10 @@
 //! Candidates: every [`Tile`] whose padded area is at most twice the least padded area of
 //! any tile for that GEMM (the others waste more than half their work), tiles that split K
 //! across threads only when K fills one staged round, on a pointwise shape also every
-//! pointwise tile ([`Tile::POINTWISE`], the plain-GEMM kernel), each at the heuristic's split count for
-//! it, one split, half and twice that count (clamped and deduplicated by what the plan then
+//! pointwise tile ([`Tile::POINTWISE`], the plain-GEMM kernel), and for the input gradient of
+//! a shape the columns path runs (see [`GemmChoice::col2im`]) that path on every pointwise
+//! tile (skipped when its columns do not fit one binding), each at the heuristic's split
+//! count for it, one split, half and twice that count (clamped and deduplicated by what the plan then
 //! runs). Times are GPU timestamps when the device has them, else the wall clock from submit
 //! to completion ([`crate::timing::time_gpu`]): the fastest of 3 rounds after a warm-up. A
 //! candidate replaces the default only when it is at least 3% faster, so noise does not move
@@ -18,7 +20,7 @@ use super::{
     BackwardDataBuffers, BackwardWeightBuffers, Conv2d, Conv2dPlan, Conv2dShape, ForwardBuffers,
 };
 use crate::dispatch;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::timing::time_gpu;
 
 /// How much faster than the default a candidate must be to replace it.
@@ -135,15 +137,16 @@ fn candidate_tiles(g: &[(u32, u32, u32)], pointwise: bool) -> Vec<Tile> {
         .collect()
 }
 
-/// What a plan runs for `op`: its tiles and split count.
-fn signature(plan: &Conv2dPlan, op: GemmOp) -> (Vec<&'static str>, u32) {
+/// What a plan runs for `op`: its tiles, split count and whether on the columns path.
+fn signature(plan: &Conv2dPlan, op: GemmOp) -> (Vec<&'static str>, u32, bool) {
     let t = plan.tiles();
     let tiles = match op {
         GemmOp::Forward => vec![t.forward],
         GemmOp::InputGradient => t.input_gradient,
         GemmOp::WeightGradient => vec![t.weight_gradient],
     };
-    (tiles, plan.splits()[op as usize])
+    let col2im = op == GemmOp::InputGradient && plan.runs_col2im();
+    (tiles, plan.splits()[op as usize], col2im)
 }
 
 impl Conv2d {
@@ -181,14 +184,27 @@ impl Conv2d {
         let mut seen = vec![signature(&default, op)];
         let mut best: (Option<GemmChoice>, f64) = (None, base);
         let pointwise = super::pointwise::eligible(s);
-        for tile in candidate_tiles(&gemms(&default, op), pointwise) {
-            let auto = fixed(GemmChoice { tile, splits: 0 })?;
+        let mut candidates: Vec<GemmChoice> = candidate_tiles(&gemms(&default, op), pointwise)
+            .into_iter()
+            .map(|t| GemmChoice::new(t, 0))
+            .collect();
+        if op == GemmOp::InputGradient && super::col2im::ineligible(s).is_none() {
+            candidates.extend(Tile::POINTWISE.map(|t| GemmChoice::col2im(t, 0)));
+        }
+        for auto_choice in candidates {
+            let auto = match fixed(auto_choice) {
+                Err(Error::LimitExceeded { .. }) if auto_choice.col2im => continue,
+                plan => plan?,
+            };
             let d = auto.splits()[op as usize];
             for splits in [d, 1, d / 2, 2 * d] {
                 if splits == 0 {
                     continue;
                 }
-                let c = GemmChoice { tile, splits };
+                let c = GemmChoice {
+                    splits,
+                    ..auto_choice
+                };
                 let plan = fixed(c)?;
                 let sig = signature(&plan, op);
                 if seen.contains(&sig) {
