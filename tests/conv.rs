@@ -1330,7 +1330,9 @@ fn col2im_input_gradient_matches_cpu_and_repeats_bits() {
     use tied::conv::{Conv2dChoice, GemmChoice, Tile, Tuning};
     let _serial = common::serial();
     let conv = common::conv();
-    let tiles = Tile::POINTWISE.into_iter().chain([Tile::Square, Tile::Skinny]);
+    let tiles = Tile::POINTWISE
+        .into_iter()
+        .chain([Tile::Square, Tile::Skinny]);
     for (case, shape) in col2im_shapes().iter().enumerate() {
         for tile in tiles.clone() {
             for splits in [0, 2] {

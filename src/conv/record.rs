@@ -68,7 +68,11 @@ impl Conv2dPlan {
     pub fn tiles(&self) -> GemmTiles {
         let input_gradient = match &self.col2im {
             Some(c) => c.columns.tiles().input_gradient,
-            None => self.backward_data.iter().map(|(l, _)| l.tile.name()).collect(),
+            None => self
+                .backward_data
+                .iter()
+                .map(|(l, _)| l.tile.name())
+                .collect(),
         };
         GemmTiles {
             forward: self.forward.tile.name(),
