@@ -59,6 +59,13 @@ fn store_c(t: TileId, m: u32, n: u32, v: f32) {
     }
 }
 
+// Element e of a K tile's load, of `width` rows (A) or columns (B): (kk, row or column in
+// the tile), walking k fastest when the operand is contiguous along k (neighbouring threads
+// read neighbouring addresses either way).
+fn tile_element(e: u32, width: u32, k_fast: bool) -> vec2<u32> {
+    return select(vec2<u32>(e / width, e % width), vec2<u32>(e % KT, e / KT), k_fast);
+}
+
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn pointwise(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let t = tile_id(wg);
@@ -83,8 +90,9 @@ fn pointwise(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
         let a_base = a_group + blk * q.a_si + kp0 * q.a_sk;
         let b_base = b_group + blk * q.b_si + kp0 * q.b_sk;
         for (var e = lid; e < tile_m * KT; e += WORKGROUP_SIZE) {
-            let kk = select(e / tile_m, e % KT, a_k_fast);
-            let mm = select(e % tile_m, e / KT, a_k_fast);
+            let at = tile_element(e, tile_m, a_k_fast);
+            let kk = at.x;
+            let mm = at.y;
             let m = t.m0 + mm;
             var v = 0.0;
             if (kk < k_len && m < p.gemm_m) {
@@ -93,8 +101,9 @@ fn pointwise(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
             put_a(kk, mm, v);
         }
         for (var e = lid; e < tile_n * KT; e += WORKGROUP_SIZE) {
-            let kk = select(e / tile_n, e % KT, b_k_fast);
-            let nn = select(e % tile_n, e / KT, b_k_fast);
+            let at = tile_element(e, tile_n, b_k_fast);
+            let kk = at.x;
+            let nn = at.y;
             let n = t.n0 + nn;
             var v = 0.0;
             if (kk < k_len && n < p.gemm_n) {

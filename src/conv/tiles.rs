@@ -203,25 +203,20 @@ impl Tile {
         Tile::PointwiseX4,
     ];
 
-    /// Every tile, in declaration order.
-    const EVERY: [Tile; 16] = [
-        Tile::Square,
-        Tile::Wide,
-        Tile::Tall,
-        Tile::Skinny,
-        Tile::Narrow,
-        Tile::HalfWide,
-        Tile::HalfTall,
-        Tile::Slim,
-        Tile::HalfSkinny,
-        Tile::SkinnyX2,
-        Tile::SkinnyX4,
-        Tile::Pointwise,
-        Tile::PointwiseWide,
-        Tile::PointwiseTall,
-        Tile::PointwiseX2,
-        Tile::PointwiseX4,
-    ];
+    /// Every tile, in declaration order: [`Tile::ALL`] then [`Tile::POINTWISE`].
+    const EVERY: [Tile; 16] = {
+        let mut every = [Tile::Square; 16];
+        let mut i = 0;
+        while i < every.len() {
+            every[i] = if i < Tile::ALL.len() {
+                Tile::ALL[i]
+            } else {
+                Tile::POINTWISE[i - Tile::ALL.len()]
+            };
+            i += 1;
+        }
+        every
+    };
 
     /// The tiles the untuned heuristic ([`Tile::pick`]) chooses from.
     const HEURISTIC: [Tile; 5] = [
