@@ -146,10 +146,9 @@ fn mma_step(lid: u32, k0: u32) {
     }
 }
 
-// Writes thread lid's 4x4 block through `store_c`, skipping out-of-range rows and columns.
-fn write_block(t: TileId, lid: u32) {
-    let ty = lid / WG_N;
-    let tx = lid % WG_N;
+// Writes the 4x4 block of row block ty, column block tx (thread ty * WG_N + tx's in the
+// register tiles) through `store_c`, skipping out-of-range rows and columns.
+fn write_block(t: TileId, ty: u32, tx: u32) {
     let accs = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
     for (var j = 0u; j < 4u; j++) {
         let n = t.n0 + tx * 4u + j;

@@ -46,5 +46,5 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         mma_step(lid, k0);
         workgroupBarrier();
     }
-    write_block(t, lid);
+    write_block(t, lid / WG_N, lid % WG_N);
 }

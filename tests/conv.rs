@@ -432,7 +432,7 @@ fn tile_kinds_on_every_gemm() {
         ),
         case(
             shape(1, 4, 128, [24, 24], [1, 1]),
-            ["pointwise", "skinny", "pointwise_tall"],
+            ["pointwise_x4", "skinny", "pointwise_tall"],
             [false, false, true],
         ),
         // A register tile past 16,384 K steps: the weight gradient sums 129 * 129 positions.
@@ -1133,7 +1133,13 @@ fn pointwise_shapes() -> Vec<Conv2dShape> {
 fn pointwise_tiles_match_cpu_repeat_bits_and_match_their_implicit_twins() {
     use tied::conv::Tile;
     let _serial = common::serial();
-    let twins = [Tile::Square, Tile::Wide, Tile::Tall];
+    let twins = [
+        Tile::Square,
+        Tile::Wide,
+        Tile::Tall,
+        Tile::Square,
+        Tile::Square,
+    ];
     for (si, shape) in pointwise_shapes().iter().enumerate() {
         let positions = shape.in_size[0] * shape.in_size[1];
         let whole_blocks = positions % 16 == 0 || shape.batch == 1 || positions == 1;

@@ -310,6 +310,7 @@ gemm_kernels!(
 );
 
 crate::module!(POINTWISE_MODULE = "conv_pointwise", [ConvParams, PointwiseParams],
+    header: "override BLK_M: u32 = 1u;\noverride BLK_N: u32 = 1u;\n",
     parts: [GEMM_COMMON, "conv_gemm_pointwise"]);
 
 crate::kernel! {

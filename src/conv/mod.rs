@@ -5,7 +5,10 @@
 //! Design: all three ops are implicit GEMMs (`shaders/conv_gemm_common.wgsl`) over tiles
 //! chosen per launch ([`Conv2dPlan::tiles`]): 4 x 4 register blocks per thread, or skinny and
 //! narrow tiles (`shaders/conv_gemm_skinny.wgsl`) for GEMMs of few rows or few columns; the
-//! im2col matrix is never materialised. The K dimension is split across
+//! im2col matrix is never materialised. Pointwise shapes (1 x 1 kernel, stride 1, no padding,
+//! one group: 1 x 1 convs and dense layers) are plain GEMMs and run, where the heuristic or the
+//! tuner finds it cheaper, on the plain-GEMM tiles of `shaders/conv_gemm_pointwise.wgsl`
+//! (strided operands, no tap table, up to 8 x 8 outputs per thread; [`Tile::POINTWISE`]). The K dimension is split across
 //! workgroups when it is long (always for the weight gradient, whose K is batch x positions):
 //! each split writes partial sums, and `shaders/split_reduce.wgsl` adds them in a fixed order,
 //! so results are bitwise reproducible with no atomics. The bias gradient is a multi-pass
@@ -19,7 +22,8 @@
 //!
 //! Files: this one holds the public types and the host-slice calls; `record.rs` the record
 //! calls; `plan.rs` the planning (tiles, K splits, stride phases, reductions); `tiles.rs` the
-//! GEMM tiles; `taps.rs` the kernel-tap tables; `warm.rs` [`Conv2dPlan::prepare`]; `kernels.rs` the uniform structs, bindings and
+//! GEMM tiles; `pointwise.rs` the plain GEMMs of pointwise shapes; `taps.rs` the kernel-tap
+//! tables; `warm.rs` [`Conv2dPlan::prepare`]; `kernels.rs` the uniform structs, bindings and
 //! kernel declarations; `shape.rs` [`Conv2dShape`]; `layout.rs` [`LayoutTranspose`]; `cpu.rs`
 //! the CPU twins; `cases.rs` the benchmark shapes. Tests: `tests/conv.rs`, `tests/layout.rs`;
 //! bench: `benches/conv.rs`.

@@ -87,8 +87,10 @@ fn fully_connected(s: &Conv2dShape) -> bool {
 impl Conv2d {
     /// Validates `shape` and prepares its uniforms, tables and scratch, with the kernels the
     /// default heuristic chooses ([`Tuning::Default`]: the tile that wastes the least padding
-    /// among `square`, `wide`, `tall`, `skinny` and `narrow`, K splits that fill the device);
-    /// [`Conv2d::plan_tuned`] chooses them by measurement.
+    /// among `square`, `wide`, `tall`, `skinny` and `narrow`, or on a pointwise shape the
+    /// plain-GEMM tile of least estimated cost where it undercuts that, see
+    /// [`Tile::POINTWISE`]; K splits that fill the device); [`Conv2d::plan_tuned`] chooses
+    /// them by measurement.
     ///
     /// # Errors
     /// [`Error::Shape`] for an invalid shape; [`Error::LimitExceeded`] when a tensor or the

@@ -61,10 +61,11 @@ impl Conv2dPlan {
     /// The tile kind of each GEMM launch: forward, input gradient (one launch per stride
     /// phase), weight gradient, as [`Tile::name`](super::Tile::name) gives them: `"square"`
     /// (64 x 64), `"wide"` (16 x 256), `"tall"` (256 x 16), `"skinny"` (4 x 256, one column
-    /// per thread), `"narrow"` (4 x 16, 16 threads per column), or one of the tiles only a
-    /// tuned plan runs: what a benchmark ran, and which kernel a test covered. On the
-    /// columns path ([`Conv2dPlan::runs_col2im`]) the input gradient's tile is its columns
-    /// GEMM's.
+    /// per thread), `"narrow"` (4 x 16, 16 threads per column), a pointwise shape's plain-GEMM
+    /// tiles (`"pointwise"`, `"pointwise_x2"`, `"pointwise_x4"`, ..., see
+    /// [`Tile::POINTWISE`](super::Tile::POINTWISE)), or one of the tiles only a tuned plan
+    /// runs: what a benchmark ran, and which kernel a test covered. On the columns path
+    /// ([`Conv2dPlan::runs_col2im`]) the input gradient's tile is its columns GEMM's.
     pub fn tiles(&self) -> GemmTiles {
         let input_gradient = match &self.col2im {
             Some(c) => c.columns.tiles().input_gradient,

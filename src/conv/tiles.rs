@@ -32,7 +32,7 @@ pub(super) fn chunk_of(k: u32, splits: u32) -> u32 {
 /// and 4 * WG_N columns; register tiles (the pointwise ones included) have WG_M x WG_N
 /// threads and K depth KT, skinny ones (`skinny` entry point, WG_M = 1) ignore KT and give
 /// each thread CPT columns.
-const TILE_SHAPES: [(u32, u32, u32, u32); 14] = [
+const TILE_SHAPES: [(u32, u32, u32, u32); 16] = [
     (16, 16, 16, 1),
     (4, 64, 8, 1),
     (64, 4, 8, 1),
@@ -47,6 +47,8 @@ const TILE_SHAPES: [(u32, u32, u32, u32); 14] = [
     (16, 16, 16, 1),
     (4, 64, 8, 1),
     (64, 4, 8, 1),
+    (16, 32, 16, 1),
+    (16, 64, 8, 1),
 ];
 
 // Register tiles fill the workgroup, and their loaders need KT to divide it; skinny tiles
@@ -65,7 +67,12 @@ const _: () = {
             assert!(wm == 1 && WORKGROUP_SIZE.is_multiple_of(4 * wn / cpt));
             assert!((WORKGROUP_SIZE / (4 * wn / cpt)).is_power_of_two());
         } else {
-            assert!(wm * wn == WORKGROUP_SIZE && cpt == 1);
+            // A thread owns bm x bn register blocks; the A and B tiles fit WebGPU's 16 KiB of
+            // workgroup memory (with the 4-byte non-finite mark).
+            let (bm, bn) = Tile::EVERY[i].blocks();
+            assert!(wm * wn == WORKGROUP_SIZE * bm * bn && cpt == 1);
+            assert!(wm.is_multiple_of(bm) && wn.is_multiple_of(bn));
+            assert!((kt * wm + kt * wn) * 16 + 4 <= 16384);
         }
         assert!(Tile::EVERY[i] as usize == i);
         i += 1;
@@ -74,7 +81,7 @@ const _: () = {
 
 /// The tile shapes of the conv GEMMs. [`Conv2d::plan`](super::Conv2d::plan) picks one of the
 /// first five per launch, the one that wastes the least padding, or for a pointwise shape
-/// (see [`Tile::POINTWISE`]) its plain-GEMM counterpart; a tuned plan
+/// (see [`Tile::POINTWISE`]) a pointwise tile where it costs less; a tuned plan
 /// ([`Tuning`](super::Tuning)) may run any of them. Every tile gives the same result up to
 /// the order of additions; register tiles (`Square`, `Wide`, `Tall`, `HalfWide`,
 /// `HalfTall`, and the pointwise ones) and the one-slice skinny tiles (`Skinny`, `SkinnyX2`,
@@ -115,6 +122,12 @@ pub enum Tile {
     PointwiseWide,
     /// 256 x 16 as `Tall`, on the plain-GEMM kernel.
     PointwiseTall,
+    /// 64 x 128, K depth 16, on the plain-GEMM kernel: 4 x 8 outputs per thread (two register
+    /// blocks side by side), so each K step loads 3 vec4 for 32 FMAs.
+    PointwiseX2,
+    /// 64 x 256, K depth 8, on the plain-GEMM kernel: 8 x 8 outputs per thread (2 x 2
+    /// register blocks), 4 vec4 loads for 64 FMAs per K step.
+    PointwiseX4,
 }
 
 /// The tiles of the register-tile entry point `main`, in the order of its variants.
@@ -137,10 +150,12 @@ pub(super) const SKINNY_TILES: [Tile; 6] = [
 
 /// The override sets of the plain-GEMM kernel's variants ([`Tile::POINTWISE`] order); it has
 /// no `CPT`.
-pub(super) static POINTWISE_VARIANTS: [&[(&str, f64)]; 3] = [
-    &Tile::POINTWISE[0].register_constants(),
-    &Tile::POINTWISE[1].register_constants(),
-    &Tile::POINTWISE[2].register_constants(),
+pub(super) static POINTWISE_VARIANTS: [&[(&str, f64)]; 5] = [
+    &Tile::POINTWISE[0].pointwise_constants(),
+    &Tile::POINTWISE[1].pointwise_constants(),
+    &Tile::POINTWISE[2].pointwise_constants(),
+    &Tile::POINTWISE[3].pointwise_constants(),
+    &Tile::POINTWISE[4].pointwise_constants(),
 ];
 /// The override sets of `main`'s variants ([`MAIN_TILES`] order).
 pub(super) static MAIN_VARIANTS: [&[(&str, f64)]; 5] = [
@@ -180,25 +195,28 @@ impl Tile {
     /// pointwise shapes: a 1 x 1 kernel, stride 1, no padding, one group (1 x 1 convs and
     /// dense layers, [`crate::train::Linear`]). A plan forced to run one on another shape
     /// fails with [`Error::Shape`](crate::Error::Shape).
-    pub const POINTWISE: [Tile; 3] = [Tile::Pointwise, Tile::PointwiseWide, Tile::PointwiseTall];
-
-    /// Every tile, in declaration order.
-    const EVERY: [Tile; 14] = [
-        Tile::Square,
-        Tile::Wide,
-        Tile::Tall,
-        Tile::Skinny,
-        Tile::Narrow,
-        Tile::HalfWide,
-        Tile::HalfTall,
-        Tile::Slim,
-        Tile::HalfSkinny,
-        Tile::SkinnyX2,
-        Tile::SkinnyX4,
+    pub const POINTWISE: [Tile; 5] = [
         Tile::Pointwise,
         Tile::PointwiseWide,
         Tile::PointwiseTall,
+        Tile::PointwiseX2,
+        Tile::PointwiseX4,
     ];
+
+    /// Every tile, in declaration order: [`Tile::ALL`] then [`Tile::POINTWISE`].
+    const EVERY: [Tile; 16] = {
+        let mut every = [Tile::Square; 16];
+        let mut i = 0;
+        while i < every.len() {
+            every[i] = if i < Tile::ALL.len() {
+                Tile::ALL[i]
+            } else {
+                Tile::POINTWISE[i - Tile::ALL.len()]
+            };
+            i += 1;
+        }
+        every
+    };
 
     /// The tiles the untuned heuristic ([`Tile::pick`]) chooses from.
     const HEURISTIC: [Tile; 5] = [
@@ -228,22 +246,33 @@ impl Tile {
         [("WG_M", wm as f64), ("WG_N", wn as f64), ("KT", kt as f64)]
     }
 
+    /// Register blocks (4 x 4 each) per thread, rows x columns (`BLK_M`, `BLK_N` in
+    /// `conv_gemm_pointwise.wgsl`).
+    pub(super) const fn blocks(self) -> (u32, u32) {
+        match self {
+            Tile::PointwiseX2 => (1, 2),
+            Tile::PointwiseX4 => (2, 2),
+            _ => (1, 1),
+        }
+    }
+
+    /// The pipeline constants of a pointwise tile (`conv_gemm_pointwise.wgsl`).
+    const fn pointwise_constants(self) -> [(&'static str, f64); 5] {
+        let [wm, wn, kt] = self.register_constants();
+        let (bm, bn) = self.blocks();
+        [wm, wn, kt, ("BLK_M", bm as f64), ("BLK_N", bn as f64)]
+    }
+
     /// Whether this tile runs the plain-GEMM kernel of pointwise shapes.
     pub fn is_pointwise(self) -> bool {
         matches!(
             self,
-            Tile::Pointwise | Tile::PointwiseWide | Tile::PointwiseTall
+            Tile::Pointwise
+                | Tile::PointwiseWide
+                | Tile::PointwiseTall
+                | Tile::PointwiseX2
+                | Tile::PointwiseX4
         )
-    }
-
-    /// The plain-GEMM tile of the same shape as the register tile `self`, if it has one.
-    pub(super) fn pointwise_twin(self) -> Option<Tile> {
-        match self {
-            Tile::Square => Some(Tile::Pointwise),
-            Tile::Wide => Some(Tile::PointwiseWide),
-            Tile::Tall => Some(Tile::PointwiseTall),
-            _ => None,
-        }
     }
 
     /// Rows of C one workgroup computes.
@@ -298,7 +327,7 @@ impl Tile {
     /// The name [`Conv2dPlan::tiles`](super::Conv2dPlan::tiles) reports (and the tuning
     /// cache's text uses): `square`, `wide`, `tall`, `skinny`, `narrow`, `half_wide`,
     /// `half_tall`, `slim`, `half_skinny`, `skinny_x2`, `skinny_x4`, `pointwise`,
-    /// `pointwise_wide`, `pointwise_tall`.
+    /// `pointwise_wide`, `pointwise_tall`, `pointwise_x2`, `pointwise_x4`.
     pub fn name(self) -> &'static str {
         match self {
             Tile::Square => "square",
@@ -315,6 +344,8 @@ impl Tile {
             Tile::Pointwise => "pointwise",
             Tile::PointwiseWide => "pointwise_wide",
             Tile::PointwiseTall => "pointwise_tall",
+            Tile::PointwiseX2 => "pointwise_x2",
+            Tile::PointwiseX4 => "pointwise_x4",
         }
     }
 
@@ -354,11 +385,8 @@ mod tests {
     fn each_tile_maps_to_its_variant() {
         for t in Tile::EVERY {
             if t.is_pointwise() {
-                assert_eq!(
-                    POINTWISE_VARIANTS[t.variant()],
-                    &t.constants()[..3],
-                    "{t:?}"
-                );
+                let constants = t.pointwise_constants();
+                assert_eq!(POINTWISE_VARIANTS[t.variant()], &constants, "{t:?}");
                 continue;
             }
             let sets: &[&[(&str, f64)]] = if t.is_skinny() {

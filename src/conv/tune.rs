@@ -2,8 +2,9 @@
 //!
 //! A plan's three GEMM ops (forward, input gradient, weight gradient) each run one tile kind
 //! ([`Tile`]) with some count of K splits. [`Conv2d::plan`] chooses both with a fixed
-//! heuristic (the tile that wastes the least padding, splits that fill the device: the
-//! documented default, [`Tuning::Default`]). [`Conv2d::plan_tuned`] instead times the
+//! heuristic (the tile that wastes the least padding, or on pointwise shapes the plain-GEMM
+//! tile of least estimated cost, splits that fill the device: the documented default,
+//! [`Tuning::Default`]). [`Conv2d::plan_tuned`] instead times the
 //! candidates on this device the first time a shape *class* is planned and keeps the fastest,
 //! per op, in the device's cache, which [`Conv2d::save_tuning`] and [`Conv2d::load_tuning`]
 //! write and read as text. Tuning runs at plan time, never inside a `record_*` call.

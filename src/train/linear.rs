@@ -1,5 +1,8 @@
 //! A dense layer `y = x W^T + b` on the conv GEMM core (a convolution whose kernel covers a
-//! 1 x 1 input, which the conv plans run as a plain GEMM, its input gradient included).
+//! 1 x 1 input, which the conv plans run as a plain GEMM, its input gradient included: by
+//! default on the plain-GEMM tiles of pointwise shapes, [`crate::conv::Tile::POINTWISE`],
+//! where their estimated cost is lower, and on whichever tile the tuner measures fastest with
+//! [`Tuning::Measure`]).
 
 use crate::buffer::{BufferRange, MaybeRange};
 use crate::conv::{
