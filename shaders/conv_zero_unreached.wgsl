@@ -3,16 +3,14 @@
 // tap of its width meets. This writes those zeros after the reached phases' GEMMs (and their
 // split reduction), so unreached phases cost one pass in all rather than a launch, a uniform
 // and a table each. reached[r] (r < res_h) is 1 when rows ih with ih % stride_h == r are
-// reached, reached[res_h + r] the same for columns. `ZeroParams` comes from the host.
+// reached, reached[res_h + r] the same for columns. One thread per element (the entry point is
+// elementwise.wgsl's). `ZeroParams` comes from the host.
 
 @group(0) @binding(0) var<uniform> p: ZeroParams;
 @group(0) @binding(1) var<storage, read> reached: array<u32>;
 @group(0) @binding(2) var<storage, read_write> grad_in: array<f32>;
 
-@compute @workgroup_size(WORKGROUP_SIZE)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let i = grid_element(wg, lid, p.fold_x, p.total_wg, p.len);
-    if (i >= p.len) { return; }
+fn apply(i: u32) {
     let pix = i % (p.in_h * p.in_w);
     let ih = pix / p.in_w;
     let iw = pix - ih * p.in_w;

@@ -1,18 +1,9 @@
-// Common part of the elementwise training kernels (train_relu_*, train_sgd, train_mask_*):
-// one thread per element over a folded 1D grid, and the group of an element under a GrOWL /
-// tie layout. The entry point is here: each kernel's file defines `fn apply(i: u32)`, what
-// thread i does for element i < p.len.
+// Common part of the elementwise training kernels (train_relu_*, train_sgd, train_mask_*),
+// after elementwise.wgsl (the entry point; each kernel's file defines `fn apply(i: u32)`):
+// their uniform, and the group of an element under a GrOWL / tie layout.
 
 // EltParams (the uniform of every elementwise kernel) comes from the host.
 @group(0) @binding(0) var<uniform> p: EltParams;
-
-@compute @workgroup_size(WORKGROUP_SIZE)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let i = grid_element(wg, lid, p.fold_x, p.total_wg, p.len);
-    if (i < p.len) {
-        apply(i);
-    }
-}
 
 // The group of element e under the layout (`group_kind`, `inner`, `groups`).
 fn group_of(e: u32) -> u32 {

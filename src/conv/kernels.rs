@@ -319,10 +319,12 @@ crate::kernel! {
         entry: "pointwise", variants: &POINTWISE_VARIANTS
 }
 
-crate::module!(SPLIT_REDUCE_MODULE = "split_reduce", [SplitParams]);
+crate::module!(SPLIT_REDUCE_MODULE = "split_reduce", [SplitParams],
+    parts: ["elementwise", "slice_sum", "split_reduce"]);
 crate::module!(CHANNEL_SUM_MODULE = "channel_sum", [SumParams],
     constants: &[("SUM_PER_THREAD", SUM_PER_THREAD)]);
-crate::module!(ZERO_UNREACHED_MODULE = "conv_zero_unreached", [ZeroParams]);
+crate::module!(ZERO_UNREACHED_MODULE = "conv_zero_unreached", [ZeroParams],
+    parts: ["elementwise", "conv_zero_unreached"]);
 crate::module!(COL2IM_MODULE = "conv_col2im", [Col2imParams]);
 
 crate::kernel! {

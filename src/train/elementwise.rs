@@ -34,13 +34,14 @@ crate::uniform_struct! {
     }
 }
 
-/// Declares one elementwise kernel: its module (`train_common.wgsl`, then `shaders/<name>.wgsl`,
+/// Declares one elementwise kernel: its module (`elementwise.wgsl`, `train_common.wgsl`, then
+/// `shaders/<name>.wgsl`,
 /// with [`EltParams`] generated) and its [`KernelDecl`](crate::dispatch::KernelDecl) (entry
 /// `main`, bindings from the named bindings struct).
 macro_rules! elementwise_kernel {
     ($(#[$meta:meta])* $kernel:ident, $module:ident, $name:literal, $bindings:ident) => {
         $crate::module!($module = $name, [$crate::train::elementwise::EltParams],
-            parts: ["train_common", $name]);
+            parts: ["elementwise", "train_common", $name]);
         $crate::kernel!($(#[$meta])* pub(super) $kernel = $name, $module, $bindings);
     };
 }

@@ -37,7 +37,8 @@ crate::bindings! {
     }
 }
 
-crate::module!(TIE_COMBINE_MODULE = "tie_combine", [CombineParams]);
+crate::module!(TIE_COMBINE_MODULE = "tie_combine", [CombineParams],
+    parts: ["elementwise", "slice_sum", "tie_combine"]);
 
 crate::kernel!(pub(super) TIE_COMBINE = "tie_combine", TIE_COMBINE_MODULE, CombineBindings);
 
