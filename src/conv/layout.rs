@@ -162,39 +162,15 @@ impl TransposePlan {
         /// # Errors
         /// Buffer size, usage, range or binding-limit errors; `src` and `dst` must not
         /// overlap. Nothing is recorded on error.
-        pub fn record_nchw_to_nhwc<'a>(
-            &self,
-            src: impl Into<BufferRange<'a>>,
-            dst: impl Into<BufferRange<'a>>,
-        ) => build_nchw_to_nhwc;
+        pub fn record_nchw_to_nhwc(&self, src, dst)
+            => |rec| self.build(rec, &self.to_nhwc, src, dst);
 
         /// Records NHWC `src` -> NCHW `dst`. Never submits.
         ///
         /// # Errors
         /// As [`TransposePlan::record_nchw_to_nhwc`].
-        pub fn record_nhwc_to_nchw<'a>(
-            &self,
-            src: impl Into<BufferRange<'a>>,
-            dst: impl Into<BufferRange<'a>>,
-        ) => build_nhwc_to_nchw;
-    }
-
-    fn build_nchw_to_nhwc(
-        &self,
-        rec: &mut Recording,
-        src: BufferRange<'_>,
-        dst: BufferRange<'_>,
-    ) -> Result<()> {
-        self.build(rec, &self.to_nhwc, src, dst)
-    }
-
-    fn build_nhwc_to_nchw(
-        &self,
-        rec: &mut Recording,
-        src: BufferRange<'_>,
-        dst: BufferRange<'_>,
-    ) -> Result<()> {
-        self.build(rec, &self.to_nchw, src, dst)
+        pub fn record_nhwc_to_nchw(&self, src, dst)
+            => |rec| self.build(rec, &self.to_nchw, src, dst);
     }
 
     fn build(

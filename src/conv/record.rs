@@ -100,19 +100,18 @@ impl Conv2dPlan {
         /// cannot bind (see [`BufferRange`]), [`Error::BufferMapped`], and
         /// [`Error::Validation`] for a buffer wgpu refuses (destroyed, of another device).
         /// Nothing is recorded on error.
-        pub fn record_forward<'a>(
-            &self,
-            b: &ForwardBuffers<impl Copy + Into<BufferRange<'a>>>,
-        ) => build_forward;
+        pub fn record_forward(&self, b: &ForwardBuffers<impl Copy + Into<BufferRange<'a>>>)
+            => |rec| self.build_forward(rec, b.into());
 
         /// Records the input gradient into `encoder`: `grad_input` is overwritten.
         ///
         /// # Errors
         /// As [`Conv2dPlan::record_forward`].
-        pub fn record_backward_data<'a>(
+        pub fn record_backward_data(
             &self,
             b: &BackwardDataBuffers<impl Copy + Into<BufferRange<'a>>>,
-        ) => build_backward_data;
+        )
+            => |rec| self.build_backward_data(rec, b.into());
 
         /// Records the weight gradient (and the bias gradient when the shape has a bias) into
         /// `encoder`. Both are overwritten, not accumulated: the sum over the batch and all
@@ -120,10 +119,11 @@ impl Conv2dPlan {
         ///
         /// # Errors
         /// As [`Conv2dPlan::record_forward`].
-        pub fn record_backward_weight<'a>(
+        pub fn record_backward_weight(
             &self,
             b: &BackwardWeightBuffers<impl Copy + Into<BufferRange<'a>>>,
-        ) => build_backward_weight;
+        )
+            => |rec| self.build_backward_weight(rec, b.into());
     }
 
     fn build_forward(&self, rec: &mut Recording, b: ForwardBuffers<BufferRange<'_>>) -> Result<()> {

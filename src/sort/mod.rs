@@ -344,12 +344,8 @@ impl SortPlan {
         /// [`Error::BufferTooSmall`], [`Error::MissingUsage`] (`STORAGE` needed), the range
         /// errors of [`BufferRange`], or `keys` and `values` overlapping
         /// ([`Error::Aliasing`]). Nothing is recorded on error.
-        pub fn record<'a>(
-            &self,
-            keys: impl Into<BufferRange<'a>>,
-            values: impl Into<MaybeRange<'a>>,
-            order: SortOrder,
-        ) => build;
+        pub fn record(&self, keys, values: impl Into<MaybeRange<'a>>, order: SortOrder)
+            => |rec| self.build(rec, keys, values.into(), order);
     }
 
     pub(crate) fn build(

@@ -240,32 +240,23 @@ impl BatchNormPlan {
         ///
         /// # Errors
         /// Buffer size, usage and aliasing errors; nothing is recorded on error.
-        pub fn record_forward<'a>(
-            &self,
-            b: &BatchNormBuffers<impl Copy + Into<BufferRange<'a>>>,
-        ) => build_forward;
+        pub fn record_forward(&self, b: &BatchNormBuffers<impl Copy + Into<BufferRange<'a>>>)
+            => |rec| self.build_forward(rec, b.into());
 
         /// Records the inference forward with the running statistics (`running`:
         /// `[mean; var]`).
         ///
         /// # Errors
         /// As [`BatchNormPlan::record_forward`].
-        pub fn record_eval<'a>(
-            &self,
-            x: impl Into<BufferRange<'a>>,
-            affine: impl Into<BufferRange<'a>>,
-            running: impl Into<BufferRange<'a>>,
-            y: impl Into<BufferRange<'a>>,
-        ) => build_eval;
+        pub fn record_eval(&self, x, affine, running, y)
+            => |rec| self.build_eval(rec, x, affine, running, y);
 
         /// Records the backward of the training forward.
         ///
         /// # Errors
         /// As [`BatchNormPlan::record_forward`].
-        pub fn record_backward<'a>(
-            &self,
-            b: &BatchNormGradBuffers<impl Copy + Into<BufferRange<'a>>>,
-        ) => build_backward;
+        pub fn record_backward(&self, b: &BatchNormGradBuffers<impl Copy + Into<BufferRange<'a>>>)
+            => |rec| self.build_backward(rec, b.into());
     }
 
     fn build_forward(

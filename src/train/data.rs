@@ -248,13 +248,8 @@ impl GatherPlan {
         /// # Errors
         /// [`Error::Shape`] for a step past the epoch; buffer errors. Nothing is recorded on
         /// error.
-        pub fn record<'a>(
-            &self,
-            set: &DataSet,
-            step: usize,
-            x: impl Into<BufferRange<'a>>,
-            labels: impl Into<BufferRange<'a>>,
-        ) => build;
+        pub fn record(&self, set: &DataSet, step: usize, x, labels)
+            => |rec| self.build(rec, set, step, x, labels);
     }
 
     fn build(

@@ -98,11 +98,8 @@ impl MaskPlan {
         ///
         /// # Errors
         /// Buffer size, usage and aliasing errors; nothing is recorded on error.
-        pub fn record_apply<'a>(
-            &self,
-            mask: impl Into<BufferRange<'a>>,
-            tensor: impl Into<BufferRange<'a>>,
-        ) => build_apply;
+        pub fn record_apply(&self, mask, tensor)
+            => |rec| self.build_apply(rec, mask, tensor);
 
         /// Records the mask's update from group norms: `mask[g] = 0` for good when
         /// `norms[g] <= threshold` (or is NaN). The threshold is absolute (the paper's is
@@ -110,11 +107,8 @@ impl MaskPlan {
         ///
         /// # Errors
         /// As [`MaskPlan::record_apply`].
-        pub fn record_update<'a>(
-            &self,
-            norms: impl Into<BufferRange<'a>>,
-            mask: impl Into<BufferRange<'a>>,
-        ) => build_update;
+        pub fn record_update(&self, norms, mask)
+            => |rec| self.build_update(rec, norms, mask);
     }
 
     fn build_apply(

@@ -85,22 +85,15 @@ impl ReluPlan {
         ///
         /// # Errors
         /// Buffer size, usage and aliasing errors; nothing is recorded on error.
-        pub fn record_forward<'a>(
-            &self,
-            x: impl Into<BufferRange<'a>>,
-            y: impl Into<BufferRange<'a>>,
-        ) => build_forward;
+        pub fn record_forward(&self, x, y)
+            => |rec| self.build_forward(rec, x, y);
 
         /// Records `dx = dy` where the forward's output `y > 0`, else 0.
         ///
         /// # Errors
         /// As [`ReluPlan::record_forward`].
-        pub fn record_backward<'a>(
-            &self,
-            y: impl Into<BufferRange<'a>>,
-            dy: impl Into<BufferRange<'a>>,
-            dx: impl Into<BufferRange<'a>>,
-        ) => build_backward;
+        pub fn record_backward(&self, y, dy, dx)
+            => |rec| self.build_backward(rec, y, dy, dx);
     }
 
     fn build_forward(

@@ -144,13 +144,8 @@ impl SgdPlan {
         /// # Errors
         /// Buffer errors; [`Error::Shape`] when `mask` is given without a mask layout or
         /// missing with one. Nothing is recorded on error.
-        pub fn record_step<'a>(
-            &self,
-            grad: impl Into<BufferRange<'a>>,
-            mask: impl Into<MaybeRange<'a>>,
-            weight: impl Into<BufferRange<'a>>,
-            velocity: impl Into<BufferRange<'a>>,
-        ) => build_step;
+        pub fn record_step(&self, grad, mask: impl Into<MaybeRange<'a>>, weight, velocity)
+            => |rec| self.build_step(rec, grad, mask.into(), weight, velocity);
     }
 
     fn build_step(

@@ -197,13 +197,8 @@ impl XentPlan {
         ///
         /// # Errors
         /// Buffer size, usage and aliasing errors; nothing is recorded on error.
-        pub fn record<'a>(
-            &self,
-            logits: impl Into<BufferRange<'a>>,
-            labels: impl Into<BufferRange<'a>>,
-            dlogits: impl Into<BufferRange<'a>>,
-            per_sample: impl Into<BufferRange<'a>>,
-        ) => build;
+        pub fn record(&self, logits, labels, dlogits, per_sample)
+            => |rec| self.build(rec, logits, labels, dlogits, per_sample);
 
         /// Records the addition of one batch's `per_sample` results to the totals `stats`
         /// ([`XentStats::WORDS`] u32 words, `STORAGE`; zero them to start counting), in a
@@ -211,11 +206,8 @@ impl XentPlan {
         ///
         /// # Errors
         /// As [`XentPlan::record`].
-        pub fn record_accumulate<'a>(
-            &self,
-            per_sample: impl Into<BufferRange<'a>>,
-            stats: impl Into<BufferRange<'a>>,
-        ) => build_accumulate;
+        pub fn record_accumulate(&self, per_sample, stats)
+            => |rec| self.build_accumulate(rec, per_sample, stats);
     }
 
     fn build(

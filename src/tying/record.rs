@@ -37,12 +37,8 @@ impl TiePlan {
         /// [`Error::BufferMapped`](crate::Error::BufferMapped), a buffer past the binding
         /// limit, or [`Error::Validation`](crate::Error::Validation) for a buffer wgpu
         /// refuses. Nothing is recorded on error.
-        pub fn record_reduce<'a>(
-            &self,
-            src: impl Into<BufferRange<'a>>,
-            values: impl Into<BufferRange<'a>>,
-            how: Reduction,
-        ) => build_record_reduce;
+        pub fn record_reduce(&self, src, values, how: Reduction)
+            => |rec| self.build_reduce(rec, ("src", src), ("values", values), how);
 
         /// Records the broadcast of `values` (`[groups][unit_len]`) into `target` (the
         /// parameter tensor's layout): tied units are overwritten with their group's value,
@@ -50,11 +46,8 @@ impl TiePlan {
         ///
         /// # Errors
         /// As [`TiePlan::record_reduce`].
-        pub fn record_broadcast<'a>(
-            &self,
-            target: impl Into<BufferRange<'a>>,
-            values: impl Into<BufferRange<'a>>,
-        ) => build_record_broadcast;
+        pub fn record_broadcast(&self, target, values)
+            => |rec| self.build_broadcast(rec, ("target", target), ("values", values));
 
         /// Records the training step's fused reduce-then-broadcast: `grads` is reduced into
         /// `scratch_values` (`[groups][unit_len]`) and every tied gradient is replaced by its
@@ -62,61 +55,16 @@ impl TiePlan {
         ///
         /// # Errors
         /// As [`TiePlan::record_reduce`].
-        pub fn record_reduce_broadcast<'a>(
-            &self,
-            grads: impl Into<BufferRange<'a>>,
-            scratch_values: impl Into<BufferRange<'a>>,
-            how: Reduction,
-        ) => build_record_reduce_broadcast;
+        pub fn record_reduce_broadcast(&self, grads, scratch_values, how: Reduction)
+            => |rec| self.build_fused(rec, ("grads", grads), scratch_values, how);
 
         /// Records the tying projection: every tied unit of `weights` becomes its group's mean
         /// (the group averaging of the GrOWL retraining phase), in place.
         ///
         /// # Errors
         /// As [`TiePlan::record_reduce`].
-        pub fn record_project<'a>(
-            &self,
-            weights: impl Into<BufferRange<'a>>,
-            scratch_values: impl Into<BufferRange<'a>>,
-        ) => build_record_project;
-    }
-
-    fn build_record_reduce(
-        &self,
-        rec: &mut Recording,
-        src: BufferRange<'_>,
-        values: BufferRange<'_>,
-        how: Reduction,
-    ) -> Result<()> {
-        self.build_reduce(rec, ("src", src), ("values", values), how)
-    }
-
-    fn build_record_broadcast(
-        &self,
-        rec: &mut Recording,
-        target: BufferRange<'_>,
-        values: BufferRange<'_>,
-    ) -> Result<()> {
-        self.build_broadcast(rec, ("target", target), ("values", values))
-    }
-
-    fn build_record_reduce_broadcast(
-        &self,
-        rec: &mut Recording,
-        grads: BufferRange<'_>,
-        scratch_values: BufferRange<'_>,
-        how: Reduction,
-    ) -> Result<()> {
-        self.build_fused(rec, ("grads", grads), scratch_values, how)
-    }
-
-    fn build_record_project(
-        &self,
-        rec: &mut Recording,
-        weights: BufferRange<'_>,
-        scratch_values: BufferRange<'_>,
-    ) -> Result<()> {
-        self.build_fused(rec, ("weights", weights), scratch_values, Reduction::Mean)
+        pub fn record_project(&self, weights, scratch_values)
+            => |rec| self.build_fused(rec, ("weights", weights), scratch_values, Reduction::Mean);
     }
 
     /// The fused reduce-then-broadcast of `tensor`, through `scratch_values`.
