@@ -1,7 +1,7 @@
 //! NCHW <-> NHWC conversion on the GPU (`shaders/layout_transpose.wgsl`).
 
 use crate::buffer::BufferRange;
-use crate::dispatch::{self, check_buffer, check_distinct, whole, Grid};
+use crate::dispatch::{self, check_op, whole, Grid};
 use crate::dispatch::{OnGpu, Recording, WORKGROUP_SIZE};
 use crate::error::Result;
 use crate::gpu::Gpu;
@@ -181,10 +181,7 @@ impl TransposePlan {
         dst: BufferRange<'_>,
     ) -> Result<()> {
         let gpu = &self.layouts.gpu;
-        let st = wgpu::BufferUsages::STORAGE;
-        check_buffer(gpu, "src", src, self.len, st)?;
-        check_buffer(gpu, "dst", dst, self.len, st)?;
-        check_distinct("dst", dst, &[("src", src)])?;
+        check_op(gpu, &[("src", src, self.len), ("dst", dst, self.len)], 1)?;
         if self.len == 0 {
             return Ok(());
         }

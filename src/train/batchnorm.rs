@@ -3,7 +3,7 @@
 //! [`cpu::batch_norm_forward`](super::cpu::batch_norm_forward) and the others).
 
 use crate::buffer::BufferRange;
-use crate::dispatch::{self, check_buffer, check_distinct, whole, Grid, Recording, WORKGROUP_SIZE};
+use crate::dispatch::{self, check_op, whole, Grid, Recording, WORKGROUP_SIZE};
 use crate::error::{check_len, Error, Result};
 use crate::gpu::Gpu;
 
@@ -264,29 +264,15 @@ impl BatchNormPlan {
         rec: &mut Recording,
         b: BatchNormBuffers<BufferRange<'_>>,
     ) -> Result<()> {
-        let (gpu, st) = (&self.train.gpu, wgpu::BufferUsages::STORAGE);
-        let (act, stat) = self.sizes();
-        check_buffer(gpu, "x", b.x, act, st)?;
-        check_buffer(gpu, "affine", b.affine, stat, st)?;
-        check_buffer(gpu, "y", b.y, act, st)?;
-        check_buffer(gpu, "saved", b.saved, stat, st)?;
-        check_buffer(gpu, "running", b.running, stat, st)?;
-        check_distinct("y", b.y, &[("x", b.x), ("affine", b.affine)])?;
-        check_distinct(
-            "saved",
-            b.saved,
-            &[("x", b.x), ("affine", b.affine), ("y", b.y)],
-        )?;
-        check_distinct(
-            "running",
-            b.running,
-            &[
-                ("x", b.x),
-                ("affine", b.affine),
-                ("y", b.y),
-                ("saved", b.saved),
-            ],
-        )?;
+        let (gpu, (act, stat)) = (&self.train.gpu, self.sizes());
+        let ranges = [
+            ("x", b.x, act),
+            ("affine", b.affine, stat),
+            ("y", b.y, act),
+            ("saved", b.saved, stat),
+            ("running", b.running, stat),
+        ];
+        check_op(gpu, &ranges, 2)?;
         let bindings = BnForwardBindings {
             p: whole(&self.uniform),
             x: whole(b.x),
@@ -308,17 +294,14 @@ impl BatchNormPlan {
         running: BufferRange<'_>,
         y: BufferRange<'_>,
     ) -> Result<()> {
-        let (gpu, st) = (&self.train.gpu, wgpu::BufferUsages::STORAGE);
-        let (act, stat) = self.sizes();
-        check_buffer(gpu, "x", x, act, st)?;
-        check_buffer(gpu, "affine", affine, stat, st)?;
-        check_buffer(gpu, "running", running, stat, st)?;
-        check_buffer(gpu, "y", y, act, st)?;
-        check_distinct(
-            "y",
-            y,
-            &[("x", x), ("affine", affine), ("running", running)],
-        )?;
+        let (gpu, (act, stat)) = (&self.train.gpu, self.sizes());
+        let ranges = [
+            ("x", x, act),
+            ("affine", affine, stat),
+            ("running", running, stat),
+            ("y", y, act),
+        ];
+        check_op(gpu, &ranges, 3)?;
         let bindings = BnEvalBindings {
             p: whole(&self.uniform),
             x: whole(x),
@@ -336,23 +319,16 @@ impl BatchNormPlan {
         rec: &mut Recording,
         b: BatchNormGradBuffers<BufferRange<'_>>,
     ) -> Result<()> {
-        let (gpu, st) = (&self.train.gpu, wgpu::BufferUsages::STORAGE);
-        let (act, stat) = self.sizes();
-        check_buffer(gpu, "x", b.x, act, st)?;
-        check_buffer(gpu, "dy", b.dy, act, st)?;
-        check_buffer(gpu, "affine", b.affine, stat, st)?;
-        check_buffer(gpu, "saved", b.saved, stat, st)?;
-        check_buffer(gpu, "dx", b.dx, act, st)?;
-        check_buffer(gpu, "daffine", b.daffine, stat, st)?;
-        let inputs = [
-            ("x", b.x),
-            ("dy", b.dy),
-            ("affine", b.affine),
-            ("saved", b.saved),
+        let (gpu, (act, stat)) = (&self.train.gpu, self.sizes());
+        let ranges = [
+            ("x", b.x, act),
+            ("dy", b.dy, act),
+            ("affine", b.affine, stat),
+            ("saved", b.saved, stat),
+            ("dx", b.dx, act),
+            ("daffine", b.daffine, stat),
         ];
-        check_distinct("dx", b.dx, &inputs)?;
-        check_distinct("daffine", b.daffine, &inputs)?;
-        check_distinct("daffine", b.daffine, &[("dx", b.dx)])?;
+        check_op(gpu, &ranges, 4)?;
         let bindings = BnBackwardBindings {
             p: whole(&self.uniform),
             x: whole(b.x),

@@ -3,7 +3,7 @@
 //! [`cpu::mask_apply`](super::cpu::mask_apply), [`cpu::mask_update`](super::cpu::mask_update)).
 
 use crate::buffer::BufferRange;
-use crate::dispatch::{self, check_buffer, check_distinct, whole, Grid, Recording};
+use crate::dispatch::{self, check_op, whole, Grid, Recording};
 use crate::error::{check_len, Error, Result};
 use crate::gpu::Gpu;
 use crate::growl::GroupLayout;
@@ -117,10 +117,9 @@ impl MaskPlan {
         mask: BufferRange<'_>,
         tensor: BufferRange<'_>,
     ) -> Result<()> {
-        let (gpu, st) = (&self.train.gpu, wgpu::BufferUsages::STORAGE);
-        check_buffer(gpu, "mask", mask, self.layout.groups() as u64, st)?;
-        check_buffer(gpu, "tensor", tensor, self.layout.len() as u64, st)?;
-        check_distinct("tensor", tensor, &[("mask", mask)])?;
+        let gpu = &self.train.gpu;
+        let (g, n) = (self.layout.groups() as u64, self.layout.len() as u64);
+        check_op(gpu, &[("mask", mask, g), ("tensor", tensor, n)], 1)?;
         let b = MaskApplyBindings {
             p: whole(&self.uniforms[0]),
             mask: whole(mask),
@@ -137,11 +136,8 @@ impl MaskPlan {
         norms: BufferRange<'_>,
         mask: BufferRange<'_>,
     ) -> Result<()> {
-        let (gpu, st) = (&self.train.gpu, wgpu::BufferUsages::STORAGE);
-        let g = self.layout.groups() as u64;
-        check_buffer(gpu, "norms", norms, g, st)?;
-        check_buffer(gpu, "mask", mask, g, st)?;
-        check_distinct("mask", mask, &[("norms", norms)])?;
+        let (gpu, g) = (&self.train.gpu, self.layout.groups() as u64);
+        check_op(gpu, &[("norms", norms, g), ("mask", mask, g)], 1)?;
         let b = MaskUpdateBindings {
             p: whole(&self.uniforms[1]),
             norms: whole(norms),

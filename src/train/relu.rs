@@ -3,7 +3,7 @@
 //! [`cpu::relu_backward`](super::cpu::relu_backward)).
 
 use crate::buffer::BufferRange;
-use crate::dispatch::{self, check_buffer, check_distinct, whole, Grid, Recording};
+use crate::dispatch::{self, check_op, whole, Grid, Recording};
 use crate::error::{check_len, Result};
 use crate::gpu::Gpu;
 
@@ -102,11 +102,8 @@ impl ReluPlan {
         x: BufferRange<'_>,
         y: BufferRange<'_>,
     ) -> Result<()> {
-        let gpu = &self.train.gpu;
-        let (st, n) = (wgpu::BufferUsages::STORAGE, self.len as u64);
-        check_buffer(gpu, "x", x, n, st)?;
-        check_buffer(gpu, "y", y, n, st)?;
-        check_distinct("y", y, &[("x", x)])?;
+        let (gpu, n) = (&self.train.gpu, self.len as u64);
+        check_op(gpu, &[("x", x, n), ("y", y, n)], 1)?;
         let b = ReluForwardBindings {
             p: whole(&self.uniform),
             x: whole(x),
@@ -124,12 +121,8 @@ impl ReluPlan {
         dy: BufferRange<'_>,
         dx: BufferRange<'_>,
     ) -> Result<()> {
-        let gpu = &self.train.gpu;
-        let (st, n) = (wgpu::BufferUsages::STORAGE, self.len as u64);
-        check_buffer(gpu, "y", y, n, st)?;
-        check_buffer(gpu, "dy", dy, n, st)?;
-        check_buffer(gpu, "dx", dx, n, st)?;
-        check_distinct("dx", dx, &[("y", y), ("dy", dy)])?;
+        let (gpu, n) = (&self.train.gpu, self.len as u64);
+        check_op(gpu, &[("y", y, n), ("dy", dy, n), ("dx", dx, n)], 2)?;
         let b = ReluBackwardBindings {
             p: whole(&self.uniform),
             y: whole(y),

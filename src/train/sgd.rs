@@ -2,7 +2,7 @@
 //! [`cpu::sgd_step`](super::cpu::sgd_step)), and the step-decay learning rate.
 
 use crate::buffer::{BufferRange, MaybeRange};
-use crate::dispatch::{self, check_buffer, check_distinct, whole, Grid, Recording};
+use crate::dispatch::{self, check_buffer, check_distinct, check_op, whole, Grid, Recording};
 use crate::error::{check_len, Error, Result};
 use crate::gpu::Gpu;
 use crate::growl::GroupLayout;
@@ -158,11 +158,15 @@ impl SgdPlan {
     ) -> Result<()> {
         let gpu = &self.train.gpu;
         let (st, n) = (wgpu::BufferUsages::STORAGE, self.len as u64);
-        check_buffer(gpu, "grad", grad, n, st)?;
-        check_buffer(gpu, "weight", weight, n, st)?;
-        check_buffer(gpu, "velocity", velocity, n, st)?;
-        check_distinct("weight", weight, &[("grad", grad)])?;
-        check_distinct("velocity", velocity, &[("grad", grad), ("weight", weight)])?;
+        check_op(
+            gpu,
+            &[
+                ("grad", grad, n),
+                ("weight", weight, n),
+                ("velocity", velocity, n),
+            ],
+            1,
+        )?;
         let mask = match (mask.0, self.groups) {
             (Some(m), Some(groups)) => {
                 check_buffer(gpu, "mask", m, groups as u64, st)?;

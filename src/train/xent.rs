@@ -4,7 +4,7 @@
 //! (`shaders/train_stats.wgsl`).
 
 use crate::buffer::BufferRange;
-use crate::dispatch::{self, check_buffer, check_distinct, whole, Grid, Recording, WORKGROUP_SIZE};
+use crate::dispatch::{self, check_op, whole, Grid, Recording, WORKGROUP_SIZE};
 use crate::error::{check_len, Error, Result};
 use crate::gpu::Gpu;
 
@@ -218,22 +218,15 @@ impl XentPlan {
         dlogits: BufferRange<'_>,
         per_sample: BufferRange<'_>,
     ) -> Result<()> {
-        let (gpu, st) = (&self.train.gpu, wgpu::BufferUsages::STORAGE);
-        let n = u64::from(self.batch) * u64::from(self.classes);
-        check_buffer(gpu, "logits", logits, n, st)?;
-        check_buffer(gpu, "labels", labels, u64::from(self.batch), st)?;
-        check_buffer(gpu, "dlogits", dlogits, n, st)?;
-        check_buffer(gpu, "per_sample", per_sample, 2 * u64::from(self.batch), st)?;
-        check_distinct(
-            "dlogits",
-            dlogits,
-            &[("logits", logits), ("labels", labels)],
-        )?;
-        check_distinct(
-            "per_sample",
-            per_sample,
-            &[("logits", logits), ("labels", labels), ("dlogits", dlogits)],
-        )?;
+        let (gpu, batch) = (&self.train.gpu, u64::from(self.batch));
+        let n = batch * u64::from(self.classes);
+        let ranges = [
+            ("logits", logits, n),
+            ("labels", labels, batch),
+            ("dlogits", dlogits, n),
+            ("per_sample", per_sample, 2 * batch),
+        ];
+        check_op(gpu, &ranges, 2)?;
         let b = XentBindings {
             p: whole(&self.uniform),
             logits: whole(logits),
@@ -254,10 +247,16 @@ impl XentPlan {
         per_sample: BufferRange<'_>,
         stats: BufferRange<'_>,
     ) -> Result<()> {
-        let (gpu, st) = (&self.train.gpu, wgpu::BufferUsages::STORAGE);
-        check_buffer(gpu, "per_sample", per_sample, 2 * u64::from(self.batch), st)?;
-        check_buffer(gpu, "stats", stats, XentStats::WORDS as u64, st)?;
-        check_distinct("stats", stats, &[("per_sample", per_sample)])?;
+        let gpu = &self.train.gpu;
+        let (per_sample_len, stats_len) = (2 * u64::from(self.batch), XentStats::WORDS as u64);
+        check_op(
+            gpu,
+            &[
+                ("per_sample", per_sample, per_sample_len),
+                ("stats", stats, stats_len),
+            ],
+            1,
+        )?;
         let b = StatsBindings {
             p: whole(&self.stats_uniform),
             per_sample: whole(per_sample),
