@@ -126,7 +126,11 @@ impl Conv2dPlan {
             => |rec| self.build_backward_weight(rec, b.into());
     }
 
-    fn build_forward(&self, rec: &mut Recording, b: ForwardBuffers<BufferRange<'_>>) -> Result<()> {
+    pub(crate) fn build_forward(
+        &self,
+        rec: &mut Recording,
+        b: ForwardBuffers<BufferRange<'_>>,
+    ) -> Result<()> {
         let s = &self.shape;
         let dev = &self.conv.gpu;
         let st = wgpu::BufferUsages::STORAGE;
@@ -159,7 +163,7 @@ impl Conv2dPlan {
         Ok(())
     }
 
-    fn build_backward_data(
+    pub(crate) fn build_backward_data(
         &self,
         rec: &mut Recording,
         b: BackwardDataBuffers<BufferRange<'_>>,
@@ -219,7 +223,7 @@ impl Conv2dPlan {
         Ok(())
     }
 
-    fn build_backward_weight(
+    pub(crate) fn build_backward_weight(
         &self,
         rec: &mut Recording,
         b: BackwardWeightBuffers<BufferRange<'_>>,
