@@ -322,51 +322,29 @@ impl Single {
         for pass in &self.broadcast {
             let (p, table, grid) = (whole(&pass.uniform), whole(&pass.table), pass.grid);
             let (values, dst) = (whole(values), target.clone());
+            // Runs `$kernel` on `$Bindings` with the pass's table bound as its field `$table`.
+            macro_rules! run {
+                ($kernel:expr, $Bindings:ident { $table:ident }) => {{
+                    let buffers = $Bindings {
+                        p,
+                        values,
+                        dst,
+                        $table: table,
+                    };
+                    $kernel.run(dev, rec, &buffers, grid)
+                }};
+            }
             match pass.kernel {
                 BroadcastKernel::Runs => {
-                    let buffers = BroadcastRunsBindings {
-                        p,
-                        values,
-                        dst,
-                        run_table: table,
-                    };
-                    k.broadcast_runs.run(dev, rec, &buffers, grid);
+                    run!(k.broadcast_runs, BroadcastRunsBindings { run_table })
                 }
                 BroadcastKernel::QuadRuns => {
-                    let buffers = QuadRunsBindings {
-                        p,
-                        values,
-                        dst,
-                        run_table: table,
-                    };
-                    k.broadcast_quad_runs.run(dev, rec, &buffers, grid);
+                    run!(k.broadcast_quad_runs, QuadRunsBindings { run_table })
                 }
-                BroadcastKernel::Quads | BroadcastKernel::BlockQuads => {
-                    let buffers = QuadBindings {
-                        p,
-                        ids: table,
-                        values,
-                        dst,
-                    };
-                    let kernel = match pass.kernel {
-                        BroadcastKernel::Quads => &k.broadcast_quads,
-                        _ => &k.broadcast_block_quads,
-                    };
-                    kernel.run(dev, rec, &buffers, grid);
-                }
-                BroadcastKernel::Scalar | BroadcastKernel::Blocks => {
-                    let buffers = BroadcastBindings {
-                        p,
-                        ids: table,
-                        values,
-                        dst,
-                    };
-                    let kernel = match pass.kernel {
-                        BroadcastKernel::Scalar => &k.broadcast_scalar,
-                        _ => &k.broadcast_blocks,
-                    };
-                    kernel.run(dev, rec, &buffers, grid);
-                }
+                BroadcastKernel::Quads => run!(k.broadcast_quads, QuadBindings { ids }),
+                BroadcastKernel::BlockQuads => run!(k.broadcast_block_quads, QuadBindings { ids }),
+                BroadcastKernel::Scalar => run!(k.broadcast_scalar, BroadcastBindings { ids }),
+                BroadcastKernel::Blocks => run!(k.broadcast_blocks, BroadcastBindings { ids }),
             }
         }
     }
