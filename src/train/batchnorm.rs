@@ -248,8 +248,23 @@ impl BatchNormPlan {
         ///
         /// # Errors
         /// As [`BatchNormPlan::record_forward`].
-        pub fn record_eval(&self, x, affine, running, y)
-            => |rec| self.build_eval(rec, x, affine, running, y);
+        pub fn record_eval(&self, x, affine, running, y) => |rec| {
+            let (act, stat) = self.sizes();
+            let ranges = [
+                ("x", x, act),
+                ("affine", affine, stat),
+                ("running", running, stat),
+                ("y", y, act),
+            ];
+            let b = BnEvalBindings {
+                p: whole(&self.uniform),
+                x: whole(x),
+                affine: whole(affine),
+                running: whole(running),
+                y: whole(y),
+            };
+            self.train.run_op(rec, &ranges, 3, &self.train.kernels.bn_eval, &b, self.grid)
+        };
 
         /// Records the backward of the training forward.
         ///
@@ -282,34 +297,6 @@ impl BatchNormPlan {
             running: whole(b.running),
         };
         let k = &self.train.kernels.bn_forward;
-        k.run(gpu.device(), rec, &bindings, self.grid);
-        Ok(())
-    }
-
-    fn build_eval(
-        &self,
-        rec: &mut Recording,
-        x: BufferRange<'_>,
-        affine: BufferRange<'_>,
-        running: BufferRange<'_>,
-        y: BufferRange<'_>,
-    ) -> Result<()> {
-        let (gpu, (act, stat)) = (&self.train.gpu, self.sizes());
-        let ranges = [
-            ("x", x, act),
-            ("affine", affine, stat),
-            ("running", running, stat),
-            ("y", y, act),
-        ];
-        check_op(gpu, &ranges, 3)?;
-        let bindings = BnEvalBindings {
-            p: whole(&self.uniform),
-            x: whole(x),
-            affine: whole(affine),
-            running: whole(running),
-            y: whole(y),
-        };
-        let k = &self.train.kernels.bn_eval;
         k.run(gpu.device(), rec, &bindings, self.grid);
         Ok(())
     }

@@ -2,8 +2,7 @@
 //! threshold (`shaders/train_mask_apply.wgsl`, `shaders/train_mask_update.wgsl`; CPU twins
 //! [`cpu::mask_apply`](super::cpu::mask_apply), [`cpu::mask_update`](super::cpu::mask_update)).
 
-use crate::buffer::BufferRange;
-use crate::dispatch::{self, check_op, whole, Grid, Recording};
+use crate::dispatch::{self, whole, Grid};
 use crate::error::{check_len, Error, Result};
 use crate::gpu::Gpu;
 use crate::growl::GroupLayout;
@@ -98,8 +97,13 @@ impl MaskPlan {
         ///
         /// # Errors
         /// Buffer size, usage and aliasing errors; nothing is recorded on error.
-        pub fn record_apply(&self, mask, tensor)
-            => |rec| self.build_apply(rec, mask, tensor);
+        pub fn record_apply(&self, mask, tensor) => |rec| {
+            let (g, n) = (self.layout.groups() as u64, self.layout.len() as u64);
+            let (p, k) = (whole(&self.uniforms[0]), &self.train.kernels.mask_apply);
+            let b = MaskApplyBindings { p, mask: whole(mask), tensor: whole(tensor) };
+            let ranges = [("mask", mask, g), ("tensor", tensor, n)];
+            self.train.run_op(rec, &ranges, 1, k, &b, self.grids[0])
+        };
 
         /// Records the mask's update from group norms: `mask[g] = 0` for good when
         /// `norms[g] <= threshold` (or is NaN). The threshold is absolute (the paper's is
@@ -107,45 +111,13 @@ impl MaskPlan {
         ///
         /// # Errors
         /// As [`MaskPlan::record_apply`].
-        pub fn record_update(&self, norms, mask)
-            => |rec| self.build_update(rec, norms, mask);
-    }
-
-    fn build_apply(
-        &self,
-        rec: &mut Recording,
-        mask: BufferRange<'_>,
-        tensor: BufferRange<'_>,
-    ) -> Result<()> {
-        let gpu = &self.train.gpu;
-        let (g, n) = (self.layout.groups() as u64, self.layout.len() as u64);
-        check_op(gpu, &[("mask", mask, g), ("tensor", tensor, n)], 1)?;
-        let b = MaskApplyBindings {
-            p: whole(&self.uniforms[0]),
-            mask: whole(mask),
-            tensor: whole(tensor),
+        pub fn record_update(&self, norms, mask) => |rec| {
+            let g = self.layout.groups() as u64;
+            let (p, k) = (whole(&self.uniforms[1]), &self.train.kernels.mask_update);
+            let b = MaskUpdateBindings { p, norms: whole(norms), mask: whole(mask) };
+            let ranges = [("norms", norms, g), ("mask", mask, g)];
+            self.train.run_op(rec, &ranges, 1, k, &b, self.grids[1])
         };
-        let k = &self.train.kernels.mask_apply;
-        k.run(gpu.device(), rec, &b, self.grids[0]);
-        Ok(())
-    }
-
-    fn build_update(
-        &self,
-        rec: &mut Recording,
-        norms: BufferRange<'_>,
-        mask: BufferRange<'_>,
-    ) -> Result<()> {
-        let (gpu, g) = (&self.train.gpu, self.layout.groups() as u64);
-        check_op(gpu, &[("norms", norms, g), ("mask", mask, g)], 1)?;
-        let b = MaskUpdateBindings {
-            p: whole(&self.uniforms[1]),
-            norms: whole(norms),
-            mask: whole(mask),
-        };
-        let k = &self.train.kernels.mask_update;
-        k.run(gpu.device(), rec, &b, self.grids[1]);
-        Ok(())
     }
 
     /// Sets the absolute norm threshold of [`MaskPlan::record_update`] (a queue write, as

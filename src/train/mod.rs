@@ -41,7 +41,8 @@ pub use xent::{XentPlan, XentStats};
 
 use std::sync::Arc;
 
-use crate::dispatch::{Kernel, KernelDecl};
+use crate::buffer::BufferRange;
+use crate::dispatch::{Bindings, Grid, Kernel, KernelDecl, Recording};
 use crate::error::Result;
 use crate::gpu::Gpu;
 
@@ -83,6 +84,23 @@ pub struct Train {
 }
 
 impl Train {
+    /// One kernel pass of an op over caller ranges: checks `ranges` as
+    /// [`check_op`](crate::dispatch::check_op) (the outputs from `first_output` on), then runs
+    /// `kernel` on `bindings` over `grid`. Nothing is recorded on error.
+    fn run_op<'a, B: Bindings<'a>>(
+        &self,
+        rec: &mut Recording,
+        ranges: &[(&'static str, BufferRange<'_>, u64)],
+        first_output: usize,
+        kernel: &Kernel,
+        bindings: &B,
+        grid: Grid,
+    ) -> Result<()> {
+        crate::dispatch::check_op(&self.gpu, ranges, first_output)?;
+        kernel.run(self.gpu.device(), rec, bindings, grid);
+        Ok(())
+    }
+
     /// Compiles the pipelines.
     ///
     /// # Errors

@@ -2,8 +2,7 @@
 //! `shaders/train_relu_backward.wgsl`; CPU twins [`cpu::relu_forward`](super::cpu::relu_forward),
 //! [`cpu::relu_backward`](super::cpu::relu_backward)).
 
-use crate::buffer::BufferRange;
-use crate::dispatch::{self, check_op, whole, Grid, Recording};
+use crate::dispatch::{self, whole, Grid};
 use crate::error::{check_len, Result};
 use crate::gpu::Gpu;
 
@@ -85,53 +84,23 @@ impl ReluPlan {
         ///
         /// # Errors
         /// Buffer size, usage and aliasing errors; nothing is recorded on error.
-        pub fn record_forward(&self, x, y)
-            => |rec| self.build_forward(rec, x, y);
+        pub fn record_forward(&self, x, y) => |rec| {
+            let (n, k) = (self.len as u64, &self.train.kernels.relu_forward);
+            let b = ReluForwardBindings { p: whole(&self.uniform), x: whole(x), y: whole(y) };
+            self.train.run_op(rec, &[("x", x, n), ("y", y, n)], 1, k, &b, self.grid)
+        };
 
         /// Records `dx = dy` where the forward's output `y > 0`, else 0.
         ///
         /// # Errors
         /// As [`ReluPlan::record_forward`].
-        pub fn record_backward(&self, y, dy, dx)
-            => |rec| self.build_backward(rec, y, dy, dx);
-    }
-
-    fn build_forward(
-        &self,
-        rec: &mut Recording,
-        x: BufferRange<'_>,
-        y: BufferRange<'_>,
-    ) -> Result<()> {
-        let (gpu, n) = (&self.train.gpu, self.len as u64);
-        check_op(gpu, &[("x", x, n), ("y", y, n)], 1)?;
-        let b = ReluForwardBindings {
-            p: whole(&self.uniform),
-            x: whole(x),
-            y: whole(y),
+        pub fn record_backward(&self, y, dy, dx) => |rec| {
+            let (n, k) = (self.len as u64, &self.train.kernels.relu_backward);
+            let p = whole(&self.uniform);
+            let b = ReluBackwardBindings { p, y: whole(y), dy: whole(dy), dx: whole(dx) };
+            let ranges = [("y", y, n), ("dy", dy, n), ("dx", dx, n)];
+            self.train.run_op(rec, &ranges, 2, k, &b, self.grid)
         };
-        let k = &self.train.kernels.relu_forward;
-        k.run(gpu.device(), rec, &b, self.grid);
-        Ok(())
-    }
-
-    fn build_backward(
-        &self,
-        rec: &mut Recording,
-        y: BufferRange<'_>,
-        dy: BufferRange<'_>,
-        dx: BufferRange<'_>,
-    ) -> Result<()> {
-        let (gpu, n) = (&self.train.gpu, self.len as u64);
-        check_op(gpu, &[("y", y, n), ("dy", dy, n), ("dx", dx, n)], 2)?;
-        let b = ReluBackwardBindings {
-            p: whole(&self.uniform),
-            y: whole(y),
-            dy: whole(dy),
-            dx: whole(dx),
-        };
-        let k = &self.train.kernels.relu_backward;
-        k.run(gpu.device(), rec, &b, self.grid);
-        Ok(())
     }
 
     /// Host-slice forward.

@@ -3,8 +3,7 @@
 //! [`cpu::softmax_xent_f64`](super::cpu::softmax_xent_f64)), and its running totals
 //! (`shaders/train_stats.wgsl`).
 
-use crate::buffer::BufferRange;
-use crate::dispatch::{self, check_op, whole, Grid, Recording, WORKGROUP_SIZE};
+use crate::dispatch::{self, whole, Grid, WORKGROUP_SIZE};
 use crate::error::{check_len, Error, Result};
 use crate::gpu::Gpu;
 
@@ -197,8 +196,24 @@ impl XentPlan {
         ///
         /// # Errors
         /// Buffer size, usage and aliasing errors; nothing is recorded on error.
-        pub fn record(&self, logits, labels, dlogits, per_sample)
-            => |rec| self.build(rec, logits, labels, dlogits, per_sample);
+        pub fn record(&self, logits, labels, dlogits, per_sample) => |rec| {
+            let batch = u64::from(self.batch);
+            let n = batch * u64::from(self.classes);
+            let ranges = [
+                ("logits", logits, n),
+                ("labels", labels, batch),
+                ("dlogits", dlogits, n),
+                ("per_sample", per_sample, 2 * batch),
+            ];
+            let b = XentBindings {
+                p: whole(&self.uniform),
+                logits: whole(logits),
+                labels: whole(labels),
+                dlogits: whole(dlogits),
+                per_sample: whole(per_sample),
+            };
+            self.train.run_op(rec, &ranges, 2, &self.train.kernels.xent, &b, self.grid)
+        };
 
         /// Records the addition of one batch's `per_sample` results to the totals `stats`
         /// ([`XentStats::WORDS`] u32 words, `STORAGE`; zero them to start counting), in a
@@ -206,67 +221,13 @@ impl XentPlan {
         ///
         /// # Errors
         /// As [`XentPlan::record`].
-        pub fn record_accumulate(&self, per_sample, stats)
-            => |rec| self.build_accumulate(rec, per_sample, stats);
-    }
-
-    fn build(
-        &self,
-        rec: &mut Recording,
-        logits: BufferRange<'_>,
-        labels: BufferRange<'_>,
-        dlogits: BufferRange<'_>,
-        per_sample: BufferRange<'_>,
-    ) -> Result<()> {
-        let (gpu, batch) = (&self.train.gpu, u64::from(self.batch));
-        let n = batch * u64::from(self.classes);
-        let ranges = [
-            ("logits", logits, n),
-            ("labels", labels, batch),
-            ("dlogits", dlogits, n),
-            ("per_sample", per_sample, 2 * batch),
-        ];
-        check_op(gpu, &ranges, 2)?;
-        let b = XentBindings {
-            p: whole(&self.uniform),
-            logits: whole(logits),
-            labels: whole(labels),
-            dlogits: whole(dlogits),
-            per_sample: whole(per_sample),
+        pub fn record_accumulate(&self, per_sample, stats) => |rec| {
+            let (per_sample_len, stats_len) = (2 * u64::from(self.batch), XentStats::WORDS as u64);
+            let ranges = [("per_sample", per_sample, per_sample_len), ("stats", stats, stats_len)];
+            let p = whole(&self.stats_uniform);
+            let b = StatsBindings { p, per_sample: whole(per_sample), stats: whole(stats) };
+            self.train.run_op(rec, &ranges, 1, &self.train.kernels.stats, &b, Grid::ONE)
         };
-        self.train
-            .kernels
-            .xent
-            .run(gpu.device(), rec, &b, self.grid);
-        Ok(())
-    }
-
-    fn build_accumulate(
-        &self,
-        rec: &mut Recording,
-        per_sample: BufferRange<'_>,
-        stats: BufferRange<'_>,
-    ) -> Result<()> {
-        let gpu = &self.train.gpu;
-        let (per_sample_len, stats_len) = (2 * u64::from(self.batch), XentStats::WORDS as u64);
-        check_op(
-            gpu,
-            &[
-                ("per_sample", per_sample, per_sample_len),
-                ("stats", stats, stats_len),
-            ],
-            1,
-        )?;
-        let b = StatsBindings {
-            p: whole(&self.stats_uniform),
-            per_sample: whole(per_sample),
-            stats: whole(stats),
-        };
-        self.train
-            .kernels
-            .stats
-            .run(gpu.device(), rec, &b, Grid::ONE);
-        Ok(())
     }
 
     /// Host-slice call: returns `(dlogits, losses, correct)`.
