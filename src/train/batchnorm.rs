@@ -3,7 +3,7 @@
 //! [`cpu::batch_norm_forward`](super::cpu::batch_norm_forward) and the others).
 
 use crate::buffer::BufferRange;
-use crate::dispatch::{self, check_op, whole, Grid, Recording, WORKGROUP_SIZE};
+use crate::dispatch::{self, whole, Grid, WORKGROUP_SIZE};
 use crate::error::{check_len, Error, Result};
 use crate::gpu::Gpu;
 
@@ -241,7 +241,14 @@ impl BatchNormPlan {
         /// # Errors
         /// Buffer size, usage and aliasing errors; nothing is recorded on error.
         pub fn record_forward(&self, b: &BatchNormBuffers<impl Copy + Into<BufferRange<'a>>>)
-            => |rec| self.build_forward(rec, b.into());
+            => |rec| {
+            let BatchNormBuffers { x, affine, y, saved, running } = b.into();
+            let (act, stat) = self.sizes();
+            train_op!(self.train, rec, bn_forward, self.grid, BnForwardBindings {
+                p: whole(&self.uniform);
+                x[act], affine[stat], y[act], saved[stat], running[stat]
+            }, outputs from 2)
+        };
 
         /// Records the inference forward with the running statistics (`running`:
         /// `[mean; var]`).
@@ -250,20 +257,10 @@ impl BatchNormPlan {
         /// As [`BatchNormPlan::record_forward`].
         pub fn record_eval(&self, x, affine, running, y) => |rec| {
             let (act, stat) = self.sizes();
-            let ranges = [
-                ("x", x, act),
-                ("affine", affine, stat),
-                ("running", running, stat),
-                ("y", y, act),
-            ];
-            let b = BnEvalBindings {
-                p: whole(&self.uniform),
-                x: whole(x),
-                affine: whole(affine),
-                running: whole(running),
-                y: whole(y),
-            };
-            self.train.run_op(rec, &ranges, 3, &self.train.kernels.bn_eval, &b, self.grid)
+            train_op!(self.train, rec, bn_eval, self.grid, BnEvalBindings {
+                p: whole(&self.uniform);
+                x[act], affine[stat], running[stat], y[act]
+            }, outputs from 3)
         };
 
         /// Records the backward of the training forward.
@@ -271,63 +268,14 @@ impl BatchNormPlan {
         /// # Errors
         /// As [`BatchNormPlan::record_forward`].
         pub fn record_backward(&self, b: &BatchNormGradBuffers<impl Copy + Into<BufferRange<'a>>>)
-            => |rec| self.build_backward(rec, b.into());
-    }
-
-    fn build_forward(
-        &self,
-        rec: &mut Recording,
-        b: BatchNormBuffers<BufferRange<'_>>,
-    ) -> Result<()> {
-        let (gpu, (act, stat)) = (&self.train.gpu, self.sizes());
-        let ranges = [
-            ("x", b.x, act),
-            ("affine", b.affine, stat),
-            ("y", b.y, act),
-            ("saved", b.saved, stat),
-            ("running", b.running, stat),
-        ];
-        check_op(gpu, &ranges, 2)?;
-        let bindings = BnForwardBindings {
-            p: whole(&self.uniform),
-            x: whole(b.x),
-            affine: whole(b.affine),
-            y: whole(b.y),
-            saved: whole(b.saved),
-            running: whole(b.running),
+            => |rec| {
+            let BatchNormGradBuffers { x, dy, affine, saved, dx, daffine } = b.into();
+            let (act, stat) = self.sizes();
+            train_op!(self.train, rec, bn_backward, self.grid, BnBackwardBindings {
+                p: whole(&self.uniform);
+                x[act], dy[act], affine[stat], saved[stat], dx[act], daffine[stat]
+            }, outputs from 4)
         };
-        let k = &self.train.kernels.bn_forward;
-        k.run(gpu.device(), rec, &bindings, self.grid);
-        Ok(())
-    }
-
-    fn build_backward(
-        &self,
-        rec: &mut Recording,
-        b: BatchNormGradBuffers<BufferRange<'_>>,
-    ) -> Result<()> {
-        let (gpu, (act, stat)) = (&self.train.gpu, self.sizes());
-        let ranges = [
-            ("x", b.x, act),
-            ("dy", b.dy, act),
-            ("affine", b.affine, stat),
-            ("saved", b.saved, stat),
-            ("dx", b.dx, act),
-            ("daffine", b.daffine, stat),
-        ];
-        check_op(gpu, &ranges, 4)?;
-        let bindings = BnBackwardBindings {
-            p: whole(&self.uniform),
-            x: whole(b.x),
-            dy: whole(b.dy),
-            affine: whole(b.affine),
-            saved: whole(b.saved),
-            dx: whole(b.dx),
-            daffine: whole(b.daffine),
-        };
-        let k = &self.train.kernels.bn_backward;
-        k.run(gpu.device(), rec, &bindings, self.grid);
-        Ok(())
     }
 
     /// Host-slice training forward: returns `(y, saved, running')` from `x`, `affine` and the

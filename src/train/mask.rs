@@ -99,10 +99,10 @@ impl MaskPlan {
         /// Buffer size, usage and aliasing errors; nothing is recorded on error.
         pub fn record_apply(&self, mask, tensor) => |rec| {
             let (g, n) = (self.layout.groups() as u64, self.layout.len() as u64);
-            let (p, k) = (whole(&self.uniforms[0]), &self.train.kernels.mask_apply);
-            let b = MaskApplyBindings { p, mask: whole(mask), tensor: whole(tensor) };
-            let ranges = [("mask", mask, g), ("tensor", tensor, n)];
-            self.train.run_op(rec, &ranges, 1, k, &b, self.grids[0])
+            train_op!(self.train, rec, mask_apply, self.grids[0], MaskApplyBindings {
+                p: whole(&self.uniforms[0]);
+                mask[g], tensor[n]
+            }, outputs from 1)
         };
 
         /// Records the mask's update from group norms: `mask[g] = 0` for good when
@@ -113,10 +113,10 @@ impl MaskPlan {
         /// As [`MaskPlan::record_apply`].
         pub fn record_update(&self, norms, mask) => |rec| {
             let g = self.layout.groups() as u64;
-            let (p, k) = (whole(&self.uniforms[1]), &self.train.kernels.mask_update);
-            let b = MaskUpdateBindings { p, norms: whole(norms), mask: whole(mask) };
-            let ranges = [("norms", norms, g), ("mask", mask, g)];
-            self.train.run_op(rec, &ranges, 1, k, &b, self.grids[1])
+            train_op!(self.train, rec, mask_update, self.grids[1], MaskUpdateBindings {
+                p: whole(&self.uniforms[1]);
+                norms[g], mask[g]
+            }, outputs from 1)
         };
     }
 

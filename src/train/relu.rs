@@ -85,9 +85,11 @@ impl ReluPlan {
         /// # Errors
         /// Buffer size, usage and aliasing errors; nothing is recorded on error.
         pub fn record_forward(&self, x, y) => |rec| {
-            let (n, k) = (self.len as u64, &self.train.kernels.relu_forward);
-            let b = ReluForwardBindings { p: whole(&self.uniform), x: whole(x), y: whole(y) };
-            self.train.run_op(rec, &[("x", x, n), ("y", y, n)], 1, k, &b, self.grid)
+            let n = self.len as u64;
+            train_op!(self.train, rec, relu_forward, self.grid, ReluForwardBindings {
+                p: whole(&self.uniform);
+                x[n], y[n]
+            }, outputs from 1)
         };
 
         /// Records `dx = dy` where the forward's output `y > 0`, else 0.
@@ -95,11 +97,11 @@ impl ReluPlan {
         /// # Errors
         /// As [`ReluPlan::record_forward`].
         pub fn record_backward(&self, y, dy, dx) => |rec| {
-            let (n, k) = (self.len as u64, &self.train.kernels.relu_backward);
-            let p = whole(&self.uniform);
-            let b = ReluBackwardBindings { p, y: whole(y), dy: whole(dy), dx: whole(dx) };
-            let ranges = [("y", y, n), ("dy", dy, n), ("dx", dx, n)];
-            self.train.run_op(rec, &ranges, 2, k, &b, self.grid)
+            let n = self.len as u64;
+            train_op!(self.train, rec, relu_backward, self.grid, ReluBackwardBindings {
+                p: whole(&self.uniform);
+                y[n], dy[n], dx[n]
+            }, outputs from 2)
         };
     }
 

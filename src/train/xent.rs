@@ -199,20 +199,10 @@ impl XentPlan {
         pub fn record(&self, logits, labels, dlogits, per_sample) => |rec| {
             let batch = u64::from(self.batch);
             let n = batch * u64::from(self.classes);
-            let ranges = [
-                ("logits", logits, n),
-                ("labels", labels, batch),
-                ("dlogits", dlogits, n),
-                ("per_sample", per_sample, 2 * batch),
-            ];
-            let b = XentBindings {
-                p: whole(&self.uniform),
-                logits: whole(logits),
-                labels: whole(labels),
-                dlogits: whole(dlogits),
-                per_sample: whole(per_sample),
-            };
-            self.train.run_op(rec, &ranges, 2, &self.train.kernels.xent, &b, self.grid)
+            train_op!(self.train, rec, xent, self.grid, XentBindings {
+                p: whole(&self.uniform);
+                logits[n], labels[batch], dlogits[n], per_sample[2 * batch]
+            }, outputs from 2)
         };
 
         /// Records the addition of one batch's `per_sample` results to the totals `stats`
@@ -223,10 +213,10 @@ impl XentPlan {
         /// As [`XentPlan::record`].
         pub fn record_accumulate(&self, per_sample, stats) => |rec| {
             let (per_sample_len, stats_len) = (2 * u64::from(self.batch), XentStats::WORDS as u64);
-            let ranges = [("per_sample", per_sample, per_sample_len), ("stats", stats, stats_len)];
-            let p = whole(&self.stats_uniform);
-            let b = StatsBindings { p, per_sample: whole(per_sample), stats: whole(stats) };
-            self.train.run_op(rec, &ranges, 1, &self.train.kernels.stats, &b, Grid::ONE)
+            train_op!(self.train, rec, stats, Grid::ONE, StatsBindings {
+                p: whole(&self.stats_uniform);
+                per_sample[per_sample_len], stats[stats_len]
+            }, outputs from 1)
         };
     }
 
