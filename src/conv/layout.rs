@@ -2,7 +2,7 @@
 
 use crate::buffer::BufferRange;
 use crate::dispatch::{self, check_op, whole, Grid};
-use crate::dispatch::{OnGpu, Recording, WORKGROUP_SIZE};
+use crate::dispatch::{Recording, WORKGROUP_SIZE};
 use crate::error::Result;
 use crate::gpu::Gpu;
 
@@ -149,11 +149,7 @@ impl LayoutTranspose {
     }
 }
 
-impl OnGpu for TransposePlan {
-    fn gpu(&self) -> &Gpu {
-        &self.layouts.gpu
-    }
-}
+crate::on_gpu!(TransposePlan => layouts.gpu);
 
 impl TransposePlan {
     crate::record_calls! {

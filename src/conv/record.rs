@@ -12,15 +12,11 @@ use super::{
     BackwardDataBuffers, BackwardWeightBuffers, Conv2dPlan, Conv2dShape, ForwardBuffers, GemmTiles,
 };
 use crate::buffer::BufferRange;
-use crate::dispatch::{self, check_buffer, check_distinct, whole, Bindings, OnGpu, Recording};
+use crate::dispatch::{self, check_buffer, check_distinct, whole, Bindings, Recording};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
-impl OnGpu for Conv2dPlan {
-    fn gpu(&self) -> &Gpu {
-        &self.conv.gpu
-    }
-}
+crate::on_gpu!(Conv2dPlan => conv.gpu);
 
 impl Conv2dPlan {
     /// The shape this plan was made for.

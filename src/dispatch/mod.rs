@@ -245,6 +245,20 @@ pub(crate) trait OnGpu {
     fn gpu(&self) -> &Gpu;
 }
 
+/// Implements [`OnGpu`] for `Type`, whose [`Gpu`] is at `self.path`:
+/// `crate::on_gpu!(ReluPlan => train.gpu);`.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! on_gpu {
+    ($ty:ty => $($field:ident).+) => {
+        impl $crate::dispatch::OnGpu for $ty {
+            fn gpu(&self) -> &$crate::gpu::Gpu {
+                &self.$($field).+
+            }
+        }
+    };
+}
+
 /// Declares public `record_*` calls, each recording what its body adds to a [`Recording`]
 /// through [`record_checked`] (so nothing reaches the encoder on error). Every call takes
 /// `encoder: &mut wgpu::CommandEncoder` after `&self`, returns `Result<()>`, and has the

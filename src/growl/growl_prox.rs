@@ -226,11 +226,7 @@ impl GrowlProx {
     }
 }
 
-impl OnGpu for GrowlPlan {
-    fn gpu(&self) -> &Gpu {
-        &self.growl.owl.gpu
-    }
-}
+crate::on_gpu!(GrowlPlan => growl.owl.gpu);
 
 impl GrowlPlan {
     /// The options the plan was made with.

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use super::owl_kernels::*;
 use super::prox_plan::ProxPlan;
 use crate::buffer::{BufferRange, MaybeRange};
+use crate::dispatch::WORKGROUP_SIZE;
 use crate::dispatch::{self, check_buffer, check_distinct, whole, Grid, Recording};
-use crate::dispatch::{OnGpu, WORKGROUP_SIZE};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::scan::{ScanKernels, ScanPlan};
@@ -263,11 +263,7 @@ impl OwlProx {
     }
 }
 
-impl OnGpu for OwlPlan {
-    fn gpu(&self) -> &Gpu {
-        &self.owl.gpu
-    }
-}
+crate::on_gpu!(OwlPlan => owl.gpu);
 
 impl OwlPlan {
     crate::record_calls! {

@@ -319,11 +319,7 @@ impl RadixSort {
     }
 }
 
-impl dispatch::OnGpu for SortPlan {
-    fn gpu(&self) -> &Gpu {
-        &self.sort.gpu
-    }
-}
+crate::on_gpu!(SortPlan => sort.gpu);
 
 impl SortPlan {
     /// Number of keys this plan sorts.

@@ -5,7 +5,6 @@
 use crate::buffer::BufferRange;
 use crate::dispatch::{self, whole, Grid, WORKGROUP_SIZE};
 use crate::error::{check_len, Error, Result};
-use crate::gpu::Gpu;
 
 use super::Train;
 
@@ -210,11 +209,7 @@ impl Train {
     }
 }
 
-impl dispatch::OnGpu for BatchNormPlan {
-    fn gpu(&self) -> &Gpu {
-        &self.train.gpu
-    }
-}
+crate::on_gpu!(BatchNormPlan => train.gpu);
 
 impl BatchNormPlan {
     /// `(batch, features)`.

@@ -205,11 +205,7 @@ impl Train {
     }
 }
 
-impl dispatch::OnGpu for GatherPlan {
-    fn gpu(&self) -> &Gpu {
-        &self.train.gpu
-    }
-}
+crate::on_gpu!(GatherPlan => train.gpu);
 
 impl GatherPlan {
     /// Batches per epoch.

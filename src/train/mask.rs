@@ -4,7 +4,6 @@
 
 use crate::dispatch::{self, whole, Grid};
 use crate::error::{check_len, Error, Result};
-use crate::gpu::Gpu;
 use crate::growl::GroupLayout;
 
 use super::elementwise::{as_words, elementwise_kernel, EltParams};
@@ -79,11 +78,7 @@ pub struct MaskPlan {
     grids: [Grid; 2],
 }
 
-impl dispatch::OnGpu for MaskPlan {
-    fn gpu(&self) -> &Gpu {
-        &self.train.gpu
-    }
-}
+crate::on_gpu!(MaskPlan => train.gpu);
 
 impl MaskPlan {
     /// The layout.

@@ -4,7 +4,6 @@
 
 use crate::dispatch::{self, whole, Grid};
 use crate::error::{check_len, Result};
-use crate::gpu::Gpu;
 
 use super::elementwise::{elementwise_kernel, EltParams};
 use super::Train;
@@ -71,11 +70,7 @@ pub struct ReluPlan {
     grid: Grid,
 }
 
-impl dispatch::OnGpu for ReluPlan {
-    fn gpu(&self) -> &Gpu {
-        &self.train.gpu
-    }
-}
+crate::on_gpu!(ReluPlan => train.gpu);
 
 impl ReluPlan {
     crate::record_calls! {

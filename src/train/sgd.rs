@@ -4,7 +4,6 @@
 use crate::buffer::{BufferRange, MaybeRange};
 use crate::dispatch::{self, check_buffer, check_distinct, check_op, whole, Grid, Recording};
 use crate::error::{check_len, Error, Result};
-use crate::gpu::Gpu;
 use crate::growl::GroupLayout;
 
 use super::elementwise::{as_words, elementwise_kernel, EltParams};
@@ -114,11 +113,7 @@ pub struct SgdPlan {
     grid: Grid,
 }
 
-impl dispatch::OnGpu for SgdPlan {
-    fn gpu(&self) -> &Gpu {
-        &self.train.gpu
-    }
-}
+crate::on_gpu!(SgdPlan => train.gpu);
 
 impl SgdPlan {
     /// Changes the hyper-parameters (a queue write: it takes effect for work submitted after

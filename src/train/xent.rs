@@ -5,7 +5,6 @@
 
 use crate::dispatch::{self, whole, Grid, WORKGROUP_SIZE};
 use crate::error::{check_len, Error, Result};
-use crate::gpu::Gpu;
 
 use super::Train;
 
@@ -175,11 +174,7 @@ impl Train {
     }
 }
 
-impl dispatch::OnGpu for XentPlan {
-    fn gpu(&self) -> &Gpu {
-        &self.train.gpu
-    }
-}
+crate::on_gpu!(XentPlan => train.gpu);
 
 impl XentPlan {
     /// `(batch, classes)`.

@@ -12,16 +12,11 @@ use super::{Reduction, TieKernels};
 use crate::buffer::BufferRange;
 use crate::dispatch::{self, check_buffer, check_distinct, range, whole, Recording};
 use crate::error::Result;
-use crate::gpu::Gpu;
 
 /// A caller's buffer with the caller's name for it (in errors).
 type Named<'a> = (&'static str, BufferRange<'a>);
 
-impl dispatch::OnGpu for TiePlan {
-    fn gpu(&self) -> &Gpu {
-        &self.ties.gpu
-    }
-}
+crate::on_gpu!(TiePlan => ties.gpu);
 
 impl TiePlan {
     crate::record_calls! {
