@@ -12,7 +12,7 @@ use super::{
     BackwardDataBuffers, BackwardWeightBuffers, Conv2dPlan, Conv2dShape, ForwardBuffers, GemmTiles,
 };
 use crate::buffer::BufferRange;
-use crate::dispatch::{self, check_buffer, check_distinct, whole, Bindings, Recording};
+use crate::dispatch::{self, check_buffer, check_distinct, check_op, whole, Bindings, Recording};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
@@ -128,17 +128,13 @@ impl Conv2dPlan {
         b: ForwardBuffers<BufferRange<'_>>,
     ) -> Result<()> {
         let s = &self.shape;
-        let dev = &self.conv.gpu;
-        let st = wgpu::BufferUsages::STORAGE;
-        check_buffer(dev, "input", b.input, s.input_len() as u64, st)?;
-        check_buffer(dev, "weight", b.weight, s.weight_len() as u64, st)?;
-        check_buffer(dev, "output", b.output, s.output_len() as u64, st)?;
-        check_bias_buffer(dev, s, "bias", b.bias)?;
-        check_distinct(
-            "output",
-            b.output,
-            &[("input", b.input), ("weight", b.weight)],
-        )?;
+        let [x, w, y] = [s.input_len(), s.weight_len(), s.output_len()].map(|n| n as u64);
+        let ranges = [
+            ("input", b.input, x),
+            ("weight", b.weight, w),
+            ("output", b.output, y),
+        ];
+        self.check_gemm(ranges, ("bias", b.bias))?;
         if let Some(bias) = b.bias {
             check_distinct("output", b.output, &[("bias", bias)])?;
         }
@@ -165,16 +161,13 @@ impl Conv2dPlan {
         b: BackwardDataBuffers<BufferRange<'_>>,
     ) -> Result<()> {
         let s = &self.shape;
-        let dev = &self.conv.gpu;
-        let st = wgpu::BufferUsages::STORAGE;
-        check_buffer(dev, "grad_output", b.grad_output, s.output_len() as u64, st)?;
-        check_buffer(dev, "weight", b.weight, s.weight_len() as u64, st)?;
-        check_buffer(dev, "grad_input", b.grad_input, s.input_len() as u64, st)?;
-        check_distinct(
-            "grad_input",
-            b.grad_input,
-            &[("grad_output", b.grad_output), ("weight", b.weight)],
-        )?;
+        let [x, w, y] = [s.input_len(), s.weight_len(), s.output_len()].map(|n| n as u64);
+        let ranges = [
+            ("grad_output", b.grad_output, y),
+            ("weight", b.weight, w),
+            ("grad_input", b.grad_input, x),
+        ];
+        check_op(&self.conv.gpu, &ranges, 2)?;
         if s.input_len() == 0 {
             return Ok(());
         }
@@ -248,17 +241,13 @@ impl Conv2dPlan {
 
     fn check_backward_weight(&self, b: &BackwardWeightBuffers<BufferRange<'_>>) -> Result<()> {
         let s = &self.shape;
-        let dev = &self.conv.gpu;
-        let st = wgpu::BufferUsages::STORAGE;
-        check_buffer(dev, "grad_output", b.grad_output, s.output_len() as u64, st)?;
-        check_buffer(dev, "input", b.input, s.input_len() as u64, st)?;
-        check_buffer(dev, "grad_weight", b.grad_weight, s.weight_len() as u64, st)?;
-        check_bias_buffer(dev, s, "grad_bias", b.grad_bias)?;
-        check_distinct(
-            "grad_weight",
-            b.grad_weight,
-            &[("grad_output", b.grad_output), ("input", b.input)],
-        )?;
+        let [x, w, y] = [s.input_len(), s.weight_len(), s.output_len()].map(|n| n as u64);
+        let ranges = [
+            ("grad_output", b.grad_output, y),
+            ("input", b.input, x),
+            ("grad_weight", b.grad_weight, w),
+        ];
+        self.check_gemm(ranges, ("grad_bias", b.grad_bias))?;
         if let Some(gb) = b.grad_bias {
             check_distinct(
                 "grad_bias",
@@ -271,6 +260,23 @@ impl Conv2dPlan {
             )?;
         }
         Ok(())
+    }
+
+    /// The checks of a GEMM op's caller ranges: `ranges` (two inputs, then the output) as
+    /// [`check_buffer`] with `STORAGE`, the optional bias (or bias gradient) as
+    /// [`check_bias_buffer`], then the output against the two inputs.
+    fn check_gemm(
+        &self,
+        ranges: [(&'static str, BufferRange<'_>, u64); 3],
+        (bias_name, bias): (&'static str, Option<BufferRange<'_>>),
+    ) -> Result<()> {
+        let dev = &self.conv.gpu;
+        for (name, range, elements) in ranges {
+            check_buffer(dev, name, range, elements, wgpu::BufferUsages::STORAGE)?;
+        }
+        check_bias_buffer(dev, &self.shape, bias_name, bias)?;
+        let [(a, ra, _), (b, rb, _), (out, r_out, _)] = ranges;
+        check_distinct(out, r_out, &[(a, ra), (b, rb)])
     }
 
     /// Where `launch` writes: the split-K scratch when K is split, else `output`.
