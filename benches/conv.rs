@@ -11,8 +11,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use tied::buffer::{upload, zeros};
 use tied::conv::{cases, cpu, BackwardDataBuffers, BackwardWeightBuffers, Conv2d, ForwardBuffers};
@@ -21,16 +19,8 @@ use tied::verify::Rng;
 fn conv_benches(c: &mut Criterion) {
     let gpu = common::gpu();
     let conv = Conv2d::new(&gpu).expect("pipelines");
-    let shapes = if common::quick() {
-        cases::quick()
-    } else {
-        cases::full()
-    };
-    let mut group = c.benchmark_group("conv2d");
-    group
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2));
+    let shapes = common::cases(cases::quick, cases::full);
+    let mut group = common::case_group(c, "conv2d");
     for (i, s) in shapes.iter().enumerate() {
         let mut rng = Rng::new(i as u64);
         let (x, w, b, dy) = (

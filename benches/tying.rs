@@ -9,8 +9,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use tied::buffer::{upload, zeros};
 use tied::tying::{cases, cpu, Reduction, Staging, TieLayout, Ties};
@@ -19,16 +17,8 @@ use tied::verify::Rng;
 fn tie_benches(c: &mut Criterion) {
     let gpu = common::gpu();
     let ties = Ties::new(&gpu).expect("pipelines");
-    let maps = if common::quick() {
-        cases::quick()
-    } else {
-        cases::full()
-    };
-    let mut group = c.benchmark_group("tied");
-    group
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2));
+    let maps = common::cases(cases::quick, cases::full);
+    let mut group = common::case_group(c, "tied");
     for (i, case) in maps.iter().enumerate() {
         let map = &case.map;
         let x = Rng::new(i as u64).vec(map.layout().params_len());

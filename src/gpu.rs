@@ -43,44 +43,27 @@ pub fn required_limits() -> wgpu::Limits {
 /// Checks that `limits` meets [`required_limits`], naming the first field that does not.
 pub fn check_limits(limits: &wgpu::Limits) -> Result<()> {
     let req = required_limits();
-    let checks: [(&'static str, u64, u64); 7] = [
-        (
-            "max_storage_buffers_per_shader_stage",
-            req.max_storage_buffers_per_shader_stage.into(),
-            limits.max_storage_buffers_per_shader_stage.into(),
-        ),
-        (
-            "max_uniform_buffers_per_shader_stage",
-            req.max_uniform_buffers_per_shader_stage.into(),
-            limits.max_uniform_buffers_per_shader_stage.into(),
-        ),
-        (
-            "max_compute_invocations_per_workgroup",
-            req.max_compute_invocations_per_workgroup.into(),
-            limits.max_compute_invocations_per_workgroup.into(),
-        ),
-        (
-            "max_compute_workgroup_size_x",
-            req.max_compute_workgroup_size_x.into(),
-            limits.max_compute_workgroup_size_x.into(),
-        ),
-        (
-            "max_compute_workgroup_storage_size",
-            req.max_compute_workgroup_storage_size.into(),
-            limits.max_compute_workgroup_storage_size.into(),
-        ),
-        (
-            "max_compute_workgroups_per_dimension",
-            req.max_compute_workgroups_per_dimension.into(),
-            limits.max_compute_workgroups_per_dimension.into(),
-        ),
-        (
-            "max_storage_buffer_binding_size",
-            // Small devices work, with correspondingly small tensors; demand only 16 MiB.
-            16 << 20,
-            limits.max_storage_buffer_binding_size,
-        ),
-    ];
+    // `(name, needed, allowed)` of each limit `required_limits` raises, by field name.
+    macro_rules! required {
+        ($($field:ident),*) => {
+            [$((stringify!($field), u64::from(req.$field), u64::from(limits.$field))),*]
+        };
+    }
+    let raised = required!(
+        max_storage_buffers_per_shader_stage,
+        max_uniform_buffers_per_shader_stage,
+        max_compute_invocations_per_workgroup,
+        max_compute_workgroup_size_x,
+        max_compute_workgroup_storage_size,
+        max_compute_workgroups_per_dimension
+    );
+    // Small devices work, with correspondingly small tensors; demand only 16 MiB.
+    let binding = (
+        "max_storage_buffer_binding_size",
+        16 << 20,
+        limits.max_storage_buffer_binding_size,
+    );
+    let checks = raised.into_iter().chain([binding]);
     for (limit, needed, allowed) in checks {
         if allowed < needed {
             return Err(Error::LimitExceeded {

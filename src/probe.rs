@@ -132,16 +132,7 @@ impl Probes {
             };
             Ok(self.copy.bind(device, &buffers))
         })?;
-        let timing = time_gpu(&self.gpu, reps, 3, |enc| {
-            self.copy.record(enc, &bg, grid);
-            Ok(())
-        })?;
-        let work = 2.0 * (len4 * 16) as f64;
-        Ok(ProbeResult {
-            rate: work / (timing.ms * 1e-3) / 1e9,
-            work,
-            timing,
-        })
+        self.rate(&self.copy, &bg, grid, reps, 2.0 * (len4 * 16) as f64)
     }
 
     /// Runs `workgroups` x `WORKGROUP_SIZE` threads of `iters` steps of 8 vec4 FMAs.
@@ -170,11 +161,24 @@ impl Probes {
             };
             Ok(self.fma.bind(device, &buffers))
         })?;
+        let work = f64::from(workgroups) * f64::from(WORKGROUP_SIZE) * f64::from(iters) * 64.0;
+        self.rate(&self.fma, &bg, grid, reps, work)
+    }
+
+    /// Times `reps` runs of `kernel` on `bg` over `grid` ([`time_gpu`], 3 rounds) and rates
+    /// `work` per run (bytes or FLOPs) in G per second.
+    fn rate(
+        &self,
+        kernel: &Kernel,
+        bg: &wgpu::BindGroup,
+        grid: Grid,
+        reps: u32,
+        work: f64,
+    ) -> Result<ProbeResult> {
         let timing = time_gpu(&self.gpu, reps, 3, |enc| {
-            self.fma.record(enc, &bg, grid);
+            kernel.record(enc, bg, grid);
             Ok(())
         })?;
-        let work = f64::from(workgroups) * f64::from(WORKGROUP_SIZE) * f64::from(iters) * 64.0;
         Ok(ProbeResult {
             rate: work / (timing.ms * 1e-3) / 1e9,
             work,

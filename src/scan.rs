@@ -7,7 +7,7 @@
 //! length); binding layout: uniform `p`, `data`, `totals`. Kernels: `scan_u32_block`,
 //! `scan_u32_add` here; the OWL prox declares its own pair.
 
-use crate::dispatch::{self, whole, Grid, Kernel, KernelDecl, Recording};
+use crate::dispatch::{self, Grid, Kernel, KernelDecl, Recording};
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::wgsl;
@@ -66,28 +66,39 @@ pub(crate) struct ScanKernels {
     pub(crate) bind: BindLevel,
 }
 
-impl ScanKernels {
-    /// The exclusive u32 scan (`shaders/scan.wgsl` after `shaders/scan_u32.wgsl`).
-    pub(crate) fn exclusive_u32(gpu: &Gpu) -> Self {
+/// The [`ScanKernels`] on `gpu` of the pipelines `block` and `add` (two [`KernelDecl`]s of
+/// one scan module), bound as the bindings struct `Bindings { p, data, totals }`:
+/// `scan_kernels!(gpu, BLOCK, ADD, Bindings)`.
+macro_rules! scan_kernels {
+    ($gpu:expr, $block:expr, $add:expr, $Bindings:ident) => {{
         fn bind(
-            k: &Kernel,
+            k: &$crate::dispatch::Kernel,
             device: &wgpu::Device,
             p: &wgpu::Buffer,
             data: &wgpu::Buffer,
             totals: &wgpu::Buffer,
         ) -> wgpu::BindGroup {
-            let b = ScanU32Bindings {
+            use $crate::dispatch::whole;
+            let b = $Bindings {
                 p: whole(p),
                 data: whole(data),
                 totals: whole(totals),
             };
             k.bind(device, &b)
         }
-        Self {
-            block: gpu.kernel(&SCAN_U32_BLOCK, 0),
-            add: gpu.kernel(&SCAN_U32_ADD, 0),
+        $crate::scan::ScanKernels {
+            block: $gpu.kernel(&$block, 0),
+            add: $gpu.kernel(&$add, 0),
             bind,
         }
+    }};
+}
+pub(crate) use scan_kernels;
+
+impl ScanKernels {
+    /// The exclusive u32 scan (`shaders/scan.wgsl` after `shaders/scan_u32.wgsl`).
+    pub(crate) fn exclusive_u32(gpu: &Gpu) -> Self {
+        scan_kernels!(gpu, SCAN_U32_BLOCK, SCAN_U32_ADD, ScanU32Bindings)
     }
 }
 

@@ -81,38 +81,36 @@ fn check_shape(shape: &Conv2dShape, seed: u64) {
     );
 }
 
-#[test]
-fn basic_3x3() {
-    let _serial = common::serial();
-    check_shape(
-        &Conv2dShape::new(2, 3, 5, [7, 9], [3, 3])
-            .padding(1)
-            .with_bias(true),
-        1,
-    );
+/// `#[test]` fns that each run [`check_shape`] on one shape and seed (under the serial lock):
+/// `name: shape, seed;`, doc comments allowed.
+macro_rules! shape_tests {
+    ($($(#[$meta:meta])* $name:ident: $shape:expr, $seed:expr;)*) => {
+        $(
+            $(#[$meta])*
+            #[test]
+            fn $name() {
+                let _serial = common::serial();
+                check_shape(&$shape, $seed);
+            }
+        )*
+    };
 }
 
-#[test]
-fn stride_2() {
-    let _serial = common::serial();
-    check_shape(
-        &Conv2dShape::new(2, 4, 6, [9, 8], [3, 3])
-            .stride(2)
-            .padding(1),
-        2,
-    );
-}
-
-#[test]
-fn dilation_2() {
-    let _serial = common::serial();
-    check_shape(
-        &Conv2dShape::new(1, 3, 4, [11, 10], [3, 3])
-            .dilation(2)
-            .padding(2)
-            .with_bias(true),
-        3,
-    );
+shape_tests! {
+    basic_3x3: Conv2dShape::new(2, 3, 5, [7, 9], [3, 3]).padding(1).with_bias(true), 1;
+    stride_2: Conv2dShape::new(2, 4, 6, [9, 8], [3, 3]).stride(2).padding(1), 2;
+    dilation_2:
+        Conv2dShape::new(1, 3, 4, [11, 10], [3, 3]).dilation(2).padding(2).with_bias(true), 3;
+    grouped: Conv2dShape::new(2, 6, 9, [8, 7], [3, 2]).groups(3).padding(1).with_bias(true), 4;
+    depthwise: Conv2dShape::new(2, 8, 8, [10, 10], [3, 3]).groups(8).padding(1).with_bias(true), 5;
+    pointwise_1x1: Conv2dShape::new(3, 16, 12, [6, 5], [1, 1]), 6;
+    /// A fully connected layer: the kernel is the whole input, so out_size is 1x1.
+    fully_connected_kernel_covers_input:
+        Conv2dShape::new(4, 8, 10, [6, 6], [6, 6]).with_bias(true), 7;
+    /// Padding 4 with a 3x3 kernel: border outputs see only zeros.
+    padding_beyond_kernel_reach:
+        Conv2dShape::new(1, 2, 3, [4, 5], [3, 3]).padding(4).with_bias(true), 8;
+    stride_larger_than_kernel: Conv2dShape::new(2, 3, 2, [13, 11], [2, 2]).stride(3), 9;
 }
 
 /// Per-axis stride, padding and dilation (`*_hw` builders) against the CPU twins, each axis
@@ -171,64 +169,6 @@ fn per_axis_builders_and_describe() {
             .describe(),
         "n1 3->8 32x32 k3 s1 p1"
     );
-}
-
-#[test]
-fn grouped() {
-    let _serial = common::serial();
-    check_shape(
-        &Conv2dShape::new(2, 6, 9, [8, 7], [3, 2])
-            .groups(3)
-            .padding(1)
-            .with_bias(true),
-        4,
-    );
-}
-
-#[test]
-fn depthwise() {
-    let _serial = common::serial();
-    check_shape(
-        &Conv2dShape::new(2, 8, 8, [10, 10], [3, 3])
-            .groups(8)
-            .padding(1)
-            .with_bias(true),
-        5,
-    );
-}
-
-#[test]
-fn pointwise_1x1() {
-    let _serial = common::serial();
-    check_shape(&Conv2dShape::new(3, 16, 12, [6, 5], [1, 1]), 6);
-}
-
-#[test]
-fn fully_connected_kernel_covers_input() {
-    let _serial = common::serial();
-    // A fully connected layer: the kernel is the whole input, so out_size is 1x1.
-    check_shape(
-        &Conv2dShape::new(4, 8, 10, [6, 6], [6, 6]).with_bias(true),
-        7,
-    );
-}
-
-#[test]
-fn padding_beyond_kernel_reach() {
-    let _serial = common::serial();
-    // Padding 4 with a 3x3 kernel: border outputs see only zeros.
-    check_shape(
-        &Conv2dShape::new(1, 2, 3, [4, 5], [3, 3])
-            .padding(4)
-            .with_bias(true),
-        8,
-    );
-}
-
-#[test]
-fn stride_larger_than_kernel() {
-    let _serial = common::serial();
-    check_shape(&Conv2dShape::new(2, 3, 2, [13, 11], [2, 2]).stride(3), 9);
 }
 
 #[test]

@@ -305,16 +305,9 @@ fn device_loss_is_an_error() {
     );
     assert!(conv.forward_blocking(&s, &x, &w, Some(&b)).is_ok());
     gpu.device().destroy();
-    let r = conv.forward_blocking(&s, &x, &w, Some(&b));
-    assert!(
-        matches!(r, Err(Error::DeviceLost(_))),
-        "expected DeviceLost, got {r:?}"
-    );
-    let r = conv.backward_blocking(&s, &x, &w, &vec![0.5; s.output_len()]);
-    assert!(
-        matches!(r, Err(Error::DeviceLost(_))),
-        "expected DeviceLost, got {r:?}"
-    );
+    lost("forward", conv.forward_blocking(&s, &x, &w, Some(&b)));
+    let dy = vec![0.5; s.output_len()];
+    lost("backward", conv.backward_blocking(&s, &x, &w, &dy));
 }
 
 /// Sizes past what 32-bit indices (or the host) can hold are errors, never overflow panics.
@@ -849,37 +842,30 @@ fn mapped_and_foreign_buffers_are_refused_up_front() {
     let empty_batch = Conv2dShape::new(0, 2, 2, [4, 4], [3, 3]);
     let empty_plan = conv.plan(&empty_batch).unwrap();
     let none = exact_buffer(&gpu, &[]);
-    let foreign_gw = other.device().create_buffer(&wgpu::BufferDescriptor {
-        label: Some("foreign grad_weight"),
-        size: empty_batch.weight_len() as u64 * 4,
-        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    });
-    let r = empty_plan.record_backward_weight(
-        &mut encoder,
-        &BackwardWeightBuffers {
+    // A grad_weight buffer of `device`, mapped or not, and the empty plan's weight gradient
+    // recorded into it.
+    let grad_weight = |device: &wgpu::Device, label, mapped_at_creation| {
+        device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: empty_batch.weight_len() as u64 * 4,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation,
+        })
+    };
+    let record = |encoder: &mut wgpu::CommandEncoder, grad_weight: &wgpu::Buffer| {
+        let b = BackwardWeightBuffers {
             grad_output: &none,
             input: &none,
-            grad_weight: &foreign_gw,
+            grad_weight,
             grad_bias: None,
-        },
-    );
+        };
+        empty_plan.record_backward_weight(encoder, &b)
+    };
+    let foreign_gw = grad_weight(other.device(), "foreign grad_weight", false);
+    let r = record(&mut encoder, &foreign_gw);
     assert!(matches!(r, Err(Error::Validation(_))), "grad_weight: {r:?}");
-    let mapped_gw = gpu.device().create_buffer(&wgpu::BufferDescriptor {
-        label: Some("mapped grad_weight"),
-        size: empty_batch.weight_len() as u64 * 4,
-        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: true,
-    });
-    let r = empty_plan.record_backward_weight(
-        &mut encoder,
-        &BackwardWeightBuffers {
-            grad_output: &none,
-            input: &none,
-            grad_weight: &mapped_gw,
-            grad_bias: None,
-        },
-    );
+    let mapped_gw = grad_weight(gpu.device(), "mapped grad_weight", true);
+    let r = record(&mut encoder, &mapped_gw);
     assert!(
         matches!(
             r,

@@ -43,23 +43,11 @@ struct Kit {
 fn kit() -> &'static Kit {
     static KIT: OnceLock<Kit> = OnceLock::new();
     KIT.get_or_init(|| {
-        let instance =
-            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-        let adapter = pollster::block_on(wgpu::util::initialize_adapter_from_env_or_default(
-            &instance, None,
-        ))
-        .expect("an adapter");
-        let limits = wgpu::Limits {
+        let gpu = common::gpu_with_limits(wgpu::Limits {
             max_storage_buffer_binding_size: 16 << 20,
             max_buffer_size: 32 << 20,
             ..tied::required_limits()
-        };
-        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-            required_limits: limits,
-            ..Default::default()
-        }))
-        .expect("device");
-        let gpu = Gpu::adopt(device, queue).expect("adopt");
+        });
         Kit {
             conv: Conv2d::new(&gpu).unwrap(),
             layouts: LayoutTranspose::new(&gpu).unwrap(),

@@ -15,7 +15,7 @@ use tied::conv::{
 use tied::growl::{GroupLayout, GrowlProx, OwlProx};
 use tied::sort::{RadixSort, SortOrder};
 use tied::train::{
-    BatchNormBuffers, BatchNormGradBuffers, DataSet, Linear, LinearShape, Sgd, Train, XentStats,
+    BatchNormBuffers, BatchNormGradBuffers, Linear, LinearShape, Sgd, Train, XentStats,
 };
 use tied::tying::{Enforcement, Reduction, TieLayout, TieMap, Ties, UNTIED};
 use tied::{Error, Gpu, Result};
@@ -660,9 +660,7 @@ fn data_gather_on_ranges() {
     let _serial = common::serial();
     let gpu = common::gpu();
     let (samples, dim, batch) = (40, 12, 8);
-    let data: Vec<u8> = (0..samples * dim).map(|i| (i * 37 % 251) as u8).collect();
-    let labels: Vec<u8> = (0..samples).map(|i| (i % 10) as u8).collect();
-    let set = DataSet::upload(gpu, &data, &labels, dim).unwrap();
+    let (_, _, set) = common::byte_set(gpu, samples, dim, 37);
     let plan = Train::new(gpu)
         .unwrap()
         .gather(&set, batch, 1.0 / 255.0)

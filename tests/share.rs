@@ -234,24 +234,49 @@ fn lay_out(groups: &[Vec<f32>], outer: usize, inner: usize) -> Vec<f32> {
     w
 }
 
+/// One layout of each kind holding `n` groups, with the `(outer, inner)` strides `lay_out`
+/// takes: `Rows` and `Columns` of `units` elements per group, `ConvInChannels` of `c_out`
+/// output channels and `khw` taps.
+fn layouts_of_n_groups(
+    n: usize,
+    units: usize,
+    [c_out, khw]: [usize; 2],
+) -> [(GroupLayout, usize, usize); 3] {
+    [
+        (
+            GroupLayout::Rows {
+                rows: n,
+                cols: units,
+            },
+            1,
+            units,
+        ),
+        (
+            GroupLayout::Columns {
+                rows: units,
+                cols: n,
+            },
+            units,
+            1,
+        ),
+        (
+            GroupLayout::ConvInChannels {
+                c_out,
+                c_in: n,
+                khw,
+            },
+            c_out,
+            khw,
+        ),
+    ]
+}
+
 #[test]
 fn discover_recovers_planted_ties_in_every_layout() {
     let mut rng = Rng::new(5);
     let (groups, truth) = planted(&mut rng, 4, 5, 6, 12);
     let n = groups.len();
-    let layouts = [
-        (GroupLayout::Rows { rows: n, cols: 12 }, 1, 12),
-        (GroupLayout::Columns { rows: 12, cols: n }, 12, 1),
-        (
-            GroupLayout::ConvInChannels {
-                c_out: 3,
-                c_in: n,
-                khw: 4,
-            },
-            3,
-            4,
-        ),
-    ];
+    let layouts = layouts_of_n_groups(n, 12, [3, 4]);
     let mut first_ids = None;
     for (layout, outer, inner) in layouts {
         let w = lay_out(&groups, outer, inner);
@@ -379,19 +404,7 @@ fn metrics_from_map_agree_with_the_averaged_tensor() {
     let mut rng = Rng::new(11);
     let (groups, _) = planted(&mut rng, 5, 4, 7, 6);
     let n = groups.len();
-    for (layout, outer, inner) in [
-        (GroupLayout::Rows { rows: n, cols: 6 }, 1, 6),
-        (GroupLayout::Columns { rows: 6, cols: n }, 6, 1),
-        (
-            GroupLayout::ConvInChannels {
-                c_out: 2,
-                c_in: n,
-                khw: 3,
-            },
-            2,
-            3,
-        ),
-    ] {
+    for (layout, outer, inner) in layouts_of_n_groups(n, 6, [2, 3]) {
         let mut w = lay_out(&groups, outer, inner);
         // A few more groups that fall below the threshold, not exactly zero.
         for (e, x) in w.iter_mut().enumerate() {
@@ -668,35 +681,24 @@ fn idx_errors_name_the_file() {
         );
     }
 
-    // Wrong magic: labels where images belong.
-    let dir = TempDir::new("magic");
-    write_set(&dir.0, false, 4, 2);
-    std::fs::write(dir.0.join(idx::TEST_IMAGES), idx_labels(2)).unwrap();
-    let (file, reason) = data_error_file(idx::load_dir(&dir.0));
-    assert!(
-        file.ends_with(idx::TEST_IMAGES) && reason.contains("magic"),
-        "{file}: {reason}"
-    );
-
-    // Image and label counts differ.
-    let dir = TempDir::new("count");
-    write_set(&dir.0, false, 4, 2);
-    std::fs::write(dir.0.join(idx::TRAIN_LABELS), idx_labels(5)).unwrap();
-    let (file, reason) = data_error_file(idx::load_dir(&dir.0));
-    assert!(
-        file.ends_with(idx::TRAIN_LABELS) && reason.contains("5 labels"),
-        "{file}: {reason}"
-    );
-
-    // Test images of another size than the training images.
-    let dir = TempDir::new("dims");
-    write_set(&dir.0, false, 4, 2);
-    std::fs::write(dir.0.join(idx::TEST_IMAGES), idx_images(2, 2, 3, 0)).unwrap();
-    let (file, reason) = data_error_file(idx::load_dir(&dir.0));
-    assert!(
-        file.ends_with(idx::TEST_IMAGES) && reason.contains("2 x 3"),
-        "{file}: {reason}"
-    );
+    // One file of a good set replaced: (case, file, its new bytes, what the error says).
+    for (case, name, bytes, says) in [
+        // Wrong magic: labels where images belong.
+        ("magic", idx::TEST_IMAGES, idx_labels(2), "magic"),
+        // Image and label counts differ.
+        ("count", idx::TRAIN_LABELS, idx_labels(5), "5 labels"),
+        // Test images of another size than the training images.
+        ("dims", idx::TEST_IMAGES, idx_images(2, 2, 3, 0), "2 x 3"),
+    ] {
+        let dir = TempDir::new(case);
+        write_set(&dir.0, false, 4, 2);
+        std::fs::write(dir.0.join(name), bytes).unwrap();
+        let (file, reason) = data_error_file(idx::load_dir(&dir.0));
+        assert!(
+            file.ends_with(name) && reason.contains(says),
+            "{file}: {reason}"
+        );
+    }
 
     // Trailing bytes, zero dimensions, gzip handed to the parser.
     let mut b = idx_images(1, 2, 2, 0);

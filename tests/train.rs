@@ -365,9 +365,7 @@ fn gather_matches_twin_and_shuffle_is_a_seeded_permutation() {
     let _serial = common::serial();
     let gpu = common::gpu();
     let (samples, dim, batch) = (103, 13, 10);
-    let data: Vec<u8> = (0..samples * dim).map(|i| (i * 31 % 251) as u8).collect();
-    let labels: Vec<u8> = (0..samples).map(|i| (i % 10) as u8).collect();
-    let set = DataSet::upload(gpu, &data, &labels, dim).unwrap();
+    let (data, labels, set) = common::byte_set(gpu, samples, dim, 31);
     let plan = train().gather(&set, batch, 1.0 / 255.0).unwrap();
     assert_eq!(plan.steps(), 10);
     let order = shuffle(samples, 7, 3);

@@ -1,8 +1,8 @@
 //! NCHW <-> NHWC conversion on the GPU (`shaders/layout_transpose.wgsl`).
 
 use crate::buffer::BufferRange;
-use crate::dispatch::{self, check_buffer, check_distinct, whole, Grid};
-use crate::dispatch::{OnGpu, Recording, WORKGROUP_SIZE};
+use crate::dispatch::{self, check_op, whole, Grid};
+use crate::dispatch::{Recording, WORKGROUP_SIZE};
 use crate::error::Result;
 use crate::gpu::Gpu;
 
@@ -149,11 +149,7 @@ impl LayoutTranspose {
     }
 }
 
-impl OnGpu for TransposePlan {
-    fn gpu(&self) -> &Gpu {
-        &self.layouts.gpu
-    }
-}
+crate::on_gpu!(TransposePlan => layouts.gpu);
 
 impl TransposePlan {
     crate::record_calls! {
@@ -162,39 +158,15 @@ impl TransposePlan {
         /// # Errors
         /// Buffer size, usage, range or binding-limit errors; `src` and `dst` must not
         /// overlap. Nothing is recorded on error.
-        pub fn record_nchw_to_nhwc<'a>(
-            &self,
-            src: impl Into<BufferRange<'a>>,
-            dst: impl Into<BufferRange<'a>>,
-        ) => build_nchw_to_nhwc;
+        pub fn record_nchw_to_nhwc(&self, src, dst)
+            => |rec| self.build(rec, &self.to_nhwc, src, dst);
 
         /// Records NHWC `src` -> NCHW `dst`. Never submits.
         ///
         /// # Errors
         /// As [`TransposePlan::record_nchw_to_nhwc`].
-        pub fn record_nhwc_to_nchw<'a>(
-            &self,
-            src: impl Into<BufferRange<'a>>,
-            dst: impl Into<BufferRange<'a>>,
-        ) => build_nhwc_to_nchw;
-    }
-
-    fn build_nchw_to_nhwc(
-        &self,
-        rec: &mut Recording,
-        src: BufferRange<'_>,
-        dst: BufferRange<'_>,
-    ) -> Result<()> {
-        self.build(rec, &self.to_nhwc, src, dst)
-    }
-
-    fn build_nhwc_to_nchw(
-        &self,
-        rec: &mut Recording,
-        src: BufferRange<'_>,
-        dst: BufferRange<'_>,
-    ) -> Result<()> {
-        self.build(rec, &self.to_nchw, src, dst)
+        pub fn record_nhwc_to_nchw(&self, src, dst)
+            => |rec| self.build(rec, &self.to_nchw, src, dst);
     }
 
     fn build(
@@ -205,10 +177,7 @@ impl TransposePlan {
         dst: BufferRange<'_>,
     ) -> Result<()> {
         let gpu = &self.layouts.gpu;
-        let st = wgpu::BufferUsages::STORAGE;
-        check_buffer(gpu, "src", src, self.len, st)?;
-        check_buffer(gpu, "dst", dst, self.len, st)?;
-        check_distinct("dst", dst, &[("src", src)])?;
+        check_op(gpu, &[("src", src, self.len), ("dst", dst, self.len)], 1)?;
         if self.len == 0 {
             return Ok(());
         }

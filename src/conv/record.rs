@@ -12,15 +12,11 @@ use super::{
     BackwardDataBuffers, BackwardWeightBuffers, Conv2dPlan, Conv2dShape, ForwardBuffers, GemmTiles,
 };
 use crate::buffer::BufferRange;
-use crate::dispatch::{self, check_buffer, check_distinct, whole, Bindings, OnGpu, Recording};
+use crate::dispatch::{self, check_buffer, check_distinct, check_op, whole, Bindings, Recording};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
-impl OnGpu for Conv2dPlan {
-    fn gpu(&self) -> &Gpu {
-        &self.conv.gpu
-    }
-}
+crate::on_gpu!(Conv2dPlan => conv.gpu);
 
 impl Conv2dPlan {
     /// The shape this plan was made for.
@@ -121,19 +117,18 @@ impl Conv2dPlan {
         /// cannot bind (see [`BufferRange`]), [`Error::BufferMapped`], and
         /// [`Error::Validation`] for a buffer wgpu refuses (destroyed, of another device).
         /// Nothing is recorded on error.
-        pub fn record_forward<'a>(
-            &self,
-            b: &ForwardBuffers<impl Copy + Into<BufferRange<'a>>>,
-        ) => build_forward;
+        pub fn record_forward(&self, b: &ForwardBuffers<impl Copy + Into<BufferRange<'a>>>)
+            => |rec| self.build_forward(rec, b.into());
 
         /// Records the input gradient into `encoder`: `grad_input` is overwritten.
         ///
         /// # Errors
         /// As [`Conv2dPlan::record_forward`].
-        pub fn record_backward_data<'a>(
+        pub fn record_backward_data(
             &self,
             b: &BackwardDataBuffers<impl Copy + Into<BufferRange<'a>>>,
-        ) => build_backward_data;
+        )
+            => |rec| self.build_backward_data(rec, b.into());
 
         /// Records the weight gradient (and the bias gradient when the shape has a bias) into
         /// `encoder`. Both are overwritten, not accumulated: the sum over the batch and all
@@ -141,25 +136,26 @@ impl Conv2dPlan {
         ///
         /// # Errors
         /// As [`Conv2dPlan::record_forward`].
-        pub fn record_backward_weight<'a>(
+        pub fn record_backward_weight(
             &self,
             b: &BackwardWeightBuffers<impl Copy + Into<BufferRange<'a>>>,
-        ) => build_backward_weight;
+        )
+            => |rec| self.build_backward_weight(rec, b.into());
     }
 
-    fn build_forward(&self, rec: &mut Recording, b: ForwardBuffers<BufferRange<'_>>) -> Result<()> {
+    pub(crate) fn build_forward(
+        &self,
+        rec: &mut Recording,
+        b: ForwardBuffers<BufferRange<'_>>,
+    ) -> Result<()> {
         let s = &self.shape;
-        let dev = &self.conv.gpu;
-        let st = wgpu::BufferUsages::STORAGE;
-        check_buffer(dev, "input", b.input, s.input_len() as u64, st)?;
-        check_buffer(dev, "weight", b.weight, s.weight_len() as u64, st)?;
-        check_buffer(dev, "output", b.output, s.output_len() as u64, st)?;
-        check_bias_buffer(dev, s, "bias", b.bias)?;
-        check_distinct(
-            "output",
-            b.output,
-            &[("input", b.input), ("weight", b.weight)],
-        )?;
+        let [x, w, y] = [s.input_len(), s.weight_len(), s.output_len()].map(|n| n as u64);
+        let ranges = [
+            ("input", b.input, x),
+            ("weight", b.weight, w),
+            ("output", b.output, y),
+        ];
+        self.check_gemm(ranges, ("bias", b.bias))?;
         if let Some(bias) = b.bias {
             check_distinct("output", b.output, &[("bias", bias)])?;
         }
@@ -184,22 +180,19 @@ impl Conv2dPlan {
         Ok(())
     }
 
-    pub(super) fn build_backward_data(
+    pub(crate) fn build_backward_data(
         &self,
         rec: &mut Recording,
         b: BackwardDataBuffers<BufferRange<'_>>,
     ) -> Result<()> {
         let s = &self.shape;
-        let dev = &self.conv.gpu;
-        let st = wgpu::BufferUsages::STORAGE;
-        check_buffer(dev, "grad_output", b.grad_output, s.output_len() as u64, st)?;
-        check_buffer(dev, "weight", b.weight, s.weight_len() as u64, st)?;
-        check_buffer(dev, "grad_input", b.grad_input, s.input_len() as u64, st)?;
-        check_distinct(
-            "grad_input",
-            b.grad_input,
-            &[("grad_output", b.grad_output), ("weight", b.weight)],
-        )?;
+        let [x, w, y] = [s.input_len(), s.weight_len(), s.output_len()].map(|n| n as u64);
+        let ranges = [
+            ("grad_output", b.grad_output, y),
+            ("weight", b.weight, w),
+            ("grad_input", b.grad_input, x),
+        ];
+        check_op(&self.conv.gpu, &ranges, 2)?;
         if s.input_len() == 0 {
             return Ok(());
         }
@@ -258,7 +251,7 @@ impl Conv2dPlan {
         Ok(())
     }
 
-    fn build_backward_weight(
+    pub(crate) fn build_backward_weight(
         &self,
         rec: &mut Recording,
         b: BackwardWeightBuffers<BufferRange<'_>>,
@@ -292,17 +285,13 @@ impl Conv2dPlan {
 
     fn check_backward_weight(&self, b: &BackwardWeightBuffers<BufferRange<'_>>) -> Result<()> {
         let s = &self.shape;
-        let dev = &self.conv.gpu;
-        let st = wgpu::BufferUsages::STORAGE;
-        check_buffer(dev, "grad_output", b.grad_output, s.output_len() as u64, st)?;
-        check_buffer(dev, "input", b.input, s.input_len() as u64, st)?;
-        check_buffer(dev, "grad_weight", b.grad_weight, s.weight_len() as u64, st)?;
-        check_bias_buffer(dev, s, "grad_bias", b.grad_bias)?;
-        check_distinct(
-            "grad_weight",
-            b.grad_weight,
-            &[("grad_output", b.grad_output), ("input", b.input)],
-        )?;
+        let [x, w, y] = [s.input_len(), s.weight_len(), s.output_len()].map(|n| n as u64);
+        let ranges = [
+            ("grad_output", b.grad_output, y),
+            ("input", b.input, x),
+            ("grad_weight", b.grad_weight, w),
+        ];
+        self.check_gemm(ranges, ("grad_bias", b.grad_bias))?;
         if let Some(gb) = b.grad_bias {
             check_distinct(
                 "grad_bias",
@@ -315,6 +304,23 @@ impl Conv2dPlan {
             )?;
         }
         Ok(())
+    }
+
+    /// The checks of a GEMM op's caller ranges: `ranges` (two inputs, then the output) as
+    /// [`check_buffer`] with `STORAGE`, the optional bias (or bias gradient) as
+    /// [`check_bias_buffer`], then the output against the two inputs.
+    fn check_gemm(
+        &self,
+        ranges: [(&'static str, BufferRange<'_>, u64); 3],
+        (bias_name, bias): (&'static str, Option<BufferRange<'_>>),
+    ) -> Result<()> {
+        let dev = &self.conv.gpu;
+        for (name, range, elements) in ranges {
+            check_buffer(dev, name, range, elements, wgpu::BufferUsages::STORAGE)?;
+        }
+        check_bias_buffer(dev, &self.shape, bias_name, bias)?;
+        let [(a, ra, _), (b, rb, _), (out, r_out, _)] = ranges;
+        check_distinct(out, r_out, &[(a, ra), (b, rb)])
     }
 
     /// Where `launch` writes: the split-K scratch when K is split, else `output`.

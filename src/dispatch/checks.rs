@@ -206,6 +206,28 @@ pub(crate) fn check_distinct(
     }
 }
 
+/// The checks of an op whose caller ranges are all bound as `STORAGE`: each
+/// `(name, range, elements)` in order as [`check_buffer`], then each range from index
+/// `first_output` on (the outputs) as [`check_distinct`] against every range before it.
+pub(crate) fn check_op(
+    gpu: &Gpu,
+    ranges: &[(&'static str, BufferRange<'_>, u64)],
+    first_output: usize,
+) -> Result<()> {
+    let st = wgpu::BufferUsages::STORAGE;
+    for &(name, range, elements) in ranges {
+        check_buffer(gpu, name, range, elements, st)?;
+    }
+    let named: Vec<_> = ranges
+        .iter()
+        .map(|&(name, range, _)| (name, range))
+        .collect();
+    for (i, &(name, range)) in named.iter().enumerate().skip(first_output) {
+        check_distinct(name, range, &named[..i])?;
+    }
+    Ok(())
+}
+
 /// Checks that `bytes` fits in one storage binding.
 pub(crate) fn check_binding_size(gpu: &Gpu, name: &'static str, bytes: u64) -> Result<()> {
     let allowed = gpu.device().limits().max_storage_buffer_binding_size;

@@ -246,33 +246,61 @@ pub(crate) trait OnGpu {
     fn gpu(&self) -> &Gpu;
 }
 
-/// Declares public `record_*` calls, each recording what a crate-private `build_*` adds to a
-/// [`Recording`] through [`record_checked`] (so nothing reaches the encoder on error). Each
-/// argument is passed to the build through `Into::into`, so a call can take
-/// `impl Into<BufferRange<'a>>` (or a `*Buffers` struct generic over its ranges) while its
-/// build takes a plain [`BufferRange`]:
+/// Implements [`OnGpu`] for `Type`, whose [`Gpu`] is at `self.path`:
+/// `crate::on_gpu!(ReluPlan => train.gpu);`.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! on_gpu {
+    ($ty:ty => $($field:ident).+) => {
+        impl $crate::dispatch::OnGpu for $ty {
+            fn gpu(&self) -> &$crate::gpu::Gpu {
+                &self.$($field).+
+            }
+        }
+    };
+}
+
+/// Declares public `record_*` calls, each recording what its body adds to a [`Recording`]
+/// through [`record_checked`] (so nothing reaches the encoder on error). Every call takes
+/// `encoder: &mut wgpu::CommandEncoder` after `&self`, returns `Result<()>`, and has the
+/// lifetime `'a` for its ranges. An argument written as a bare name is a buffer range: the
+/// call takes it as `impl Into<BufferRange<'a>>` and the body sees a plain [`BufferRange`].
+/// An argument written `name: Type` is taken and passed as it is (`Type` may use `'a`, e.g.
+/// `impl Into<MaybeRange<'a>>` or `&ForwardBuffers<impl Copy + Into<BufferRange<'a>>>`).
+/// The body is a closure over the recording; `self` and the recording's name come from the
+/// invocation (macro hygiene), so the body can use both:
 ///
 /// The type implements [`OnGpu`].
 ///
 /// ```ignore
 /// crate::record_calls! {
 ///     /// Records the forward pass. ...
-///     pub fn record_forward<'a>(&self, x: impl Into<BufferRange<'a>>) => build_forward;
+///     pub fn record_forward(&self, x, y, how: Reduction)
+///         => |rec| self.build_forward(rec, x, y, how);
 /// }
 /// ```
 #[macro_export]
 #[doc(hidden)]
 macro_rules! record_calls {
-    ($($(#[$meta:meta])* $vis:vis fn $name:ident $(<$lt:lifetime>)? (&self $(, $arg:ident : $ty:ty)* $(,)?) => $build:ident;)*) => {
+    ($($(#[$meta:meta])* $vis:vis fn $name:ident(&$self:ident $(, $arg:ident $(: $ty:ty)?)* $(,)?)
+        => |$rec:ident| $body:expr;)*) => {
         $(
             $(#[$meta])*
-            $vis fn $name $(<$lt>)? (&self, encoder: &mut wgpu::CommandEncoder $(, $arg: $ty)*) -> $crate::Result<()> {
-                let gpu = $crate::dispatch::OnGpu::gpu(self);
-                $(let $arg = ::core::convert::Into::into($arg);)*
-                $crate::dispatch::record_checked(gpu, encoder, |rec| self.$build(rec $(, $arg)*))
+            $vis fn $name<'a>(
+                &$self,
+                encoder: &mut wgpu::CommandEncoder
+                $(, $arg: $crate::record_calls!(@type $($ty)?))*
+            ) -> $crate::Result<()> {
+                let gpu = $crate::dispatch::OnGpu::gpu($self);
+                $(let $arg = $crate::record_calls!(@value $arg $($ty)?);)*
+                $crate::dispatch::record_checked(gpu, encoder, |$rec| $body)
             }
         )*
     };
+    (@type) => { impl ::core::convert::Into<$crate::buffer::BufferRange<'a>> };
+    (@type $ty:ty) => { $ty };
+    (@value $arg:ident) => { ::core::convert::Into::<$crate::buffer::BufferRange<'_>>::into($arg) };
+    (@value $arg:ident $ty:ty) => { $arg };
 }
 
 /// Declares native-only `_blocking` twins of async host-slice calls:

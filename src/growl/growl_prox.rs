@@ -226,11 +226,7 @@ impl GrowlProx {
     }
 }
 
-impl OnGpu for GrowlPlan {
-    fn gpu(&self) -> &Gpu {
-        &self.growl.owl.gpu
-    }
-}
+crate::on_gpu!(GrowlPlan => growl.owl.gpu);
 
 impl GrowlPlan {
     /// The options the plan was made with.
@@ -268,12 +264,8 @@ impl GrowlPlan {
         /// Buffer size, usage, map-state and aliasing errors (of `matrix`, `w` and `blocks`),
         /// [`Error::Validation`](crate::Error::Validation) for a buffer wgpu refuses. Nothing
         /// is recorded on error.
-        pub fn record<'a>(
-            &self,
-            matrix: impl Into<BufferRange<'a>>,
-            w: impl Into<BufferRange<'a>>,
-            blocks: impl Into<MaybeRange<'a>>,
-        ) => build;
+        pub fn record(&self, matrix, w, blocks: impl Into<MaybeRange<'a>>)
+            => |rec| self.build(rec, matrix, w, blocks.into());
 
         /// Out-of-place [`GrowlPlan::record`]: copies `matrix` (needs `COPY_SRC`) into `out`
         /// (needs `STORAGE | COPY_DST`) and computes the prox there.
@@ -281,13 +273,8 @@ impl GrowlPlan {
         /// # Errors
         /// As [`GrowlPlan::record`], plus missing copy usages. The copy is validated before
         /// anything is recorded: a mapped `matrix`, or one of another device, is an error.
-        pub fn record_into<'a>(
-            &self,
-            matrix: impl Into<BufferRange<'a>>,
-            w: impl Into<BufferRange<'a>>,
-            out: impl Into<BufferRange<'a>>,
-            blocks: impl Into<MaybeRange<'a>>,
-        ) => build_into;
+        pub fn record_into(&self, matrix, w, out, blocks: impl Into<MaybeRange<'a>>)
+            => |rec| self.build_into(rec, matrix, w, out, blocks.into());
     }
 }
 

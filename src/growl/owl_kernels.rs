@@ -8,7 +8,7 @@
 //! `owl_compact`, `owl_bridge` / `owl_copy` (one merge level each), `owl_finish` and
 //! `owl_blocks` (slopes or block ids, scattered back).
 
-use crate::dispatch::{self, whole, KernelDecl};
+use crate::dispatch::{self, KernelDecl};
 use crate::gpu::Gpu;
 use crate::scan::{ScanKernels, SCAN_PART};
 
@@ -227,23 +227,5 @@ impl OwlKernels {
 }
 
 fn scan_kernels(gpu: &Gpu) -> ScanKernels {
-    fn bind(
-        k: &dispatch::Kernel,
-        device: &wgpu::Device,
-        p: &wgpu::Buffer,
-        data: &wgpu::Buffer,
-        totals: &wgpu::Buffer,
-    ) -> wgpu::BindGroup {
-        let b = ScanBindings {
-            p: whole(p),
-            data: whole(data),
-            totals: whole(totals),
-        };
-        k.bind(device, &b)
-    }
-    ScanKernels {
-        block: gpu.kernel(&OWL_SCAN_BLOCK, 0),
-        add: gpu.kernel(&OWL_SCAN_ADD, 0),
-        bind,
-    }
+    crate::scan::scan_kernels!(gpu, OWL_SCAN_BLOCK, OWL_SCAN_ADD, ScanBindings)
 }

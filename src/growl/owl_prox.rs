@@ -12,8 +12,8 @@ use std::sync::Arc;
 use super::owl_kernels::*;
 use super::prox_plan::ProxPlan;
 use crate::buffer::{BufferRange, MaybeRange};
+use crate::dispatch::WORKGROUP_SIZE;
 use crate::dispatch::{self, check_buffer, check_distinct, whole, Grid, Recording};
-use crate::dispatch::{OnGpu, WORKGROUP_SIZE};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::scan::{ScanKernels, ScanPlan};
@@ -263,11 +263,7 @@ impl OwlProx {
     }
 }
 
-impl OnGpu for OwlPlan {
-    fn gpu(&self) -> &Gpu {
-        &self.owl.gpu
-    }
-}
+crate::on_gpu!(OwlPlan => owl.gpu);
 
 impl OwlPlan {
     crate::record_calls! {
@@ -279,12 +275,8 @@ impl OwlPlan {
         /// # Errors
         /// Buffer size, usage, map-state and aliasing errors; [`Error::Validation`] for a
         /// buffer wgpu refuses. Nothing is recorded on error.
-        pub fn record<'a>(
-            &self,
-            v: impl Into<BufferRange<'a>>,
-            w: impl Into<BufferRange<'a>>,
-            blocks: impl Into<MaybeRange<'a>>,
-        ) => build;
+        pub fn record(&self, v, w, blocks: impl Into<MaybeRange<'a>>)
+            => |rec| self.build(rec, v, w, blocks.into());
 
         /// Out-of-place [`OwlPlan::record`]: copies `v` (needs `COPY_SRC`) into `out` (needs
         /// `STORAGE | COPY_DST`) and computes the prox there; `v` is left unchanged.
@@ -292,13 +284,8 @@ impl OwlPlan {
         /// # Errors
         /// As [`OwlPlan::record`], plus missing copy usages. The copy is validated before
         /// anything is recorded: a mapped `v`, or one of another device, is an error.
-        pub fn record_into<'a>(
-            &self,
-            v: impl Into<BufferRange<'a>>,
-            w: impl Into<BufferRange<'a>>,
-            out: impl Into<BufferRange<'a>>,
-            blocks: impl Into<MaybeRange<'a>>,
-        ) => build_into;
+        pub fn record_into(&self, v, w, out, blocks: impl Into<MaybeRange<'a>>)
+            => |rec| self.build_into(rec, v, w, out, blocks.into());
     }
 
     /// The u32 scan kernels, shared with the radix sort.

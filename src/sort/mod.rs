@@ -319,11 +319,7 @@ impl RadixSort {
     }
 }
 
-impl dispatch::OnGpu for SortPlan {
-    fn gpu(&self) -> &Gpu {
-        &self.sort.gpu
-    }
-}
+crate::on_gpu!(SortPlan => sort.gpu);
 
 impl SortPlan {
     /// Number of keys this plan sorts.
@@ -344,12 +340,8 @@ impl SortPlan {
         /// [`Error::BufferTooSmall`], [`Error::MissingUsage`] (`STORAGE` needed), the range
         /// errors of [`BufferRange`], or `keys` and `values` overlapping
         /// ([`Error::Aliasing`]). Nothing is recorded on error.
-        pub fn record<'a>(
-            &self,
-            keys: impl Into<BufferRange<'a>>,
-            values: impl Into<MaybeRange<'a>>,
-            order: SortOrder,
-        ) => build;
+        pub fn record(&self, keys, values: impl Into<MaybeRange<'a>>, order: SortOrder)
+            => |rec| self.build(rec, keys, values.into(), order);
     }
 
     pub(crate) fn build(

@@ -3,9 +3,8 @@
 //! [`cpu::batch_norm_forward`](super::cpu::batch_norm_forward) and the others).
 
 use crate::buffer::BufferRange;
-use crate::dispatch::{self, check_buffer, check_distinct, whole, Grid, Recording, WORKGROUP_SIZE};
+use crate::dispatch::{self, whole, Grid, WORKGROUP_SIZE};
 use crate::error::{check_len, Error, Result};
-use crate::gpu::Gpu;
 
 use super::Train;
 
@@ -210,11 +209,7 @@ impl Train {
     }
 }
 
-impl dispatch::OnGpu for BatchNormPlan {
-    fn gpu(&self) -> &Gpu {
-        &self.train.gpu
-    }
-}
+crate::on_gpu!(BatchNormPlan => train.gpu);
 
 impl BatchNormPlan {
     /// `(batch, features)`.
@@ -240,140 +235,42 @@ impl BatchNormPlan {
         ///
         /// # Errors
         /// Buffer size, usage and aliasing errors; nothing is recorded on error.
-        pub fn record_forward<'a>(
-            &self,
-            b: &BatchNormBuffers<impl Copy + Into<BufferRange<'a>>>,
-        ) => build_forward;
+        pub fn record_forward(&self, b: &BatchNormBuffers<impl Copy + Into<BufferRange<'a>>>)
+            => |rec| {
+            let BatchNormBuffers { x, affine, y, saved, running } = b.into();
+            let (act, stat) = self.sizes();
+            train_op!(self.train, rec, bn_forward, self.grid, BnForwardBindings {
+                p: whole(&self.uniform);
+                x[act], affine[stat], y[act], saved[stat], running[stat]
+            }, outputs from 2)
+        };
 
         /// Records the inference forward with the running statistics (`running`:
         /// `[mean; var]`).
         ///
         /// # Errors
         /// As [`BatchNormPlan::record_forward`].
-        pub fn record_eval<'a>(
-            &self,
-            x: impl Into<BufferRange<'a>>,
-            affine: impl Into<BufferRange<'a>>,
-            running: impl Into<BufferRange<'a>>,
-            y: impl Into<BufferRange<'a>>,
-        ) => build_eval;
+        pub fn record_eval(&self, x, affine, running, y) => |rec| {
+            let (act, stat) = self.sizes();
+            train_op!(self.train, rec, bn_eval, self.grid, BnEvalBindings {
+                p: whole(&self.uniform);
+                x[act], affine[stat], running[stat], y[act]
+            }, outputs from 3)
+        };
 
         /// Records the backward of the training forward.
         ///
         /// # Errors
         /// As [`BatchNormPlan::record_forward`].
-        pub fn record_backward<'a>(
-            &self,
-            b: &BatchNormGradBuffers<impl Copy + Into<BufferRange<'a>>>,
-        ) => build_backward;
-    }
-
-    fn build_forward(
-        &self,
-        rec: &mut Recording,
-        b: BatchNormBuffers<BufferRange<'_>>,
-    ) -> Result<()> {
-        let (gpu, st) = (&self.train.gpu, wgpu::BufferUsages::STORAGE);
-        let (act, stat) = self.sizes();
-        check_buffer(gpu, "x", b.x, act, st)?;
-        check_buffer(gpu, "affine", b.affine, stat, st)?;
-        check_buffer(gpu, "y", b.y, act, st)?;
-        check_buffer(gpu, "saved", b.saved, stat, st)?;
-        check_buffer(gpu, "running", b.running, stat, st)?;
-        check_distinct("y", b.y, &[("x", b.x), ("affine", b.affine)])?;
-        check_distinct(
-            "saved",
-            b.saved,
-            &[("x", b.x), ("affine", b.affine), ("y", b.y)],
-        )?;
-        check_distinct(
-            "running",
-            b.running,
-            &[
-                ("x", b.x),
-                ("affine", b.affine),
-                ("y", b.y),
-                ("saved", b.saved),
-            ],
-        )?;
-        let bindings = BnForwardBindings {
-            p: whole(&self.uniform),
-            x: whole(b.x),
-            affine: whole(b.affine),
-            y: whole(b.y),
-            saved: whole(b.saved),
-            running: whole(b.running),
+        pub fn record_backward(&self, b: &BatchNormGradBuffers<impl Copy + Into<BufferRange<'a>>>)
+            => |rec| {
+            let BatchNormGradBuffers { x, dy, affine, saved, dx, daffine } = b.into();
+            let (act, stat) = self.sizes();
+            train_op!(self.train, rec, bn_backward, self.grid, BnBackwardBindings {
+                p: whole(&self.uniform);
+                x[act], dy[act], affine[stat], saved[stat], dx[act], daffine[stat]
+            }, outputs from 4)
         };
-        let k = &self.train.kernels.bn_forward;
-        k.run(gpu.device(), rec, &bindings, self.grid);
-        Ok(())
-    }
-
-    fn build_eval(
-        &self,
-        rec: &mut Recording,
-        x: BufferRange<'_>,
-        affine: BufferRange<'_>,
-        running: BufferRange<'_>,
-        y: BufferRange<'_>,
-    ) -> Result<()> {
-        let (gpu, st) = (&self.train.gpu, wgpu::BufferUsages::STORAGE);
-        let (act, stat) = self.sizes();
-        check_buffer(gpu, "x", x, act, st)?;
-        check_buffer(gpu, "affine", affine, stat, st)?;
-        check_buffer(gpu, "running", running, stat, st)?;
-        check_buffer(gpu, "y", y, act, st)?;
-        check_distinct(
-            "y",
-            y,
-            &[("x", x), ("affine", affine), ("running", running)],
-        )?;
-        let bindings = BnEvalBindings {
-            p: whole(&self.uniform),
-            x: whole(x),
-            affine: whole(affine),
-            running: whole(running),
-            y: whole(y),
-        };
-        let k = &self.train.kernels.bn_eval;
-        k.run(gpu.device(), rec, &bindings, self.grid);
-        Ok(())
-    }
-
-    fn build_backward(
-        &self,
-        rec: &mut Recording,
-        b: BatchNormGradBuffers<BufferRange<'_>>,
-    ) -> Result<()> {
-        let (gpu, st) = (&self.train.gpu, wgpu::BufferUsages::STORAGE);
-        let (act, stat) = self.sizes();
-        check_buffer(gpu, "x", b.x, act, st)?;
-        check_buffer(gpu, "dy", b.dy, act, st)?;
-        check_buffer(gpu, "affine", b.affine, stat, st)?;
-        check_buffer(gpu, "saved", b.saved, stat, st)?;
-        check_buffer(gpu, "dx", b.dx, act, st)?;
-        check_buffer(gpu, "daffine", b.daffine, stat, st)?;
-        let inputs = [
-            ("x", b.x),
-            ("dy", b.dy),
-            ("affine", b.affine),
-            ("saved", b.saved),
-        ];
-        check_distinct("dx", b.dx, &inputs)?;
-        check_distinct("daffine", b.daffine, &inputs)?;
-        check_distinct("daffine", b.daffine, &[("dx", b.dx)])?;
-        let bindings = BnBackwardBindings {
-            p: whole(&self.uniform),
-            x: whole(b.x),
-            dy: whole(b.dy),
-            affine: whole(b.affine),
-            saved: whole(b.saved),
-            dx: whole(b.dx),
-            daffine: whole(b.daffine),
-        };
-        let k = &self.train.kernels.bn_backward;
-        k.run(gpu.device(), rec, &bindings, self.grid);
-        Ok(())
     }
 
     /// Host-slice training forward: returns `(y, saved, running')` from `x`, `affine` and the

@@ -2,7 +2,7 @@
 //! and the deterministic shuffle that orders an epoch.
 
 use crate::buffer::BufferRange;
-use crate::dispatch::{self, check_buffer, check_distinct, whole, Grid, Recording, WORKGROUP_SIZE};
+use crate::dispatch::{self, check_op, whole, Grid, Recording, WORKGROUP_SIZE};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
@@ -205,11 +205,7 @@ impl Train {
     }
 }
 
-impl dispatch::OnGpu for GatherPlan {
-    fn gpu(&self) -> &Gpu {
-        &self.train.gpu
-    }
-}
+crate::on_gpu!(GatherPlan => train.gpu);
 
 impl GatherPlan {
     /// Batches per epoch.
@@ -248,13 +244,8 @@ impl GatherPlan {
         /// # Errors
         /// [`Error::Shape`] for a step past the epoch; buffer errors. Nothing is recorded on
         /// error.
-        pub fn record<'a>(
-            &self,
-            set: &DataSet,
-            step: usize,
-            x: impl Into<BufferRange<'a>>,
-            labels: impl Into<BufferRange<'a>>,
-        ) => build;
+        pub fn record(&self, set: &DataSet, step: usize, x, labels)
+            => |rec| self.build(rec, set, step, x, labels);
     }
 
     fn build(
@@ -276,11 +267,9 @@ impl GatherPlan {
                 "the data set is not the one this plan was made for",
             ));
         }
-        let (gpu, st) = (&self.train.gpu, wgpu::BufferUsages::STORAGE);
-        let n = u64::from(self.batch) * u64::from(self.dim);
-        check_buffer(gpu, "x", x, n, st)?;
-        check_buffer(gpu, "labels", labels, u64::from(self.batch), st)?;
-        check_distinct("labels", labels, &[("x", x)])?;
+        let (gpu, batch) = (&self.train.gpu, u64::from(self.batch));
+        let n = batch * u64::from(self.dim);
+        check_op(gpu, &[("x", x, n), ("labels", labels, batch)], 1)?;
         let b = GatherBindings {
             p: dispatch::range(
                 &self.uniforms,

@@ -4,7 +4,7 @@
 //! where their estimated cost is lower, and on whichever tile the tuner measures fastest with
 //! [`Tuning::Measure`]).
 
-use crate::buffer::{BufferRange, MaybeRange};
+use crate::buffer::MaybeRange;
 use crate::conv::{
     BackwardDataBuffers, BackwardWeightBuffers, Conv2d, Conv2dGrads, Conv2dPlan, Conv2dShape,
     ForwardBuffers, Tuning,
@@ -136,6 +136,12 @@ impl Linear {
     }
 }
 
+impl crate::dispatch::OnGpu for LinearPlan {
+    fn gpu(&self) -> &crate::gpu::Gpu {
+        self.conv.gpu()
+    }
+}
+
 impl LinearPlan {
     /// The layer's sizes.
     pub fn shape(&self) -> LinearShape {
@@ -147,71 +153,36 @@ impl LinearPlan {
         &self.conv
     }
 
-    /// Records `y = x W^T + b` (`b` exactly when the shape has a bias). All `STORAGE`.
-    ///
-    /// # Errors
-    /// As [`Conv2dPlan::record_forward`].
-    pub fn record_forward<'a>(
-        &self,
-        encoder: &mut wgpu::CommandEncoder,
-        x: impl Into<BufferRange<'a>>,
-        w: impl Into<BufferRange<'a>>,
-        b: impl Into<MaybeRange<'a>>,
-        y: impl Into<BufferRange<'a>>,
-    ) -> Result<()> {
-        self.conv.record_forward(
-            encoder,
-            &ForwardBuffers {
-                input: x.into(),
-                weight: w.into(),
-                bias: b.into().0,
-                output: y.into(),
-            },
-        )
-    }
+    crate::record_calls! {
+        /// Records `y = x W^T + b` (`b` exactly when the shape has a bias). All `STORAGE`.
+        ///
+        /// # Errors
+        /// As [`Conv2dPlan::record_forward`].
+        pub fn record_forward(&self, x, w, b: impl Into<MaybeRange<'a>>, y) => |rec| {
+            let (input, weight, bias, output) = (x, w, b.into().0, y);
+            let buffers = ForwardBuffers { input, weight, bias, output };
+            self.conv.build_forward(rec, buffers)
+        };
 
-    /// Records the input gradient `dx = dy W` (overwritten).
-    ///
-    /// # Errors
-    /// As [`Conv2dPlan::record_backward_data`].
-    pub fn record_backward_input<'a>(
-        &self,
-        encoder: &mut wgpu::CommandEncoder,
-        dy: impl Into<BufferRange<'a>>,
-        w: impl Into<BufferRange<'a>>,
-        dx: impl Into<BufferRange<'a>>,
-    ) -> Result<()> {
-        self.conv.record_backward_data(
-            encoder,
-            &BackwardDataBuffers {
-                grad_output: dy.into(),
-                weight: w.into(),
-                grad_input: dx.into(),
-            },
-        )
-    }
+        /// Records the input gradient `dx = dy W` (overwritten).
+        ///
+        /// # Errors
+        /// As [`Conv2dPlan::record_backward_data`].
+        pub fn record_backward_input(&self, dy, w, dx) => |rec| {
+            let (grad_output, weight, grad_input) = (dy, w, dx);
+            let buffers = BackwardDataBuffers { grad_output, weight, grad_input };
+            self.conv.build_backward_data(rec, buffers)
+        };
 
-    /// Records the weight gradient `dW = dy^T x` and, with a bias, `db = sum_batch dy`
-    /// (overwritten, summed in a fixed order).
-    ///
-    /// # Errors
-    /// As [`Conv2dPlan::record_backward_weight`].
-    pub fn record_backward_weight<'a>(
-        &self,
-        encoder: &mut wgpu::CommandEncoder,
-        dy: impl Into<BufferRange<'a>>,
-        x: impl Into<BufferRange<'a>>,
-        dw: impl Into<BufferRange<'a>>,
-        db: impl Into<MaybeRange<'a>>,
-    ) -> Result<()> {
-        self.conv.record_backward_weight(
-            encoder,
-            &BackwardWeightBuffers {
-                grad_output: dy.into(),
-                input: x.into(),
-                grad_weight: dw.into(),
-                grad_bias: db.into().0,
-            },
-        )
+        /// Records the weight gradient `dW = dy^T x` and, with a bias, `db = sum_batch dy`
+        /// (overwritten, summed in a fixed order).
+        ///
+        /// # Errors
+        /// As [`Conv2dPlan::record_backward_weight`].
+        pub fn record_backward_weight(&self, dy, x, dw, db: impl Into<MaybeRange<'a>>) => |rec| {
+            let (grad_output, input, grad_weight, grad_bias) = (dy, x, dw, db.into().0);
+            let buffers = BackwardWeightBuffers { grad_output, input, grad_weight, grad_bias };
+            self.conv.build_backward_weight(rec, buffers)
+        };
     }
 }

@@ -2,10 +2,8 @@
 //! threshold (`shaders/train_mask_apply.wgsl`, `shaders/train_mask_update.wgsl`; CPU twins
 //! [`cpu::mask_apply`](super::cpu::mask_apply), [`cpu::mask_update`](super::cpu::mask_update)).
 
-use crate::buffer::BufferRange;
-use crate::dispatch::{self, check_buffer, check_distinct, whole, Grid, Recording};
+use crate::dispatch::{self, whole, Grid};
 use crate::error::{check_len, Error, Result};
-use crate::gpu::Gpu;
 use crate::growl::GroupLayout;
 
 use super::elementwise::{as_words, elementwise_kernel, EltParams};
@@ -80,11 +78,7 @@ pub struct MaskPlan {
     grids: [Grid; 2],
 }
 
-impl dispatch::OnGpu for MaskPlan {
-    fn gpu(&self) -> &Gpu {
-        &self.train.gpu
-    }
-}
+crate::on_gpu!(MaskPlan => train.gpu);
 
 impl MaskPlan {
     /// The layout.
@@ -98,11 +92,13 @@ impl MaskPlan {
         ///
         /// # Errors
         /// Buffer size, usage and aliasing errors; nothing is recorded on error.
-        pub fn record_apply<'a>(
-            &self,
-            mask: impl Into<BufferRange<'a>>,
-            tensor: impl Into<BufferRange<'a>>,
-        ) => build_apply;
+        pub fn record_apply(&self, mask, tensor) => |rec| {
+            let (g, n) = (self.layout.groups() as u64, self.layout.len() as u64);
+            train_op!(self.train, rec, mask_apply, self.grids[0], MaskApplyBindings {
+                p: whole(&self.uniforms[0]);
+                mask[g], tensor[n]
+            }, outputs from 1)
+        };
 
         /// Records the mask's update from group norms: `mask[g] = 0` for good when
         /// `norms[g] <= threshold` (or is NaN). The threshold is absolute (the paper's is
@@ -110,52 +106,13 @@ impl MaskPlan {
         ///
         /// # Errors
         /// As [`MaskPlan::record_apply`].
-        pub fn record_update<'a>(
-            &self,
-            norms: impl Into<BufferRange<'a>>,
-            mask: impl Into<BufferRange<'a>>,
-        ) => build_update;
-    }
-
-    fn build_apply(
-        &self,
-        rec: &mut Recording,
-        mask: BufferRange<'_>,
-        tensor: BufferRange<'_>,
-    ) -> Result<()> {
-        let (gpu, st) = (&self.train.gpu, wgpu::BufferUsages::STORAGE);
-        check_buffer(gpu, "mask", mask, self.layout.groups() as u64, st)?;
-        check_buffer(gpu, "tensor", tensor, self.layout.len() as u64, st)?;
-        check_distinct("tensor", tensor, &[("mask", mask)])?;
-        let b = MaskApplyBindings {
-            p: whole(&self.uniforms[0]),
-            mask: whole(mask),
-            tensor: whole(tensor),
+        pub fn record_update(&self, norms, mask) => |rec| {
+            let g = self.layout.groups() as u64;
+            train_op!(self.train, rec, mask_update, self.grids[1], MaskUpdateBindings {
+                p: whole(&self.uniforms[1]);
+                norms[g], mask[g]
+            }, outputs from 1)
         };
-        let k = &self.train.kernels.mask_apply;
-        k.run(gpu.device(), rec, &b, self.grids[0]);
-        Ok(())
-    }
-
-    fn build_update(
-        &self,
-        rec: &mut Recording,
-        norms: BufferRange<'_>,
-        mask: BufferRange<'_>,
-    ) -> Result<()> {
-        let (gpu, st) = (&self.train.gpu, wgpu::BufferUsages::STORAGE);
-        let g = self.layout.groups() as u64;
-        check_buffer(gpu, "norms", norms, g, st)?;
-        check_buffer(gpu, "mask", mask, g, st)?;
-        check_distinct("mask", mask, &[("norms", norms)])?;
-        let b = MaskUpdateBindings {
-            p: whole(&self.uniforms[1]),
-            norms: whole(norms),
-            mask: whole(mask),
-        };
-        let k = &self.train.kernels.mask_update;
-        k.run(gpu.device(), rec, &b, self.grids[1]);
-        Ok(())
     }
 
     /// Sets the absolute norm threshold of [`MaskPlan::record_update`] (a queue write, as

@@ -21,6 +21,29 @@
 //! group (0 = masked for good, else kept) under a [`GroupLayout`](crate::growl::GroupLayout).
 //! Every sum over the batch runs in a fixed order, so results are bitwise reproducible.
 
+/// One kernel pass of a train op whose bindings are its uniform `p` and the caller's ranges,
+/// each listed once as `field[elements]` (a local [`BufferRange`] of that name, checked
+/// under that name, bound to that field), in check order; the ranges from index `first_output`
+/// on are the outputs. Expands to [`Train::run_op`] with the kernel `kernels.$kernel`:
+///
+/// ```ignore
+/// train_op!(self.train, rec, relu_forward, self.grid,
+///     ReluForwardBindings { p: whole(&self.uniform); x[n], y[n] }, outputs from 1)
+/// ```
+macro_rules! train_op {
+    ($train:expr, $rec:ident, $kernel:ident, $grid:expr,
+        $Bindings:ident { p: $p:expr; $($field:ident[$elements:expr]),+ $(,)? },
+        outputs from $first:expr) => {{
+        let ranges = [$((stringify!($field), $field, $elements)),+];
+        let bindings = $Bindings {
+            p: $p,
+            $($field: $crate::dispatch::whole($field)),+
+        };
+        let train = &$train;
+        train.run_op($rec, &ranges, $first, &train.kernels.$kernel, &bindings, $grid)
+    }};
+}
+
 mod batchnorm;
 pub mod cpu;
 mod data;
@@ -41,7 +64,8 @@ pub use xent::{XentPlan, XentStats};
 
 use std::sync::Arc;
 
-use crate::dispatch::{Kernel, KernelDecl};
+use crate::buffer::BufferRange;
+use crate::dispatch::{Bindings, Grid, Kernel, KernelDecl, Recording};
 use crate::error::Result;
 use crate::gpu::Gpu;
 
@@ -83,6 +107,23 @@ pub struct Train {
 }
 
 impl Train {
+    /// One kernel pass of an op over caller ranges: checks `ranges` as
+    /// [`check_op`](crate::dispatch::check_op) (the outputs from `first_output` on), then runs
+    /// `kernel` on `bindings` over `grid`. Nothing is recorded on error.
+    fn run_op<'a, B: Bindings<'a>>(
+        &self,
+        rec: &mut Recording,
+        ranges: &[(&'static str, BufferRange<'_>, u64)],
+        first_output: usize,
+        kernel: &Kernel,
+        bindings: &B,
+        grid: Grid,
+    ) -> Result<()> {
+        crate::dispatch::check_op(&self.gpu, ranges, first_output)?;
+        kernel.run(self.gpu.device(), rec, bindings, grid);
+        Ok(())
+    }
+
     /// Compiles the pipelines.
     ///
     /// # Errors

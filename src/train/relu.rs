@@ -2,10 +2,8 @@
 //! `shaders/train_relu_backward.wgsl`; CPU twins [`cpu::relu_forward`](super::cpu::relu_forward),
 //! [`cpu::relu_backward`](super::cpu::relu_backward)).
 
-use crate::buffer::BufferRange;
-use crate::dispatch::{self, check_buffer, check_distinct, whole, Grid, Recording};
+use crate::dispatch::{self, whole, Grid};
 use crate::error::{check_len, Result};
-use crate::gpu::Gpu;
 
 use super::elementwise::{elementwise_kernel, EltParams};
 use super::Train;
@@ -72,11 +70,7 @@ pub struct ReluPlan {
     grid: Grid,
 }
 
-impl dispatch::OnGpu for ReluPlan {
-    fn gpu(&self) -> &Gpu {
-        &self.train.gpu
-    }
-}
+crate::on_gpu!(ReluPlan => train.gpu);
 
 impl ReluPlan {
     crate::record_calls! {
@@ -85,67 +79,25 @@ impl ReluPlan {
         ///
         /// # Errors
         /// Buffer size, usage and aliasing errors; nothing is recorded on error.
-        pub fn record_forward<'a>(
-            &self,
-            x: impl Into<BufferRange<'a>>,
-            y: impl Into<BufferRange<'a>>,
-        ) => build_forward;
+        pub fn record_forward(&self, x, y) => |rec| {
+            let n = self.len as u64;
+            train_op!(self.train, rec, relu_forward, self.grid, ReluForwardBindings {
+                p: whole(&self.uniform);
+                x[n], y[n]
+            }, outputs from 1)
+        };
 
         /// Records `dx = dy` where the forward's output `y > 0`, else 0.
         ///
         /// # Errors
         /// As [`ReluPlan::record_forward`].
-        pub fn record_backward<'a>(
-            &self,
-            y: impl Into<BufferRange<'a>>,
-            dy: impl Into<BufferRange<'a>>,
-            dx: impl Into<BufferRange<'a>>,
-        ) => build_backward;
-    }
-
-    fn build_forward(
-        &self,
-        rec: &mut Recording,
-        x: BufferRange<'_>,
-        y: BufferRange<'_>,
-    ) -> Result<()> {
-        let gpu = &self.train.gpu;
-        let (st, n) = (wgpu::BufferUsages::STORAGE, self.len as u64);
-        check_buffer(gpu, "x", x, n, st)?;
-        check_buffer(gpu, "y", y, n, st)?;
-        check_distinct("y", y, &[("x", x)])?;
-        let b = ReluForwardBindings {
-            p: whole(&self.uniform),
-            x: whole(x),
-            y: whole(y),
+        pub fn record_backward(&self, y, dy, dx) => |rec| {
+            let n = self.len as u64;
+            train_op!(self.train, rec, relu_backward, self.grid, ReluBackwardBindings {
+                p: whole(&self.uniform);
+                y[n], dy[n], dx[n]
+            }, outputs from 2)
         };
-        let k = &self.train.kernels.relu_forward;
-        k.run(gpu.device(), rec, &b, self.grid);
-        Ok(())
-    }
-
-    fn build_backward(
-        &self,
-        rec: &mut Recording,
-        y: BufferRange<'_>,
-        dy: BufferRange<'_>,
-        dx: BufferRange<'_>,
-    ) -> Result<()> {
-        let gpu = &self.train.gpu;
-        let (st, n) = (wgpu::BufferUsages::STORAGE, self.len as u64);
-        check_buffer(gpu, "y", y, n, st)?;
-        check_buffer(gpu, "dy", dy, n, st)?;
-        check_buffer(gpu, "dx", dx, n, st)?;
-        check_distinct("dx", dx, &[("y", y), ("dy", dy)])?;
-        let b = ReluBackwardBindings {
-            p: whole(&self.uniform),
-            y: whole(y),
-            dy: whole(dy),
-            dx: whole(dx),
-        };
-        let k = &self.train.kernels.relu_backward;
-        k.run(gpu.device(), rec, &b, self.grid);
-        Ok(())
     }
 
     /// Host-slice forward.

@@ -2,9 +2,8 @@
 //! [`cpu::sgd_step`](super::cpu::sgd_step)), and the step-decay learning rate.
 
 use crate::buffer::{BufferRange, MaybeRange};
-use crate::dispatch::{self, check_buffer, check_distinct, whole, Grid, Recording};
+use crate::dispatch::{self, check_buffer, check_distinct, check_op, whole, Grid, Recording};
 use crate::error::{check_len, Error, Result};
-use crate::gpu::Gpu;
 use crate::growl::GroupLayout;
 
 use super::elementwise::{as_words, elementwise_kernel, EltParams};
@@ -114,11 +113,7 @@ pub struct SgdPlan {
     grid: Grid,
 }
 
-impl dispatch::OnGpu for SgdPlan {
-    fn gpu(&self) -> &Gpu {
-        &self.train.gpu
-    }
-}
+crate::on_gpu!(SgdPlan => train.gpu);
 
 impl SgdPlan {
     /// Changes the hyper-parameters (a queue write: it takes effect for work submitted after
@@ -144,13 +139,8 @@ impl SgdPlan {
         /// # Errors
         /// Buffer errors; [`Error::Shape`] when `mask` is given without a mask layout or
         /// missing with one. Nothing is recorded on error.
-        pub fn record_step<'a>(
-            &self,
-            grad: impl Into<BufferRange<'a>>,
-            mask: impl Into<MaybeRange<'a>>,
-            weight: impl Into<BufferRange<'a>>,
-            velocity: impl Into<BufferRange<'a>>,
-        ) => build_step;
+        pub fn record_step(&self, grad, mask: impl Into<MaybeRange<'a>>, weight, velocity)
+            => |rec| self.build_step(rec, grad, mask.into(), weight, velocity);
     }
 
     fn build_step(
@@ -163,11 +153,15 @@ impl SgdPlan {
     ) -> Result<()> {
         let gpu = &self.train.gpu;
         let (st, n) = (wgpu::BufferUsages::STORAGE, self.len as u64);
-        check_buffer(gpu, "grad", grad, n, st)?;
-        check_buffer(gpu, "weight", weight, n, st)?;
-        check_buffer(gpu, "velocity", velocity, n, st)?;
-        check_distinct("weight", weight, &[("grad", grad)])?;
-        check_distinct("velocity", velocity, &[("grad", grad), ("weight", weight)])?;
+        check_op(
+            gpu,
+            &[
+                ("grad", grad, n),
+                ("weight", weight, n),
+                ("velocity", velocity, n),
+            ],
+            1,
+        )?;
         let mask = match (mask.0, self.groups) {
             (Some(m), Some(groups)) => {
                 check_buffer(gpu, "mask", m, groups as u64, st)?;

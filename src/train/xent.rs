@@ -3,10 +3,8 @@
 //! [`cpu::softmax_xent_f64`](super::cpu::softmax_xent_f64)), and its running totals
 //! (`shaders/train_stats.wgsl`).
 
-use crate::buffer::BufferRange;
-use crate::dispatch::{self, check_buffer, check_distinct, whole, Grid, Recording, WORKGROUP_SIZE};
+use crate::dispatch::{self, whole, Grid, WORKGROUP_SIZE};
 use crate::error::{check_len, Error, Result};
-use crate::gpu::Gpu;
 
 use super::Train;
 
@@ -176,11 +174,7 @@ impl Train {
     }
 }
 
-impl dispatch::OnGpu for XentPlan {
-    fn gpu(&self) -> &Gpu {
-        &self.train.gpu
-    }
-}
+crate::on_gpu!(XentPlan => train.gpu);
 
 impl XentPlan {
     /// `(batch, classes)`.
@@ -197,13 +191,14 @@ impl XentPlan {
         ///
         /// # Errors
         /// Buffer size, usage and aliasing errors; nothing is recorded on error.
-        pub fn record<'a>(
-            &self,
-            logits: impl Into<BufferRange<'a>>,
-            labels: impl Into<BufferRange<'a>>,
-            dlogits: impl Into<BufferRange<'a>>,
-            per_sample: impl Into<BufferRange<'a>>,
-        ) => build;
+        pub fn record(&self, logits, labels, dlogits, per_sample) => |rec| {
+            let batch = u64::from(self.batch);
+            let n = batch * u64::from(self.classes);
+            train_op!(self.train, rec, xent, self.grid, XentBindings {
+                p: whole(&self.uniform);
+                logits[n], labels[batch], dlogits[n], per_sample[2 * batch]
+            }, outputs from 2)
+        };
 
         /// Records the addition of one batch's `per_sample` results to the totals `stats`
         /// ([`XentStats::WORDS`] u32 words, `STORAGE`; zero them to start counting), in a
@@ -211,71 +206,13 @@ impl XentPlan {
         ///
         /// # Errors
         /// As [`XentPlan::record`].
-        pub fn record_accumulate<'a>(
-            &self,
-            per_sample: impl Into<BufferRange<'a>>,
-            stats: impl Into<BufferRange<'a>>,
-        ) => build_accumulate;
-    }
-
-    fn build(
-        &self,
-        rec: &mut Recording,
-        logits: BufferRange<'_>,
-        labels: BufferRange<'_>,
-        dlogits: BufferRange<'_>,
-        per_sample: BufferRange<'_>,
-    ) -> Result<()> {
-        let (gpu, st) = (&self.train.gpu, wgpu::BufferUsages::STORAGE);
-        let n = u64::from(self.batch) * u64::from(self.classes);
-        check_buffer(gpu, "logits", logits, n, st)?;
-        check_buffer(gpu, "labels", labels, u64::from(self.batch), st)?;
-        check_buffer(gpu, "dlogits", dlogits, n, st)?;
-        check_buffer(gpu, "per_sample", per_sample, 2 * u64::from(self.batch), st)?;
-        check_distinct(
-            "dlogits",
-            dlogits,
-            &[("logits", logits), ("labels", labels)],
-        )?;
-        check_distinct(
-            "per_sample",
-            per_sample,
-            &[("logits", logits), ("labels", labels), ("dlogits", dlogits)],
-        )?;
-        let b = XentBindings {
-            p: whole(&self.uniform),
-            logits: whole(logits),
-            labels: whole(labels),
-            dlogits: whole(dlogits),
-            per_sample: whole(per_sample),
+        pub fn record_accumulate(&self, per_sample, stats) => |rec| {
+            let (per_sample_len, stats_len) = (2 * u64::from(self.batch), XentStats::WORDS as u64);
+            train_op!(self.train, rec, stats, Grid::ONE, StatsBindings {
+                p: whole(&self.stats_uniform);
+                per_sample[per_sample_len], stats[stats_len]
+            }, outputs from 1)
         };
-        self.train
-            .kernels
-            .xent
-            .run(gpu.device(), rec, &b, self.grid);
-        Ok(())
-    }
-
-    fn build_accumulate(
-        &self,
-        rec: &mut Recording,
-        per_sample: BufferRange<'_>,
-        stats: BufferRange<'_>,
-    ) -> Result<()> {
-        let (gpu, st) = (&self.train.gpu, wgpu::BufferUsages::STORAGE);
-        check_buffer(gpu, "per_sample", per_sample, 2 * u64::from(self.batch), st)?;
-        check_buffer(gpu, "stats", stats, XentStats::WORDS as u64, st)?;
-        check_distinct("stats", stats, &[("per_sample", per_sample)])?;
-        let b = StatsBindings {
-            p: whole(&self.stats_uniform),
-            per_sample: whole(per_sample),
-            stats: whole(stats),
-        };
-        self.train
-            .kernels
-            .stats
-            .run(gpu.device(), rec, &b, Grid::ONE);
-        Ok(())
     }
 
     /// Host-slice call: returns `(dlogits, losses, correct)`.

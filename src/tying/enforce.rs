@@ -4,6 +4,31 @@ use super::{Reduction, TiePlan};
 use crate::buffer::BufferRange;
 use crate::error::Result;
 
+/// Declares the loop hooks of [`Enforcement`]: each takes `self`, `plan: &TiePlan`, the
+/// encoder, then the tensor and `scratch` (both `impl Into<BufferRange<'a>>`), and records
+/// the named [`TiePlan`] call on the tensor and `scratch` (plus the extra arguments given)
+/// when the mode is the one named after `when`, nothing otherwise.
+macro_rules! enforcement_hooks {
+    ($($(#[$meta:meta])* pub fn $name:ident($tensor:ident) when $mode:ident
+        => $call:ident($($extra:expr),*);)*) => {
+        $(
+            $(#[$meta])*
+            pub fn $name<'a>(
+                self,
+                plan: &TiePlan,
+                encoder: &mut wgpu::CommandEncoder,
+                $tensor: impl Into<BufferRange<'a>>,
+                scratch: impl Into<BufferRange<'a>>,
+            ) -> Result<()> {
+                if self != Enforcement::$mode {
+                    return Ok(());
+                }
+                plan.$call(encoder, $tensor, scratch $(, $extra)*)
+            }
+        )*
+    };
+}
+
 /// When a training loop makes the tied units of a tensor equal (Zhang et al., ICLR 2018,
 /// phase 2). Each mode keeps every group's members exactly equal at the points it names, and
 /// the last two at every step:
@@ -56,84 +81,33 @@ impl Enforcement {
         }
     }
 
-    /// Records the start of retraining: the projection of `weights` for
-    /// [`Enforcement::Gradient`] (its members must start equal); nothing for the others.
-    ///
-    /// # Errors
-    /// As [`TiePlan::record_project`]; nothing is recorded on error.
-    pub fn record_start<'a>(
-        self,
-        plan: &TiePlan,
-        encoder: &mut wgpu::CommandEncoder,
-        weights: impl Into<BufferRange<'a>>,
-        scratch: impl Into<BufferRange<'a>>,
-    ) -> Result<()> {
-        self.project_in(Enforcement::Gradient, plan, encoder, weights, scratch)
-    }
+    enforcement_hooks! {
+        /// Records the start of retraining: the projection of `weights` for
+        /// [`Enforcement::Gradient`] (its members must start equal); nothing for the others.
+        ///
+        /// # Errors
+        /// As [`TiePlan::record_project`]; nothing is recorded on error.
+        pub fn record_start(weights) when Gradient => record_project();
 
-    /// Records what happens to a step's gradients before the optimiser: their group means for
-    /// [`Enforcement::Gradient`] (in place); nothing for the others.
-    ///
-    /// # Errors
-    /// As [`TiePlan::record_reduce_broadcast`].
-    pub fn record_gradients<'a>(
-        self,
-        plan: &TiePlan,
-        encoder: &mut wgpu::CommandEncoder,
-        grads: impl Into<BufferRange<'a>>,
-        scratch: impl Into<BufferRange<'a>>,
-    ) -> Result<()> {
-        match self {
-            Enforcement::Gradient => {
-                plan.record_reduce_broadcast(encoder, grads, scratch, Reduction::Mean)
-            }
-            Enforcement::Epoch | Enforcement::Step => Ok(()),
-        }
-    }
+        /// Records what happens to a step's gradients before the optimiser: their group means
+        /// for [`Enforcement::Gradient`] (in place); nothing for the others.
+        ///
+        /// # Errors
+        /// As [`TiePlan::record_reduce_broadcast`].
+        pub fn record_gradients(grads) when Gradient => record_reduce_broadcast(Reduction::Mean);
 
-    /// Records what happens after the optimiser's step: the projection of `weights` for
-    /// [`Enforcement::Step`]; nothing for the others.
-    ///
-    /// # Errors
-    /// As [`TiePlan::record_project`].
-    pub fn record_after_step<'a>(
-        self,
-        plan: &TiePlan,
-        encoder: &mut wgpu::CommandEncoder,
-        weights: impl Into<BufferRange<'a>>,
-        scratch: impl Into<BufferRange<'a>>,
-    ) -> Result<()> {
-        self.project_in(Enforcement::Step, plan, encoder, weights, scratch)
-    }
+        /// Records what happens after the optimiser's step: the projection of `weights` for
+        /// [`Enforcement::Step`]; nothing for the others.
+        ///
+        /// # Errors
+        /// As [`TiePlan::record_project`].
+        pub fn record_after_step(weights) when Step => record_project();
 
-    /// Records the end of an epoch: the projection of `weights` for [`Enforcement::Epoch`];
-    /// nothing for the others (their members are already equal).
-    ///
-    /// # Errors
-    /// As [`TiePlan::record_project`].
-    pub fn record_after_epoch<'a>(
-        self,
-        plan: &TiePlan,
-        encoder: &mut wgpu::CommandEncoder,
-        weights: impl Into<BufferRange<'a>>,
-        scratch: impl Into<BufferRange<'a>>,
-    ) -> Result<()> {
-        self.project_in(Enforcement::Epoch, plan, encoder, weights, scratch)
-    }
-
-    /// The projection of `weights` when this mode is `mode`; nothing otherwise.
-    fn project_in<'a>(
-        self,
-        mode: Enforcement,
-        plan: &TiePlan,
-        encoder: &mut wgpu::CommandEncoder,
-        weights: impl Into<BufferRange<'a>>,
-        scratch: impl Into<BufferRange<'a>>,
-    ) -> Result<()> {
-        if self == mode {
-            plan.record_project(encoder, weights, scratch)
-        } else {
-            Ok(())
-        }
+        /// Records the end of an epoch: the projection of `weights` for [`Enforcement::Epoch`];
+        /// nothing for the others (their members are already equal).
+        ///
+        /// # Errors
+        /// As [`TiePlan::record_project`].
+        pub fn record_after_epoch(weights) when Epoch => record_project();
     }
 }

@@ -12,16 +12,11 @@ use super::{Reduction, TieKernels};
 use crate::buffer::BufferRange;
 use crate::dispatch::{self, check_buffer, check_distinct, range, whole, Recording};
 use crate::error::Result;
-use crate::gpu::Gpu;
 
 /// A caller's buffer with the caller's name for it (in errors).
 type Named<'a> = (&'static str, BufferRange<'a>);
 
-impl dispatch::OnGpu for TiePlan {
-    fn gpu(&self) -> &Gpu {
-        &self.ties.gpu
-    }
-}
+crate::on_gpu!(TiePlan => ties.gpu);
 
 impl TiePlan {
     crate::record_calls! {
@@ -37,12 +32,8 @@ impl TiePlan {
         /// [`Error::BufferMapped`](crate::Error::BufferMapped), a buffer past the binding
         /// limit, or [`Error::Validation`](crate::Error::Validation) for a buffer wgpu
         /// refuses. Nothing is recorded on error.
-        pub fn record_reduce<'a>(
-            &self,
-            src: impl Into<BufferRange<'a>>,
-            values: impl Into<BufferRange<'a>>,
-            how: Reduction,
-        ) => build_record_reduce;
+        pub fn record_reduce(&self, src, values, how: Reduction)
+            => |rec| self.build_reduce(rec, ("src", src), ("values", values), how);
 
         /// Records the broadcast of `values` (`[groups][unit_len]`) into `target` (the
         /// parameter tensor's layout): tied units are overwritten with their group's value,
@@ -50,11 +41,8 @@ impl TiePlan {
         ///
         /// # Errors
         /// As [`TiePlan::record_reduce`].
-        pub fn record_broadcast<'a>(
-            &self,
-            target: impl Into<BufferRange<'a>>,
-            values: impl Into<BufferRange<'a>>,
-        ) => build_record_broadcast;
+        pub fn record_broadcast(&self, target, values)
+            => |rec| self.build_broadcast(rec, ("target", target), ("values", values));
 
         /// Records the training step's fused reduce-then-broadcast: `grads` is reduced into
         /// `scratch_values` (`[groups][unit_len]`) and every tied gradient is replaced by its
@@ -62,61 +50,16 @@ impl TiePlan {
         ///
         /// # Errors
         /// As [`TiePlan::record_reduce`].
-        pub fn record_reduce_broadcast<'a>(
-            &self,
-            grads: impl Into<BufferRange<'a>>,
-            scratch_values: impl Into<BufferRange<'a>>,
-            how: Reduction,
-        ) => build_record_reduce_broadcast;
+        pub fn record_reduce_broadcast(&self, grads, scratch_values, how: Reduction)
+            => |rec| self.build_fused(rec, ("grads", grads), scratch_values, how);
 
         /// Records the tying projection: every tied unit of `weights` becomes its group's mean
         /// (the group averaging of the GrOWL retraining phase), in place.
         ///
         /// # Errors
         /// As [`TiePlan::record_reduce`].
-        pub fn record_project<'a>(
-            &self,
-            weights: impl Into<BufferRange<'a>>,
-            scratch_values: impl Into<BufferRange<'a>>,
-        ) => build_record_project;
-    }
-
-    fn build_record_reduce(
-        &self,
-        rec: &mut Recording,
-        src: BufferRange<'_>,
-        values: BufferRange<'_>,
-        how: Reduction,
-    ) -> Result<()> {
-        self.build_reduce(rec, ("src", src), ("values", values), how)
-    }
-
-    fn build_record_broadcast(
-        &self,
-        rec: &mut Recording,
-        target: BufferRange<'_>,
-        values: BufferRange<'_>,
-    ) -> Result<()> {
-        self.build_broadcast(rec, ("target", target), ("values", values))
-    }
-
-    fn build_record_reduce_broadcast(
-        &self,
-        rec: &mut Recording,
-        grads: BufferRange<'_>,
-        scratch_values: BufferRange<'_>,
-        how: Reduction,
-    ) -> Result<()> {
-        self.build_fused(rec, ("grads", grads), scratch_values, how)
-    }
-
-    fn build_record_project(
-        &self,
-        rec: &mut Recording,
-        weights: BufferRange<'_>,
-        scratch_values: BufferRange<'_>,
-    ) -> Result<()> {
-        self.build_fused(rec, ("weights", weights), scratch_values, Reduction::Mean)
+        pub fn record_project(&self, weights, scratch_values)
+            => |rec| self.build_fused(rec, ("weights", weights), scratch_values, Reduction::Mean);
     }
 
     /// The fused reduce-then-broadcast of `tensor`, through `scratch_values`.
@@ -374,51 +317,29 @@ impl Single {
         for pass in &self.broadcast {
             let (p, table, grid) = (whole(&pass.uniform), whole(&pass.table), pass.grid);
             let (values, dst) = (whole(values), target.clone());
+            // Runs `$kernel` on `$Bindings` with the pass's table bound as its field `$table`.
+            macro_rules! run {
+                ($kernel:expr, $Bindings:ident { $table:ident }) => {{
+                    let buffers = $Bindings {
+                        p,
+                        values,
+                        dst,
+                        $table: table,
+                    };
+                    $kernel.run(dev, rec, &buffers, grid)
+                }};
+            }
             match pass.kernel {
                 BroadcastKernel::Runs => {
-                    let buffers = BroadcastRunsBindings {
-                        p,
-                        values,
-                        dst,
-                        run_table: table,
-                    };
-                    k.broadcast_runs.run(dev, rec, &buffers, grid);
+                    run!(k.broadcast_runs, BroadcastRunsBindings { run_table })
                 }
                 BroadcastKernel::QuadRuns => {
-                    let buffers = QuadRunsBindings {
-                        p,
-                        values,
-                        dst,
-                        run_table: table,
-                    };
-                    k.broadcast_quad_runs.run(dev, rec, &buffers, grid);
+                    run!(k.broadcast_quad_runs, QuadRunsBindings { run_table })
                 }
-                BroadcastKernel::Quads | BroadcastKernel::BlockQuads => {
-                    let buffers = QuadBindings {
-                        p,
-                        ids: table,
-                        values,
-                        dst,
-                    };
-                    let kernel = match pass.kernel {
-                        BroadcastKernel::Quads => &k.broadcast_quads,
-                        _ => &k.broadcast_block_quads,
-                    };
-                    kernel.run(dev, rec, &buffers, grid);
-                }
-                BroadcastKernel::Scalar | BroadcastKernel::Blocks => {
-                    let buffers = BroadcastBindings {
-                        p,
-                        ids: table,
-                        values,
-                        dst,
-                    };
-                    let kernel = match pass.kernel {
-                        BroadcastKernel::Scalar => &k.broadcast_scalar,
-                        _ => &k.broadcast_blocks,
-                    };
-                    kernel.run(dev, rec, &buffers, grid);
-                }
+                BroadcastKernel::Quads => run!(k.broadcast_quads, QuadBindings { ids }),
+                BroadcastKernel::BlockQuads => run!(k.broadcast_block_quads, QuadBindings { ids }),
+                BroadcastKernel::Scalar => run!(k.broadcast_scalar, BroadcastBindings { ids }),
+                BroadcastKernel::Blocks => run!(k.broadcast_blocks, BroadcastBindings { ids }),
             }
         }
     }

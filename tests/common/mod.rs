@@ -24,16 +24,21 @@ pub fn gpu() -> &'static Gpu {
 /// A second device on the same adapter whose storage bindings hold at most `bytes`: tensors
 /// past that must be cut into windows (or refused).
 pub fn gpu_with_binding_limit(bytes: u64) -> Gpu {
+    gpu_with_limits(wgpu::Limits {
+        max_storage_buffer_binding_size: bytes,
+        ..tied::required_limits()
+    })
+}
+
+/// A new device on the environment's adapter (`WGPU_BACKEND`, `WGPU_ADAPTER_NAME`) created
+/// with exactly `limits`, adopted.
+pub fn gpu_with_limits(limits: wgpu::Limits) -> Gpu {
     let instance =
         wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
     let adapter = pollster::block_on(wgpu::util::initialize_adapter_from_env_or_default(
         &instance, None,
     ))
     .expect("adapter");
-    let limits = wgpu::Limits {
-        max_storage_buffer_binding_size: bytes,
-        ..tied::required_limits()
-    };
     let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
         required_limits: limits,
         ..Default::default()
@@ -102,4 +107,18 @@ pub fn forward_then_submit(
     gpu.device()
         .poll(wgpu::PollType::wait_indefinitely())
         .unwrap();
+}
+
+/// A data set of `samples` rows of `dim` bytes (byte `i` is `i * step % 251`) with labels
+/// `i % 10`: the bytes, the labels, and the set uploaded to `gpu`.
+pub fn byte_set(
+    gpu: &Gpu,
+    samples: usize,
+    dim: usize,
+    step: usize,
+) -> (Vec<u8>, Vec<u8>, tied::train::DataSet) {
+    let data: Vec<u8> = (0..samples * dim).map(|i| (i * step % 251) as u8).collect();
+    let labels: Vec<u8> = (0..samples).map(|i| (i % 10) as u8).collect();
+    let set = tied::train::DataSet::upload(gpu, &data, &labels, dim).unwrap();
+    (data, labels, set)
 }

@@ -49,12 +49,7 @@ const B3: usize = 5;
 
 /// conv1, conv2, fc weights and biases (weight decay on all).
 pub fn params() -> Vec<ParamSpec> {
-    let p = |name, len, group| ParamSpec {
-        name,
-        len,
-        decay: true,
-        group,
-    };
+    let p = |name, len, group| ParamSpec::new(name, len, true, group);
     vec![
         p("conv1", C1 * K * K, None),
         p("b1", C1, None),

@@ -27,12 +27,7 @@ const AFFINE: usize = 4;
 
 /// w1, b1, w2, b2 (weight decay on all four), BN's affine (gamma, beta).
 pub fn params() -> Vec<ParamSpec> {
-    let p = |name, len, decay, group| ParamSpec {
-        name,
-        len,
-        decay,
-        group,
-    };
+    let p = ParamSpec::new;
     vec![
         p("fc1", HIDDEN * INPUTS, true, Some((FC1_GROUPS, 1.0))),
         p("b1", HIDDEN, true, None),

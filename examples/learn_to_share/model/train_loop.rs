@@ -27,6 +27,23 @@ pub struct ParamSpec {
     pub group: Option<(GroupLayout, f32)>,
 }
 
+impl ParamSpec {
+    /// A tensor of `len` f32 named `name`, under weight decay when `decay`, grouped as `group`.
+    pub fn new(
+        name: &'static str,
+        len: usize,
+        decay: bool,
+        group: Option<(GroupLayout, f32)>,
+    ) -> Self {
+        Self {
+            name,
+            len,
+            decay,
+            group,
+        }
+    }
+}
+
 pub struct Param {
     pub buf: wgpu::Buffer,
     pub velocity: wgpu::Buffer,
