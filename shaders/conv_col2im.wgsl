@@ -5,10 +5,10 @@
 // oh = (ih + pad_h - kh * dil_h) / stride_h when that divides exactly and lands in
 // [0, out_h), the same for the width. One thread per input-gradient element; neighbouring
 // threads (iw) read neighbouring columns (ow) at stride 1, so the loads coalesce. The loop
-// runs k_h * k_w times (the host keeps that <= MAX_COL2IM_TAPS). `Col2imParams` comes from
-// the host.
+// runs k_h * k_w times (the host keeps that <= MAX_COL2IM_TAPS). `ConvParams` (the shape's
+// values, and the gather's grid in fold_x and total_wg) comes from the host.
 
-@group(0) @binding(0) var<uniform> p: Col2imParams;
+@group(0) @binding(0) var<uniform> p: ConvParams;
 @group(0) @binding(1) var<storage, read> cols: array<f32>;
 @group(0) @binding(2) var<storage, read_write> grad_in: array<f32>;
 
@@ -22,8 +22,9 @@ fn reaching(i: u32, k: u32, pad: u32, dil: u32, stride: u32, out_len: u32) -> i3
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let i = grid_element(wg, lid, p.fold_x, p.total_wg, p.len);
-    if (i >= p.len) { return; }
+    let len = p.batch * p.c_in * p.in_h * p.in_w;
+    let i = grid_element(wg, lid, p.fold_x, p.total_wg, len);
+    if (i >= len) { return; }
     let iw = i % p.in_w;
     let rest = i / p.in_w;
     let ih = rest % p.in_h;

@@ -19,7 +19,8 @@
 //! Only for ungrouped shapes that are neither pointwise (already a plain GEMM) nor fully
 //! connected (their own plain GEMM).
 
-use super::kernels::{Col2imBindings, Col2imParams, CONV_COL2IM};
+use super::kernels::{Col2imBindings, ConvParams, CONV_COL2IM};
+use super::plan::base_params;
 use super::pointwise;
 use super::tune::{Conv2dChoice, GemmChoice};
 use super::{BackwardDataBuffers, Conv2d, Conv2dPlan, Conv2dShape};
@@ -94,24 +95,11 @@ impl Conv2d {
         let columns = Box::new(self.plan_choice(&inner, choice)?);
         let len = s.input_len() as u64;
         let grid = Grid::for_items(&self.gpu, len, u64::from(WORKGROUP_SIZE))?;
-        let [out_h, out_w] = s.out_size();
-        let params = Col2imParams {
-            len: len as u32,
-            in_h: s.in_size[0],
-            in_w: s.in_size[1],
-            out_h,
-            out_w,
-            k_h: s.kernel[0],
-            k_w: s.kernel[1],
-            stride_h: s.stride[0],
-            stride_w: s.stride[1],
-            pad_h: s.padding[0],
-            pad_w: s.padding[1],
-            dil_h: s.dilation[0],
-            dil_w: s.dilation[1],
+        // The shape's values, with the gather's grid.
+        let params = ConvParams {
             fold_x: grid.fold_x(),
             total_wg: grid.total,
-            pad: 0,
+            ..base_params(s, s.out_size())
         };
         let gpu = &self.gpu;
         gpu.scoped(|| {

@@ -147,33 +147,10 @@ crate::bindings! {
     }
 }
 
-crate::uniform_struct! {
-    /// `conv_col2im`: `len` input-gradient elements of the shape below, gathered from the
-    /// columns `[batch][c_in * k_h * k_w][out_h][out_w]` (see `col2im.rs`).
-    pub(crate) struct Col2imParams {
-        len: u32,
-        in_h: u32,
-        in_w: u32,
-        out_h: u32,
-        out_w: u32,
-        k_h: u32,
-        k_w: u32,
-        stride_h: u32,
-        stride_w: u32,
-        pad_h: u32,
-        pad_w: u32,
-        dil_h: u32,
-        dil_w: u32,
-        fold_x: u32,
-        total_wg: u32,
-        pad: u32,
-    }
-}
-
 crate::bindings! {
     /// The col2im gather of the input gradient's columns path.
     pub(crate) struct Col2imBindings {
-        p @ 0: uniform(Col2imParams),
+        p @ 0: uniform(ConvParams),
         cols @ 1: read,
         grad_in @ 2: read_write,
     }
@@ -325,7 +302,7 @@ crate::module!(CHANNEL_SUM_MODULE = "channel_sum", [SumParams],
     constants: &[("SUM_PER_THREAD", SUM_PER_THREAD)]);
 crate::module!(ZERO_UNREACHED_MODULE = "conv_zero_unreached", [ZeroParams],
     parts: ["elementwise", "conv_zero_unreached"]);
-crate::module!(COL2IM_MODULE = "conv_col2im", [Col2imParams]);
+crate::module!(COL2IM_MODULE = "conv_col2im", [ConvParams]);
 
 crate::kernel! {
     /// Fixed-order sum of split-K partials plus bias.

@@ -54,7 +54,7 @@ pub(super) struct SumPass {
 type DataGemms = Vec<(Op, Gemm, Vec<[i32; 4]>)>;
 
 /// The shape's values shared by every GEMM launch.
-fn base_params(s: &Conv2dShape, [oh, ow]: [u32; 2]) -> ConvParams {
+pub(super) fn base_params(s: &Conv2dShape, [oh, ow]: [u32; 2]) -> ConvParams {
     ConvParams {
         batch: s.batch,
         c_in: s.in_channels,
