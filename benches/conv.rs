@@ -44,7 +44,7 @@ fn conv_benches(c: &mut Criterion) {
             zeros(&gpu, "gb", s.bias_len()),
         );
         group.throughput(Throughput::Elements(s.flops() as u64));
-        let differs = tuned.tiles() != default.tiles() || tuned.splits() != default.splits();
+        let differs = tuned.variant() != default.variant();
         let plans = [
             Some((&tuned, "")),
             differs.then_some((&default, "_default")),
