@@ -41,120 +41,142 @@ pub(super) struct PointwiseGemm {
 /// The plain GEMM of `op` (forward, input gradient or weight gradient) on the pointwise
 /// shape `s` (see the module docs).
 pub(super) fn gemm(s: &Conv2dShape, op: Op) -> PointwiseGemm {
-    let (batch, ci, co) = (s.batch, s.in_channels, s.out_channels);
-    let pos = s.in_size[0] * s.in_size[1];
-    let one_block = |k: u32| (whole_16s(k), k);
-    let (mnk, groups, strides) = match (op, pos) {
-        (Op::Forward, 1) => (
-            [co, batch, ci],
-            1,
-            PointwiseParams {
-                a_sm: ci,
-                a_sk: 1,
-                b_sn: ci,
-                b_sk: 1,
-                c_sm: 1,
-                c_sn: co,
-                a_k_fast: 1,
-                b_k_fast: 1,
-                ..Default::default()
-            },
-        ),
-        (Op::Forward, _) => (
-            [co, pos, ci],
-            batch,
-            PointwiseParams {
-                a_sm: ci,
-                a_sk: 1,
-                b_sn: 1,
-                b_sk: pos,
-                b_sg: ci * pos,
-                c_sm: pos,
-                c_sn: 1,
-                c_sg: co * pos,
-                a_k_fast: 1,
-                ..Default::default()
-            },
-        ),
-        (Op::BackwardWeight, 1) => (
-            [co, ci, batch],
-            1,
-            PointwiseParams {
-                a_sm: 1,
-                a_sk: co,
-                b_sn: 1,
-                b_sk: ci,
-                c_sm: ci,
-                c_sn: 1,
-                ..Default::default()
-            },
-        ),
-        (Op::BackwardWeight, _) => {
-            let block = whole_16s(pos);
-            let k = if batch == 0 {
-                0
-            } else {
-                (batch - 1) * block + pos
-            };
-            return PointwiseGemm {
-                mnk: [co, ci, k],
-                groups: 1,
-                strides: PointwiseParams {
-                    a_sm: pos,
-                    a_sk: 1,
-                    a_si: co * pos,
-                    b_sn: pos,
-                    b_sk: 1,
-                    b_si: ci * pos,
-                    c_sm: ci,
-                    c_sn: 1,
-                    k_block: block,
-                    k_valid: pos,
-                    a_k_fast: 1,
-                    b_k_fast: 1,
-                    ..Default::default()
-                },
-            };
-        }
-        // The input gradient.
-        (_, 1) => (
-            [ci, batch, co],
-            1,
-            PointwiseParams {
-                a_sm: 1,
-                a_sk: ci,
-                b_sn: co,
-                b_sk: 1,
-                c_sm: 1,
-                c_sn: ci,
-                b_k_fast: 1,
-                ..Default::default()
-            },
-        ),
-        (_, _) => (
-            [ci, pos, co],
-            batch,
-            PointwiseParams {
-                a_sm: 1,
-                a_sk: ci,
-                b_sn: 1,
-                b_sk: pos,
-                b_sg: co * pos,
-                c_sm: pos,
-                c_sn: 1,
-                c_sg: ci * pos,
-                ..Default::default()
-            },
-        ),
+    let dims = Dims {
+        batch: s.batch,
+        ci: s.in_channels,
+        co: s.out_channels,
+        pos: s.in_size[0] * s.in_size[1],
     };
-    let (k_block, k_valid) = one_block(mnk[2]);
+    match op {
+        Op::Forward => forward(dims),
+        Op::BackwardWeight => weight_gradient(dims),
+        _ => input_gradient(dims),
+    }
+}
+
+/// The sizes a pointwise GEMM reads: images, input and output channels, positions per image.
+#[derive(Clone, Copy)]
+struct Dims {
+    batch: u32,
+    ci: u32,
+    co: u32,
+    pos: u32,
+}
+
+/// A GEMM whose K is one block: all `mnk[2]` steps are terms.
+fn one_block(mnk: [u32; 3], groups: u32, strides: PointwiseParams) -> PointwiseGemm {
     PointwiseGemm {
         mnk,
         groups,
         strides: PointwiseParams {
-            k_block,
-            k_valid,
+            k_block: whole_16s(mnk[2]),
+            k_valid: mnk[2],
             ..strides
+        },
+    }
+}
+
+/// `y[b][co][p] = sum_ci w[co][ci] x[b][ci][p]`: per image (m = channel, n = position), or,
+/// for a dense layer, one GEMM with the batch as n.
+fn forward(Dims { batch, ci, co, pos }: Dims) -> PointwiseGemm {
+    if pos == 1 {
+        let strides = PointwiseParams {
+            a_sm: ci,
+            a_sk: 1,
+            b_sn: ci,
+            b_sk: 1,
+            c_sm: 1,
+            c_sn: co,
+            a_k_fast: 1,
+            b_k_fast: 1,
+            ..Default::default()
+        };
+        return one_block([co, batch, ci], 1, strides);
+    }
+    let strides = PointwiseParams {
+        a_sm: ci,
+        a_sk: 1,
+        b_sn: 1,
+        b_sk: pos,
+        b_sg: ci * pos,
+        c_sm: pos,
+        c_sn: 1,
+        c_sg: co * pos,
+        a_k_fast: 1,
+        ..Default::default()
+    };
+    one_block([co, pos, ci], batch, strides)
+}
+
+/// `dx[b][ci][p] = sum_co w[co][ci] dy[b][co][p]` (A transposed): per image, or, for a dense
+/// layer, one GEMM with the batch as n.
+fn input_gradient(Dims { batch, ci, co, pos }: Dims) -> PointwiseGemm {
+    if pos == 1 {
+        let strides = PointwiseParams {
+            a_sm: 1,
+            a_sk: ci,
+            b_sn: co,
+            b_sk: 1,
+            c_sm: 1,
+            c_sn: ci,
+            b_k_fast: 1,
+            ..Default::default()
+        };
+        return one_block([ci, batch, co], 1, strides);
+    }
+    let strides = PointwiseParams {
+        a_sm: 1,
+        a_sk: ci,
+        b_sn: 1,
+        b_sk: pos,
+        b_sg: co * pos,
+        c_sm: pos,
+        c_sn: 1,
+        c_sg: ci * pos,
+        ..Default::default()
+    };
+    one_block([ci, pos, co], batch, strides)
+}
+
+/// `dw[co][ci] = sum_{b,p} dy[b][co][p] x[b][ci][p]`: K walks the images in blocks of `pos`
+/// steps rounded up to 16 (zeros past `pos`, none after the last image); a dense layer's K is
+/// the batch, one block.
+fn weight_gradient(Dims { batch, ci, co, pos }: Dims) -> PointwiseGemm {
+    if pos == 1 {
+        let strides = PointwiseParams {
+            a_sm: 1,
+            a_sk: co,
+            b_sn: 1,
+            b_sk: ci,
+            c_sm: ci,
+            c_sn: 1,
+            ..Default::default()
+        };
+        return one_block([co, ci, batch], 1, strides);
+    }
+    let block = whole_16s(pos);
+    let k = if batch == 0 {
+        0
+    } else {
+        (batch - 1) * block + pos
+    };
+    PointwiseGemm {
+        mnk: [co, ci, k],
+        groups: 1,
+        strides: PointwiseParams {
+            a_sm: pos,
+            a_sk: 1,
+            a_si: co * pos,
+            b_sn: pos,
+            b_sk: 1,
+            b_si: ci * pos,
+            c_sm: ci,
+            c_sn: 1,
+            k_block: block,
+            k_valid: pos,
+            a_k_fast: 1,
+            b_k_fast: 1,
+            ..Default::default()
         },
     }
 }
