@@ -20,10 +20,8 @@
 //! connected (their own plain GEMM).
 
 use super::kernels::{Col2imBindings, ConvParams, CONV_COL2IM};
-use super::plan::base_params;
 use super::pointwise;
-use super::tune::{Conv2dChoice, GemmChoice};
-use super::{BackwardDataBuffers, Conv2d, Conv2dPlan, Conv2dShape};
+use super::{BackwardDataBuffers, Conv2d, Conv2dChoice, Conv2dPlan, Conv2dShape};
 use crate::buffer::BufferRange;
 use crate::dispatch::{self, whole, Grid, Recording, WORKGROUP_SIZE};
 use crate::error::{Error, Result};
@@ -71,12 +69,19 @@ pub(super) fn ineligible(s: &Conv2dShape) -> Option<&'static str> {
 }
 
 impl Conv2d {
-    /// The columns path of `s` (validated), its columns GEMM running `gemm`.
+    /// The columns path of `s` (validated; `base`: its values shared by every launch), the
+    /// columns GEMM planned with `columns` (the input-gradient choice of the 1 x 1 conv of
+    /// [`columns_shape`]).
     ///
     /// # Errors
     /// [`Error::Shape`] when `s` cannot run it (see [`ineligible`]); [`Error::LimitExceeded`]
     /// when the columns do not fit one binding; the columns plan's errors.
-    pub(super) fn col2im(&self, s: &Conv2dShape, gemm: GemmChoice) -> Result<Col2im> {
+    pub(super) fn col2im(
+        &self,
+        s: &Conv2dShape,
+        columns: Conv2dChoice,
+        base: ConvParams,
+    ) -> Result<Col2im> {
         if let Some(why) = ineligible(s) {
             return Err(Error::shape(format!(
                 "the col2im input gradient does not run {why}: {}",
@@ -85,21 +90,14 @@ impl Conv2d {
         }
         let inner = columns_shape(s);
         dispatch::check_binding_size(&self.gpu, "col2im columns", inner.input_len() as u64 * 4)?;
-        let choice = Conv2dChoice {
-            input_gradient: Some(GemmChoice {
-                col2im: false,
-                ..gemm
-            }),
-            ..Conv2dChoice::default()
-        };
-        let columns = Box::new(self.plan_choice(&inner, choice)?);
+        let columns = Box::new(self.plan_choice(&inner, columns)?);
         let len = s.input_len() as u64;
         let grid = Grid::for_items(&self.gpu, len, u64::from(WORKGROUP_SIZE))?;
         // The shape's values, with the gather's grid.
         let params = ConvParams {
             fold_x: grid.fold_x(),
             total_wg: grid.total,
-            ..base_params(s, s.out_size())
+            ..base
         };
         let gpu = &self.gpu;
         gpu.scoped(|| {

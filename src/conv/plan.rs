@@ -54,7 +54,7 @@ pub(super) struct SumPass {
 type DataGemms = Vec<(Op, Gemm, Vec<[i32; 4]>)>;
 
 /// The shape's values shared by every GEMM launch.
-pub(super) fn base_params(s: &Conv2dShape, [oh, ow]: [u32; 2]) -> ConvParams {
+fn base_params(s: &Conv2dShape, [oh, ow]: [u32; 2]) -> ConvParams {
     ConvParams {
         batch: s.batch,
         c_in: s.in_channels,
@@ -152,7 +152,17 @@ impl Conv2d {
             .max()
             .unwrap_or(1);
         let forward_taps = forward_table(s)?;
-        let col2im = columns.map(|c| self.col2im(s, c)).transpose()?;
+        // The columns GEMM is the input gradient of the 1 x 1 conv of the columns, on `c`'s tile.
+        let col2im = columns
+            .map(|c| {
+                let gemm = GemmChoice { col2im: false, ..c };
+                let inner = Conv2dChoice {
+                    input_gradient: Some(gemm),
+                    ..Conv2dChoice::default()
+                };
+                self.col2im(s, inner, base)
+            })
+            .transpose()?;
         let gpu = &self.gpu;
         gpu.scoped(|| {
             let none = wgpu::BufferUsages::empty();
