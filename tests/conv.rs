@@ -1402,3 +1402,45 @@ fn col2im_choices_cache_and_fall_back() {
         check_plan(&on_shared, seed, "cached col2im choice");
     }
 }
+
+/// `prepare` builds the columns path's pipelines too: recording it afterwards builds none.
+#[test]
+fn col2im_pipelines_built_by_prepare() {
+    use tied::conv::{Conv2d, Conv2dChoice, GemmChoice, Passes, Tile, Tuning};
+    let _serial = common::serial();
+    let shape = col2im_shapes()[1];
+    let choice = Conv2dChoice {
+        input_gradient: Some(GemmChoice::col2im(Tile::PointwiseWide, 0)),
+        ..Default::default()
+    };
+    let gpu = common::fresh_gpu();
+    let conv = Conv2d::new(&gpu).unwrap();
+    let plan = conv.plan_with(&shape, Tuning::Fixed(choice)).unwrap();
+    assert!(plan.runs_col2im());
+    let training = plan.prepare(Passes::Training).unwrap();
+    assert_eq!(gpu.pipelines_built(), training);
+    let Tensors { w, dy, .. } = random_tensors(&shape, 960);
+    let on_fresh = |buf: &[f32], label| tied::buffer::upload(&gpu, label, buf);
+    let (wb, dyb) = (on_fresh(&w, "w"), on_fresh(&dy, "dy"));
+    let gib = tied::buffer::zeros(&gpu, "gi", shape.input_len());
+    let mut enc = gpu.device().create_command_encoder(&Default::default());
+    plan.record_backward_data(
+        &mut enc,
+        &BackwardDataBuffers {
+            grad_output: &dyb,
+            weight: &wb,
+            grad_input: &gib,
+        },
+    )
+    .unwrap();
+    gpu.queue().submit([enc.finish()]);
+    let gi = pollster::block_on(tied::buffer::read_back(&gpu, &gib, shape.input_len())).unwrap();
+    assert_eq!(
+        gpu.pipelines_built(),
+        training,
+        "the input gradient after prepare"
+    );
+    let scale = cpu::backward_data(&shape, &abs(&dy), &abs(&w));
+    let e = max_rel_err(&gi, &cpu::backward_data(&shape, &dy, &w), &scale);
+    assert!(e <= TOL, "col2im after prepare: max rel err {e}");
+}

@@ -4,7 +4,7 @@
 //! builds the kernels it runs (one tile kind per launch, not every kind). `prepare` does the
 //! same work up front, so that a frame that records the op never stalls on a compile.
 
-use super::kernels::{CHANNEL_SUM, CONV_ZERO_UNREACHED, SPLIT_REDUCE};
+use super::kernels::{CHANNEL_SUM, CONV_COL2IM, CONV_ZERO_UNREACHED, SPLIT_REDUCE};
 use super::plan::GemmLaunch;
 use super::Conv2dPlan;
 use crate::dispatch::KernelDecl;
@@ -33,12 +33,7 @@ impl Conv2dPlan {
     fn kernels(&self, passes: Passes) -> Vec<KernelKey> {
         let mut keys: Vec<KernelKey> = launch_kernels(&self.forward).collect();
         if passes == Passes::Training {
-            for (launch, _) in &self.backward_data {
-                keys.extend(launch_kernels(launch));
-            }
-            if self.zero_unreached.is_some() {
-                keys.push((&CONV_ZERO_UNREACHED, 0));
-            }
+            self.input_gradient_kernels(&mut keys);
             keys.extend(launch_kernels(&self.backward_weight));
             if self.shape.bias && !self.bias_passes.is_empty() {
                 keys.push((&CHANNEL_SUM, 0));
@@ -54,6 +49,22 @@ impl Conv2dPlan {
             }
         }
         unique
+    }
+
+    /// The kernels the input gradient records: its stride phases' GEMMs and the zero pass, or,
+    /// on the columns path, the columns plan's and the gather.
+    fn input_gradient_kernels(&self, keys: &mut Vec<KernelKey>) {
+        if let Some(c) = &self.col2im {
+            c.columns.input_gradient_kernels(keys);
+            keys.push((&CONV_COL2IM, 0));
+            return;
+        }
+        for (launch, _) in &self.backward_data {
+            keys.extend(launch_kernels(launch));
+        }
+        if self.zero_unreached.is_some() {
+            keys.push((&CONV_ZERO_UNREACHED, 0));
+        }
     }
 
     /// Builds the pipelines the ops of `passes` run on this shape (those already built on the
